@@ -1,0 +1,260 @@
+//! Identity keys: the normalized email addresses and phone numbers that link source profiles from
+//! different providers into one person.
+//!
+//! A key must be *plausible* before it may link anyone: ResDiary's own sample carries
+//! `MobileNumber: "3"`, booking tools are full of `noemail@…` placeholders, and a wrong link merges
+//! two customers' histories. So emails are checked for shape and known placeholders, and phones
+//! are parsed and validated by `phonenumber` (libphonenumber's metadata), never by a regex.
+
+use phonenumber::country;
+
+use phonenumber::Mode;
+/// A country for phone numbers written without a country code.
+pub use phonenumber::country::Id as CountryId;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// What kind of value links two profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    Email,
+    Phone,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Email => "email",
+            KeyKind::Phone => "phone",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyKind> {
+        match s {
+            "email" => Some(KeyKind::Email),
+            "phone" => Some(KeyKind::Phone),
+            _ => None,
+        }
+    }
+}
+
+/// One normalized identity key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct IdentityKey {
+    pub kind: KeyKind,
+    pub value: String,
+}
+
+impl fmt::Display for IdentityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind.as_str(), self.value)
+    }
+}
+
+/// Local parts (or whole values) that booking tools use when a customer gave no address.
+const PLACEHOLDER_LOCAL_PARTS: &[&str] = &[
+    "none",
+    "noemail",
+    "no-email",
+    "no.email",
+    "no_email",
+    "nomail",
+    "noreply",
+    "no-reply",
+    "donotreply",
+    "do-not-reply",
+    "null",
+    "na",
+    "n/a",
+    "unknown",
+    "test",
+    "email",
+    "nobody",
+];
+
+/// Trimmed, lower-cased email when it is a plausible address, else `None`.
+pub fn normalize_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    let plausible = !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    let placeholder = PLACEHOLDER_LOCAL_PARTS.contains(&local);
+    (plausible && !placeholder).then_some(email)
+}
+
+/// Parses a default country code such as `GB` or `us`.
+pub fn parse_country(code: &str) -> Option<country::Id> {
+    code.trim().to_uppercase().parse().ok()
+}
+
+/// A parsed, valid phone number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone {
+    /// `+447911123456`
+    pub e164: String,
+    /// The national significant number's digits, `7911123456`: what people type when searching.
+    pub national_digits: String,
+    /// The number as written in its own country (`07911 123456`).
+    pub national: String,
+}
+
+/// Parses `raw` as a phone number, using `default_country` for numbers written without a country
+/// code. Only numbers that libphonenumber considers valid are returned.
+pub fn parse_phone(raw: &str, default_country: Option<country::Id>) -> Option<Phone> {
+    let raw = raw.trim();
+    // Too short to be anyone's number (ResDiary's "3"), and libphonenumber happily parses those.
+    if raw.chars().filter(char::is_ascii_digit).count() < 6 {
+        return None;
+    }
+    let number = phonenumber::parse(default_country, raw).ok()?;
+    if !phonenumber::is_valid(&number) {
+        return None;
+    }
+    Some(Phone {
+        e164: number.format().mode(Mode::E164).to_string(),
+        national_digits: number.national().value().to_string(),
+        national: number.format().mode(Mode::National).to_string(),
+    })
+}
+
+/// Loads libphonenumber's metadata now. It is parsed lazily on first use, which takes long
+/// enough (hundreds of milliseconds in a debug build) that a listener should pay it before it
+/// accepts deliveries rather than in the middle of a burst.
+pub fn warm_up() {
+    let _ = parse_phone("+44 7911 123456", None);
+}
+
+/// E.164 form of `raw` when it is a valid number.
+pub fn normalize_phone(raw: &str, default_country: Option<country::Id>) -> Option<String> {
+    parse_phone(raw, default_country).map(|p| p.e164)
+}
+
+/// The identity keys of a profile's current canonical fields (`email`, `phone`), sorted and
+/// without duplicates.
+pub fn identity_keys<'a>(
+    fields: impl IntoIterator<Item = (&'a str, &'a Value)>,
+    default_country: Option<country::Id>,
+) -> Vec<IdentityKey> {
+    let mut keys: Vec<IdentityKey> = fields
+        .into_iter()
+        .filter_map(|(field, value)| {
+            let text = value.as_str()?;
+            match field {
+                "email" => normalize_email(text).map(|value| IdentityKey {
+                    kind: KeyKind::Email,
+                    value,
+                }),
+                "phone" => normalize_phone(text, default_country).map(|value| IdentityKey {
+                    kind: KeyKind::Phone,
+                    value,
+                }),
+                _ => None,
+            }
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Convenience for a plain field map.
+pub fn identity_keys_of_map(
+    fields: &BTreeMap<String, Value>,
+    default_country: Option<country::Id>,
+) -> Vec<IdentityKey> {
+    identity_keys(fields.iter().map(|(k, v)| (k.as_str(), v)), default_country)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn emails_are_trimmed_lowercased_and_placeholders_refused() {
+        assert_eq!(
+            normalize_email("  Ana.Silva@Example.COM \n").as_deref(),
+            Some("ana.silva@example.com")
+        );
+        for bad in [
+            "",
+            "none",
+            "noemail@salon.com",
+            "NoReply@x.org",
+            "a@b",
+            "a b@c.com",
+            "@x.com",
+            "x@.com",
+            "x@y@z.com",
+        ] {
+            assert_eq!(normalize_email(bad), None, "{bad:?} must not link anyone");
+        }
+    }
+
+    #[test]
+    fn phones_normalize_to_e164_with_default_country() {
+        let gb = parse_country("gb");
+        assert_eq!(
+            normalize_phone("07911 123456", gb).as_deref(),
+            Some("+447911123456")
+        );
+        assert_eq!(
+            normalize_phone("+44 7911 123456", None).as_deref(),
+            Some("+447911123456")
+        );
+        let us = parse_country("US");
+        assert_eq!(
+            normalize_phone("(914) 555-1212", us).as_deref(),
+            Some("+19145551212")
+        );
+        assert_eq!(
+            normalize_phone("+5511965958122", None).as_deref(),
+            Some("+5511965958122")
+        );
+    }
+
+    #[test]
+    fn implausible_phones_never_link() {
+        let gb = parse_country("GB");
+        for bad in ["3", "", "000000", "12345", "not a number", "+1234567890"] {
+            assert_eq!(
+                normalize_phone(bad, gb),
+                None,
+                "{bad:?} must not link anyone"
+            );
+        }
+        // Without a default country, a national number is ambiguous: no key.
+        assert_eq!(normalize_phone("07911 123456", None), None);
+    }
+
+    #[test]
+    fn keys_come_from_email_and_phone_only_sorted_and_unique() {
+        let fields = BTreeMap::from([
+            ("email".to_string(), json!("A@Example.com")),
+            ("phone".to_string(), json!("+44 7911 123456")),
+            ("company".to_string(), json!("a@example.com")),
+            ("first_name".to_string(), json!(null)),
+        ]);
+        let keys = identity_keys_of_map(&fields, None);
+        assert_eq!(
+            keys,
+            vec![
+                IdentityKey {
+                    kind: KeyKind::Email,
+                    value: "a@example.com".into()
+                },
+                IdentityKey {
+                    kind: KeyKind::Phone,
+                    value: "+447911123456".into()
+                },
+            ]
+        );
+    }
+}
