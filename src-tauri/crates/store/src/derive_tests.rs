@@ -1,0 +1,272 @@
+//! Derivation against a real SQLite file, through the real adapters.
+
+use crate::testing::temp_store;
+use crate::{IngestOutcome, NewConnection, NewDelivery, Store, Writer};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use clientele_core::{ConnectionSettings, Provider};
+use serde_json::{Value, json};
+
+fn connect(w: &mut Writer, provider: Provider) -> i64 {
+    w.add_connection(
+        &NewConnection {
+            provider,
+            name: "main".into(),
+            settings: ConnectionSettings::default(),
+            requires_secret: false,
+        },
+        Utc::now(),
+    )
+    .unwrap()
+    .id
+}
+
+fn t(minute: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 3, 15, 9, 0, 0).unwrap() + Duration::minutes(minute)
+}
+
+fn store_body(w: &mut Writer, connection_id: i64, key: &str, body: &Value) -> i64 {
+    let out = w
+        .ingest(
+            &[NewDelivery {
+                connection_id,
+                received_at: Utc::now(),
+                dedupe_key: key.into(),
+                headers: vec![],
+                body: serde_json::to_vec(body).unwrap(),
+                verification: "test".into(),
+                is_test: false,
+            }],
+            &[],
+        )
+        .unwrap();
+    match out[0] {
+        IngestOutcome::Stored { id } => id,
+        other => panic!("expected a new delivery, got {other:?}"),
+    }
+}
+
+fn vagaro(id: &str, at: DateTime<Utc>, customer: &str, email: &str) -> Value {
+    json!({"id": id, "createdDate": at.to_rfc3339(), "type": "customer", "action": "updated",
+           "payload": {"customerId": customer, "customerFirstName": "Jo", "customerLastName": customer,
+                       "email": email, "mobilePhone": "", "countryCode": "US", "businessIds": ["b1"]}})
+}
+
+/// Everything derived, in a comparable form.
+fn snapshot(store: &Store) -> Vec<Value> {
+    let r = store.reader().unwrap();
+    r.people(None, None, 0)
+        .unwrap()
+        .into_iter()
+        .map(|p| serde_json::to_value(r.person(p.id).unwrap()).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_late_snapshot_refolds_the_profile_in_event_order() {
+    let (_dir, store) = temp_store();
+    let mut w = store.writer().unwrap();
+    let c = connect(&mut w, Provider::Vagaro);
+    store_body(&mut w, c, "1", &vagaro("1", t(1), "V1", "a@x.example.com"));
+    store_body(&mut w, c, "3", &vagaro("3", t(3), "V1", "c@x.example.com"));
+    w.derive_all().unwrap();
+    store_body(&mut w, c, "2", &vagaro("2", t(2), "V1", "b@x.example.com"));
+    let report = w.derive_all().unwrap();
+    assert_eq!(
+        report.refolded_profiles, 1,
+        "the late event triggers one re-fold"
+    );
+    let people = store.reader().unwrap().people(None, None, 0).unwrap();
+    let person = store.reader().unwrap().person(people[0].id).unwrap();
+    let email_changes: Vec<(Value, Value)> = person
+        .timeline
+        .iter()
+        .map(|e| {
+            let c = e
+                .changes
+                .iter()
+                .find(|c| c.field == "email")
+                .expect("email change");
+            (c.old.clone(), c.new.clone())
+        })
+        .collect();
+    assert_eq!(
+        email_changes,
+        vec![
+            (Value::Null, json!("a@x.example.com")),
+            (json!("a@x.example.com"), json!("b@x.example.com")),
+            (json!("b@x.example.com"), json!("c@x.example.com")),
+        ]
+    );
+    assert_eq!(person.profile["email"], json!("c@x.example.com"));
+}
+
+#[test]
+fn shared_email_links_and_a_changed_email_splits_again() {
+    let (_dir, store) = temp_store();
+    let mut w = store.writer().unwrap();
+    let c = connect(&mut w, Provider::Vagaro);
+    store_body(
+        &mut w,
+        c,
+        "1",
+        &vagaro("1", t(1), "A", "same@x.example.com"),
+    );
+    store_body(
+        &mut w,
+        c,
+        "2",
+        &vagaro("2", t(2), "B", "SAME@x.example.com "),
+    );
+    w.derive_all().unwrap();
+    let people = store.reader().unwrap().people(None, None, 0).unwrap();
+    assert_eq!(people.len(), 1, "{people:#?}");
+    assert_eq!(people[0].sources.len(), 2);
+    let linked = people[0]
+        .sources
+        .iter()
+        .find_map(|s| s.linked_because.clone())
+        .unwrap();
+    assert!(linked.contains("same@x.example.com"), "{linked}");
+    let first_id = people[0].id;
+
+    store_body(
+        &mut w,
+        c,
+        "3",
+        &vagaro("3", t(3), "B", "other@x.example.com"),
+    );
+    let report = w.derive_all().unwrap();
+    let people = store.reader().unwrap().people(None, None, 0).unwrap();
+    assert_eq!(people.len(), 2, "B moved away: {people:#?}");
+    assert!(
+        people.iter().any(|p| p.id == first_id),
+        "the smaller record keeps the person id"
+    );
+    assert!(
+        report.people_changed.len() >= 2,
+        "both people are reported changed: {report:?}"
+    );
+}
+
+#[test]
+fn an_email_shared_by_implausibly_many_records_links_nobody() {
+    let (_dir, store) = temp_store();
+    let mut w = store.writer().unwrap();
+    let c = connect(&mut w, Provider::Vagaro);
+    let n = crate::people::MAX_PROFILES_PER_KEY + 1;
+    for i in 0..n {
+        store_body(
+            &mut w,
+            c,
+            &i.to_string(),
+            &vagaro(
+                &i.to_string(),
+                t(i),
+                &format!("C{i}"),
+                "frontdesk@salon.example.com",
+            ),
+        );
+    }
+    w.derive_all().unwrap();
+    let r = store.reader().unwrap();
+    assert_eq!(
+        r.people_count().unwrap(),
+        n,
+        "nobody is linked through the front-desk address"
+    );
+    let shared = r.shared_keys().unwrap();
+    assert_eq!(shared.len(), 1);
+    assert_eq!(shared[0].profiles, n);
+}
+
+#[test]
+fn unreadable_deliveries_need_attention_and_test_deliveries_make_no_customers() {
+    let (_dir, store) = temp_store();
+    let mut w = store.writer().unwrap();
+    let c = connect(&mut w, Provider::Vagaro);
+    let bad = w
+        .ingest(
+            &[
+                NewDelivery {
+                    connection_id: c,
+                    received_at: Utc::now(),
+                    dedupe_key: "bad".into(),
+                    headers: vec![],
+                    body: b"{not json".to_vec(),
+                    verification: "test".into(),
+                    is_test: false,
+                },
+                NewDelivery {
+                    connection_id: c,
+                    received_at: Utc::now(),
+                    dedupe_key: "test".into(),
+                    headers: vec![],
+                    body: serde_json::to_vec(&vagaro("t", t(1), "T", "t@x.example.com")).unwrap(),
+                    verification: "test".into(),
+                    is_test: true,
+                },
+            ],
+            &[],
+        )
+        .unwrap();
+    let report = w.derive_all().unwrap();
+    assert_eq!(report.needs_attention, 1);
+    let r = store.reader().unwrap();
+    assert_eq!(r.people_count().unwrap(), 0);
+    let IngestOutcome::Stored { id } = bad[0] else {
+        panic!()
+    };
+    let d = r.delivery(id).unwrap();
+    assert_eq!(d.row.status, crate::DeliveryStatus::NeedsAttention);
+    assert!(d.row.error.unwrap().contains("JSON"));
+    let statuses: Vec<_> = r
+        .deliveries(None)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.status)
+        .collect();
+    assert!(statuses.contains(&crate::DeliveryStatus::Test));
+}
+
+#[test]
+fn reprocess_gives_the_same_result_as_live_ingest_in_any_arrival_order() {
+    let (_dir, store) = temp_store();
+    let mut w = store.writer().unwrap();
+    let c = connect(&mut w, Provider::Vagaro);
+    // A shuffled, interleaved history: 8 customers, shared emails, late arrivals.
+    let mut order: Vec<i64> = (0..60).collect();
+    order.sort_by_key(|i| (i * 37) % 61);
+    for (n, i) in order.iter().enumerate() {
+        let body = vagaro(
+            &format!("e{i}"),
+            t(*i),
+            &format!("C{}", i % 8),
+            &format!("p{}@x.example.com", (i / 3) % 5),
+        );
+        store_body(&mut w, c, &format!("e{i}"), &body);
+        if n % 7 == 0 {
+            w.derive_all().unwrap();
+        }
+    }
+    w.derive_all().unwrap();
+    let live = snapshot(&store);
+    assert!(!live.is_empty());
+    for person in &live {
+        let times: Vec<&str> = person["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["occurred_at"].as_str().unwrap())
+            .collect();
+        let mut sorted = times.clone();
+        sorted.sort();
+        assert_eq!(times, sorted, "timelines are in event order");
+    }
+    let report = w.reprocess(|_, _| {}).unwrap();
+    assert_eq!(report.deliveries, 60);
+    assert_eq!(
+        snapshot(&store),
+        live,
+        "reprocess must reproduce live ingest exactly"
+    );
+}

@@ -1,0 +1,230 @@
+//! Writing what arrives: genuine deliveries (the source of truth) and the capped log of refused
+//! requests. One call is one transaction, so the listener can commit a whole group of deliveries
+//! with one fsync.
+
+use crate::time::to_millis;
+use crate::{StoreError, Writer};
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+use serde::Serialize;
+
+/// How many refused requests are kept. Forged traffic must not be able to fill the disk.
+pub const REJECTION_CAP: i64 = 10_000;
+
+/// A genuine delivery, ready to store.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub connection_id: i64,
+    pub received_at: DateTime<Utc>,
+    pub dedupe_key: String,
+    /// Only the headers the adapters need again (never a signature or token).
+    pub headers: Vec<(String, String)>,
+    /// The body exactly as received.
+    pub body: Vec<u8>,
+    /// What the verification checked, in plain words.
+    pub verification: String,
+    /// A "Send a test event" delivery: shown in Activity, never makes customers.
+    pub is_test: bool,
+}
+
+/// A refused request.
+#[derive(Debug, Clone)]
+pub struct NewRejection {
+    pub received_at: DateTime<Utc>,
+    pub provider: String,
+    pub connection: String,
+    pub code: String,
+    pub reason: String,
+    pub remote_addr: Option<String>,
+    pub body_bytes: Option<i64>,
+}
+
+/// What happened to one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    Stored {
+        id: i64,
+    },
+    /// Seen before (same dedupe key on the same connection): counted, not stored again.
+    Duplicate {
+        id: i64,
+        duplicates: i64,
+    },
+}
+
+/// Where a stored delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Stored, not yet read into the timeline (momentary).
+    Pending,
+    Processed,
+    /// Genuine but unreadable: kept, and read again by `reprocess` after an update.
+    NeedsAttention,
+    /// A test event.
+    Test,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Processed => "processed",
+            DeliveryStatus::NeedsAttention => "needs_attention",
+            DeliveryStatus::Test => "test",
+        }
+    }
+
+    pub(crate) fn from_db(s: Option<&str>) -> DeliveryStatus {
+        match s {
+            Some("processed") => DeliveryStatus::Processed,
+            Some("needs_attention") => DeliveryStatus::NeedsAttention,
+            Some("test") => DeliveryStatus::Test,
+            _ => DeliveryStatus::Pending,
+        }
+    }
+}
+
+impl Writer {
+    /// Stores `deliveries` and `rejections` in one durable transaction. The returned outcomes are
+    /// in the order of `deliveries`. On error nothing of the group is stored, and the caller must
+    /// answer every one of them with a retryable status.
+    pub fn ingest(
+        &mut self,
+        deliveries: &[NewDelivery],
+        rejections: &[NewRejection],
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut outcomes = Vec::with_capacity(deliveries.len());
+        {
+            // One statement does both: insert, or count the duplicate. `duplicates` tells which.
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO deliveries
+                    (connection_id, received_at, dedupe_key, headers, body, verification, is_test)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (connection_id, dedupe_key) DO UPDATE SET
+                    duplicates = duplicates + 1, last_duplicate_at = excluded.received_at
+                 RETURNING id, duplicates",
+            )?;
+            for d in deliveries {
+                let headers = serde_json::to_string(&d.headers)?;
+                let (id, duplicates): (i64, i64) = insert.query_row(
+                    params![
+                        d.connection_id,
+                        to_millis(d.received_at),
+                        d.dedupe_key,
+                        headers,
+                        d.body,
+                        d.verification,
+                        d.is_test
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                outcomes.push(if duplicates == 0 {
+                    IngestOutcome::Stored { id }
+                } else {
+                    IngestOutcome::Duplicate { id, duplicates }
+                });
+            }
+            if !rejections.is_empty() {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO rejections
+                        (received_at, provider, connection, code, reason, remote_addr, body_bytes)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?;
+                for r in rejections {
+                    insert.execute(params![
+                        to_millis(r.received_at),
+                        r.provider,
+                        r.connection,
+                        r.code,
+                        r.reason,
+                        r.remote_addr,
+                        r.body_bytes
+                    ])?;
+                }
+                tx.execute(
+                    "DELETE FROM rejections WHERE id <= (SELECT MAX(id) FROM rejections) - ?1",
+                    [REJECTION_CAP],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(outcomes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NewConnection;
+    use crate::testing::temp_store;
+    use clientele_core::{ConnectionSettings, Provider};
+
+    pub(crate) fn delivery(connection_id: i64, key: &str, body: &[u8]) -> NewDelivery {
+        NewDelivery {
+            connection_id,
+            received_at: Utc::now(),
+            dedupe_key: key.into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_vec(),
+            verification: "checked".into(),
+            is_test: false,
+        }
+    }
+
+    #[test]
+    fn duplicates_are_counted_not_stored_and_bodies_kept_byte_for_byte() {
+        let (_dir, store) = temp_store();
+        let mut w = store.writer().unwrap();
+        let c = w
+            .add_connection(
+                &NewConnection {
+                    provider: Provider::Tiquo,
+                    name: "main".into(),
+                    settings: ConnectionSettings::default(),
+                    requires_secret: true,
+                },
+                Utc::now(),
+            )
+            .unwrap();
+        let body = b"{ \"id\": \"evt_1\" ,\r\n \"x\": \"\xc3\xa9\" }\n";
+        let out = w
+            .ingest(
+                &[delivery(c.id, "evt_1", body), delivery(c.id, "evt_1", body)],
+                &[],
+            )
+            .unwrap();
+        let IngestOutcome::Stored { id } = out[0] else {
+            panic!("first copy must be stored: {out:?}")
+        };
+        assert_eq!(out[1], IngestOutcome::Duplicate { id, duplicates: 1 });
+        let again = w.ingest(&[delivery(c.id, "evt_1", body)], &[]).unwrap();
+        assert_eq!(again[0], IngestOutcome::Duplicate { id, duplicates: 2 });
+        let detail = store.reader().unwrap().delivery(id).unwrap();
+        assert_eq!(detail.body, body.to_vec());
+        assert_eq!(detail.row.duplicates, 2);
+        assert_eq!(store.reader().unwrap().deliveries(None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn rejection_log_is_capped() {
+        let (_dir, store) = temp_store();
+        let mut w = store.writer().unwrap();
+        let rejection = NewRejection {
+            received_at: Utc::now(),
+            provider: "tiquo".into(),
+            connection: "main".into(),
+            code: "bad_signature".into(),
+            reason: "The signature didn't match.".into(),
+            remote_addr: None,
+            body_bytes: Some(10),
+        };
+        let many = vec![rejection; (REJECTION_CAP + 50) as usize];
+        w.ingest(&[], &many).unwrap();
+        let kept = store.reader().unwrap().rejections(None).unwrap();
+        assert_eq!(kept.len() as i64, REJECTION_CAP);
+    }
+}

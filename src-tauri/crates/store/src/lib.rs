@@ -1,0 +1,137 @@
+//! Clientele's SQLite store.
+//!
+//! `deliveries` is the source of truth: every genuine delivery's raw body, byte for byte, written
+//! before the listener answers `200`. Everything else — timeline events, source profiles, people,
+//! search terms — is *derived* from it by [`derive`] and can be rebuilt at any time
+//! ([`Writer::reprocess`]) with the same result.
+//!
+//! Durability: every connection runs in WAL mode with `synchronous=FULL`, so a commit returns only
+//! after the WAL is fsync'd. That would cost one fsync per delivery if each were its own
+//! transaction; instead the listener's single writer thread commits *groups* — every delivery that
+//! queued while the previous fsync ran goes into the next transaction — so the fsync cost is
+//! shared and durability is never traded away for throughput (see `clientele-server`'s ingest
+//! module).
+//!
+//! There is one writer (a [`Writer`], owned by one thread) and any number of [`Reader`]s; WAL lets
+//! readers run while the writer writes.
+
+mod connections;
+mod derive;
+mod error;
+mod ingest;
+mod people;
+mod queries;
+mod schema;
+mod time;
+
+pub use connections::{Connection, NewConnection, validate_name as validate_connection_name};
+pub use derive::DeriveReport;
+pub use error::StoreError;
+pub use ingest::{DeliveryStatus, IngestOutcome, NewDelivery, NewRejection};
+pub use queries::{
+    DeliveryDetail, DeliveryRow, PersonDetail, PersonSummary, ProfileValue, RejectionRow,
+    SharedKey, SourceRef, TimelineEntry,
+};
+pub use time::{from_millis, to_millis};
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// File name of the database inside the data directory.
+pub const DATABASE_FILE: &str = "clientele.db";
+
+/// How long a statement waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A handle on the database file. Cheap to clone; opens connections on demand.
+#[derive(Debug, Clone)]
+pub struct Store {
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir` and brings its schema up to date.
+    pub fn open_dir(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        Store::open(&data_dir.join(DATABASE_FILE))
+    }
+
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let store = Store {
+            path: path.to_path_buf(),
+        };
+        let mut conn = store.connect()?;
+        schema::migrate(&mut conn)?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The single writer. Only one should exist per database at a time (the data-directory lock
+    /// held by the app or `clientele serve` guarantees it across processes; short CLI writes such
+    /// as `connection add` rely on SQLite's lock and `busy_timeout`).
+    pub fn writer(&self) -> Result<Writer, StoreError> {
+        Ok(Writer {
+            conn: self.connect()?,
+            country: None,
+        })
+    }
+
+    /// A read-only view for queries.
+    pub fn reader(&self) -> Result<Reader, StoreError> {
+        Ok(Reader {
+            conn: self.connect()?,
+        })
+    }
+
+    fn connect(&self) -> Result<rusqlite::Connection, StoreError> {
+        let conn = rusqlite::Connection::open(&self.path).map_err(|e| StoreError::Open {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // WAL: readers never block the writer. synchronous=FULL: a commit is on disk when it
+        // returns (the promise behind every 200). foreign_keys: the schema's references hold.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.pragma_update(None, "cache_size", -16_000)?; // 16 MB page cache per connection
+        Ok(conn)
+    }
+}
+
+/// The one connection that writes: deliveries, rejections, derived data, connections.
+#[derive(Debug)]
+pub struct Writer {
+    conn: rusqlite::Connection,
+    /// Default country for phone numbers written without one, cached from settings.
+    country: Option<Option<clientele_core::identity::CountryId>>,
+}
+
+/// A connection for queries.
+#[derive(Debug)]
+pub struct Reader {
+    conn: rusqlite::Connection,
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A store in a fresh temporary directory (a real SQLite file, not `:memory:`).
+    pub fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open_dir(dir.path()).expect("open store");
+        (dir, store)
+    }
+}
+
+#[cfg(test)]
+mod derive_tests;

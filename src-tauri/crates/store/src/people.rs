@@ -1,0 +1,413 @@
+//! Linking source profiles into people, and keeping each person's row (profile, search terms)
+//! up to date.
+//!
+//! A person is a connected set of source profiles that share an identity key (a plausible email
+//! or a valid phone number). The result depends only on the current keys, never on arrival order:
+//! - a person's id is the smallest source-profile id in the set;
+//! - each member records the key and the member through which a breadth-first walk from that
+//!   smallest id first reached it (its link reason);
+//! - a key held by more than [`MAX_PROFILES_PER_KEY`] profiles (a shop's front-desk email, a
+//!   placeholder number) links nobody and is reported instead.
+
+use crate::StoreError;
+use clientele_core::identity::{CountryId, IdentityKey, KeyKind, identity_keys, parse_phone};
+use clientele_core::profile::ProfileState;
+use rusqlite::{Transaction, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// More profiles than this sharing one email or phone is implausible for one person.
+pub const MAX_PROFILES_PER_KEY: i64 = 25;
+
+/// The shortest run of phone digits that search matches anywhere in a number.
+const MIN_PHONE_SEARCH_DIGITS: usize = 4;
+
+/// Why a source profile belongs to its person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkReason {
+    pub kind: KeyKind,
+    pub value: String,
+    /// The source profile it shares the key with.
+    pub with: i64,
+}
+
+/// Replaces a profile's identity keys with those of `state`. Returns true when they changed; adds
+/// to `relink` every profile whose links a threshold crossing may have changed.
+pub(crate) fn update_identity_keys(
+    tx: &Transaction<'_>,
+    profile_id: i64,
+    state: &ProfileState,
+    country: Option<CountryId>,
+    relink: &mut BTreeSet<i64>,
+) -> Result<bool, StoreError> {
+    let new: BTreeSet<IdentityKey> = identity_keys(
+        state.fields.iter().map(|(k, v)| (k.as_str(), &v.value)),
+        country,
+    )
+    .into_iter()
+    .collect();
+    let old: BTreeSet<IdentityKey> = tx
+        .prepare_cached("SELECT kind, value FROM identity_keys WHERE source_profile_id = ?1")?
+        .query_map([profile_id], |r| {
+            let kind: String = r.get(0)?;
+            Ok((kind, r.get::<_, String>(1)?))
+        })?
+        .filter_map(|row| {
+            row.map(|(kind, value)| KeyKind::parse(&kind).map(|kind| IdentityKey { kind, value }))
+                .transpose()
+        })
+        .collect::<Result<_, _>>()?;
+    if new == old {
+        return Ok(false);
+    }
+    for gone in old.difference(&new) {
+        tx.prepare_cached(
+            "DELETE FROM identity_keys WHERE source_profile_id = ?1 AND kind = ?2 AND value = ?3",
+        )?
+        .execute(params![profile_id, gone.kind.as_str(), gone.value])?;
+        relink_if_threshold_crossed(tx, gone, MAX_PROFILES_PER_KEY, relink)?;
+    }
+    for added in new.difference(&old) {
+        tx.prepare_cached(
+            "INSERT INTO identity_keys (source_profile_id, kind, value) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![profile_id, added.kind.as_str(), added.value])?;
+        relink_if_threshold_crossed(tx, added, MAX_PROFILES_PER_KEY + 1, relink)?;
+    }
+    Ok(true)
+}
+
+/// When a key's holder count just moved across the limit, every holder's links may change.
+fn relink_if_threshold_crossed(
+    tx: &Transaction<'_>,
+    key: &IdentityKey,
+    boundary: i64,
+    relink: &mut BTreeSet<i64>,
+) -> Result<(), StoreError> {
+    if holders_count(tx, key)? == boundary {
+        relink.extend(holders(tx, key)?);
+    }
+    Ok(())
+}
+
+fn holders_count(tx: &Transaction<'_>, key: &IdentityKey) -> Result<i64, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT COUNT(*) FROM identity_keys WHERE kind = ?1 AND value = ?2")?
+        .query_row(params![key.kind.as_str(), key.value], |r| r.get(0))?)
+}
+
+fn holders(tx: &Transaction<'_>, key: &IdentityKey) -> Result<Vec<i64>, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT source_profile_id FROM identity_keys WHERE kind = ?1 AND value = ?2
+             ORDER BY source_profile_id",
+        )?
+        .query_map(params![key.kind.as_str(), key.value], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
+}
+
+fn keys_of(tx: &Transaction<'_>, profile_id: i64) -> Result<Vec<IdentityKey>, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT kind, value FROM identity_keys WHERE source_profile_id = ?1 ORDER BY kind, value",
+        )?
+        .query_map([profile_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .filter_map(|row| {
+            row.map(|(kind, value)| KeyKind::parse(&kind).map(|kind| IdentityKey { kind, value }))
+                .transpose()
+        })
+        .collect::<Result<_, _>>()?)
+}
+
+/// The profiles reachable from `start` through keys that may link, with how each was reached.
+fn component(
+    tx: &Transaction<'_>,
+    start: i64,
+) -> Result<BTreeMap<i64, Option<LinkReason>>, StoreError> {
+    let mut reached = BTreeMap::from([(start, None)]);
+    let mut queue = VecDeque::from([start]);
+    while let Some(current) = queue.pop_front() {
+        for key in keys_of(tx, current)? {
+            if holders_count(tx, &key)? > MAX_PROFILES_PER_KEY {
+                continue;
+            }
+            for other in holders(tx, &key)? {
+                if let std::collections::btree_map::Entry::Vacant(slot) = reached.entry(other) {
+                    slot.insert(Some(LinkReason {
+                        kind: key.kind,
+                        value: key.value.clone(),
+                        with: current,
+                    }));
+                    queue.push_back(other);
+                }
+            }
+        }
+    }
+    Ok(reached)
+}
+
+/// Recomputes the people of `seeds` and of everyone who was linked with them. Returns every person
+/// id that gained, lost or changed members (including ids that no longer exist).
+pub(crate) fn relink(
+    tx: &Transaction<'_>,
+    seeds: BTreeSet<i64>,
+) -> Result<BTreeSet<i64>, StoreError> {
+    let mut affected = BTreeSet::new();
+    let mut done = BTreeSet::new();
+    let mut work: BTreeSet<i64> = seeds;
+    while let Some(seed) = work.pop_first() {
+        if done.contains(&seed) {
+            continue;
+        }
+        let members = component(tx, seed)?;
+        let person_id = *members.keys().next().unwrap_or(&seed);
+        // Walk again from the smallest id so link reasons don't depend on where we started.
+        let members = if person_id == seed {
+            members
+        } else {
+            component(tx, person_id)?
+        };
+        for (&member, reason) in &members {
+            done.insert(member);
+            let (old_person, old_reason): (Option<i64>, Option<String>) = tx
+                .prepare_cached("SELECT person_id, link_reason FROM source_profiles WHERE id = ?1")?
+                .query_row([member], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let reason = reason.as_ref().map(serde_json::to_string).transpose()?;
+            if old_person != Some(person_id) || old_reason != reason {
+                tx.prepare_cached(
+                    "UPDATE source_profiles SET person_id = ?2, link_reason = ?3 WHERE id = ?1",
+                )?
+                .execute(params![member, person_id, reason])?;
+                affected.insert(person_id);
+            }
+            if let Some(old) = old_person.filter(|&old| old != person_id) {
+                affected.insert(old);
+                // Whoever stays behind in the old person may now form other people.
+                let left: Vec<i64> = tx
+                    .prepare_cached("SELECT id FROM source_profiles WHERE person_id = ?1")?
+                    .query_map([old], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                work.extend(left.into_iter().filter(|id| !done.contains(id)));
+            }
+        }
+    }
+    Ok(affected)
+}
+
+/// A member profile as the person row needs it.
+struct Member {
+    id: i64,
+    provider: String,
+    connection: String,
+    customer_ref: String,
+    state: ProfileState,
+    deleted: bool,
+}
+
+/// Rewrites `person_id`'s row and search terms from its members, or deletes them when it has
+/// none left.
+pub(crate) fn rebuild_person(
+    tx: &Transaction<'_>,
+    person_id: i64,
+    default_country: Option<CountryId>,
+) -> Result<(), StoreError> {
+    let members: Vec<Member> = tx
+        .prepare_cached(
+            "SELECT sp.id, c.provider, c.name, sp.customer_ref, sp.state, sp.deleted_at
+             FROM source_profiles sp JOIN connections c ON c.id = sp.connection_id
+             WHERE sp.person_id = ?1 ORDER BY sp.id",
+        )?
+        .query_map([person_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+            ))
+        })?
+        .map(|row| {
+            let (id, provider, connection, customer_ref, state, deleted_at) = row?;
+            Ok(Member {
+                id,
+                provider,
+                connection,
+                customer_ref,
+                state: serde_json::from_str(&state)?,
+                deleted: deleted_at.is_some(),
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    tx.prepare_cached("DELETE FROM person_terms WHERE person_id = ?1")?
+        .execute([person_id])?;
+    if members.is_empty() {
+        tx.prepare_cached("DELETE FROM people WHERE id = ?1")?
+            .execute([person_id])?;
+        return Ok(());
+    }
+
+    let profile = merged_profile(&members);
+    let mut emails = BTreeSet::new();
+    let mut phones = Vec::new();
+    let mut terms = BTreeSet::new();
+    for m in &members {
+        let country = m
+            .state
+            .value("country_code")
+            .as_str()
+            .and_then(clientele_core::identity::parse_country)
+            .or(default_country);
+        for key in identity_keys(
+            m.state.fields.iter().map(|(k, v)| (k.as_str(), &v.value)),
+            country,
+        ) {
+            match key.kind {
+                KeyKind::Email => {
+                    add_email_terms(&mut terms, &key.value);
+                    emails.insert(key.value);
+                }
+                KeyKind::Phone => {
+                    if let Some(p) = parse_phone(&key.value, None) {
+                        terms.insert(p.e164.trim_start_matches('+').to_string());
+                        // Every suffix of the national number, so a prefix search finds any run
+                        // of digits people remember ("the one ending 8122").
+                        let digits = p.national_digits.as_str();
+                        for start in 0..digits.len().saturating_sub(MIN_PHONE_SEARCH_DIGITS - 1) {
+                            terms.insert(digits[start..].to_string());
+                        }
+                    }
+                    if !phones.contains(&key.value) {
+                        phones.push(key.value);
+                    }
+                }
+            }
+        }
+        for field in ["full_name", "first_name", "last_name", "company"] {
+            if let Some(text) = m.state.value(field).as_str() {
+                add_words(&mut terms, text);
+            }
+        }
+        terms.insert(m.customer_ref.to_lowercase());
+    }
+    let display_name = display_name(&profile, &emails, &phones, &members[0]);
+    add_words(&mut terms, &display_name);
+    let first = members.iter().filter_map(|m| m.state.first_event_at).min();
+    let last = members.iter().filter_map(|m| m.state.last_event_at).max();
+    let deleted = members.iter().all(|m| m.deleted);
+    tx.prepare_cached(
+        "INSERT INTO people (id, display_name, emails, phones, profile, first_event_at,
+                             last_event_at, deleted)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name,
+            emails = excluded.emails, phones = excluded.phones, profile = excluded.profile,
+            first_event_at = excluded.first_event_at, last_event_at = excluded.last_event_at,
+            deleted = excluded.deleted",
+    )?
+    .execute(params![
+        person_id,
+        display_name,
+        serde_json::to_string(&emails)?,
+        serde_json::to_string(&phones)?,
+        serde_json::to_string(&profile)?,
+        first.map(crate::to_millis),
+        last.map(crate::to_millis),
+        deleted
+    ])?;
+    let mut insert =
+        tx.prepare_cached("INSERT OR IGNORE INTO person_terms (term, person_id) VALUES (?1, ?2)")?;
+    for term in terms.iter().filter(|t| !t.is_empty()) {
+        insert.execute(params![term, person_id])?;
+    }
+    Ok(())
+}
+
+/// Canonical fields only (no `provider.path`), each the latest non-empty value across members,
+/// with who said it and when. Ties go to the member with the smaller id.
+fn merged_profile(members: &[Member]) -> BTreeMap<String, Value> {
+    let mut best: BTreeMap<&str, (&Member, &clientele_core::profile::FieldValue)> = BTreeMap::new();
+    for m in members {
+        for (field, fv) in &m.state.fields {
+            if field.contains('.') || fv.value.is_null() || fv.value == json!("") {
+                continue;
+            }
+            match best.get(field.as_str()) {
+                Some((_, current)) if current.at >= fv.at => {}
+                _ => {
+                    best.insert(field, (m, fv));
+                }
+            }
+        }
+    }
+    best.into_iter()
+        .map(|(field, (m, fv))| {
+            (
+                field.to_string(),
+                json!({
+                    "value": fv.value,
+                    "provider": m.provider,
+                    "connection": m.connection,
+                    "at": fv.at,
+                    "source_profile": m.id,
+                }),
+            )
+        })
+        .collect()
+}
+
+fn display_name(
+    profile: &BTreeMap<String, Value>,
+    emails: &BTreeSet<String>,
+    phones: &[String],
+    first_member: &Member,
+) -> String {
+    let text = |field: &str| {
+        profile
+            .get(field)
+            .and_then(|v| v["value"].as_str())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    if let Some(full) = text("full_name") {
+        return full;
+    }
+    let joined = [text("first_name"), text("last_name")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !joined.is_empty() {
+        return joined;
+    }
+    if let Some(email) = emails.iter().next() {
+        return email.clone();
+    }
+    if let Some(phone) = phones.first() {
+        return phone.clone();
+    }
+    let provider = first_member
+        .provider
+        .parse::<clientele_core::Provider>()
+        .map(|p| p.display_name())
+        .unwrap_or("Unknown");
+    format!("{provider} customer {}", first_member.customer_ref)
+}
+
+fn add_words(terms: &mut BTreeSet<String>, text: &str) {
+    for word in text
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+    {
+        terms.insert(word.to_lowercase());
+    }
+}
+
+fn add_email_terms(terms: &mut BTreeSet<String>, email: &str) {
+    terms.insert(email.to_string());
+    if let Some((local, domain)) = email.split_once('@') {
+        terms.insert(local.to_string());
+        terms.insert(domain.to_string());
+    }
+}

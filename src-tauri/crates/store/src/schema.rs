@@ -1,0 +1,191 @@
+//! Migrations, in code. Each runs once, atomically, and is tracked by `PRAGMA user_version`.
+//! A shipped migration is never edited: add a new one. A database from a newer version is refused
+//! rather than guessed at.
+
+use crate::StoreError;
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+
+    CREATE TABLE connections (
+        id              INTEGER PRIMARY KEY,
+        provider        TEXT NOT NULL,
+        name            TEXT NOT NULL,
+        settings        TEXT NOT NULL DEFAULT '{}',
+        requires_secret INTEGER NOT NULL,
+        paused          INTEGER NOT NULL DEFAULT 0,
+        created_at      INTEGER NOT NULL,
+        removed_at      INTEGER,
+        UNIQUE (provider, name)
+    );
+
+    -- The source of truth. Rows are only ever added; the duplicate counters are the one thing
+    -- updated in place.
+    CREATE TABLE deliveries (
+        id                INTEGER PRIMARY KEY,
+        connection_id     INTEGER NOT NULL REFERENCES connections(id),
+        received_at       INTEGER NOT NULL,
+        dedupe_key        TEXT NOT NULL,
+        headers           TEXT NOT NULL,
+        body              BLOB NOT NULL,
+        verification      TEXT NOT NULL,
+        is_test           INTEGER NOT NULL DEFAULT 0,
+        duplicates        INTEGER NOT NULL DEFAULT 0,
+        last_duplicate_at INTEGER,
+        UNIQUE (connection_id, dedupe_key)
+    );
+    CREATE INDEX deliveries_received ON deliveries(received_at);
+
+    -- Refused requests, capped (see ingest::REJECTION_CAP).
+    CREATE TABLE rejections (
+        id          INTEGER PRIMARY KEY,
+        received_at INTEGER NOT NULL,
+        provider    TEXT NOT NULL,
+        connection  TEXT NOT NULL,
+        code        TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        remote_addr TEXT,
+        body_bytes  INTEGER
+    );
+
+    -- Everything below is derived from deliveries and rebuilt by `reprocess`.
+    CREATE TABLE delivery_outcomes (
+        delivery_id INTEGER PRIMARY KEY REFERENCES deliveries(id),
+        status      TEXT NOT NULL,
+        error       TEXT,
+        events      INTEGER NOT NULL
+    );
+
+    CREATE TABLE source_profiles (
+        id             INTEGER PRIMARY KEY,
+        connection_id  INTEGER NOT NULL REFERENCES connections(id),
+        customer_ref   TEXT NOT NULL,
+        person_id      INTEGER,
+        link_reason    TEXT,
+        state          TEXT NOT NULL,
+        first_event_at INTEGER,
+        last_event_at  INTEGER,
+        deleted_at     INTEGER,
+        UNIQUE (connection_id, customer_ref)
+    );
+    CREATE INDEX source_profiles_person ON source_profiles(person_id);
+
+    CREATE TABLE events (
+        id                INTEGER PRIMARY KEY,
+        source_profile_id INTEGER NOT NULL REFERENCES source_profiles(id),
+        delivery_id       INTEGER NOT NULL REFERENCES deliveries(id),
+        seq               INTEGER NOT NULL,
+        occurred_at       INTEGER NOT NULL,
+        kind              TEXT NOT NULL,
+        event_type        TEXT NOT NULL,
+        input             TEXT NOT NULL,
+        changes           TEXT NOT NULL,
+        summary           TEXT NOT NULL,
+        UNIQUE (delivery_id, seq)
+    );
+    CREATE INDEX events_profile_order ON events(source_profile_id, occurred_at, delivery_id, seq);
+
+    CREATE TABLE identity_keys (
+        source_profile_id INTEGER NOT NULL REFERENCES source_profiles(id),
+        kind              TEXT NOT NULL,
+        value             TEXT NOT NULL,
+        PRIMARY KEY (source_profile_id, kind, value)
+    ) WITHOUT ROWID;
+    CREATE INDEX identity_keys_value ON identity_keys(kind, value);
+
+    CREATE TABLE people (
+        id             INTEGER PRIMARY KEY,
+        display_name   TEXT NOT NULL,
+        emails         TEXT NOT NULL,
+        phones         TEXT NOT NULL,
+        profile        TEXT NOT NULL,
+        first_event_at INTEGER,
+        last_event_at  INTEGER,
+        deleted        INTEGER NOT NULL
+    );
+    CREATE INDEX people_recent ON people(last_event_at DESC, id DESC);
+
+    -- Search: lower-cased words of names, emails (whole, local part, domain), phone digits and
+    -- customer ids, matched by prefix through the primary key.
+    CREATE TABLE person_terms (
+        term      TEXT NOT NULL,
+        person_id INTEGER NOT NULL,
+        PRIMARY KEY (term, person_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX person_terms_person ON person_terms(person_id);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > CURRENT_VERSION {
+        return Err(StoreError::TooNew {
+            found,
+            supported: CURRENT_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let version = index as i64 + 1;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Another process may have migrated while we waited for the lock.
+        let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if now >= version {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::temp_store;
+
+    #[test]
+    fn migrates_once_and_refuses_newer_databases() {
+        let (_dir, store) = temp_store();
+        // Opening again is a no-op.
+        let again = crate::Store::open(store.path());
+        assert!(again.is_ok());
+        let conn = Connection::open(store.path()).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, CURRENT_VERSION);
+        conn.pragma_update(None, "user_version", CURRENT_VERSION + 1)
+            .unwrap();
+        drop(conn);
+        match crate::Store::open(store.path()) {
+            Err(StoreError::TooNew { found, .. }) => assert_eq!(found, CURRENT_VERSION + 1),
+            other => panic!("a newer database must be refused, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn connections_are_wal_full_sync_with_foreign_keys() {
+        let (_dir, store) = temp_store();
+        let conn = store.connect().unwrap();
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        let sync: i64 = conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        let fk: i64 = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        assert_eq!((mode.as_str(), sync, fk), ("wal", 2, 1));
+    }
+}
