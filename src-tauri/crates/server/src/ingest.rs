@@ -1,0 +1,304 @@
+//! The ingest pipeline: one thread owns the store's writer and commits deliveries in groups.
+//!
+//! Why a group commit: `200` may only be sent once a delivery is on disk, and an fsync costs
+//! around a millisecond whatever it carries. One transaction per request caps a listener at a few
+//! thousand deliveries a second; here every delivery that queues while the previous transaction
+//! is being fsync'd joins the next one, so under load hundreds share one fsync and each still gets
+//! its `200` only after *its* transaction is durable. Nothing is acknowledged early and no
+//! durability setting is relaxed for deliveries.
+//!
+//! Between groups, the same thread derives timelines from what it stored, in chunks sized to take
+//! about [`DERIVE_SLICE`] so the next group never waits long; when no deliveries are waiting it
+//! derives in bigger chunks until it has caught up. Derivation lagging behind a burst is fine:
+//! `deliveries` is the source of truth and nothing acknowledged depends on it.
+
+use clientele_store::{
+    DeriveReport, IngestOutcome, NewDelivery, NewRejection, Store, StoreError, Writer,
+};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::collections::BTreeSet;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, oneshot};
+
+/// Most deliveries in one transaction (bounds the latency of the first in the group).
+pub const MAX_GROUP: usize = 1_024;
+/// Target time for a slice of derivation between two groups.
+pub const DERIVE_SLICE: Duration = Duration::from_millis(1);
+/// Chunk size for catching up when nothing else is waiting.
+const IDLE_DERIVE_CHUNK: usize = 500;
+/// How many jobs may queue before senders wait (backpressure instead of unbounded memory).
+const QUEUE_CAPACITY: usize = 8_192;
+
+/// Why a delivery could not be stored. The listener answers `503` so the provider retries.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IngestError {
+    #[error("{0}")]
+    Store(String),
+    #[error("Clientele is shutting down")]
+    ShuttingDown,
+}
+
+/// What the pipeline reports as it works, for live screens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Stored {
+        delivery_id: i64,
+    },
+    Duplicate {
+        delivery_id: i64,
+        duplicates: i64,
+    },
+    Rejected {
+        provider: String,
+        connection: String,
+        code: String,
+    },
+    /// Derivation changed these people.
+    Derived {
+        deliveries: usize,
+        people: BTreeSet<i64>,
+    },
+}
+
+enum Job {
+    Deliver(
+        NewDelivery,
+        oneshot::Sender<Result<IngestOutcome, IngestError>>,
+    ),
+    Reject(NewRejection),
+    /// Derive everything pending, then answer (tests, `reprocess`-like callers).
+    Flush(oneshot::Sender<Result<(), IngestError>>),
+}
+
+/// The sending side, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct IngestHandle {
+    jobs: Sender<Job>,
+    notices: broadcast::Sender<Notice>,
+}
+
+/// Owns the pipeline thread; dropping every handle and calling [`Pipeline::join`] stops it after
+/// it has stored and derived everything queued.
+#[derive(Debug)]
+pub struct Pipeline {
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Job::Deliver(..) => "Deliver",
+            Job::Reject(_) => "Reject",
+            Job::Flush(_) => "Flush",
+        })
+    }
+}
+
+/// Starts the pipeline on its own thread. Deliveries stored earlier but not yet derived (the
+/// process was killed) are derived first.
+pub fn start(store: &Store) -> Result<(IngestHandle, Pipeline), StoreError> {
+    let writer = store.writer()?;
+    clientele_core::identity::warm_up();
+    let (jobs, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
+    let (notices, _) = broadcast::channel(1_024);
+    let thread_notices = notices.clone();
+    let thread = std::thread::Builder::new()
+        .name("clientele-ingest".into())
+        .spawn(move || run(writer, rx, thread_notices))
+        .map_err(|e| StoreError::Invalid(format!("couldn't start the ingest thread: {e}")))?;
+    Ok((
+        IngestHandle { jobs, notices },
+        Pipeline {
+            thread: Some(thread),
+        },
+    ))
+}
+
+impl IngestHandle {
+    /// Stores one delivery durably; resolves once its group is committed.
+    pub async fn deliver(&self, delivery: NewDelivery) -> Result<IngestOutcome, IngestError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Deliver(delivery, tx)).await?;
+        rx.await.map_err(|_| IngestError::ShuttingDown)?
+    }
+
+    /// Logs a refused request (not awaited: it must never slow the refusal down).
+    pub fn reject(&self, rejection: NewRejection) {
+        // A full queue drops the log line rather than the listener's responsiveness.
+        let _ = self.jobs.try_send(Job::Reject(rejection));
+    }
+
+    /// Resolves when everything queued so far is stored and derived.
+    pub async fn flush(&self) -> Result<(), IngestError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Flush(tx)).await?;
+        rx.await.map_err(|_| IngestError::ShuttingDown)?
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
+    async fn send(&self, job: Job) -> Result<(), IngestError> {
+        match self.jobs.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(IngestError::ShuttingDown),
+            Err(crossbeam_channel::TrySendError::Full(job)) => {
+                // Backpressure: wait off the async runtime.
+                let jobs = self.jobs.clone();
+                tokio::task::spawn_blocking(move || {
+                    jobs.send(job).map_err(|_| IngestError::ShuttingDown)
+                })
+                .await
+                .map_err(|_| IngestError::ShuttingDown)?
+            }
+        }
+    }
+}
+
+impl Pipeline {
+    /// Waits for the thread to finish (after every handle is dropped).
+    pub fn join(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(mut writer: Writer, rx: Receiver<Job>, notices: broadcast::Sender<Notice>) {
+    let mut chunk = 32usize;
+    let mut behind = true; // derive whatever a previous run left pending
+    loop {
+        let first = if behind {
+            match rx.try_recv() {
+                Ok(job) => Some(job),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv_timeout(Duration::from_secs(5)) {
+                Ok(job) => Some(job),
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        };
+        match first {
+            Some(job) => {
+                let stored = commit_group(&mut writer, job, &rx, &notices);
+                behind |= stored;
+                if behind {
+                    // A short slice between groups keeps the timeline close behind the listener.
+                    let started = Instant::now();
+                    behind = derive(&mut writer, chunk, &notices);
+                    chunk = next_chunk(chunk, started.elapsed());
+                }
+            }
+            None => behind = derive(&mut writer, IDLE_DERIVE_CHUNK, &notices),
+        }
+    }
+    // Shutting down: derive what is left so a clean stop leaves nothing pending.
+    while derive(&mut writer, IDLE_DERIVE_CHUNK, &notices) {}
+}
+
+/// Adapts the between-groups chunk so a slice takes about `DERIVE_SLICE`.
+fn next_chunk(chunk: usize, took: Duration) -> usize {
+    let ratio = DERIVE_SLICE.as_secs_f64() / took.as_secs_f64().max(1e-6);
+    ((chunk as f64 * ratio.clamp(0.5, 2.0)) as usize).clamp(4, 256)
+}
+
+/// Derives one chunk; returns true if more may be pending.
+fn derive(writer: &mut Writer, chunk: usize, notices: &broadcast::Sender<Notice>) -> bool {
+    match writer.derive_pending(chunk) {
+        Ok(DeriveReport { deliveries: 0, .. }) => false,
+        Ok(report) => {
+            let _ = notices.send(Notice::Derived {
+                deliveries: report.deliveries,
+                people: report.people_changed,
+            });
+            report.deliveries >= chunk
+        }
+        Err(e) => {
+            // Deliveries are safe; derivation retries on the next delivery or restart.
+            tracing::error!(error = %e, "couldn't derive timelines");
+            false
+        }
+    }
+}
+
+/// Gathers every job already queued (up to `MAX_GROUP` deliveries) behind `first` and commits
+/// them in one transaction. Returns true when new deliveries were stored.
+fn commit_group(
+    writer: &mut Writer,
+    first: Job,
+    rx: &Receiver<Job>,
+    notices: &broadcast::Sender<Notice>,
+) -> bool {
+    let mut deliveries = Vec::new();
+    let mut waiters = Vec::new();
+    let mut rejections = Vec::new();
+    let mut flushes = Vec::new();
+    let mut next = Some(first);
+    while let Some(job) = next.take() {
+        match job {
+            Job::Deliver(d, reply) => {
+                deliveries.push(d);
+                waiters.push(reply);
+            }
+            Job::Reject(r) => rejections.push(r),
+            Job::Flush(reply) => flushes.push(reply),
+        }
+        if deliveries.len() < MAX_GROUP {
+            next = rx.try_recv().ok();
+        }
+    }
+    let result = writer.ingest(&deliveries, &rejections);
+    let mut stored_any = false;
+    match result {
+        Ok(outcomes) => {
+            for (outcome, reply) in outcomes.into_iter().zip(waiters) {
+                let notice = match outcome {
+                    IngestOutcome::Stored { id } => {
+                        stored_any = true;
+                        Notice::Stored { delivery_id: id }
+                    }
+                    IngestOutcome::Duplicate { id, duplicates } => Notice::Duplicate {
+                        delivery_id: id,
+                        duplicates,
+                    },
+                };
+                let _ = reply.send(Ok(outcome));
+                let _ = notices.send(notice);
+            }
+            for r in rejections {
+                let _ = notices.send(Notice::Rejected {
+                    provider: r.provider,
+                    connection: r.connection,
+                    code: r.code,
+                });
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, count = deliveries.len(), "couldn't store deliveries");
+            let error = IngestError::Store(e.to_string());
+            for reply in waiters {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+    }
+    if !flushes.is_empty() {
+        let outcome = writer
+            .derive_all()
+            .map(|report| {
+                let _ = notices.send(Notice::Derived {
+                    deliveries: report.deliveries,
+                    people: report.people_changed,
+                });
+            })
+            .map_err(|e| IngestError::Store(e.to_string()));
+        for reply in flushes {
+            let _ = reply.send(outcome.clone());
+        }
+    }
+    stored_any
+}

@@ -1,0 +1,304 @@
+//! The webhook listener: `POST /hooks/{provider}/{connection}` and `GET /health`.
+//!
+//! Statuses are the contract with providers' retry logic:
+//! - `200` once the delivery is durably stored, or when it is a duplicate of a stored one;
+//! - `401` forged, unsigned (when a secret is set) or outside the replay window — never retried
+//!   usefully, and recorded with a plain reason;
+//! - `404` unknown provider or connection; `413` body over the limit;
+//! - `503` when it can't be stored right now (disk full, paused, secret unavailable), so the
+//!   provider retries later and nothing is lost.
+//!
+//! A genuine delivery that can't be *read* is still a `200`: it is stored and marked
+//! "needs attention" by derivation, to be read again after an update.
+
+use crate::Clock;
+use crate::connections::{ConnectionRegistry, LiveConnection};
+use crate::ingest::{IngestError, IngestHandle};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clientele_core::{Inbound, Provider, providers};
+use clientele_store::{IngestOutcome, NewDelivery, NewRejection};
+use serde_json::json;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+/// Default largest accepted body: 5 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 5 * 1024 * 1024;
+/// A request (headers and body) must complete within this.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests handled at once; more wait their turn.
+pub const MAX_CONCURRENT_REQUESTS: usize = 1_024;
+
+/// What the listener needs.
+#[derive(Debug, Clone)]
+pub struct ListenerState {
+    pub connections: Arc<ConnectionRegistry>,
+    pub ingest: IngestHandle,
+    pub body_limit: usize,
+    pub clock: ClockHandle,
+}
+
+/// `Clock` with a `Debug` impl.
+#[derive(Clone)]
+pub struct ClockHandle(pub Clock);
+
+impl std::fmt::Debug for ClockHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// The routes, for tests without a socket and for [`run`].
+pub fn router(state: ListenerState) -> Router {
+    let limit = state.body_limit;
+    Router::new()
+        .route("/health", get(health))
+        .route("/hooks/{provider}/{connection}", post(receive))
+        .with_state(state)
+        // The handler enforces the limit itself (to log and answer 413 in words); this only stops
+        // axum's default 2 MB limit from applying first.
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(GlobalConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` resolves, then finishes in-flight
+/// requests.
+pub async fn run(
+    listener: TcpListener,
+    state: ListenerState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+fn answer(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({"status": status.as_u16(), "message": message.into()})),
+    )
+        .into_response()
+}
+
+async fn receive(
+    State(state): State<ListenerState>,
+    Path((provider_id, connection_name)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    // Present when served through `run`; absent in socket-less router tests.
+    let remote = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let now = (state.clock.0)();
+    let reject = |code: &str, reason: String, body_bytes: Option<usize>| {
+        state.ingest.reject(NewRejection {
+            received_at: now,
+            provider: provider_id.clone(),
+            connection: connection_name.clone(),
+            code: code.to_string(),
+            reason,
+            remote_addr: remote.map(|ip| ip.to_string()),
+            body_bytes: body_bytes.map(|n| n as i64),
+        });
+    };
+
+    let Ok(provider) = provider_id.parse::<Provider>() else {
+        let reason = format!("Clientele doesn't know a provider called '{provider_id}'.");
+        reject("unknown_provider", reason.clone(), None);
+        return answer(StatusCode::NOT_FOUND, reason);
+    };
+    let body = match axum::body::to_bytes(body, state.body_limit).await {
+        Ok(body) => body,
+        Err(e) => {
+            if is_length_limit(&e) {
+                let reason = format!(
+                    "The message was larger than the {} limit.",
+                    human_size(state.body_limit)
+                );
+                reject("too_large", reason.clone(), None);
+                return answer(StatusCode::PAYLOAD_TOO_LARGE, reason);
+            }
+            return answer(
+                StatusCode::BAD_REQUEST,
+                "The message could not be read completely.",
+            );
+        }
+    };
+
+    let registry = state.connections.clone();
+    let name = connection_name.clone();
+    let live = tokio::task::spawn_blocking(move || registry.get(provider, &name))
+        .await
+        .ok()
+        .flatten();
+    let Some(mut live) = live else {
+        let reason = format!(
+            "There is no {} connection called '{connection_name}'. Check the address pasted into {}.",
+            provider.display_name(),
+            provider.display_name()
+        );
+        reject("unknown_connection", reason.clone(), Some(body.len()));
+        return answer(StatusCode::NOT_FOUND, reason);
+    };
+    if live.connection.paused {
+        return answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This connection is paused; the provider will send the message again later.",
+        );
+    }
+    if live.missing_secret() {
+        // Refresh in case the secret was just saved, then decide.
+        live = refresh(&state, provider, &connection_name)
+            .await
+            .unwrap_or(live);
+        if live.missing_secret() {
+            let reason = live
+                .secret_problem
+                .clone()
+                .unwrap_or_else(|| "The secret for this connection isn't available.".into());
+            reject("secret_unavailable", reason.clone(), Some(body.len()));
+            return answer(StatusCode::SERVICE_UNAVAILABLE, reason);
+        }
+    }
+
+    let mut verified = check(&live, &headers, &body, remote, now);
+    if verified.is_err() && live.secret.is_some() {
+        // The secret may have been replaced since it was loaded.
+        if let Some(fresh) = refresh(&state, provider, &connection_name).await
+            && fresh.secret != live.secret
+        {
+            verified = check(&fresh, &headers, &body, remote, now);
+            live = fresh;
+        }
+    }
+    let verified = match verified {
+        Ok(v) => v,
+        Err(rejection) => {
+            reject(rejection.code(), rejection.to_string(), Some(body.len()));
+            return answer(StatusCode::UNAUTHORIZED, rejection.to_string());
+        }
+    };
+
+    let delivery = NewDelivery {
+        connection_id: live.connection.id,
+        received_at: now,
+        dedupe_key: verified.dedupe_key,
+        headers: kept_headers(&headers),
+        body: body.to_vec(),
+        verification: verified.check,
+        is_test: false,
+    };
+    match state.ingest.deliver(delivery).await {
+        Ok(IngestOutcome::Stored { id }) => (
+            StatusCode::OK,
+            Json(json!({"status": "stored", "delivery": id})),
+        )
+            .into_response(),
+        Ok(IngestOutcome::Duplicate { id, .. }) => (
+            StatusCode::OK,
+            Json(json!({"status": "duplicate", "delivery": id})),
+        )
+            .into_response(),
+        Err(IngestError::ShuttingDown) => answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Clientele is shutting down; send again shortly.",
+        ),
+        Err(IngestError::Store(message)) => answer(StatusCode::SERVICE_UNAVAILABLE, message),
+    }
+}
+
+fn check(
+    live: &LiveConnection,
+    headers: &HeaderMap,
+    body: &Bytes,
+    remote: Option<std::net::IpAddr>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<clientele_core::Verified, clientele_core::Rejection> {
+    let inbound = Inbound {
+        headers,
+        body,
+        remote_ip: remote,
+    };
+    clientele_core::verify::verify(
+        live.connection.provider,
+        &live.connection.settings,
+        live.secret.as_ref(),
+        &inbound,
+        now,
+    )
+}
+
+async fn refresh(
+    state: &ListenerState,
+    provider: Provider,
+    name: &str,
+) -> Option<Arc<LiveConnection>> {
+    let registry = state.connections.clone();
+    let name = name.to_string();
+    tokio::task::spawn_blocking(move || registry.refresh_secret(provider, &name))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The headers kept with a delivery: the adapters' list, which never includes a signature or a
+/// token.
+fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    providers::KEPT_HEADERS
+        .iter()
+        .flat_map(|name| {
+            headers
+                .get_all(*name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(|v| (name.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util_limited::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    e.to_string().contains("length limit")
+}
+
+mod http_body_util_limited {
+    pub use http_body_util::LengthLimitError;
+}
+
+fn human_size(bytes: usize) -> String {
+    if bytes >= 1024 * 1024 {
+        format!("{:.0} MB", bytes as f64 / (1024.0 * 1024.0))
+    } else {
+        format!("{:.0} KB", bytes as f64 / 1024.0)
+    }
+}
