@@ -1,0 +1,251 @@
+//! Shared helpers for the black-box tests: find and run the real `clientele` binary, start its
+//! listener on `127.0.0.1:0` with a temporary data folder, and post signed deliveries to it over
+//! real HTTP.
+
+use chrono::{DateTime, Utc};
+use clientele_core::{Provider, Sensitive, providers};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The `clientele` binary of this build: next to the test executable's `deps/` folder, built on
+/// first use when a test is run on its own (`cargo test -p clientele-tests`).
+pub fn clientele_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("CLIENTELE_BIN") {
+            return PathBuf::from(path);
+        }
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>/deps layout")
+            .to_path_buf();
+        let bin = profile_dir.join(format!("clientele{}", std::env::consts::EXE_SUFFIX));
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "clientele-server",
+                "--bin",
+                "clientele",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build for the clientele binary");
+        assert!(status.success(), "building the clientele binary failed");
+        assert!(
+            bin.exists(),
+            "clientele binary not found at {}",
+            bin.display()
+        );
+        bin
+    })
+    .clone()
+}
+
+/// The name of the environment variable holding a connection's secret in `--secrets env` mode.
+pub fn secret_env(provider: Provider, connection: &str) -> String {
+    let suffix: String = format!("{}_{}", provider.id(), connection)
+        .to_uppercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("CLIENTELE_SECRET_{suffix}")
+}
+
+/// A data folder plus the secrets its connections use (env mode, so tests never touch a keychain
+/// unless they mean to).
+#[derive(Debug)]
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+    pub secrets: Vec<(String, String)>,
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Workspace {
+            dir: tempfile::tempdir().expect("temp dir"),
+            secrets: Vec::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `clientele --data-dir … --secrets env ARGS…`
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(clientele_bin());
+        cmd.arg("--data-dir")
+            .arg(self.path())
+            .args(["--secrets", "env"])
+            .args(args);
+        cmd.env_remove("CLIENTELE_DATA_DIR");
+        for (k, v) in &self.secrets {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs the command, returning its output whatever the exit status.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run clientele")
+    }
+
+    /// Runs the command, which must succeed, and returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "clientele {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Runs a `--json` listing and parses it.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        serde_json::from_str(&self.ok(&args)).expect("valid JSON output")
+    }
+
+    /// Adds a connection with `secret` (or none).
+    pub fn add_connection(&mut self, provider: Provider, name: &str, secret: Option<&str>) {
+        match secret {
+            Some(secret) => {
+                self.secrets
+                    .push((secret_env(provider, name), secret.to_string()));
+                self.ok(&["connection", "add", provider.id(), name]);
+            }
+            None => {
+                self.ok(&["connection", "add", provider.id(), name, "--no-secret"]);
+            }
+        }
+    }
+
+    /// Starts `clientele serve` on a free loopback port.
+    pub fn serve(&self) -> Server {
+        self.serve_with(&[])
+    }
+
+    pub fn serve_with(&self, extra: &[&str]) -> Server {
+        let mut args = vec!["serve", "--bind", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut child = self
+            .command(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start clientele serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read stdout");
+        let Some(addr) = line.trim().strip_prefix("listening on http://") else {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            let _ = child.kill();
+            panic!("serve did not start: {line:?} {err}");
+        };
+        Server {
+            child,
+            addr: addr.to_string(),
+        }
+    }
+}
+
+/// A running `clientele serve`; killed on drop.
+#[derive(Debug)]
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a graceful stop.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().expect("wait for serve")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP agent that returns 4xx/5xx as responses, not errors.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// Posts `body` with `headers`; returns the status and the response text.
+pub fn post(
+    agent: &ureq::Agent,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut req = agent.post(url).header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    match req.send(body) {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            let text = resp.body_mut().read_to_string().unwrap_or_default();
+            (status, text)
+        }
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+/// Headers that make `body` correctly signed for `provider` at `at`.
+pub fn signed(
+    provider: Provider,
+    secret: &str,
+    body: &[u8],
+    at: DateTime<Utc>,
+) -> Vec<(String, String)> {
+    providers::sign(provider, &Sensitive::new(secret.to_string()), body, at)
+}
