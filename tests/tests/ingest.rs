@@ -567,6 +567,11 @@ fn reprocess_rebuilds_the_same_result_and_cli_errors_are_plain() {
         "env mode without the variable must fail"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("CLIENTELE_SECRET_TIQUO_SECOND"));
+    let out = ws.run(&["connection", "add", "tiquo", "MAIN", "--no-secret"]);
+    assert!(
+        !out.status.success(),
+        "a name differing only by case is refused"
+    );
     // Global options after the subcommand work too.
     let out = std::process::Command::new(clientele_tests::clientele_bin())
         .args([

@@ -277,10 +277,17 @@ fn connection(dir: &std::path::Path, mode: SecretsMode, cmd: ConnectionCommand) 
             allow_ips,
         } => {
             clientele_store::validate_connection_name(&name)?;
-            if store.reader()?.connection(provider, &name)?.is_some() {
+            let existing = store.reader()?.connections()?;
+            // Names that differ only in case or punctuation would share one environment variable
+            // (CLIENTELE_SECRET_TIQUO_MAIN_SHOP for both main-shop and Main_Shop).
+            if let Some(clash) = existing.iter().find(|c| {
+                c.provider == provider
+                    && env_var_name(provider, &c.name) == env_var_name(provider, &name)
+            }) {
                 bail!(
-                    "there is already a {} connection called '{name}'",
-                    provider.display_name()
+                    "there is already a {} connection called '{}'; choose a name that differs by more than case or punctuation",
+                    provider.display_name(),
+                    clash.name
                 );
             }
             if !no_secret {
