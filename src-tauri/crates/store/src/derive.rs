@@ -122,6 +122,58 @@ impl Writer {
         Ok(report)
     }
 
+    /// Reads one stored delivery again (after an update taught Clientele its format) and puts its
+    /// events where they belong: every profile it touched before or touches now is re-folded.
+    pub fn reprocess_delivery(&mut self, delivery_id: i64) -> Result<DeriveReport, StoreError> {
+        let country = self.default_country()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let touched: Vec<(i64, String)> = tx
+            .prepare_cached(
+                "SELECT DISTINCT e.source_profile_id, c.provider FROM events e
+                 JOIN source_profiles sp ON sp.id = e.source_profile_id
+                 JOIN connections c ON c.id = sp.connection_id
+                 WHERE e.delivery_id = ?1",
+            )?
+            .query_map([delivery_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        tx.execute("DELETE FROM events WHERE delivery_id = ?1", [delivery_id])?;
+        let derived = tx.execute(
+            "DELETE FROM delivery_outcomes WHERE delivery_id = ?1",
+            [delivery_id],
+        )?;
+        let mut deliveries = load_deliveries(&tx, "d.id = ?1", [delivery_id])?;
+        let delivery = deliveries.pop().ok_or_else(|| {
+            StoreError::NotFound(format!("There is no delivery with id {delivery_id}."))
+        })?;
+        if derived == 0 {
+            // Not derived yet: the pipeline will read it in order.
+            return Ok(DeriveReport::default());
+        }
+        let mut pass = Pass::new(&tx, country);
+        for (profile_id, provider) in touched {
+            let provider =
+                provider
+                    .parse()
+                    .map_err(|e: clientele_core::provider::UnknownProvider| {
+                        StoreError::Corrupt(e.to_string())
+                    })?;
+            pass.profiles.insert(
+                profile_id,
+                Working {
+                    state: ProfileState::default(),
+                    provider,
+                    refold: true,
+                },
+            );
+        }
+        pass.delivery(&delivery)?;
+        let report = pass.finish()?;
+        tx.commit()?;
+        Ok(report)
+    }
+
     /// The business's default country for phone numbers written without a country code.
     pub fn default_country(&mut self) -> Result<Option<CountryId>, StoreError> {
         if let Some(cached) = self.country {
@@ -168,48 +220,52 @@ fn derive_in(
         [],
         |r| r.get(0),
     )?;
-    let pending = {
-        let mut stmt = tx.prepare_cached(
-            "SELECT d.id, d.connection_id, c.provider, c.settings, d.headers, d.body, d.is_test
-             FROM deliveries d JOIN connections c ON c.id = d.connection_id
-             WHERE d.id > ?1 ORDER BY d.id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![watermark, max_deliveries as i64], |r| {
-            let provider: String = r.get(2)?;
-            let settings: String = r.get(3)?;
-            Ok((
-                provider,
-                settings,
-                PendingDelivery {
-                    id: r.get(0)?,
-                    connection_id: r.get(1)?,
-                    provider: Provider::Standard,
-                    settings: ConnectionSettings::default(),
-                    headers: r.get(4)?,
-                    body: r.get(5)?,
-                    is_test: r.get(6)?,
-                },
-            ))
-        })?;
-        let mut pending = Vec::new();
-        for row in rows {
-            let (provider, settings, mut delivery) = row?;
-            delivery.provider =
-                provider
-                    .parse()
-                    .map_err(|e: clientele_core::provider::UnknownProvider| {
-                        StoreError::Corrupt(e.to_string())
-                    })?;
-            delivery.settings = serde_json::from_str(&settings)?;
-            pending.push(delivery);
-        }
-        pending
-    };
+    let pending = load_deliveries(
+        tx,
+        "d.id > ?1 ORDER BY d.id LIMIT ?2",
+        params![watermark, max_deliveries as i64],
+    )?;
     let mut pass = Pass::new(tx, country);
     for delivery in &pending {
         pass.delivery(delivery)?;
     }
     pass.finish()
+}
+
+/// Loads stored deliveries for derivation; `condition` follows `WHERE`.
+fn load_deliveries(
+    tx: &Transaction<'_>,
+    condition: &str,
+    values: impl rusqlite::Params,
+) -> Result<Vec<PendingDelivery>, StoreError> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT d.id, d.connection_id, c.provider, c.settings, d.headers, d.body, d.is_test
+         FROM deliveries d JOIN connections c ON c.id = d.connection_id
+         WHERE {condition}"
+    ))?;
+    let rows = stmt.query_map(values, |r| {
+        Ok((
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            (r.get(0)?, r.get(1)?, r.get(4)?, r.get(5)?, r.get(6)?),
+        ))
+    })?;
+    let mut pending = Vec::new();
+    for row in rows {
+        let (provider, settings, (id, connection_id, headers, body, is_test)) = row?;
+        pending.push(PendingDelivery {
+            id,
+            connection_id,
+            provider: provider.parse().map_err(
+                |e: clientele_core::provider::UnknownProvider| StoreError::Corrupt(e.to_string()),
+            )?,
+            settings: serde_json::from_str(&settings)?,
+            headers,
+            body,
+            is_test,
+        });
+    }
+    Ok(pending)
 }
 
 /// A profile being worked on in this pass.

@@ -270,3 +270,23 @@ fn reprocess_gives_the_same_result_as_live_ingest_in_any_arrival_order() {
         "reprocess must reproduce live ingest exactly"
     );
 }
+
+#[test]
+fn reprocessing_one_delivery_changes_nothing_when_nothing_changed() {
+    let (_dir, store) = temp_store();
+    let mut w = store.writer().unwrap();
+    let c = connect(&mut w, Provider::Vagaro);
+    let first = store_body(&mut w, c, "1", &vagaro("1", t(1), "A", "a@x.example.com"));
+    store_body(&mut w, c, "2", &vagaro("2", t(2), "A", "b@x.example.com"));
+    store_body(&mut w, c, "3", &vagaro("3", t(3), "B", "b@x.example.com"));
+    w.derive_all().unwrap();
+    let before = snapshot(&store);
+    let report = w.reprocess_delivery(first).unwrap();
+    assert_eq!(report.deliveries, 1);
+    assert_eq!(report.refolded_profiles, 1);
+    assert_eq!(snapshot(&store), before);
+    assert!(matches!(
+        w.reprocess_delivery(999),
+        Err(crate::StoreError::NotFound(_))
+    ));
+}

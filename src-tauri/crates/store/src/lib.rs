@@ -15,6 +15,7 @@
 //! There is one writer (a [`Writer`], owned by one thread) and any number of [`Reader`]s; WAL lets
 //! readers run while the writer writes.
 
+mod activity;
 mod connections;
 mod derive;
 mod error;
@@ -24,6 +25,7 @@ mod queries;
 mod schema;
 mod time;
 
+pub use activity::{ActivityFilter, ActivityRow, ConnectionStats};
 pub use connections::{Connection, NewConnection, validate_name as validate_connection_name};
 pub use derive::DeriveReport;
 pub use error::StoreError;

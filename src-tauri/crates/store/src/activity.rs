@@ -1,0 +1,224 @@
+//! Queries behind the app's screens: connection health, the activity list, settings, and
+//! re-reading a single delivery.
+
+use crate::ingest::DeliveryStatus;
+use crate::time::{from_millis, to_millis};
+use crate::{Reader, StoreError, Writer};
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+/// How one connection is doing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionStats {
+    pub last_delivery_at: Option<DateTime<Utc>>,
+    pub deliveries_since: i64,
+    pub rejections_since: i64,
+    /// Arrival times of the latest deliveries, newest first (for "longer than usual").
+    pub recent_arrivals: Vec<DateTime<Utc>>,
+}
+
+/// One line of the activity list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActivityRow {
+    Delivery {
+        id: i64,
+        provider: String,
+        connection: String,
+        received_at: DateTime<Utc>,
+        status: DeliveryStatus,
+        duplicates: i64,
+        is_test: bool,
+        /// The first timeline sentence this delivery produced, if any.
+        summary: Option<String>,
+        error: Option<String>,
+    },
+    Rejection {
+        id: i64,
+        provider: String,
+        connection: String,
+        received_at: DateTime<Utc>,
+        code: String,
+        reason: String,
+    },
+}
+
+impl ActivityRow {
+    pub fn received_at(&self) -> DateTime<Utc> {
+        match self {
+            ActivityRow::Delivery { received_at, .. }
+            | ActivityRow::Rejection { received_at, .. } => *received_at,
+        }
+    }
+}
+
+/// Which activity to list.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityFilter {
+    pub deliveries: bool,
+    pub rejections: bool,
+    pub provider: Option<String>,
+    pub status: Option<DeliveryStatus>,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: usize,
+}
+
+impl Reader {
+    pub fn connection_stats(
+        &self,
+        connection_id: i64,
+        provider: &str,
+        name: &str,
+        since: DateTime<Utc>,
+    ) -> Result<ConnectionStats, StoreError> {
+        let recent_arrivals: Vec<DateTime<Utc>> = self
+            .conn
+            .prepare_cached(
+                "SELECT received_at FROM deliveries WHERE connection_id = ?1 AND is_test = 0
+                 ORDER BY id DESC LIMIT 20",
+            )?
+            .query_map([connection_id], |r| r.get::<_, i64>(0))?
+            .map(|r| r.map(from_millis))
+            .collect::<Result<_, _>>()?;
+        let deliveries_since: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE connection_id = ?1 AND received_at >= ?2",
+            params![connection_id, to_millis(since)],
+            |r| r.get(0),
+        )?;
+        let rejections_since: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM rejections WHERE provider = ?1 AND connection = ?2 AND received_at >= ?3",
+            params![provider, name, to_millis(since)],
+            |r| r.get(0),
+        )?;
+        Ok(ConnectionStats {
+            last_delivery_at: recent_arrivals.first().copied(),
+            deliveries_since,
+            rejections_since,
+            recent_arrivals,
+        })
+    }
+
+    /// The latest refusals for one connection, newest first.
+    pub fn rejections_for(
+        &self,
+        provider: &str,
+        name: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::RejectionRow>, StoreError> {
+        Ok(self
+            .rejections(None)?
+            .into_iter()
+            .filter(|r| r.provider == provider && r.connection == name)
+            .take(limit)
+            .collect())
+    }
+
+    /// Deliveries and refusals, newest first, merged.
+    pub fn activity(&self, filter: &ActivityFilter) -> Result<Vec<ActivityRow>, StoreError> {
+        let limit = filter.limit.max(1) as i64;
+        let since = filter.since.map_or(i64::MIN, to_millis);
+        let mut rows = Vec::new();
+        if filter.deliveries {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT d.id, c.provider, c.name, d.received_at, o.status, d.duplicates, d.is_test,
+                        (SELECT e.summary FROM events e WHERE e.delivery_id = d.id ORDER BY e.seq LIMIT 1),
+                        o.error
+                 FROM deliveries d JOIN connections c ON c.id = d.connection_id
+                 LEFT JOIN delivery_outcomes o ON o.delivery_id = d.id
+                 WHERE d.received_at >= ?1 AND (?2 IS NULL OR c.provider = ?2)
+                   AND (?3 IS NULL OR COALESCE(o.status, 'pending') = ?3)
+                 ORDER BY d.id DESC LIMIT ?4",
+            )?;
+            let found = stmt.query_map(
+                params![
+                    since,
+                    filter.provider,
+                    filter.status.map(|s| s.as_str()),
+                    limit
+                ],
+                |r| {
+                    let status: Option<String> = r.get(4)?;
+                    Ok(ActivityRow::Delivery {
+                        id: r.get(0)?,
+                        provider: r.get(1)?,
+                        connection: r.get(2)?,
+                        received_at: from_millis(r.get(3)?),
+                        status: DeliveryStatus::from_db(status.as_deref()),
+                        duplicates: r.get(5)?,
+                        is_test: r.get(6)?,
+                        summary: r.get(7)?,
+                        error: r.get(8)?,
+                    })
+                },
+            )?;
+            for row in found {
+                rows.push(row?);
+            }
+        }
+        if filter.rejections && filter.status.is_none() {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT id, provider, connection, received_at, code, reason FROM rejections
+                 WHERE received_at >= ?1 AND (?2 IS NULL OR provider = ?2)
+                 ORDER BY id DESC LIMIT ?3",
+            )?;
+            let found = stmt.query_map(params![since, filter.provider, limit], |r| {
+                Ok(ActivityRow::Rejection {
+                    id: r.get(0)?,
+                    provider: r.get(1)?,
+                    connection: r.get(2)?,
+                    received_at: from_millis(r.get(3)?),
+                    code: r.get(4)?,
+                    reason: r.get(5)?,
+                })
+            })?;
+            for row in found {
+                rows.push(row?);
+            }
+        }
+        rows.sort_by_key(|r| std::cmp::Reverse(r.received_at()));
+        rows.truncate(limit as usize);
+        Ok(rows)
+    }
+
+    /// The timeline sentences one delivery produced, in order.
+    pub fn delivery_events(
+        &self,
+        delivery_id: i64,
+    ) -> Result<Vec<(DateTime<Utc>, String)>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT occurred_at, summary FROM events WHERE delivery_id = ?1 ORDER BY seq",
+            )?
+            .query_map([delivery_id], |r| Ok((from_millis(r.get(0)?), r.get(1)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// How many people a search finds (all people without one).
+    pub fn people_total(&self, search: Option<&str>) -> Result<i64, StoreError> {
+        match search.filter(|s| !s.trim().is_empty()) {
+            None => self.people_count(),
+            Some(s) => Ok(self.people(Some(s), None, 0)?.len() as i64),
+        }
+    }
+
+    /// A stored setting.
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+}
+
+impl Writer {
+    pub fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+}
