@@ -208,6 +208,7 @@ fn serve(dir: &std::path::Path, mode: SecretsMode, args: ServeArgs) -> Result<()
             ingest: ingest.clone(),
             body_limit: args.body_limit,
             clock: ClockHandle(crate::system_clock()),
+            test_token: None,
         };
         listener::run(listener, state, shutdown_signal()).await?;
         anyhow::Ok(())

@@ -3,6 +3,7 @@
 //! ([`ingest`]), the live view of configured connections and their secrets ([`connections`]),
 //! and the data-directory conventions ([`data_dir`]).
 
+pub mod api;
 pub mod cli;
 pub mod connections;
 pub mod data_dir;

@@ -45,6 +45,8 @@ pub struct ListenerState {
     pub ingest: IngestHandle,
     pub body_limit: usize,
     pub clock: ClockHandle,
+    /// The desktop app's per-run token marking its own "Send a test event" deliveries.
+    pub test_token: Option<Arc<clientele_core::Sensitive<String>>>,
 }
 
 /// `Clock` with a `Debug` impl.
@@ -210,7 +212,7 @@ async fn receive(
         headers: kept_headers(&headers),
         body: body.to_vec(),
         verification: verified.check,
-        is_test: false,
+        is_test: is_test_event(&state, &headers),
     };
     match state.ingest.deliver(delivery).await {
         Ok(IngestOutcome::Stored { id }) => (
@@ -263,6 +265,18 @@ async fn refresh(
         .await
         .ok()
         .flatten()
+}
+
+/// True when the request carries this process's test token (compared in constant time).
+fn is_test_event(state: &ListenerState, headers: &HeaderMap) -> bool {
+    use subtle::ConstantTimeEq;
+    let (Some(token), Some(sent)) = (
+        state.test_token.as_ref(),
+        headers.get(crate::api::TEST_HEADER),
+    ) else {
+        return false;
+    };
+    bool::from(token.expose().as_bytes().ct_eq(sent.as_bytes()))
 }
 
 /// The headers kept with a delivery: the adapters' list, which never includes a signature or a

@@ -1,0 +1,375 @@
+//! Clientele's desktop shell. It runs the same listener, pipeline and store as `clientele serve`,
+//! in-process, on the same data folder; the window is a view onto them. Closing the window keeps
+//! receiving (the tray shows the listener's status); Quit stops the listener gracefully.
+
+mod commands;
+
+use clientele_core::Sensitive;
+use clientele_secrets::KeychainStore;
+use clientele_server::api::{Api, ListenerPrefs, ListenerStatus, LiveUpdate};
+use clientele_server::connections::ConnectionRegistry;
+use clientele_server::data_dir::{self, DataDirLock};
+use clientele_server::ingest::{self, Notice};
+use clientele_server::listener::{self, ClockHandle, DEFAULT_BODY_LIMIT, ListenerState};
+use clientele_store::Store;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tauri::menu::{Menu, MenuItem};
+use tauri::tray::TrayIconBuilder;
+use tauri::{AppHandle, Emitter, Manager, WindowEvent};
+use tokio::sync::oneshot;
+
+/// Overrides the listening port (tests run the app on a free port).
+const PORT_ENV: &str = "CLIENTELE_LISTEN_PORT";
+/// The event the UI listens to for live refreshes.
+pub const LIVE_EVENT: &str = "clientele://live";
+
+pub(crate) struct AppState {
+    api: Arc<Api>,
+    ingest: ingest::IngestHandle,
+    registry: Arc<ConnectionRegistry>,
+    test_token: Arc<Sensitive<String>>,
+    listener:
+        tokio::sync::Mutex<Option<(oneshot::Sender<()>, tauri::async_runtime::JoinHandle<()>)>>,
+    tray_status: Mutex<Option<MenuItem<tauri::Wry>>>,
+    keep_in_tray: Mutex<bool>,
+    _lock: DataDirLock,
+}
+
+/// A random-enough token for this run's test events (never stored, never shown).
+fn test_token() -> Sensitive<String> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut parts = Vec::new();
+    for _ in 0..4 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
+        parts.push(format!("{:016x}", h.finish()));
+    }
+    Sensitive::new(parts.concat())
+}
+
+fn prepare() -> anyhow::Result<AppState> {
+    let dir = data_dir::resolve(None)?;
+    let lock = DataDirLock::acquire(&dir)?;
+    let store = Store::open_dir(&dir)?;
+    let secrets = Arc::new(KeychainStore::new(KeychainStore::default_service()));
+    let registry = Arc::new(ConnectionRegistry::load(store.clone(), secrets)?);
+    let (ingest, _pipeline) = ingest::start(&store)?;
+    let test_token = Arc::new(test_token());
+    let api = Arc::new(Api {
+        store,
+        registry: registry.clone(),
+        ingest: ingest.clone(),
+        data_dir: dir,
+        test_token: test_token.clone(),
+        listener: std::sync::RwLock::new(ListenerStatus {
+            running: false,
+            address: None,
+            error: None,
+        }),
+    });
+    let keep_in_tray = api.prefs().map(|p| p.keep_in_tray).unwrap_or(true);
+    Ok(AppState {
+        api,
+        ingest,
+        registry,
+        test_token,
+        listener: tokio::sync::Mutex::new(None),
+        tray_status: Mutex::new(None),
+        keep_in_tray: Mutex::new(keep_in_tray),
+        _lock: lock,
+    })
+}
+
+/// (Re)starts the listener with `prefs` and updates the status shown in Settings and the tray.
+async fn start_listener(app: &AppHandle, state: &AppState, prefs: ListenerPrefs) {
+    let mut current = state.listener.lock().await;
+    if let Some((stop, task)) = current.take() {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
+    let port = std::env::var(PORT_ENV)
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(prefs.port);
+    let ip = if prefs.allow_network {
+        [0, 0, 0, 0]
+    } else {
+        [127, 0, 0, 1]
+    };
+    let addr = SocketAddr::from((ip, port));
+    let status = match tokio::net::TcpListener::bind(addr).await {
+        Ok(tcp) => {
+            let bound = tcp
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|_| addr.to_string());
+            let (stop, stopped) = oneshot::channel::<()>();
+            let listener_state = ListenerState {
+                connections: state.registry.clone(),
+                ingest: state.ingest.clone(),
+                body_limit: DEFAULT_BODY_LIMIT,
+                clock: ClockHandle(clientele_server::system_clock()),
+                test_token: Some(state.test_token.clone()),
+            };
+            let task = tauri::async_runtime::spawn(async move {
+                if let Err(e) = listener::run(tcp, listener_state, async {
+                    let _ = stopped.await;
+                })
+                .await
+                {
+                    tracing::error!(error = %e, "listener stopped");
+                }
+            });
+            *current = Some((stop, task));
+            let shown = if prefs.allow_network {
+                format!("0.0.0.0:{port}")
+            } else {
+                bound.clone()
+            };
+            ListenerStatus {
+                running: true,
+                address: Some(if prefs.allow_network {
+                    format!("127.0.0.1:{port}")
+                } else {
+                    bound
+                }),
+                error: None,
+            }
+            .with_tray_text(&shown)
+        }
+        Err(e) => {
+            let message = if e.kind() == std::io::ErrorKind::AddrInUse {
+                format!(
+                    "Port {port} is already used by another program. Choose another port in Settings."
+                )
+            } else {
+                format!("Clientele couldn't start receiving on port {port}: {e}")
+            };
+            (
+                ListenerStatus {
+                    running: false,
+                    address: None,
+                    error: Some(message.clone()),
+                },
+                message,
+            )
+        }
+    };
+    let (status, tray_text) = status;
+    state.api.set_listener_status(status);
+    if let Some(item) = state
+        .tray_status
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
+        let _ = item.set_text(tray_text);
+    }
+    let _ = app.emit(
+        LIVE_EVENT,
+        LiveUpdate {
+            deliveries: 0,
+            rejections: 0,
+            people: vec![],
+        },
+    );
+}
+
+trait TrayText {
+    fn with_tray_text(self, shown: &str) -> (ListenerStatus, String);
+}
+
+impl TrayText for ListenerStatus {
+    fn with_tray_text(self, shown: &str) -> (ListenerStatus, String) {
+        (self, format!("Receiving at http://{shown}"))
+    }
+}
+
+/// Applies saved preferences: listener address, tray behaviour, start at login.
+pub(crate) async fn apply_prefs(
+    app: &AppHandle,
+    state: &AppState,
+    before: ListenerPrefs,
+    prefs: ListenerPrefs,
+) {
+    *state.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner()) = prefs.keep_in_tray;
+    {
+        use tauri_plugin_autostart::ManagerExt;
+        let autostart = app.autolaunch();
+        let result = if prefs.start_at_login {
+            autostart.enable()
+        } else {
+            autostart.disable()
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "couldn't change start at login");
+        }
+    }
+    let address_changed = (before.port, before.allow_network) != (prefs.port, prefs.allow_network);
+    let not_running = !state.api.settings().is_ok_and(|s| s.listener.running);
+    if address_changed || not_running {
+        start_listener(app, state, prefs).await;
+    }
+}
+
+/// Forwards pipeline notices to the window, batched so a burst is one refresh.
+fn forward_live_updates(app: AppHandle, ingest: &ingest::IngestHandle) {
+    let mut notices = ingest.subscribe();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let Ok(first) = notices.recv().await else {
+                break;
+            };
+            let mut update = LiveUpdate {
+                deliveries: 0,
+                rejections: 0,
+                people: vec![],
+            };
+            let add = |n: Notice, u: &mut LiveUpdate| match n {
+                Notice::Stored { .. } | Notice::Duplicate { .. } => u.deliveries += 1,
+                Notice::Rejected { .. } => u.rejections += 1,
+                Notice::Derived { people, .. } => u.people.extend(people),
+            };
+            add(first, &mut update);
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+            while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, notices.recv()).await {
+                add(n, &mut update);
+            }
+            update.people.sort_unstable();
+            update.people.dedup();
+            let _ = app.emit(LIVE_EVENT, update);
+        }
+    });
+}
+
+fn show_main(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.show();
+        let _ = window.unminimize();
+        let _ = window.set_focus();
+    }
+}
+
+fn build_tray(app: &AppHandle) -> tauri::Result<MenuItem<tauri::Wry>> {
+    let status = MenuItem::with_id(app, "status", "Starting…", false, None::<&str>)?;
+    let open = MenuItem::with_id(app, "open", "Open Clientele", true, None::<&str>)?;
+    let quit_item = MenuItem::with_id(app, "quit", "Quit Clientele", true, None::<&str>)?;
+    let menu = Menu::with_items(app, &[&status, &open, &quit_item])?;
+    let icon = tauri::image::Image::from_bytes(include_bytes!("../../icons/tray.png"))?;
+    TrayIconBuilder::with_id("clientele")
+        .icon(icon)
+        .tooltip("Clientele")
+        .menu(&menu)
+        .on_menu_event(|app, event| match event.id().as_ref() {
+            "open" => show_main(app),
+            "quit" => quit(app),
+            _ => {}
+        })
+        .build(app)?;
+    Ok(status)
+}
+
+/// Stops the listener (in-flight requests finish; stored deliveries are already durable), then
+/// exits.
+fn quit(app: &AppHandle) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        if let Some(state) = app.try_state::<AppState>() {
+            if let Some((stop, task)) = state.listener.lock().await.take() {
+                let _ = stop.send(());
+                let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+            }
+            let _ = state.ingest.flush().await;
+        }
+        app.exit(0);
+    });
+}
+
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CLIENTELE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = tauri::Builder::default()
+        // First, so a second launch only focuses the running window.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            show_main(app)
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
+        .setup(|app| {
+            let state = prepare().map_err(|e| {
+                eprintln!("error: {e:#}");
+                e
+            })?;
+            let handle = app.handle().clone();
+            forward_live_updates(handle.clone(), &state.ingest);
+            match build_tray(&handle) {
+                Ok(item) => {
+                    *state.tray_status.lock().unwrap_or_else(|p| p.into_inner()) = Some(item)
+                }
+                // No system tray (a bare X server): the window still works; closing it quits.
+                Err(e) => {
+                    tracing::warn!(error = %e, "no system tray");
+                    *state.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner()) = false;
+                }
+            }
+            let prefs = state.api.prefs().unwrap_or(ListenerPrefs {
+                port: clientele_server::api::DEFAULT_PORT,
+                allow_network: false,
+                start_at_login: false,
+                keep_in_tray: true,
+            });
+            app.manage(state);
+            tauri::async_runtime::spawn(async move {
+                let state = handle.state::<AppState>();
+                start_listener(&handle, &state, prefs).await;
+            });
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                let keep = window
+                    .app_handle()
+                    .try_state::<AppState>()
+                    .is_some_and(|s| *s.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner()));
+                if keep {
+                    api.prevent_close();
+                    let _ = window.hide();
+                }
+            }
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::list_providers,
+            commands::list_connections,
+            commands::add_connection,
+            commands::replace_secret,
+            commands::remove_connection,
+            commands::set_connection_paused,
+            commands::send_test_event,
+            commands::list_activity,
+            commands::delivery_detail,
+            commands::reprocess_delivery,
+            commands::search_people,
+            commands::person_detail,
+            commands::get_settings,
+            commands::update_settings,
+        ])
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        eprintln!("error: Clientele couldn't start: {e}");
+        std::process::exit(1);
+    }
+}
