@@ -11,6 +11,7 @@ use rusqlite::{OptionalExtension, params};
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectionStats {
     pub last_delivery_at: Option<DateTime<Utc>>,
+    /// Real deliveries (not test events) since the given time.
     pub deliveries_since: i64,
     pub rejections_since: i64,
     /// Arrival times of the latest deliveries, newest first (for "longer than usual").
@@ -80,7 +81,8 @@ impl Reader {
             .map(|r| r.map(from_millis))
             .collect::<Result<_, _>>()?;
         let deliveries_since: i64 = self.conn.query_row(
-            "SELECT COUNT(*) FROM deliveries WHERE connection_id = ?1 AND received_at >= ?2",
+            "SELECT COUNT(*) FROM deliveries
+             WHERE connection_id = ?1 AND is_test = 0 AND received_at >= ?2",
             params![connection_id, to_millis(since)],
             |r| r.get(0),
         )?;

@@ -1,0 +1,269 @@
+//! The app's backend without a window: a real store in a temporary folder, a real listener on
+//! 127.0.0.1:0, and the in-memory secret store (the keychain has its own tests).
+
+use chrono::{Duration, Utc};
+use clientele_core::{Provider, Sensitive, providers};
+use clientele_secrets::MemoryStore;
+use clientele_server::api::{ActivityQuery, Api, ListenerStatus, NewConnectionRequest};
+use clientele_server::connections::ConnectionRegistry;
+use clientele_server::ingest;
+use clientele_server::listener::{self, ClockHandle, DEFAULT_BODY_LIMIT, ListenerState};
+use clientele_store::Store;
+use std::sync::{Arc, RwLock};
+
+struct Running {
+    api: Arc<Api>,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).unwrap();
+    let registry = Arc::new(
+        ConnectionRegistry::load(store.clone(), Arc::new(MemoryStore::default())).unwrap(),
+    );
+    let (ingest, _pipeline) = ingest::start(&store).unwrap();
+    let token = Arc::new(Sensitive::new("per-run-test-token".to_string()));
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap().to_string();
+    let state = ListenerState {
+        connections: registry.clone(),
+        ingest: ingest.clone(),
+        body_limit: DEFAULT_BODY_LIMIT,
+        clock: ClockHandle(clientele_server::system_clock()),
+        test_token: Some(token.clone()),
+    };
+    tokio::spawn(listener::run(tcp, state, std::future::pending()));
+    let api = Arc::new(Api {
+        store,
+        registry,
+        ingest,
+        data_dir: dir.path().to_path_buf(),
+        test_token: token,
+        listener: RwLock::new(ListenerStatus {
+            running: true,
+            address: Some(addr.clone()),
+            error: None,
+        }),
+    });
+    Running {
+        api,
+        addr,
+        _dir: dir,
+    }
+}
+
+/// Runs a blocking Api call off the async runtime.
+async fn call<T: Send + 'static>(api: &Arc<Api>, f: impl FnOnce(&Api) -> T + Send + 'static) -> T {
+    let api = api.clone();
+    tokio::task::spawn_blocking(move || f(&api)).await.unwrap()
+}
+
+fn all_activity() -> ActivityQuery {
+    ActivityQuery {
+        kind: "all".into(),
+        provider: None,
+        status: None,
+        since_hours: None,
+        limit: 100,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_test_receive_and_read_like_the_app_does() {
+    let run = start().await;
+    let api = &run.api;
+    assert_eq!(api.providers().len(), Provider::ALL.len());
+
+    let empty = call(api, |a| {
+        a.add_connection(
+            NewConnectionRequest {
+                provider: "tiquo".into(),
+                name: "main".into(),
+                secret: Some("  ".into()),
+            },
+            Utc::now(),
+        )
+    })
+    .await;
+    assert_eq!(empty.unwrap_err().code, "secret_empty");
+    let bad_name = call(api, |a| {
+        a.add_connection(
+            NewConnectionRequest {
+                provider: "tiquo".into(),
+                name: "main salon".into(),
+                secret: Some("s".into()),
+            },
+            Utc::now(),
+        )
+    })
+    .await;
+    assert!(bad_name.unwrap_err().message.contains("letters, digits"));
+
+    let added = call(api, |a| {
+        a.add_connection(
+            NewConnectionRequest {
+                provider: "tiquo".into(),
+                name: "main".into(),
+                secret: Some("tiquo-secret".into()),
+            },
+            Utc::now(),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(added.secret_set && added.requires_secret);
+    assert_eq!(
+        added.webhook_url,
+        format!("http://{}/hooks/tiquo/main", run.addr)
+    );
+    assert!(
+        !serde_json::to_string(&added)
+            .unwrap()
+            .contains("tiquo-secret"),
+        "no view carries a secret"
+    );
+
+    // The test event takes the real path, shows in Activity, and makes no customer.
+    let result = call(api, |a| a.send_test_event("tiquo", "main", Utc::now()))
+        .await
+        .unwrap();
+    assert!(result.ok, "{}", result.message);
+    run.api.ingest.flush().await.unwrap();
+    let activity = call(api, |a| a.activity(all_activity(), Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(activity.len(), 1);
+    assert_eq!(activity[0].status.as_deref(), Some("test"));
+    assert!(
+        activity[0].summary.starts_with("Test message"),
+        "{}",
+        activity[0].summary
+    );
+    assert_eq!(
+        call(api, |a| a.search_people("", 0, 50))
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+
+    // Two real deliveries, one refused.
+    let url = format!("http://{}/hooks/tiquo/main", run.addr);
+    let now = Utc::now();
+    let secret = Sensitive::new("tiquo-secret".to_string());
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let send = move |body: Vec<u8>, secret: &Sensitive<String>| {
+        let mut req = agent.post(&url);
+        for (k, v) in providers::sign(Provider::Tiquo, secret, &body, now) {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        req.send(&body[..]).unwrap().status().as_u16()
+    };
+    let first = providers::sample_body(
+        Provider::Tiquo,
+        "cust_1",
+        "ana@example.com",
+        now - Duration::hours(2),
+    );
+    let second = providers::sample_body(
+        Provider::Tiquo,
+        "cust_1",
+        "ana.new@example.com",
+        now - Duration::hours(1),
+    );
+    let (a, b, c) = tokio::task::spawn_blocking(move || {
+        (
+            send(first, &secret),
+            send(second, &secret),
+            send(b"{}".to_vec(), &Sensitive::new("wrong".into())),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!((a, b, c), (200, 200, 401));
+    run.api.ingest.flush().await.unwrap();
+
+    let refused = call(api, |a| {
+        a.activity(
+            ActivityQuery {
+                kind: "rejections".into(),
+                ..all_activity()
+            },
+            Utc::now(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(refused.len(), 1);
+    assert!(
+        refused[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("signature didn't match")
+    );
+
+    let page = call(api, |a| a.search_people("ana", 0, 50)).await.unwrap();
+    assert_eq!(page.total, 1);
+    let id = page.items[0].id;
+    let person = call(api, move |a| a.person_detail(id)).await.unwrap();
+    let times: Vec<&str> = person
+        .timeline
+        .iter()
+        .map(|e| e.occurred_at.as_str())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
+    let email = person.profile.iter().find(|f| f.field == "email").unwrap();
+    assert_eq!(
+        (
+            email.label.as_str(),
+            email.value.as_str(),
+            email.provider_name.as_str()
+        ),
+        ("Email", "ana.new@example.com", "Tiquo")
+    );
+
+    let health = call(api, |a| a.connections(Utc::now())).await.unwrap();
+    assert_eq!(
+        health[0].health.deliveries_today, 2,
+        "test events don't count as messages"
+    );
+    assert_eq!(health[0].health.rejections_today, 1);
+
+    let delivery = call(api, move |a| a.delivery_detail(activity[0].id))
+        .await
+        .unwrap();
+    assert!(delivery.body_is_json && delivery.body_pretty.contains('\n'));
+    assert!(
+        delivery
+            .headers
+            .iter()
+            .all(|(k, _)| !k.contains("signature"))
+    );
+
+    call(api, |a| a.remove_connection("tiquo", "main", Utc::now()))
+        .await
+        .unwrap();
+    assert!(
+        call(api, |a| a.connections(Utc::now()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        call(api, |a| a.search_people("", 0, 50))
+            .await
+            .unwrap()
+            .total,
+        1,
+        "data is kept"
+    );
+}
