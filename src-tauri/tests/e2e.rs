@@ -1,0 +1,226 @@
+//! The desktop app as a receptionist uses it: the real window under Xvfb, driven through
+//! WebDriver; a provider connected through the UI alone with its secret in a real Secret
+//! Service; signed and forged deliveries sent from outside showing up live; the person's
+//! timeline and a delivery's detail opened. Screenshots of each screen are kept in
+//! tests/artifacts/e2e/ (ignored by git) to be looked at.
+
+mod support;
+
+use chrono::{Duration as ChronoDuration, SecondsFormat, Utc};
+use clientele_core::Provider;
+use clientele_tests::{agent, post, signed};
+use fantoccini::Locator;
+use serde_json::json;
+use std::time::Duration;
+use support::App;
+
+const SECRET: &str = "tiquo-e2e-signing-secret-7f3a9c";
+
+fn iso(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn tiquo_body(
+    id: &str,
+    kind: &str,
+    at: chrono::DateTime<Utc>,
+    email: &str,
+    previous: Option<&str>,
+) -> Vec<u8> {
+    let mut body = json!({
+        "id": id, "type": kind, "created": iso(at),
+        "data": {"id": "cust_ana", "firstName": "Ana", "lastName": "Silva", "email": email,
+                 "phone": "+5511965958122", "loyaltyPoints": 120, "tags": ["VIP"],
+                 "marketingConsent": true, "createdAt": iso(at), "source": "booking_portal"}
+    });
+    if let Some(old) = previous {
+        body["previousAttributes"] = json!({"email": old});
+    }
+    serde_json::to_vec(&body).unwrap()
+}
+
+/// Every file in the data folder, searched for the secret's bytes.
+fn data_folder_contains(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(data_folder_contains(&path, needle));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receptionist_connects_tiquo_and_watches_customers_arrive() {
+    if !support::can_run("a_receptionist_connects_tiquo_and_watches_customers_arrive") {
+        return;
+    }
+    let app = App::start("receptionist").await;
+    assert_eq!(app.client.title().await.unwrap(), "Clientele");
+
+    // First run: every screen says what to do next.
+    app.click("nav-customers").await;
+    app.wait_for_text("No customers yet", Duration::from_secs(10))
+        .await;
+    app.shot("01-customers-empty").await;
+    app.click("nav-providers").await;
+    app.shot("02-providers-empty").await;
+
+    // Connect Tiquo through the UI alone.
+    app.click("connect-provider").await;
+    app.click("provider-card-tiquo").await;
+    let name = app.find("connection-name").await;
+    name.clear().await.unwrap();
+    name.send_keys("main").await.unwrap();
+    app.click("name-next").await;
+    let address = app.find("webhook-url").await.text().await.unwrap();
+    assert!(address.ends_with("/hooks/tiquo/main"), "{address}");
+    app.shot("03-connect-address").await;
+    app.click("address-next").await;
+    let secret = app.find("secret-input").await;
+    assert_eq!(
+        secret.attr("type").await.unwrap().as_deref(),
+        Some("password"),
+        "the secret is masked"
+    );
+    secret.send_keys(SECRET).await.unwrap();
+    app.shot("04-connect-secret").await;
+    app.click("save-secret").await;
+    app.click("send-test").await;
+    let result = app.find("test-result").await.text().await.unwrap();
+    assert!(
+        result.contains("It works"),
+        "the test event went through the real listener: {result}"
+    );
+    assert!(
+        !app.page_text().await.contains(SECRET),
+        "the secret is never shown again"
+    );
+    app.shot("05-test-event").await;
+    app.click("connect-done").await;
+    app.wait_for_text("main", Duration::from_secs(5)).await;
+    app.shot("06-providers").await;
+
+    // The secret is in the keychain (a real Secret Service), and nowhere in the data folder.
+    let lookup = std::process::Command::new("secret-tool")
+        .args([
+            "lookup",
+            "service",
+            "clientele-dev",
+            "username",
+            "tiquo/main",
+        ])
+        .output()
+        .expect("secret-tool");
+    assert_eq!(
+        String::from_utf8_lossy(&lookup.stdout).trim(),
+        SECRET,
+        "{lookup:?}"
+    );
+    let leaks = data_folder_contains(app.data.path(), SECRET.as_bytes());
+    assert!(leaks.is_empty(), "the secret leaked into {leaks:?}");
+
+    // A signed delivery from outside appears without reloading.
+    app.click("nav-customers").await;
+    let now = Utc::now();
+    let url = app.url("/hooks/tiquo/main");
+    let created = tiquo_body(
+        "evt_e2e_1",
+        "customer.created",
+        now - ChronoDuration::minutes(5),
+        "ana@example.com",
+        None,
+    );
+    let (status, text) = post(
+        &agent(),
+        &url,
+        &signed(Provider::Tiquo, SECRET, &created, now),
+        &created,
+    );
+    assert_eq!(status, 200, "{text}");
+    app.wait_for_text("Ana Silva", Duration::from_secs(10))
+        .await;
+    app.shot("07-customers-live").await;
+
+    // A forged one shows as refused, with a reason a person understands.
+    let forged = tiquo_body(
+        "evt_e2e_forged",
+        "customer.updated",
+        now,
+        "evil@example.com",
+        Some("ana@example.com"),
+    );
+    let (status, _) = post(
+        &agent(),
+        &url,
+        &signed(Provider::Tiquo, "wrong-secret", &forged, now),
+        &forged,
+    );
+    assert_eq!(status, 401);
+    app.click("nav-activity").await;
+    app.wait_for_text("signature didn't match", Duration::from_secs(10))
+        .await;
+    app.shot("08-activity").await;
+
+    // A delivery's detail: what was checked, the message itself.
+    let rows = app
+        .client
+        .find_all(Locator::Css("[data-testid=\"activity-row\"]"))
+        .await
+        .unwrap();
+    let mut opened = false;
+    for row in rows {
+        let text = row.text().await.unwrap_or_default();
+        if text.contains("Joined") || text.contains("Ana") {
+            row.click().await.unwrap();
+            opened = true;
+            break;
+        }
+    }
+    assert!(opened, "a row for Ana's delivery is listed");
+    let panel = app.find("delivery-panel").await.text().await.unwrap();
+    assert!(
+        panel.contains("cust_ana"),
+        "the message content is shown: {panel}"
+    );
+    assert!(!panel.contains(SECRET));
+    app.shot("09-delivery-detail").await;
+
+    // The person's timeline, updating live and reading naturally.
+    app.click("nav-customers").await;
+    app.click("customer-row").await;
+    app.find("timeline").await;
+    let update = tiquo_body(
+        "evt_e2e_2",
+        "customer.updated",
+        now,
+        "ana.new@example.com",
+        Some("ana@example.com"),
+    );
+    let (status, text) = post(
+        &agent(),
+        &url,
+        &signed(Provider::Tiquo, SECRET, &update, Utc::now()),
+        &update,
+    );
+    assert_eq!(status, 200, "{text}");
+    let page = app
+        .wait_for_text(
+            "Email changed from ana@example.com to ana.new@example.com",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(page.contains("Tiquo"), "each line names the provider");
+    app.shot("10-person").await;
+
+    app.click("nav-settings").await;
+    app.wait_for_text(&format!("127.0.0.1:{}", app.port), Duration::from_secs(10))
+        .await;
+    app.shot("11-settings").await;
+    app.stop().await;
+}

@@ -1,0 +1,200 @@
+//! Drives the real Clientele window through WebDriver: `tauri-driver` (in front of Debian's
+//! `WebKitWebDriver`) starts the app binary under the X server in `DISPLAY`, with its own data
+//! folder and listening port; a real Secret Service must be on the session bus. `make test`
+//! provides all three (Xvfb, a private D-Bus session with gnome-keyring). Without them the tests
+//! say they were skipped — and fail instead when `CLIENTELE_REQUIRE_E2E=1`.
+
+#![allow(dead_code)]
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct App {
+    pub client: Client,
+    driver: Child,
+    pub data: tempfile::TempDir,
+    pub port: u16,
+    shots: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn tauri_driver() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("tauri-driver"))
+            .find(|p| p.exists())
+    });
+    on_path.or_else(|| {
+        let home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))?;
+        Some(home.join("bin/tauri-driver")).filter(|p| p.exists())
+    })
+}
+
+/// Why the end-to-end tests can't run here, if they can't.
+pub fn missing_prerequisite() -> Option<String> {
+    if std::env::var_os("DISPLAY").is_none() {
+        return Some("no X display (run under xvfb-run, as make test does)".into());
+    }
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+        return Some("no D-Bus session with a Secret Service (make test starts one)".into());
+    }
+    if tauri_driver().is_none() {
+        return Some("tauri-driver is not installed (make test installs it)".into());
+    }
+    if !Path::new("/usr/bin/WebKitWebDriver").exists() {
+        return Some("WebKitWebDriver is missing (Debian package webkit2gtk-driver)".into());
+    }
+    None
+}
+
+/// Returns false (after saying so) when the test must be skipped.
+pub fn can_run(test: &str) -> bool {
+    match missing_prerequisite() {
+        None => true,
+        Some(why) if std::env::var("CLIENTELE_REQUIRE_E2E").as_deref() == Ok("1") => {
+            panic!("{test}: end-to-end prerequisites missing: {why}")
+        }
+        Some(why) => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
+            false
+        }
+    }
+}
+
+fn wait_for_port(port: u16, within: Duration) {
+    let deadline = Instant::now() + within;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listening on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+impl App {
+    /// Starts the app with a fresh data folder and waits for its window and its listener.
+    pub async fn start(name: &str) -> App {
+        let data = tempfile::tempdir().expect("temp data folder");
+        let port = free_port();
+        let driver_port = free_port();
+        let native_port = free_port();
+        let driver = Command::new(tauri_driver().expect("tauri-driver"))
+            .args([
+                "--port",
+                &driver_port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
+            .env("CLIENTELE_DATA_DIR", data.path())
+            .env("CLIENTELE_LISTEN_PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tauri-driver");
+        wait_for_port(driver_port, Duration::from_secs(20));
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({"application": env!("CARGO_BIN_EXE_clientele-app")}),
+        );
+        caps.insert("browserName".into(), serde_json::json!("wry"));
+        let client = ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{driver_port}"))
+            .await
+            .expect("a WebDriver session with the app");
+        wait_for_port(port, Duration::from_secs(20));
+        let shots = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/artifacts/e2e")
+            .join(name);
+        std::fs::create_dir_all(&shots).expect("screenshot folder");
+        App {
+            client,
+            driver,
+            data,
+            port,
+            shots,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Saves a screenshot of the window as a test artifact.
+    pub async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::write(self.shots.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    pub async fn find(&self, testid: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(&format!("[data-testid=\"{testid}\"]")))
+            .await
+            .unwrap_or_else(|e| panic!("no element [data-testid={testid}]: {e}"))
+    }
+
+    pub async fn click(&self, testid: &str) {
+        self.find(testid)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {testid}: {e}"));
+    }
+
+    /// The text of the whole page. (`textContent`: WebKitWebDriver's element text leaves out
+    /// parts of rows inside the virtualised, scrolled customer list.)
+    pub async fn page_text(&self) -> String {
+        self.client
+            .execute("return document.body.textContent", vec![])
+            .await
+            .ok()
+            .and_then(|v| {
+                v.as_str()
+                    .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits until the page shows `text` (without reloading it).
+    pub async fn wait_for_text(&self, text: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let page = self.page_text().await;
+            if page.contains(text) {
+                return page;
+            }
+            if Instant::now() > deadline {
+                self.shot("failure").await;
+                panic!("the window never showed {text:?}; it shows:\n{page}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Closes the session and stops tauri-driver with SIGTERM (SIGKILL would orphan
+    /// WebKitWebDriver and hang the run).
+    pub async fn stop(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.driver.id().to_string()])
+            .status();
+        let _ = self.driver.wait();
+    }
+}

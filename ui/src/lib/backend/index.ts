@@ -1,0 +1,141 @@
+// The only module that talks to Tauri. Every command Clientele's engine offers is one typed
+// async function here; screens import from `$lib/backend` and never from `@tauri-apps/api`.
+// Every rejection is normalized to `AppError` ({code, message}).
+
+import { invoke } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
+import type { ActivityItem } from "./bindings/ActivityItem";
+import type { ActivityQuery } from "./bindings/ActivityQuery";
+import type { ConnectionView } from "./bindings/ConnectionView";
+import type { DeliveryDetailView } from "./bindings/DeliveryDetailView";
+import type { LiveUpdate } from "./bindings/LiveUpdate";
+import type { NewConnectionRequest } from "./bindings/NewConnectionRequest";
+import type { PeoplePage } from "./bindings/PeoplePage";
+import type { PersonDetail } from "./bindings/PersonDetail";
+import type { ProviderInfo } from "./bindings/ProviderInfo";
+import type { SettingsUpdate } from "./bindings/SettingsUpdate";
+import type { SettingsView } from "./bindings/SettingsView";
+import type { TestEventResult } from "./bindings/TestEventResult";
+import { NO_BACKEND, toAppError } from "./errors";
+
+export { NO_BACKEND, toAppError } from "./errors";
+export type { ActivityItem } from "./bindings/ActivityItem";
+export type { ActivityQuery } from "./bindings/ActivityQuery";
+export type { AppError } from "./bindings/AppError";
+export type { ChangeView } from "./bindings/ChangeView";
+export type { ConnectionHealth } from "./bindings/ConnectionHealth";
+export type { ConnectionView } from "./bindings/ConnectionView";
+export type { DeliveryDetailView } from "./bindings/DeliveryDetailView";
+export type { EventLine } from "./bindings/EventLine";
+export type { ListenerStatus } from "./bindings/ListenerStatus";
+export type { LiveUpdate } from "./bindings/LiveUpdate";
+export type { NewConnectionRequest } from "./bindings/NewConnectionRequest";
+export type { PeoplePage } from "./bindings/PeoplePage";
+export type { PersonDetail } from "./bindings/PersonDetail";
+export type { PersonSummary } from "./bindings/PersonSummary";
+export type { ProfileFieldView } from "./bindings/ProfileFieldView";
+export type { ProviderInfo } from "./bindings/ProviderInfo";
+export type { RejectionView } from "./bindings/RejectionView";
+export type { SettingsUpdate } from "./bindings/SettingsUpdate";
+export type { SettingsView } from "./bindings/SettingsView";
+export type { SourceRef } from "./bindings/SourceRef";
+export type { TestEventResult } from "./bindings/TestEventResult";
+export type { TimelineEntry } from "./bindings/TimelineEntry";
+
+/**
+ * A provider's id ("tiquo", "vagaro", …) and a stored message's status ("processed", …) as the
+ * generated bindings type them (plain strings today; a union if Rust ever exports one).
+ */
+export type ProviderId = ProviderInfo["id"];
+export type DeliveryStatus = NonNullable<ActivityItem["status"]>;
+
+/** The Tauri event Clientele's engine emits (batched) when something was stored. */
+export const LIVE_EVENT = "clientele://live";
+
+/** True inside the Tauri window; false in a plain browser (vite preview, tests without mocks). */
+export function hasBackend(): boolean {
+  return typeof window !== "undefined" && "__TAURI_INTERNALS__" in window;
+}
+
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  if (!hasBackend()) throw { ...NO_BACKEND };
+  try {
+    return await invoke<T>(command, args);
+  } catch (e) {
+    throw toAppError(e);
+  }
+}
+
+export function listProviders(): Promise<ProviderInfo[]> {
+  return call("list_providers");
+}
+
+export function listConnections(): Promise<ConnectionView[]> {
+  return call("list_connections");
+}
+
+export function addConnection(request: NewConnectionRequest): Promise<ConnectionView> {
+  return call("add_connection", { request });
+}
+
+export function replaceSecret(provider: ProviderId, name: string, secret: string): Promise<void> {
+  return call("replace_secret", { provider, name, secret });
+}
+
+/** Stops receiving and deletes the secret; customers and their history are kept. */
+export function removeConnection(provider: ProviderId, name: string): Promise<void> {
+  return call("remove_connection", { provider, name });
+}
+
+export function setConnectionPaused(
+  provider: ProviderId,
+  name: string,
+  paused: boolean,
+): Promise<ConnectionView> {
+  return call("set_connection_paused", { provider, name, paused });
+}
+
+export function sendTestEvent(provider: ProviderId, name: string): Promise<TestEventResult> {
+  return call("send_test_event", { provider, name });
+}
+
+export function listActivity(query: ActivityQuery): Promise<ActivityItem[]> {
+  return call("list_activity", { query });
+}
+
+export function deliveryDetail(id: number): Promise<DeliveryDetailView> {
+  return call("delivery_detail", { id });
+}
+
+export function reprocessDelivery(id: number): Promise<DeliveryDetailView> {
+  return call("reprocess_delivery", { id });
+}
+
+export function searchPeople(query: string, offset: number, limit: number): Promise<PeoplePage> {
+  return call("search_people", { query, offset, limit });
+}
+
+export function personDetail(id: number): Promise<PersonDetail> {
+  return call("person_detail", { id });
+}
+
+export function getSettings(): Promise<SettingsView> {
+  return call("get_settings");
+}
+
+export function updateSettings(update: SettingsUpdate): Promise<SettingsView> {
+  return call("update_settings", { update });
+}
+
+/**
+ * Calls `cb` with every batched LiveUpdate. Resolves to a function that stops listening.
+ * Rejects with `no_backend` outside the Tauri window.
+ */
+export async function onLiveUpdate(cb: (update: LiveUpdate) => void): Promise<() => void> {
+  if (!hasBackend()) throw { ...NO_BACKEND };
+  try {
+    return await listen<LiveUpdate>(LIVE_EVENT, (event) => cb(event.payload));
+  } catch (e) {
+    throw toAppError(e);
+  }
+}

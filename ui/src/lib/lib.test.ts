@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { formatRelative } from "./format";
+import { hrefFor, parseHash } from "./router.svelte";
+import { duplicatesText, statusLabel } from "./words";
+
+describe("words", () => {
+  it("says duplicates the way people do", () => {
+    expect(duplicatesText(0)).toBeNull();
+    expect(duplicatesText(1)).toBe("Received twice, kept once");
+    expect(duplicatesText(2)).toBe("Received 3 times, kept once");
+  });
+
+  it("never shows the engine's status codes", () => {
+    expect(statusLabel("needs_attention")).toBe("Couldn't read");
+    expect(statusLabel("something_new")).toBe("Received");
+  });
+});
+
+describe("formatRelative", () => {
+  it("says how long ago in words", () => {
+    const now = new Date("2024-01-20T15:00:00Z");
+    expect(formatRelative("2024-01-20T12:00:00Z", now)).toBe("3 hours ago");
+    expect(formatRelative("2024-01-20T14:59:30Z", now)).toBe("just now");
+    expect(formatRelative("2024-01-17T15:00:00Z", now)).toBe("3 days ago");
+  });
+});
+
+describe("router", () => {
+  it("round-trips every screen through the hash", () => {
+    expect(parseHash("#/customers/42")).toEqual({ screen: "customers", personId: 42 });
+    expect(parseHash("#/providers/connect")).toEqual({ screen: "providers", connecting: true });
+    expect(parseHash("")).toEqual({ screen: "customers", personId: null });
+    expect(parseHash("#/nonsense")).toEqual({ screen: "customers", personId: null });
+    expect(hrefFor({ screen: "customers", personId: 3 })).toBe("#/customers/3");
+    expect(hrefFor({ screen: "settings" })).toBe("#/settings");
+  });
+});

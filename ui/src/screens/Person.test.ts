@@ -1,0 +1,97 @@
+import { render, screen, waitFor, within } from "@testing-library/svelte";
+import userEvent from "@testing-library/user-event";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+
+vi.mock("$lib/backend", () => import("../test/mock-backend"));
+import * as backend from "../test/mock-backend";
+import { formatDateTime } from "$lib/format";
+import { personDetail } from "../test/fixtures";
+import Person from "./Person.svelte";
+
+beforeEach(() => backend.resetBackend());
+
+describe("Person page", () => {
+  it("shows the timeline newest first, as sentences with provider and local time", async () => {
+    backend.personDetail.mockResolvedValue(personDetail());
+    render(Person, { id: 7 });
+    expect(await screen.findByTestId("person-name")).toHaveTextContent("Ana Silva");
+    expect(backend.personDetail).toHaveBeenCalledWith(7);
+
+    const entries = screen.getAllByTestId("timeline-entry");
+    expect(entries.map((e) => e.textContent?.replace(/\s+/g, " ").trim())).toEqual([
+      `▸ Email changed from ana@example.com to ana.new@example.com · Tiquo · ${formatDateTime("2024-01-20T15:00:00Z")}`,
+      `▸ Moved up from Bronze to Silver (2,500 points) · Zupy · ${formatDateTime("2024-01-18T09:30:00Z")}`,
+      `Joined through the booking portal · Tiquo · ${formatDateTime("2024-01-05T10:00:00Z")}`,
+    ]);
+  });
+
+  it("expands a line to show old → new for each change", async () => {
+    const user = userEvent.setup();
+    backend.personDetail.mockResolvedValue(personDetail());
+    render(Person, { id: 7 });
+    const first = (await screen.findAllByTestId("timeline-entry"))[0]!;
+    expect(within(first).queryByTestId("timeline-changes")).not.toBeInTheDocument();
+    const toggle = within(first).getByRole("button");
+    expect(toggle).toHaveAttribute("aria-expanded", "false");
+    await user.click(toggle);
+    expect(toggle).toHaveAttribute("aria-expanded", "true");
+    const changes = within(first).getByTestId("timeline-changes");
+    expect(changes).toHaveTextContent("Email");
+    expect(changes).toHaveTextContent("ana@example.com → ana.new@example.com");
+  });
+
+  it("shows each profile value with the provider that said it and when", async () => {
+    backend.personDetail.mockResolvedValue(personDetail());
+    render(Person, { id: 7 });
+    const fields = await screen.findAllByTestId("profile-field");
+    expect(fields[1]).toHaveTextContent("Loyalty tier");
+    expect(fields[1]).toHaveTextContent("Silver");
+    expect(fields[1]).toHaveTextContent(`from Zupy · ${formatDateTime("2024-01-18T09:30:00Z")}`);
+  });
+
+  it("lists the linked records and why they were linked", async () => {
+    backend.personDetail.mockResolvedValue(personDetail());
+    render(Person, { id: 7 });
+    const sources = await screen.findAllByTestId("source-row");
+    expect(sources).toHaveLength(2);
+    expect(sources[1]).toHaveTextContent("Zupy – loyalty");
+    expect(sources[1]).toHaveTextContent("Why linked: Same email address: ana.new@example.com");
+  });
+
+  it("shows a Deleted badge for a deleted customer", async () => {
+    backend.personDetail.mockResolvedValue(personDetail({ deleted: true }));
+    render(Person, { id: 7 });
+    expect(await screen.findByTestId("deleted-badge")).toHaveTextContent("Deleted");
+  });
+
+  it("reloads when a live update mentions this person, and only then", async () => {
+    backend.personDetail.mockResolvedValue(personDetail());
+    render(Person, { id: 7 });
+    await screen.findByText("Ana Silva");
+    await waitFor(() => expect(backend.liveListenerCount()).toBe(1));
+    backend.emitLive({ deliveries: 1, people: [8, 9] });
+    expect(backend.personDetail).toHaveBeenCalledTimes(1);
+
+    const newer = personDetail();
+    newer.timeline.push({
+      occurred_at: "2024-02-01T08:00:00Z",
+      provider: "plain",
+      provider_name: "Plain",
+      connection: "support",
+      kind: "flagged",
+      summary: "Marked as spam in Plain",
+      changes: [],
+    });
+    backend.personDetail.mockResolvedValue(newer);
+    backend.emitLive({ deliveries: 1, people: [7] });
+    await waitFor(() => expect(screen.getAllByTestId("timeline-entry")[0]).toHaveTextContent("Marked as spam in Plain"));
+  });
+
+  it("says when the customer can't be found", async () => {
+    backend.personDetail.mockRejectedValue({ code: "not_found", message: "No customer with number 99." });
+    render(Person, { id: 99 });
+    expect(await screen.findByText("This customer can't be found")).toBeInTheDocument();
+    expect(screen.getByTestId("error-message")).toHaveTextContent("No customer with number 99.");
+    expect(screen.getByTestId("copy-details")).toBeInTheDocument();
+  });
+});

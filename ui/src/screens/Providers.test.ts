@@ -1,0 +1,146 @@
+import { render, screen, waitFor, within } from "@testing-library/svelte";
+import userEvent from "@testing-library/user-event";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+
+vi.mock("$lib/backend", () => import("../test/mock-backend"));
+import * as backend from "../test/mock-backend";
+import { PROVIDERS, connection, hoursAgo } from "../test/fixtures";
+import Providers from "./Providers.svelte";
+
+beforeEach(() => {
+  backend.resetBackend();
+  backend.listProviders.mockResolvedValue(PROVIDERS);
+});
+
+describe("Providers", () => {
+  it("has an empty state that offers to connect one", async () => {
+    backend.listConnections.mockResolvedValue([]);
+    render(Providers);
+    expect(
+      await screen.findByText("No providers connected yet. Connect one — it takes about two minutes."),
+    ).toBeInTheDocument();
+    expect(screen.getByTestId("connect-provider")).toHaveTextContent("Connect a provider");
+  });
+
+  it("shows skeletons while loading", () => {
+    backend.listConnections.mockReturnValue(new Promise(() => {}));
+    render(Providers);
+    expect(screen.getByTestId("providers-loading")).toBeInTheDocument();
+  });
+
+  it("shows each connection's health in plain words", async () => {
+    backend.listConnections.mockResolvedValue([
+      connection({
+        health: {
+          last_delivery_at: hoursAgo(3),
+          deliveries_today: 12,
+          rejections_today: 2,
+          recent_rejections: [
+            {
+              received_at: hoursAgo(1),
+              reason: "Refused: the signature didn't match — the secret may have changed in Vagaro",
+              code: "signature_mismatch",
+            },
+          ],
+          quiet_warning: "Nothing from Vagaro for 3 days — usually every few hours",
+        },
+      }),
+    ]);
+    render(Providers);
+    const card = await screen.findByTestId("connection-card");
+    expect(card).toHaveTextContent("Vagaro – main");
+    expect(within(card).getByTestId("connection-health")).toHaveTextContent("Last message from Vagaro 3 hours ago");
+    expect(card).toHaveTextContent("12 messages today");
+    expect(card).toHaveTextContent("2 refused today");
+    expect(within(card).getByTestId("recent-rejections")).toHaveTextContent(
+      "the signature didn't match — the secret may have changed in Vagaro",
+    );
+    const warning = within(card).getByTestId("quiet-warning");
+    expect(warning).toHaveTextContent("Nothing from Vagaro for 3 days — usually every few hours");
+    expect(warning).toHaveClass("notice-warn");
+    expect(within(card).getByTestId("connection-address")).toHaveTextContent(
+      "http://127.0.0.1:8787/hooks/vagaro/main",
+    );
+    // No jargon in the main view.
+    expect(card.textContent).not.toMatch(/HMAC|payload|webhook event|401/);
+  });
+
+  it("pauses and resumes", async () => {
+    const user = userEvent.setup();
+    backend.listConnections.mockResolvedValue([connection()]);
+    backend.setConnectionPaused.mockResolvedValue(connection({ paused: true }));
+    render(Providers);
+    await user.click(await screen.findByTestId("toggle-pause"));
+    expect(backend.setConnectionPaused).toHaveBeenCalledWith("vagaro", "main", true);
+    expect(await screen.findByTestId("paused-badge")).toHaveTextContent("Paused");
+    expect(screen.getByTestId("toggle-pause")).toHaveTextContent("Resume");
+  });
+
+  it("asks before removing, says the data is kept, then removes", async () => {
+    const user = userEvent.setup();
+    backend.listConnections.mockResolvedValue([connection()]);
+    backend.removeConnection.mockResolvedValue(undefined);
+    render(Providers);
+    await user.click(await screen.findByTestId("remove-connection"));
+    const dialog = screen.getByTestId("remove-dialog");
+    expect(dialog).toHaveTextContent("Remove Vagaro – main?");
+    expect(dialog).toHaveTextContent("Your customers and their history are kept.");
+    expect(backend.removeConnection).not.toHaveBeenCalled();
+
+    await user.keyboard("{Escape}");
+    expect(screen.queryByTestId("remove-dialog")).not.toBeInTheDocument();
+    expect(backend.removeConnection).not.toHaveBeenCalled();
+
+    await user.click(screen.getByTestId("remove-connection"));
+    await user.click(screen.getByTestId("confirm-remove"));
+    expect(backend.removeConnection).toHaveBeenCalledWith("vagaro", "main");
+    await waitFor(() => expect(screen.queryByTestId("connection-card")).not.toBeInTheDocument());
+  });
+
+  it("replaces a secret through a masked field that is cleared after saving", async () => {
+    const user = userEvent.setup();
+    backend.listConnections.mockResolvedValue([connection()]);
+    backend.replaceSecret.mockResolvedValue(undefined);
+    render(Providers);
+    await waitFor(() => expect(screen.getByTestId("edit-secret")).toHaveTextContent("Replace verification token"));
+    await user.click(screen.getByTestId("edit-secret"));
+    const input = screen.getByTestId("secret-input") as HTMLInputElement;
+    expect(input).toHaveAttribute("type", "password");
+    expect(input).toHaveFocus();
+    await user.type(input, "tok_new_123");
+    await user.click(screen.getByTestId("save-secret"));
+    expect(backend.replaceSecret).toHaveBeenCalledWith("vagaro", "main", "tok_new_123");
+    expect(input.value).toBe("");
+    await waitFor(() => expect(screen.queryByTestId("secret-dialog")).not.toBeInTheDocument());
+    expect(screen.getByRole("status")).toHaveTextContent("New verification token saved in your keychain.");
+  });
+
+  it("shows the engine's message when an action fails", async () => {
+    const user = userEvent.setup();
+    backend.listConnections.mockResolvedValue([connection()]);
+    backend.setConnectionPaused.mockRejectedValue({ code: "database_busy", message: "The database is busy. Try again in a moment." });
+    render(Providers);
+    await user.click(await screen.findByTestId("toggle-pause"));
+    expect(await screen.findByTestId("connection-error")).toHaveTextContent("The database is busy");
+  });
+
+  it("shows an error state with Copy details when the list can't load", async () => {
+    backend.listConnections.mockRejectedValue({ code: "database_open", message: "Clientele couldn't open its database." });
+    render(Providers);
+    expect(await screen.findByText("Couldn't show your providers")).toBeInTheDocument();
+    expect(screen.getByTestId("error-message")).toHaveTextContent("Clientele couldn't open its database.");
+    expect(screen.getByTestId("copy-details")).toBeInTheDocument();
+  });
+
+  it("refreshes health on a live update", async () => {
+    backend.listConnections.mockResolvedValue([connection()]);
+    render(Providers);
+    await screen.findByTestId("connection-card");
+    await waitFor(() => expect(backend.liveListenerCount()).toBe(1));
+    backend.listConnections.mockResolvedValue([
+      connection({ health: { ...connection().health, deliveries_today: 13 } }),
+    ]);
+    backend.emitLive({ deliveries: 1 });
+    expect(await screen.findByText(/13 messages today/)).toBeInTheDocument();
+  });
+});

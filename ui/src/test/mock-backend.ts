@@ -1,0 +1,76 @@
+// A stand-in for `$lib/backend` in component tests:
+//   vi.mock("$lib/backend", () => import("../test/mock-backend"));
+// Every command is a vi.fn that rejects until a test says what it returns; the pure helpers are
+// the real ones; `emitLive` plays the engine's live update event.
+
+import { vi } from "vitest";
+import type { LiveUpdate } from "$lib/backend";
+
+export { NO_BACKEND, toAppError } from "$lib/backend/errors";
+export const LIVE_EVENT = "clientele://live";
+export const hasBackend = (): boolean => true;
+
+function unmocked(name: string) {
+  return () => Promise.reject({ code: "test_unmocked", message: `${name} was called but the test didn't mock it` });
+}
+
+export const listProviders = vi.fn();
+export const listConnections = vi.fn();
+export const addConnection = vi.fn();
+export const replaceSecret = vi.fn();
+export const removeConnection = vi.fn();
+export const setConnectionPaused = vi.fn();
+export const sendTestEvent = vi.fn();
+export const listActivity = vi.fn();
+export const deliveryDetail = vi.fn();
+export const reprocessDelivery = vi.fn();
+export const searchPeople = vi.fn();
+export const personDetail = vi.fn();
+export const getSettings = vi.fn();
+export const updateSettings = vi.fn();
+
+let listeners: ((update: LiveUpdate) => void)[] = [];
+
+export const onLiveUpdate = vi.fn(async (cb: (update: LiveUpdate) => void) => {
+  listeners.push(cb);
+  return () => {
+    listeners = listeners.filter((l) => l !== cb);
+  };
+});
+
+/** Plays one live update to every component listening. */
+export function emitLive(update: Partial<LiveUpdate>): void {
+  const full: LiveUpdate = { deliveries: 0, rejections: 0, people: [], ...update };
+  for (const l of [...listeners]) l(full);
+}
+
+export function liveListenerCount(): number {
+  return listeners.length;
+}
+
+const commands = {
+  listProviders,
+  listConnections,
+  addConnection,
+  replaceSecret,
+  removeConnection,
+  setConnectionPaused,
+  sendTestEvent,
+  listActivity,
+  deliveryDetail,
+  reprocessDelivery,
+  searchPeople,
+  personDetail,
+  getSettings,
+  updateSettings,
+};
+
+/** Call in beforeEach: forgets calls and answers, and stops every live listener. */
+export function resetBackend(): void {
+  for (const [name, fn] of Object.entries(commands)) {
+    fn.mockReset();
+    fn.mockImplementation(unmocked(name));
+  }
+  onLiveUpdate.mockClear();
+  listeners = [];
+}
