@@ -1,62 +1,98 @@
 # Clientele — the commands the README names.
-#   make run    install what is missing, build, and start Clientele
+#   make run    install what is missing, build, and open Clientele
 #   make test   install what is missing and run every check and test
-# Everything installs from Debian's packages and crates.io; nothing else is downloaded.
+# Everything installs from Debian's packages, crates.io and npm; nothing else is downloaded.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
 CARGO ?= cargo
+NPM ?= npm
 # Debian packages the build and the tests need (checked with dpkg first, so a warm machine
 # skips apt entirely).
-#   build-essential pkg-config      C toolchain for bundled SQLite
-#   dbus gnome-keyring              a real Secret Service for the keychain tests
-#   libsecret-tools                 secret-tool, to look inside the test keychain
-APT_PACKAGES := build-essential pkg-config dbus gnome-keyring libsecret-tools
+#   build-essential pkg-config file libssl-dev      C toolchain (bundled SQLite, TLS for the WebDriver client)
+#   libwebkit2gtk-4.1-dev libjavascriptcoregtk-4.1-dev libsoup-3.0-dev libgtk-3-dev
+#   libayatana-appindicator3-dev librsvg2-dev       Tauri's window, web view and tray
+#   nodejs npm                                      building the UI
+#   dbus dbus-x11 gnome-keyring libsecret-tools     a real Secret Service for the keychain tests
+#   xvfb xauth webkit2gtk-driver                    the real window under Xvfb, driven by WebDriver
+APT_PACKAGES := build-essential pkg-config file libssl-dev \
+  libwebkit2gtk-4.1-dev libjavascriptcoregtk-4.1-dev libsoup-3.0-dev libgtk-3-dev \
+  libayatana-appindicator3-dev librsvg2-dev nodejs npm \
+  dbus dbus-x11 gnome-keyring libsecret-tools xvfb xauth webkit2gtk-driver
+TAURI_DRIVER_VERSION := 2.1.0
+CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
+BINDINGS := ui/src/lib/backend/bindings
 
-.PHONY: help deps toolchain run build test fmt lint unit clean
+.PHONY: help deps toolchain apt ui-deps ui ui-check ui-test tauri-driver run build test fmt lint unit bindings-drift clean
 
 help:
-	@echo "make run    - install what is missing, build, and start Clientele"
+	@echo "make run    - install what is missing, build, and open Clientele"
 	@echo "make test   - install what is missing and run every check and test"
 	@echo "make fmt    - format the code"
 
 toolchain:
 	@command -v $(CARGO) >/dev/null || { echo "Rust (cargo) is not installed. Install it with rustup (https://rustup.rs), then run make again." >&2; exit 1; }
 
-deps: toolchain
+apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
+	if command -v node >/dev/null && command -v npm >/dev/null; then missing=$$(echo "$$missing" | sed -E 's/ (nodejs|npm)\b//g'); fi; \
+	if [ -n "$${missing// /}" ]; then \
 	  echo "Installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO="sudo"; \
 	  $$SUDO apt-get update -qq; \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-build: deps
-	$(CARGO) build --release -p clientele-server
+deps: toolchain apt
 
-# Until the desktop window exists, `make run` starts the headless listener on the default data
-# folder (~/.local/share/clientele) with secrets in the system keychain.
+# `npm ci` fails on this registry (it doesn't serve other platforms' optional packages); `npm
+# install` with the committed lockfile leaves it unchanged.
+ui-deps: apt
+	@if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then \
+	  cd ui && $(NPM) install --no-audit --no-fund --loglevel=error; fi
+
+ui: ui-deps
+	cd ui && $(NPM) run build
+
+ui-check: ui-deps
+	cd ui && $(NPM) run check
+
+ui-test: ui-deps
+	cd ui && $(NPM) test
+
+tauri-driver: toolchain
+	@command -v tauri-driver >/dev/null || [ -x "$(CARGO_BIN)/tauri-driver" ] || \
+	  $(CARGO) install tauri-driver --version $(TAURI_DRIVER_VERSION) --locked
+
+build: deps ui
+	$(CARGO) build --release -p clientele-app -p clientele-server
+
+# Opens the desktop app on the default data folder (~/.local/share/clientele).
 run: build
-	@echo "Starting Clientele's listener. Add a connection from another terminal, for example:"
-	@echo "  ./target/release/clientele connection add tiquo main"
-	@echo "then paste the address it prints into the provider's webhook settings. Ctrl+C stops."
-	./target/release/clientele serve
+	./target/release/clientele-app
 
 fmt:
 	$(CARGO) fmt --all
 
-lint: deps
+lint: deps ui
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Every test, with a real Secret Service (gnome-keyring in a private D-Bus session).
-unit: deps
-	tests/tools/with-secret-service.sh $(CARGO) test --workspace
+# Every Rust test — unit, HTTP, durability, keychain and the end-to-end window tests — inside a
+# private Secret Service and a virtual X server. The app embeds ui/dist, so the UI is built first.
+unit: deps ui tauri-driver
+	PATH="$(CARGO_BIN):$$PATH" CLIENTELE_REQUIRE_E2E=1 tests/tools/with-secret-service.sh \
+	  xvfb-run -a -s "-screen 0 1280x800x24" $(CARGO) test --workspace
 
-test: lint unit
+# ts-rs rewrites the UI's types during `cargo test`; a difference means they were not committed.
+bindings-drift:
+	@changes=$$(git status --porcelain -- $(BINDINGS)); \
+	if [ -n "$$changes" ]; then echo "The UI's generated types are out of date; commit them:"; echo "$$changes"; exit 1; fi
+
+test: lint ui-check ui-test unit bindings-drift
 
 clean:
 	$(CARGO) clean
+	rm -rf ui/dist ui/node_modules
