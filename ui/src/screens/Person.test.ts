@@ -49,6 +49,20 @@ describe("Person page", () => {
     expect(fields[1]).toHaveTextContent(`from Zupy · ${formatDateTime("2024-01-18T09:30:00Z")}`);
   });
 
+  it("shows dates in the user's format, not as raw time stamps", async () => {
+    const detail = personDetail();
+    detail.profile.push({
+      field: "created_at", label: "Created", value: "2023-07-10T08:50:00Z", value_kind: "date",
+      provider_name: "Vagaro", at: "2024-01-18T09:30:00Z",
+    });
+    backend.personDetail.mockResolvedValue(detail);
+    render(Person, { id: 7 });
+    const fields = await screen.findAllByTestId("profile-field");
+    const created = fields[fields.length - 1];
+    expect(created).toHaveTextContent(formatDateTime("2023-07-10T08:50:00Z"));
+    expect(created).not.toHaveTextContent("2023-07-10T08:50:00Z");
+  });
+
   it("lists the linked records and why they were linked", async () => {
     backend.personDetail.mockResolvedValue(personDetail());
     render(Person, { id: 7 });

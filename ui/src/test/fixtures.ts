@@ -111,8 +111,8 @@ export function personDetail(overrides: Partial<PersonDetail> = {}): PersonDetai
     emails: ["ana.new@example.com"],
     phones: ["+44 7700 900123"],
     profile: [
-      { field: "email", label: "Email", value: "ana.new@example.com", provider_name: "Tiquo", at: "2024-01-20T15:00:00Z" },
-      { field: "tier", label: "Loyalty tier", value: "Silver", provider_name: "Zupy", at: "2024-01-18T09:30:00Z" },
+      { field: "email", label: "Email", value: "ana.new@example.com", value_kind: "text", provider_name: "Tiquo", at: "2024-01-20T15:00:00Z" },
+      { field: "tier", label: "Loyalty tier", value: "Silver", value_kind: "text", provider_name: "Zupy", at: "2024-01-18T09:30:00Z" },
     ],
     sources: [
       {

@@ -233,6 +233,8 @@ pub struct ProfileFieldView {
     pub field: String,
     pub label: String,
     pub value: String,
+    /// "text" | "date" (value is RFC 3339: show it in the user's format) | "yes_no" | "number"
+    pub value_kind: String,
     pub provider_name: String,
     pub at: String,
 }
@@ -393,9 +395,30 @@ fn provider_info(p: Provider) -> ProviderInfo {
     }
 }
 
+/// How the UI should show a value.
+fn value_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Bool(_) => "yes_no",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(s) if DateTime::parse_from_rfc3339(s).is_ok() => "date",
+        _ => "text",
+    }
+}
+
+/// Dates written the way providers send them (RFC 3339, with or without fractions), normalized so
+/// the UI can format them.
+fn date_text(s: &str) -> Option<String> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| iso(t.with_timezone(&Utc)))
+}
+
 fn value_text(v: &serde_json::Value) -> Option<String> {
     match v {
         serde_json::Value::Null => None,
+        serde_json::Value::Bool(true) => Some("Yes".into()),
+        serde_json::Value::Bool(false) => Some("No".into()),
+        serde_json::Value::String(s) if date_text(s).is_some() => date_text(s),
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Array(items) => Some(
             items
@@ -851,6 +874,7 @@ impl Api {
                 .filter(|(field, _)| !fields::is_sensitive(field))
                 .map(|(field, v)| ProfileFieldView {
                     label: fields::label(&field),
+                    value_kind: value_kind(&v.value).into(),
                     value: value_text(&v.value).unwrap_or_default(),
                     provider_name: provider_name(&v.provider),
                     at: iso(v.at),
