@@ -249,12 +249,26 @@ fn forward_live_updates(app: AppHandle, ingest: &ingest::IngestHandle) {
     });
 }
 
+/// Shows the main window, creating it again if it was destroyed while Clientele kept running
+/// in the tray.
 fn show_main(app: &AppHandle) {
-    if let Some(window) = app.get_webview_window("main") {
+    let window = app.get_webview_window("main").or_else(|| {
+        let config = app.config().app.windows.first()?.clone();
+        tauri::WebviewWindowBuilder::from_config(app, &config)
+            .and_then(|b| b.build())
+            .map_err(|e| tracing::warn!(error = %e, "couldn't open the window again"))
+            .ok()
+    });
+    if let Some(window) = window {
         let _ = window.show();
         let _ = window.unminimize();
         let _ = window.set_focus();
     }
+}
+
+fn keeps_running_in_tray(app: &AppHandle) -> bool {
+    app.try_state::<AppState>()
+        .is_some_and(|s| *s.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
 fn build_tray(app: &AppHandle) -> tauri::Result<MenuItem<tauri::Wry>> {
@@ -340,15 +354,11 @@ pub fn run() {
             Ok(())
         })
         .on_window_event(|window, event| {
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                let keep = window
-                    .app_handle()
-                    .try_state::<AppState>()
-                    .is_some_and(|s| *s.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner()));
-                if keep {
-                    api.prevent_close();
-                    let _ = window.hide();
-                }
+            if let WindowEvent::CloseRequested { api, .. } = event
+                && keeps_running_in_tray(window.app_handle())
+            {
+                api.prevent_close();
+                let _ = window.hide();
             }
         })
         .invoke_handler(tauri::generate_handler![
@@ -367,9 +377,23 @@ pub fn run() {
             commands::get_settings,
             commands::update_settings,
         ])
-        .run(tauri::generate_context!());
-    if let Err(e) = result {
-        eprintln!("error: Clientele couldn't start: {e}");
-        std::process::exit(1);
-    }
+        .build(tauri::generate_context!());
+    let app = match result {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("error: Clientele couldn't start: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|app, event| {
+        // The last window going away (closed by the system rather than by the user's close
+        // button) must not stop the listener either; Quit in the tray exits with a code.
+        if let tauri::RunEvent::ExitRequested {
+            api, code: None, ..
+        } = event
+            && keeps_running_in_tray(app)
+        {
+            api.prevent_exit();
+        }
+    });
 }

@@ -222,5 +222,6 @@ async fn a_receptionist_connects_tiquo_and_watches_customers_arrive() {
     app.wait_for_text(&format!("127.0.0.1:{}", app.port), Duration::from_secs(10))
         .await;
     app.shot("11-settings").await;
+
     app.stop().await;
 }
