@@ -195,14 +195,6 @@ impl Reader {
             .collect::<Result<_, _>>()?)
     }
 
-    /// How many people a search finds (all people without one).
-    pub fn people_total(&self, search: Option<&str>) -> Result<i64, StoreError> {
-        match search.filter(|s| !s.trim().is_empty()) {
-            None => self.people_count(),
-            Some(s) => Ok(self.people(Some(s), None, 0)?.len() as i64),
-        }
-    }
-
     /// A stored setting.
     pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self

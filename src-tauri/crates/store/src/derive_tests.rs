@@ -290,3 +290,41 @@ fn reprocessing_one_delivery_changes_nothing_when_nothing_changed() {
         Err(crate::StoreError::NotFound(_))
     ));
 }
+
+#[test]
+fn search_counts_match_search_results() {
+    let (_dir, store) = temp_store();
+    let mut w = store.writer().unwrap();
+    let c = connect(&mut w, Provider::Vagaro);
+    for i in 0..12 {
+        let email = if i % 3 == 0 {
+            format!("ana{i}@x.example.com")
+        } else {
+            format!("bo{i}@y.example.com")
+        };
+        store_body(
+            &mut w,
+            c,
+            &i.to_string(),
+            &vagaro(&i.to_string(), t(i), &format!("C{i}"), &email),
+        );
+    }
+    w.derive_all().unwrap();
+    let r = store.reader().unwrap();
+    for query in [
+        None,
+        Some("ana"),
+        Some("x.example.com"),
+        Some("jo c1"),
+        Some("nobody"),
+        Some("  "),
+    ] {
+        let listed = r.people(query, None, 0).unwrap().len() as i64;
+        assert_eq!(
+            r.people_total(query).unwrap(),
+            listed,
+            "count for {query:?}"
+        );
+    }
+    assert_eq!(r.people_total(Some("ana")).unwrap(), 4);
+}
