@@ -46,10 +46,10 @@ fn data_folder_contains(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
         let path = entry.path();
         if path.is_dir() {
             found.extend(data_folder_contains(&path, needle));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            if bytes.windows(needle.len()).any(|w| w == needle) {
-                found.push(path.display().to_string());
-            }
+        } else if let Ok(bytes) = std::fs::read(&path)
+            && bytes.windows(needle.len()).any(|w| w == needle)
+        {
+            found.push(path.display().to_string());
         }
     }
     found

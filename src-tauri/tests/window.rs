@@ -39,10 +39,9 @@ fn launch(data: &std::path::Path, port: u16) -> Child {
 /// Top-level windows titled exactly `title`.
 fn windows_titled(conn: &impl Connection, root: Window, title: &str) -> Vec<Window> {
     let mut found = Vec::new();
-    let Ok(tree) = conn.query_tree(root).and_then(|c| Ok(c.reply())) else {
+    let Some(tree) = conn.query_tree(root).ok().and_then(|c| c.reply().ok()) else {
         return found;
     };
-    let Ok(tree) = tree else { return found };
     for child in tree.children {
         let name = conn
             .get_property(false, child, AtomEnum::WM_NAME, AtomEnum::ANY, 0, 256)
