@@ -7,6 +7,7 @@
 //! the headless `clientele` command, the benchmarks and the tests all run the same code.
 
 pub mod event;
+pub mod export;
 pub mod fields;
 pub mod identity;
 pub mod profile;

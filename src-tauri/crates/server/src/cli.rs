@@ -64,6 +64,56 @@ pub enum Command {
     /// Change settings.
     #[command(subcommand)]
     Settings(SettingsCommand),
+    /// Run an export profile: write its CSV or Excel file.
+    Export(ExportArgs),
+    /// Import, list, show or remove export profiles, and see their runs.
+    #[command(subcommand)]
+    ExportProfile(ExportProfileCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The export profile to run (see `clientele export-profile list`).
+    #[arg(long, value_name = "NAME")]
+    pub profile: String,
+    /// The file to write, or an existing folder to write the profile's file name in
+    /// (default: the profile's file name in the current folder).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Write every row, even when the profile only exports what changed.
+    #[arg(long)]
+    pub full: bool,
+    /// Print the run as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportProfileCommand {
+    /// Create a profile from a JSON file (`-` reads standard input), or replace the profile
+    /// with the same name.
+    Import { file: PathBuf },
+    /// List export profiles.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a profile; with --json, the JSON that `import` reads.
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a profile (its history is kept).
+    Remove { name: String },
+    /// Past runs, newest first: of one profile, or of all.
+    History {
+        name: Option<String>,
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +209,8 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Export(args) => export(&dir, args),
+        Command::ExportProfile(cmd) => export_profile(&dir, cmd),
     }
 }
 
@@ -657,6 +709,261 @@ fn reprocess(dir: &std::path::Path) -> Result<()> {
         report.deliveries, report.events, people, report.needs_attention
     );
     Ok(())
+}
+
+fn export(dir: &std::path::Path, args: ExportArgs) -> Result<()> {
+    use clientele_store::export::{ExportRequest, run_export};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let store = Store::open_dir(dir)?;
+    catch_up(dir, &store)?;
+    let saved = store.reader()?.export_profile(&args.profile)?;
+    let now = Utc::now();
+    let out = match args.out {
+        None => std::env::current_dir()
+            .context("couldn't read the current folder")?
+            .join(saved.profile.file_name_at(now)),
+        Some(path) if path.is_dir() => path.join(saved.profile.file_name_at(now)),
+        Some(path) => path,
+    };
+    // Ctrl+C cancels cleanly: the temporary file is removed and the run recorded as cancelled.
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(async {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+    }
+    let interactive = std::io::stderr().is_terminal();
+    let mut progress = |p: clientele_store::export::ExportProgress| {
+        if interactive {
+            eprint!("\rExporting: {} of {} rows read", p.scanned, p.total);
+        }
+    };
+    let result = run_export(
+        &store,
+        &ExportRequest {
+            profile: &saved.name,
+            out: &out,
+            now,
+            full: args.full,
+        },
+        &mut progress,
+        &cancel,
+    );
+    if interactive {
+        eprintln!();
+    }
+    let run = result?;
+    if args.json {
+        return print_json(&run);
+    }
+    println!(
+        "Wrote {} {} to {}",
+        run.rows,
+        if run.rows == 1 { "row" } else { "rows" },
+        run.file
+    );
+    Ok(())
+}
+
+fn export_profile(dir: &std::path::Path, cmd: ExportProfileCommand) -> Result<()> {
+    use clientele_core::export::ExportProfile;
+    use clientele_store::export::Saved;
+    let store = Store::open_dir(dir)?;
+    match cmd {
+        ExportProfileCommand::Import { file } => {
+            let (text, shown) = if file.as_os_str() == "-" {
+                let mut buf = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut buf)
+                    .context("couldn't read the profile from standard input")?;
+                (buf, "standard input".to_string())
+            } else {
+                (
+                    std::fs::read_to_string(&file)
+                        .with_context(|| format!("couldn't read {}", file.display()))?,
+                    file.display().to_string(),
+                )
+            };
+            let profile = ExportProfile::from_json(&text)
+                .map_err(|e| anyhow::anyhow!("{shown} isn't a valid export profile: {e}"))?;
+            let saved = store.writer()?.save_export_profile(&profile, Utc::now())?;
+            println!(
+                "{} export profile '{}'.",
+                match saved {
+                    Saved::Created => "Created",
+                    Saved::Replaced => "Replaced",
+                },
+                profile.name
+            );
+            Ok(())
+        }
+        ExportProfileCommand::List { json } => {
+            #[derive(Serialize)]
+            struct Row {
+                name: String,
+                rows: String,
+                format: String,
+                columns: usize,
+                incremental: bool,
+                created_at: DateTime<Utc>,
+                updated_at: DateTime<Utc>,
+                last_run: Option<clientele_store::export::ExportRun>,
+                profile: ExportProfile,
+            }
+            let reader = store.reader()?;
+            let rows: Vec<Row> = reader
+                .export_profiles()?
+                .into_iter()
+                .map(|p| {
+                    Ok(Row {
+                        last_run: reader.export_runs(Some(&p.name), Some(1))?.pop(),
+                        rows: p.profile.rows.as_str().to_string(),
+                        format: p.profile.format.extension().to_string(),
+                        columns: p.profile.columns.len(),
+                        incremental: p.profile.incremental,
+                        created_at: p.created_at,
+                        updated_at: p.updated_at,
+                        name: p.name,
+                        profile: p.profile,
+                    })
+                })
+                .collect::<Result<_>>()?;
+            if json {
+                return print_json(&rows);
+            }
+            if rows.is_empty() {
+                println!(
+                    "No export profiles yet. Import one with: clientele export-profile import FILE"
+                );
+                return Ok(());
+            }
+            print_table(
+                &["NAME", "ROWS", "FORMAT", "COLUMNS", "LAST RUN"],
+                rows.iter()
+                    .map(|r| {
+                        vec![
+                            r.name.clone(),
+                            r.rows.clone(),
+                            format!(
+                                "{}{}",
+                                r.format,
+                                if r.incremental { " (changes only)" } else { "" }
+                            ),
+                            r.columns.to_string(),
+                            r.last_run
+                                .as_ref()
+                                .map(|run| {
+                                    format!(
+                                        "{} {} ({} rows)",
+                                        local_time(run.started_at),
+                                        run.outcome.as_str(),
+                                        run.rows
+                                    )
+                                })
+                                .unwrap_or_else(|| "never".into()),
+                        ]
+                    })
+                    .collect(),
+            );
+            Ok(())
+        }
+        ExportProfileCommand::Show { name, json } => {
+            let saved = store.reader()?.export_profile(&name)?;
+            if json {
+                println!("{}", saved.profile.to_json_pretty());
+                return Ok(());
+            }
+            let p = &saved.profile;
+            println!("{}", p.name);
+            println!(
+                "  One row per {}, {} file, named like {}",
+                match p.rows {
+                    clientele_core::export::RowKind::People => "person",
+                    clientele_core::export::RowKind::Events => "timeline event",
+                },
+                p.format.extension().to_uppercase(),
+                p.file_name_at(Utc::now())
+            );
+            if p.incremental {
+                println!("  Only rows that changed since the last successful run");
+            }
+            if !p.filters.is_empty() {
+                println!(
+                    "  Filters: {}",
+                    serde_json::to_string(&p.filters).unwrap_or_default()
+                );
+            }
+            println!();
+            print_table(
+                &["COLUMN", "SOURCE", "TRANSFORM"],
+                p.columns
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.header.clone(),
+                            c.source.clone(),
+                            if c.transform.is_identity() {
+                                String::new()
+                            } else {
+                                serde_json::to_string(&c.transform).unwrap_or_default()
+                            },
+                        ]
+                    })
+                    .collect(),
+            );
+            Ok(())
+        }
+        ExportProfileCommand::Remove { name } => {
+            store.writer()?.delete_export_profile(&name)?;
+            println!("Removed export profile '{name}'. Its history is kept.");
+            Ok(())
+        }
+        ExportProfileCommand::History { name, limit, json } => {
+            let reader = store.reader()?;
+            if let Some(name) = &name {
+                reader.export_profile(name)?;
+            }
+            let runs = reader.export_runs(name.as_deref(), limit)?;
+            if json {
+                return print_json(&runs);
+            }
+            if runs.is_empty() {
+                println!("No exports have run yet.");
+                return Ok(());
+            }
+            print_table(
+                &["STARTED", "PROFILE", "OUTCOME", "ROWS", "SECONDS", "FILE"],
+                runs.iter()
+                    .map(|r| {
+                        vec![
+                            local_time(r.started_at),
+                            r.profile.clone(),
+                            match &r.error {
+                                Some(e) => format!("{}: {e}", r.outcome.as_str()),
+                                None => r.outcome.as_str().to_string(),
+                            },
+                            r.rows.to_string(),
+                            r.duration_ms
+                                .map(|ms| format!("{:.1}", ms as f64 / 1000.0))
+                                .unwrap_or_default(),
+                            r.file.clone(),
+                        ]
+                    })
+                    .collect(),
+            );
+            Ok(())
+        }
+    }
 }
 
 fn provider_name(id: &str) -> &'static str {

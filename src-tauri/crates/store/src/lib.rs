@@ -19,6 +19,7 @@ mod activity;
 mod connections;
 mod derive;
 mod error;
+pub mod export;
 mod ingest;
 mod people;
 mod queries;

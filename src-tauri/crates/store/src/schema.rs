@@ -120,6 +120,47 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX person_terms_person ON person_terms(person_id);
     "#,
+    // 2: exports — profiles, the history of runs, and what incremental profiles last wrote.
+    r#"
+    CREATE TABLE export_profiles (
+        id         INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        definition TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+
+    -- One row per run, written when it starts ('running') and updated when it ends
+    -- ('succeeded', 'failed' or 'cancelled'). Kept when the profile is deleted.
+    CREATE TABLE export_runs (
+        id           INTEGER PRIMARY KEY,
+        profile_id   INTEGER REFERENCES export_profiles(id) ON DELETE SET NULL,
+        profile_name TEXT NOT NULL,
+        started_at   INTEGER NOT NULL,
+        finished_at  INTEGER,
+        duration_ms  INTEGER,
+        rows         INTEGER NOT NULL DEFAULT 0,
+        file         TEXT NOT NULL,
+        format       TEXT NOT NULL,
+        incremental  INTEGER NOT NULL,
+        outcome      TEXT NOT NULL,
+        error        TEXT
+    );
+    CREATE INDEX export_runs_profile ON export_runs(profile_id, id);
+
+    -- Incremental profiles: a fingerprint of each row as a run wrote it. A row's baseline is its
+    -- newest fingerprint from a succeeded run; rows of failed or cancelled runs are removed.
+    CREATE TABLE export_row_state (
+        profile_id  INTEGER NOT NULL REFERENCES export_profiles(id) ON DELETE CASCADE,
+        row_key     TEXT NOT NULL,
+        run_id      INTEGER NOT NULL,
+        fingerprint BLOB NOT NULL,
+        PRIMARY KEY (profile_id, row_key, run_id)
+    ) WITHOUT ROWID;
+
+    -- Timeline exports stream events in time order straight from this index (no sort in memory).
+    CREATE INDEX events_time ON events(occurred_at, delivery_id, seq);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,718 @@
+//! Rows as the store hands them over, and a compiled profile that turns each into cells.
+//!
+//! The store streams [`PersonRow`]s or [`EventRow`]s (with the event's person when the profile
+//! needs one); [`CompiledProfile::keeps`] applies the filters that look at the current profile
+//! (tier, tags, marketing consent), and [`CompiledProfile::cells`] produces the typed cells that
+//! both the CSV and the XLSX writer write — and that the preview shows — so every output of a
+//! profile comes from one function.
+
+use crate::event::Change;
+use crate::export::cell::Cell;
+use crate::export::profile::{ExportProfile, Format, ProfileError, RowKind};
+use crate::export::source::{EventFact, PersonFact, Side, Source};
+use crate::export::transform::{ColumnPlan, Raw};
+use crate::fields::{is_sensitive, label};
+use crate::identity::{CountryId, parse_country};
+use crate::profile::FieldValue;
+use crate::provider::Provider;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// A person as an export reads them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PersonRow {
+    pub id: i64,
+    pub display_name: String,
+    pub emails: Vec<String>,
+    pub phones: Vec<String>,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub deleted: bool,
+    /// Canonical field → current value (merged across providers).
+    pub profile: BTreeMap<String, Value>,
+    /// The person's records, oldest first.
+    pub records: Vec<RecordRow>,
+}
+
+/// One of a person's records at a provider.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordRow {
+    pub provider: String,
+    pub connection: String,
+    pub customer_ref: String,
+    /// The record's fields; filled only when the profile has provider-path columns.
+    pub fields: BTreeMap<String, FieldValue>,
+}
+
+/// A timeline event as an export reads it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventRow {
+    pub delivery_id: i64,
+    pub seq: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub kind: String,
+    pub event_type: String,
+    pub summary: String,
+    pub provider: String,
+    pub connection: String,
+    pub customer_ref: String,
+    pub changes: Vec<Change>,
+    /// Filled only when the profile has `details.*` columns.
+    pub details: Value,
+}
+
+/// A row to map.
+#[derive(Debug, Clone, Copy)]
+pub enum RowRef<'a> {
+    Person(&'a PersonRow),
+    Event {
+        event: &'a EventRow,
+        /// The person the event belongs to, when the profile needs them.
+        person: Option<&'a PersonRow>,
+    },
+}
+
+impl<'a> RowRef<'a> {
+    fn person(&self) -> Option<&'a PersonRow> {
+        match self {
+            RowRef::Person(p) => Some(p),
+            RowRef::Event { person, .. } => *person,
+        }
+    }
+
+    /// A key that names the same row across runs (and across `reprocess`, for events): the
+    /// person id, or the event's delivery and position in it.
+    pub fn key(&self) -> String {
+        match self {
+            RowRef::Person(p) => format!("p{}", p.id),
+            RowRef::Event { event, .. } => format!("e{}:{}", event.delivery_id, event.seq),
+        }
+    }
+}
+
+/// What the store must load for this profile.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Event rows: load each event's person.
+    pub person: bool,
+    /// Load the person's records (providers, connections, customer ids, provider paths).
+    pub records: bool,
+    /// Load records' fields too (provider-path columns).
+    pub record_fields: bool,
+    /// Event rows: load each event's details.
+    pub details: bool,
+}
+
+/// How the file is written, after defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Csv(crate::export::profile::CsvSettings),
+    Xlsx { header: bool, neutralize: bool },
+}
+
+impl Output {
+    pub fn header(&self) -> bool {
+        match self {
+            Output::Csv(s) => s.header,
+            Output::Xlsx { header, .. } => *header,
+        }
+    }
+
+    pub fn neutralize(&self) -> bool {
+        match self {
+            Output::Csv(s) => s.neutralize,
+            Output::Xlsx { neutralize, .. } => *neutralize,
+        }
+    }
+}
+
+/// A profile ready to run.
+#[derive(Debug, Clone)]
+pub struct CompiledProfile {
+    pub profile: ExportProfile,
+    columns: Vec<ColumnPlan>,
+    country: Option<CountryId>,
+    pub needs: Needs,
+    pub output: Output,
+    /// The event-time filter's bounds.
+    pub event_from: Option<DateTime<Utc>>,
+    pub event_to: Option<DateTime<Utc>>,
+    tiers: Vec<String>,
+    tags: Vec<String>,
+}
+
+impl CompiledProfile {
+    /// Compiles `profile`; `business_country` is the default-country setting, used when the
+    /// profile sets none.
+    pub fn new(
+        profile: ExportProfile,
+        business_country: Option<CountryId>,
+    ) -> Result<CompiledProfile, ProfileError> {
+        profile.validate()?;
+        let zone = profile.zone();
+        let mut columns = Vec::with_capacity(profile.columns.len());
+        for (i, c) in profile.columns.iter().enumerate() {
+            let source = Source::parse(&c.source, profile.rows)
+                .map_err(|m| ProfileError::new(format!("columns[{i}].source"), m))?;
+            columns.push(ColumnPlan::new(
+                source,
+                c.transform.clone(),
+                c.cell_type,
+                zone,
+            ));
+        }
+        let f = &profile.filters;
+        let person_filters = !f.tiers.is_empty()
+            || !f.tags.is_empty()
+            || f.email_marketing_opt_in.is_some()
+            || f.sms_marketing_opt_in.is_some();
+        let needs = Needs {
+            person: profile.rows == RowKind::Events
+                && (person_filters || columns.iter().any(|c| c.source.needs_person())),
+            records: columns.iter().any(|c| {
+                matches!(
+                    c.source,
+                    Source::ProviderPath(_)
+                        | Source::Person(
+                            PersonFact::Providers
+                                | PersonFact::Connections
+                                | PersonFact::CustomerRefs
+                        )
+                )
+            }),
+            record_fields: columns
+                .iter()
+                .any(|c| matches!(c.source, Source::ProviderPath(_))),
+            details: columns
+                .iter()
+                .any(|c| matches!(c.source, Source::Detail(_))),
+        };
+        let output = match &profile.format {
+            Format::Csv(csv) => Output::Csv(csv.settings()),
+            Format::Xlsx(x) => Output::Xlsx {
+                header: x.header(),
+                neutralize: x.neutralize(),
+            },
+        };
+        let (event_from, event_to) = match &f.event_time {
+            Some(range) => range.bounds()?,
+            None => (None, None),
+        };
+        Ok(CompiledProfile {
+            country: profile.country().or(business_country),
+            tiers: f.tiers.iter().map(|t| t.trim().to_lowercase()).collect(),
+            tags: f.tags.iter().map(|t| t.trim().to_lowercase()).collect(),
+            profile,
+            columns,
+            needs,
+            output,
+            event_from,
+            event_to,
+        })
+    }
+
+    pub fn rows(&self) -> RowKind {
+        self.profile.rows
+    }
+
+    pub fn headers(&self) -> impl Iterator<Item = &str> {
+        self.profile.columns.iter().map(|c| c.header.as_str())
+    }
+
+    pub fn column_count(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// The filters on the person's current profile: tier, tags, marketing consent. (Providers,
+    /// connections, event time and kinds are applied by the store's query.)
+    pub fn keeps(&self, row: RowRef<'_>) -> bool {
+        let f = &self.profile.filters;
+        if self.tiers.is_empty()
+            && self.tags.is_empty()
+            && f.email_marketing_opt_in.is_none()
+            && f.sms_marketing_opt_in.is_none()
+        {
+            return true;
+        }
+        let Some(person) = row.person() else {
+            return false;
+        };
+        let value = |field: &str| person.profile.get(field).unwrap_or(&Value::Null);
+        if !self.tiers.is_empty() {
+            let tier = match value("loyalty_tier") {
+                Value::String(s) => s.trim().to_lowercase(),
+                Value::Number(n) => n.to_string(),
+                _ => return false,
+            };
+            if !self.tiers.contains(&tier) {
+                return false;
+            }
+        }
+        if !self.tags.is_empty() {
+            let has = tags_of(value("tags")).any(|t| self.tags.contains(&t));
+            if !has {
+                return false;
+            }
+        }
+        for (wanted, field) in [
+            (f.email_marketing_opt_in, "email_marketing_opt_in"),
+            (f.sms_marketing_opt_in, "sms_marketing_opt_in"),
+        ] {
+            if let Some(wanted) = wanted
+                && truthy(value(field)) != wanted
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The row's cells, in column order, into `out` (cleared first).
+    pub fn cells(&self, row: RowRef<'_>, out: &mut Vec<Cell>) {
+        out.clear();
+        let country = row
+            .person()
+            .and_then(|p| p.profile.get("country_code"))
+            .and_then(Value::as_str)
+            .and_then(parse_country)
+            .or(self.country);
+        for column in &self.columns {
+            let raw = resolve(&column.source, row);
+            out.push(column.cell(&raw, country));
+        }
+    }
+}
+
+/// A fingerprint of a row's cells as written: equal cells, equal fingerprint.
+pub fn fingerprint(cells: &[Cell]) -> [u8; 16] {
+    let mut h = Sha256::new();
+    for c in cells {
+        h.update([c.kind() as u8]);
+        let text = c.csv_text(false);
+        h.update((text.len() as u64).to_le_bytes());
+        h.update(text.as_bytes());
+    }
+    let digest = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+fn tags_of(v: &Value) -> Box<dyn Iterator<Item = String> + '_> {
+    match v {
+        Value::Array(items) => Box::new(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|t| t.trim().to_lowercase()),
+        ),
+        Value::String(s) => Box::new(
+            s.split([',', ';'])
+                .map(|t| t.trim().to_lowercase())
+                .filter(|t| !t.is_empty()),
+        ),
+        _ => Box::new(std::iter::empty()),
+    }
+}
+
+/// Consent values arrive as booleans, `"true"`/`"yes"` or 1/0.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+        Value::String(s) => matches!(
+            s.trim().to_lowercase().as_str(),
+            "true" | "yes" | "y" | "1" | "on" | "opted_in" | "subscribed"
+        ),
+        _ => false,
+    }
+}
+
+fn provider_display(id: &str) -> String {
+    id.parse::<Provider>()
+        .map_or_else(|_| id.to_string(), |p| p.display_name().to_string())
+}
+
+fn owned(v: Value) -> Raw<'static> {
+    Raw::Value(Cow::Owned(v))
+}
+
+const NULL: Raw<'static> = Raw::Value(Cow::Owned(Value::Null));
+
+fn resolve<'a>(source: &Source, row: RowRef<'a>) -> Raw<'a> {
+    match source {
+        Source::Field(f) => match row.person().and_then(|p| p.profile.get(f)) {
+            Some(v) => Raw::Value(Cow::Borrowed(v)),
+            None => NULL,
+        },
+        Source::Person(fact) => {
+            let Some(p) = row.person() else {
+                return NULL;
+            };
+            match fact {
+                PersonFact::Id => owned(Value::from(p.id)),
+                PersonFact::DisplayName => owned(Value::from(p.display_name.clone())),
+                PersonFact::FirstSeen => p.first_seen.map_or(NULL, Raw::Time),
+                PersonFact::LastSeen => p.last_seen.map_or(NULL, Raw::Time),
+                PersonFact::Providers => {
+                    let mut names: Vec<String> = Vec::new();
+                    for r in &p.records {
+                        let name = provider_display(&r.provider);
+                        if !names.contains(&name) {
+                            names.push(name);
+                        }
+                    }
+                    owned(Value::from(names))
+                }
+                PersonFact::Connections => owned(Value::from(
+                    p.records
+                        .iter()
+                        .map(|r| format!("{}/{}", r.provider, r.connection))
+                        .collect::<Vec<_>>(),
+                )),
+                PersonFact::CustomerRefs => owned(Value::from(
+                    p.records
+                        .iter()
+                        .map(|r| r.customer_ref.clone())
+                        .collect::<Vec<_>>(),
+                )),
+                PersonFact::Emails => owned(Value::from(p.emails.clone())),
+                PersonFact::Phones => owned(Value::from(p.phones.clone())),
+                PersonFact::Deleted => owned(Value::Bool(p.deleted)),
+            }
+        }
+        Source::Event(fact) => {
+            let RowRef::Event { event: e, .. } = row else {
+                return NULL;
+            };
+            match fact {
+                EventFact::Kind => owned(Value::from(e.kind.clone())),
+                EventFact::OccurredAt => Raw::Time(e.occurred_at),
+                EventFact::Summary => owned(Value::from(e.summary.clone())),
+                EventFact::Provider => owned(Value::from(provider_display(&e.provider))),
+                EventFact::Connection => owned(Value::from(e.connection.clone())),
+                EventFact::EventType => owned(Value::from(e.event_type.clone())),
+                EventFact::CustomerRef => owned(Value::from(e.customer_ref.clone())),
+                EventFact::ChangedFields => owned(Value::from(
+                    e.changes
+                        .iter()
+                        .map(|c| label(&c.field))
+                        .collect::<Vec<_>>(),
+                )),
+                EventFact::Changes => owned(Value::from(changes_text(&e.changes))),
+            }
+        }
+        Source::Change { field, side } => {
+            let RowRef::Event { event: e, .. } = row else {
+                return NULL;
+            };
+            match e.changes.iter().find(|c| &c.field == field) {
+                Some(c) => Raw::Value(Cow::Borrowed(match side {
+                    Side::Old => &c.old,
+                    Side::New => &c.new,
+                })),
+                None => NULL,
+            }
+        }
+        Source::Detail(key) => {
+            let RowRef::Event { event: e, .. } = row else {
+                return NULL;
+            };
+            match detail(&e.details, key) {
+                Some(v) => Raw::Value(Cow::Borrowed(v)),
+                None => NULL,
+            }
+        }
+        Source::ProviderPath(path) => {
+            let Some(p) = row.person() else {
+                return NULL;
+            };
+            let provider = path.split('.').next().unwrap_or_default();
+            // The latest value among the person's records at that provider.
+            let best = p
+                .records
+                .iter()
+                .filter(|r| r.provider == provider)
+                .filter_map(|r| r.fields.get(path))
+                .filter(|fv| !fv.value.is_null())
+                .max_by_key(|fv| fv.at);
+            match best {
+                Some(fv) => Raw::Value(Cow::Borrowed(&fv.value)),
+                None => NULL,
+            }
+        }
+    }
+}
+
+/// `details.KEY`: the key as a whole first (`details["a.b"]`), else a dotted path.
+fn detail<'v>(details: &'v Value, key: &str) -> Option<&'v Value> {
+    if let Some(v) = details.get(key) {
+        return Some(v);
+    }
+    key.split('.').try_fold(details, |v, part| match v {
+        Value::Array(items) => part.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => v.get(part),
+    })
+}
+
+/// "Email: a@x.com → b@x.com; Loyalty tier: Silver → Gold". A sensitive field's values are left
+/// out ("CPF (tax ID) changed"): this source lists fields the profile did not name one by one.
+fn changes_text(changes: &[Change]) -> String {
+    let value = |v: &Value| match v {
+        Value::Null => "(empty)".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    changes
+        .iter()
+        .map(|c| {
+            if is_sensitive(&c.field) {
+                format!("{} changed", label(&c.field))
+            } else {
+                format!("{}: {} → {}", label(&c.field), value(&c.old), value(&c.new))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn at(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 1, 20, h, 0, 0).unwrap()
+    }
+
+    fn person() -> PersonRow {
+        PersonRow {
+            id: 7,
+            display_name: "Ana Silva".into(),
+            emails: vec!["ana@example.com".into()],
+            phones: vec!["+447911123456".into()],
+            first_seen: Some(at(9)),
+            last_seen: Some(at(12)),
+            deleted: false,
+            profile: serde_json::from_value(json!({
+                "full_name": "=HYPERLINK(\"http://x\",\"click\")",
+                "email": "ana@example.com",
+                "phone": "+15550001",
+                "loyalty_points": -5,
+                "loyalty_tier": "Gold",
+                "tags": ["VIP", "new"],
+                "email_marketing_opt_in": true,
+                "postal_code": "01234",
+                "country_code": "GB"
+            }))
+            .unwrap(),
+            records: vec![
+                RecordRow {
+                    provider: "zupy".into(),
+                    connection: "main".into(),
+                    customer_ref: "ZP-1".into(),
+                    fields: BTreeMap::from([
+                        (
+                            "zupy.cpf".to_string(),
+                            FieldValue {
+                                value: json!("123.456.789-00"),
+                                at: at(9),
+                            },
+                        ),
+                        (
+                            "zupy.program_id".to_string(),
+                            FieldValue {
+                                value: json!(42),
+                                at: at(9),
+                            },
+                        ),
+                    ]),
+                },
+                RecordRow {
+                    provider: "tiquo".into(),
+                    connection: "shop".into(),
+                    customer_ref: "cust_1".into(),
+                    fields: BTreeMap::new(),
+                },
+                RecordRow {
+                    provider: "zupy".into(),
+                    connection: "other".into(),
+                    customer_ref: "ZP-2".into(),
+                    fields: BTreeMap::from([(
+                        "zupy.cpf".to_string(),
+                        FieldValue {
+                            value: json!("999.999.999-99"),
+                            at: at(11),
+                        },
+                    )]),
+                },
+            ],
+        }
+    }
+
+    fn compile(json: Value) -> CompiledProfile {
+        let p = ExportProfile::from_json(&json.to_string()).unwrap();
+        CompiledProfile::new(p, None).unwrap()
+    }
+
+    fn csv_cells(c: &CompiledProfile, row: RowRef<'_>) -> Vec<String> {
+        let mut out = Vec::new();
+        c.cells(row, &mut out);
+        out.iter()
+            .map(|cell| cell.csv_text(c.output.neutralize()).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn person_rows_map_every_kind_of_source() {
+        let c = compile(
+            json!({"name": "all", "rows": "people", "format": {"type": "csv"},
+            "columns": [
+                {"header": "Name", "source": "full_name"},
+                {"header": "Phone", "source": "phone"},
+                {"header": "Points", "source": "loyalty_points"},
+                {"header": "From", "source": "providers"},
+                {"header": "Where", "source": "connections", "transform": {"join": " "}},
+                {"header": "Id", "source": "id"},
+                {"header": "CPF", "source": "zupy.cpf"},
+                {"header": "Programme", "source": "zupy.program_id"},
+                {"header": "Seen", "source": "first_seen", "transform": {"date": {"format": "%Y-%m-%d"}}},
+                {"header": "Tags", "source": "tags"},
+                {"header": "Missing", "source": "company"}
+            ]}),
+        );
+        let p = person();
+        assert_eq!(
+            csv_cells(&c, RowRef::Person(&p)),
+            vec![
+                "'=HYPERLINK(\"http://x\",\"click\")",
+                "'+15550001",
+                "-5",
+                "Zupy, Tiquo",
+                "zupy/main tiquo/shop zupy/other",
+                "7",
+                "999.999.999-99",
+                "42",
+                "2024-01-20",
+                "VIP, new",
+                ""
+            ]
+        );
+        let mut cells = Vec::new();
+        c.cells(RowRef::Person(&p), &mut cells);
+        assert!(matches!(cells[2], Cell::Number { value, .. } if value == -5.0));
+        assert_eq!(cells[5], Cell::Text("7".into()), "ids are text");
+        assert_eq!(cells[7], Cell::Text("42".into()), "ids are text");
+    }
+
+    #[test]
+    fn event_rows_map_facts_changes_and_details() {
+        let c = compile(
+            json!({"name": "tl", "rows": "events", "format": {"type": "csv", "neutralize_formulas": false},
+            "columns": [
+                {"header": "When", "source": "occurred_at"},
+                {"header": "Kind", "source": "kind"},
+                {"header": "Provider", "source": "provider"},
+                {"header": "Old", "source": "change.email.old"},
+                {"header": "New", "source": "change.email.new"},
+                {"header": "Tier was", "source": "change.loyalty_tier.old", "transform": {"default": "-"}},
+                {"header": "Changes", "source": "changes"},
+                {"header": "Amount", "source": "details.amount"},
+                {"header": "Email now", "source": "email"}
+            ]}),
+        );
+        assert!(c.needs.person && c.needs.details && !c.needs.record_fields);
+        let e = EventRow {
+            delivery_id: 3,
+            seq: 0,
+            occurred_at: at(10),
+            kind: "updated".into(),
+            event_type: "customer.updated".into(),
+            summary: "Email changed".into(),
+            provider: "tiquo".into(),
+            connection: "shop".into(),
+            customer_ref: "cust_1".into(),
+            changes: vec![
+                Change {
+                    field: "email".into(),
+                    old: json!("a@x.com"),
+                    new: json!("b@x.com"),
+                },
+                Change {
+                    field: "zupy.cpf".into(),
+                    old: json!("1"),
+                    new: json!("2"),
+                },
+            ],
+            details: json!({"amount": 12.5}),
+        };
+        let p = person();
+        let row = RowRef::Event {
+            event: &e,
+            person: Some(&p),
+        };
+        assert_eq!(row.key(), "e3:0");
+        assert_eq!(
+            csv_cells(&c, row),
+            vec![
+                "2024-01-20T10:00:00Z",
+                "updated",
+                "Tiquo",
+                "a@x.com",
+                "b@x.com",
+                "-",
+                "Email: a@x.com → b@x.com; CPF (tax ID) changed",
+                "12.5",
+                "ana@example.com"
+            ]
+        );
+    }
+
+    #[test]
+    fn current_profile_filters() {
+        let p = person();
+        let keeps = |filters: Value| {
+            compile(
+                json!({"name": "f", "rows": "people", "format": {"type": "csv"},
+                "columns": [{"header": "E", "source": "email"}], "filters": filters}),
+            )
+            .keeps(RowRef::Person(&p))
+        };
+        assert!(keeps(json!({})));
+        assert!(keeps(json!({"tiers": ["gold", "Silver"]})));
+        assert!(!keeps(json!({"tiers": ["Silver"]})));
+        assert!(keeps(json!({"tags": ["vip"]})));
+        assert!(!keeps(json!({"tags": ["lapsed"]})));
+        assert!(keeps(json!({"email_marketing_opt_in": true})));
+        assert!(!keeps(json!({"email_marketing_opt_in": false})));
+        assert!(
+            !keeps(json!({"sms_marketing_opt_in": true})),
+            "unknown consent is not consent"
+        );
+        assert!(keeps(json!({"sms_marketing_opt_in": false})));
+    }
+
+    #[test]
+    fn fingerprints_change_with_any_written_value() {
+        let a = vec![Cell::Text("1".into()), Cell::Empty];
+        let b = vec![
+            Cell::Number {
+                value: 1.0,
+                text: "1".into(),
+            },
+            Cell::Empty,
+        ];
+        let c = vec![Cell::Text("1".into()), Cell::Text(String::new())];
+        assert_ne!(fingerprint(&a), fingerprint(&b), "type matters");
+        assert_eq!(fingerprint(&a), fingerprint(&a.clone()));
+        assert_ne!(
+            fingerprint(&[Cell::Text("ab".into()), Cell::Text("c".into())]),
+            fingerprint(&[Cell::Text("a".into()), Cell::Text("bc".into())])
+        );
+        let _ = c;
+    }
+}

@@ -1,0 +1,164 @@
+//! What a column can show, for a picker: every source a profile may name, in words, with a few
+//! sample values exactly as an export would write them.
+
+use super::{ExportError, preview_export};
+use crate::Store;
+use chrono::{DateTime, Utc};
+use clientele_core::export::source::{EVENT_FACTS, PERSON_FACTS};
+use clientele_core::export::{Column, CsvFormat, ExportProfile, Format, RowKind};
+use clientele_core::fields::{CANONICAL, is_sensitive, label};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// How many recent records are read to find provider-specific fields.
+const RECORDS_SCANNED: i64 = 500;
+
+/// One source a column can use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceOption {
+    /// What goes in the profile's `source`.
+    pub source: String,
+    /// In words, for staff.
+    pub label: String,
+    /// `customer` (canonical fields), `person`, `event`, `change` or `provider`.
+    pub group: &'static str,
+    /// A national id or similar: exported only because a column names it; no samples shown.
+    pub sensitive: bool,
+    /// A few distinct values as they would be written (CSV text), from the first rows.
+    pub samples: Vec<String>,
+}
+
+/// Every source a profile with rows of `rows` can use, with up to `samples` example values each.
+pub fn source_options(
+    store: &Store,
+    rows: RowKind,
+    samples: usize,
+    now: DateTime<Utc>,
+) -> Result<Vec<SourceOption>, ExportError> {
+    let mut options: Vec<SourceOption> = Vec::new();
+    let mut push = |source: String, label: String, group: &'static str| {
+        options.push(SourceOption {
+            sensitive: is_sensitive(&source),
+            source,
+            label,
+            group,
+            samples: Vec::new(),
+        });
+    };
+    for field in CANONICAL {
+        push(field.to_string(), label(field), "customer");
+    }
+    for (name, _, words) in PERSON_FACTS {
+        push(name.to_string(), words.to_string(), "person");
+    }
+    if rows == RowKind::Events {
+        for (name, _, words) in EVENT_FACTS {
+            push(name.to_string(), words.to_string(), "event");
+        }
+        for field in CANONICAL {
+            push(
+                format!("change.{field}.old"),
+                format!("{} before", label(field)),
+                "change",
+            );
+            push(
+                format!("change.{field}.new"),
+                format!("{} after", label(field)),
+                "change",
+            );
+        }
+    }
+    for path in provider_paths(store)? {
+        let provider = path.split('.').next().unwrap_or_default();
+        let provider = provider
+            .parse::<clientele_core::Provider>()
+            .map_or(provider, |p| p.display_name());
+        push(
+            path.clone(),
+            format!("{} ({provider})", label(&path)),
+            "provider",
+        );
+    }
+    if samples > 0 {
+        fill_samples(store, rows, samples, now, &mut options)?;
+    }
+    Ok(options)
+}
+
+/// Provider-specific fields seen on recent records.
+fn provider_paths(store: &Store) -> Result<BTreeSet<String>, ExportError> {
+    let reader = store.reader()?;
+    let mut stmt = reader
+        .conn
+        .prepare("SELECT state FROM source_profiles ORDER BY id DESC LIMIT ?1")?;
+    let states = stmt.query_map([RECORDS_SCANNED], |r| r.get::<_, String>(0))?;
+    let mut paths = BTreeSet::new();
+    for state in states {
+        let state: serde_json::Value =
+            serde_json::from_str(&state?).map_err(crate::StoreError::from)?;
+        if let Some(fields) = state.get("fields").and_then(|f| f.as_object()) {
+            paths.extend(
+                fields
+                    .keys()
+                    .filter(|k| {
+                        k.split_once('.')
+                            .is_some_and(|(p, _)| p.parse::<clientele_core::Provider>().is_ok())
+                    })
+                    .cloned(),
+            );
+        }
+    }
+    Ok(paths)
+}
+
+/// Runs a preview with one column per non-sensitive source and keeps each column's distinct
+/// non-empty values.
+fn fill_samples(
+    store: &Store,
+    rows: RowKind,
+    samples: usize,
+    now: DateTime<Utc>,
+    options: &mut [SourceOption],
+) -> Result<(), ExportError> {
+    let shown: Vec<usize> = (0..options.len())
+        .filter(|&i| !options[i].sensitive)
+        .collect();
+    let profile = ExportProfile {
+        name: "samples".into(),
+        rows,
+        columns: shown
+            .iter()
+            .map(|&i| Column {
+                header: options[i].source.clone(),
+                source: options[i].source.clone(),
+                transform: Default::default(),
+                cell_type: Default::default(),
+            })
+            .collect(),
+        filters: Default::default(),
+        format: Format::Csv(CsvFormat {
+            neutralize_formulas: Some(true),
+            ..Default::default()
+        }),
+        file_name: None,
+        time_zone: None,
+        default_country: None,
+        incremental: false,
+    };
+    // Enough rows to find a few values for sparse fields, without reading everything.
+    let preview = preview_export(store, &profile, (samples * 20).min(200), now)?;
+    for (col, &i) in shown.iter().enumerate() {
+        let mut seen = Vec::new();
+        for row in &preview.rows {
+            let text = &row[col].text;
+            if !text.is_empty() && !seen.contains(text) {
+                seen.push(text.clone());
+                if seen.len() == samples {
+                    break;
+                }
+            }
+        }
+        options[i].samples = seen;
+    }
+    Ok(())
+}
