@@ -9,7 +9,7 @@ use clientele_server::api::{
     TestEventResult,
 };
 use std::sync::Arc;
-use tauri::State;
+use tauri::{Manager, State};
 
 type Reply<T> = Result<T, AppError>;
 
@@ -151,4 +151,136 @@ pub async fn update_settings(
     let prefs = blocking(&state.api, move |api| api.save_settings(&update)).await?;
     crate::apply_prefs(&app, &state, before, prefs).await;
     blocking(&state.api, |api| api.settings()).await
+}
+
+use clientele_server::export_api::{
+    ExportDraft, ExportPreviewView, ExportProfileSummary, ExportRunView, SourceOptionView,
+};
+
+/// The event carrying an export's progress.
+pub const EXPORT_PROGRESS_EVENT: &str = "clientele://export-progress";
+
+#[tauri::command]
+pub async fn list_export_profiles(state: State<'_, AppState>) -> Reply<Vec<ExportProfileSummary>> {
+    blocking(&state.api, |api| api.export_profiles()).await
+}
+
+#[tauri::command]
+pub async fn get_export_profile(state: State<'_, AppState>, name: String) -> Reply<ExportDraft> {
+    blocking(&state.api, move |api| api.export_profile(&name)).await
+}
+
+#[tauri::command]
+pub async fn save_export_profile(
+    state: State<'_, AppState>,
+    draft: ExportDraft,
+) -> Reply<ExportProfileSummary> {
+    blocking(&state.api, move |api| {
+        api.save_export_profile(&draft, Utc::now())
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn delete_export_profile(state: State<'_, AppState>, name: String) -> Reply<()> {
+    blocking(&state.api, move |api| api.delete_export_profile(&name)).await
+}
+
+#[tauri::command]
+pub async fn export_sources(
+    state: State<'_, AppState>,
+    rows: String,
+) -> Reply<Vec<SourceOptionView>> {
+    blocking(&state.api, move |api| api.export_sources(&rows, Utc::now())).await
+}
+
+#[tauri::command]
+pub async fn preview_export(
+    state: State<'_, AppState>,
+    draft: ExportDraft,
+    limit: u32,
+) -> Reply<ExportPreviewView> {
+    blocking(&state.api, move |api| {
+        api.preview_export(&draft, limit, Utc::now())
+    })
+    .await
+}
+
+/// The native save dialog; `None` when the user cancels.
+#[tauri::command]
+pub async fn choose_export_file(
+    app: tauri::AppHandle,
+    suggested_name: String,
+    format: String,
+) -> Reply<Option<String>> {
+    use tauri_plugin_dialog::DialogExt;
+    let (label, extension) = match format.as_str() {
+        "xlsx" => ("Excel workbook", "xlsx"),
+        _ => ("CSV file", "csv"),
+    };
+    let mut dialog = app
+        .dialog()
+        .file()
+        .set_title("Save the export as")
+        .set_file_name(&suggested_name)
+        .add_filter(label, &[extension]);
+    if let Some(documents) = app.path().document_dir().ok().filter(|d| d.is_dir()) {
+        dialog = dialog.set_directory(documents);
+    }
+    let chosen = tauri::async_runtime::spawn_blocking(move || dialog.blocking_save_file())
+        .await
+        .map_err(|_| AppError::new("internal", "The save dialog couldn't open."))?;
+    Ok(chosen
+        .and_then(|p| p.into_path().ok())
+        .map(|p| p.display().to_string()))
+}
+
+#[tauri::command]
+pub async fn run_export(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    name: String,
+    path: String,
+) -> Reply<ExportRunView> {
+    use tauri::Emitter;
+    let api = state.api.clone();
+    let running = state.exports.clone();
+    tauri::async_runtime::spawn_blocking(move || {
+        api.run_export(
+            &running,
+            &name,
+            std::path::Path::new(&path),
+            Utc::now(),
+            &mut |p| {
+                let _ = app.emit(EXPORT_PROGRESS_EVENT, p);
+            },
+        )
+    })
+    .await
+    .map_err(|_| AppError::new("internal", "The export stopped unexpectedly."))?
+}
+
+#[tauri::command]
+pub async fn cancel_export(state: State<'_, AppState>, name: String) -> Reply<()> {
+    state.api.cancel_export(&state.exports, &name);
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn export_history(
+    state: State<'_, AppState>,
+    name: Option<String>,
+) -> Reply<Vec<ExportRunView>> {
+    blocking(&state.api, move |api| api.export_history(name.as_deref())).await
+}
+
+/// Opens the file manager with the exported file selected.
+#[tauri::command]
+pub async fn show_in_folder(path: String) -> Reply<()> {
+    tauri_plugin_opener::reveal_item_in_dir(&path).map_err(|_| {
+        AppError::new(
+            "show_in_folder",
+            format!("Couldn't open the folder of {path}."),
+        )
+    })
 }

@@ -34,6 +34,7 @@ pub(crate) struct AppState {
         tokio::sync::Mutex<Option<(oneshot::Sender<()>, tauri::async_runtime::JoinHandle<()>)>>,
     tray_status: Mutex<Option<MenuItem<tauri::Wry>>>,
     keep_in_tray: Mutex<bool>,
+    exports: Arc<clientele_server::export_api::RunningExports>,
     _lock: DataDirLock,
 }
 
@@ -83,6 +84,7 @@ fn prepare() -> anyhow::Result<AppState> {
         listener: tokio::sync::Mutex::new(None),
         tray_status: Mutex::new(None),
         keep_in_tray: Mutex::new(keep_in_tray),
+        exports: Arc::default(),
         _lock: lock,
     })
 }
@@ -319,6 +321,8 @@ pub fn run() {
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             show_main(app)
         }))
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             None,
@@ -376,6 +380,17 @@ pub fn run() {
             commands::person_detail,
             commands::get_settings,
             commands::update_settings,
+            commands::list_export_profiles,
+            commands::get_export_profile,
+            commands::save_export_profile,
+            commands::delete_export_profile,
+            commands::export_sources,
+            commands::preview_export,
+            commands::choose_export_file,
+            commands::run_export,
+            commands::cancel_export,
+            commands::export_history,
+            commands::show_in_folder,
         ])
         .build(tauri::generate_context!());
     let app = match result {

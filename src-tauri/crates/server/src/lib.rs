@@ -7,6 +7,7 @@ pub mod api;
 pub mod cli;
 pub mod connections;
 pub mod data_dir;
+pub mod export_api;
 pub mod ingest;
 pub mod listener;
 

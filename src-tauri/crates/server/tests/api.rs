@@ -267,3 +267,132 @@ async fn connect_test_receive_and_read_like_the_app_does() {
         "data is kept"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_preview_run_and_cancel_an_export_like_the_exports_screen() {
+    use clientele_server::export_api::{ExportColumnDraft, ExportDraft, RunningExports};
+    let run = start().await;
+    let api = &run.api;
+    call(api, |a| {
+        a.add_connection(
+            NewConnectionRequest {
+                provider: "tiquo".into(),
+                name: "main".into(),
+                secret: None,
+            },
+            Utc::now(),
+        )
+    })
+    .await
+    .unwrap();
+    let url = format!("http://{}/hooks/tiquo/main", run.addr);
+    let bodies: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            serde_json::to_vec(&serde_json::json!({
+                "id": format!("evt_{i}"), "type": "customer.created", "created": "2024-01-20T14:30:00Z",
+                "data": {"id": format!("cust_{i}"), "firstName": "=HYPERLINK(\"http://x\",\"click\")",
+                         "lastName": format!("N{i}"), "email": format!("p{i}@example.com")}
+            }))
+            .unwrap()
+        })
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        for body in bodies {
+            assert_eq!(
+                agent.post(&url).send(&body[..]).unwrap().status().as_u16(),
+                200
+            );
+        }
+    })
+    .await
+    .unwrap();
+    api.ingest.flush().await.unwrap();
+
+    let column = |header: &str, source: &str| ExportColumnDraft {
+        header: header.into(),
+        source: source.into(),
+        trim: false,
+        case: None,
+        default: None,
+        date_format: None,
+        phone: None,
+        join: None,
+    };
+    let draft = ExportDraft {
+        name: "mailing".into(),
+        rows: "people".into(),
+        columns: vec![column("Email", "email"), column("First name", "first_name")],
+        format: "csv".into(),
+        preset: "other".into(),
+        neutralize_formulas: true,
+        incremental: false,
+        time_zone: None,
+    };
+    let sources = call(api, |a| a.export_sources("people", Utc::now()))
+        .await
+        .unwrap();
+    assert!(
+        sources
+            .iter()
+            .any(|s| s.source == "email" && s.sample.is_some()),
+        "samples shown"
+    );
+    let d = draft.clone();
+    let preview = call(api, move |a| a.preview_export(&d, 50, Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(preview.headers, vec!["Email", "First name"]);
+    assert_eq!(preview.rows.len(), 3);
+    assert!(
+        preview.rows.iter().all(|r| r[1].starts_with("'=")),
+        "formulas neutralized in the preview too: {:?}",
+        preview.rows
+    );
+
+    let d = draft.clone();
+    call(api, move |a| a.save_export_profile(&d, Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(
+        call(api, |a| a.export_profile("mailing")).await.unwrap(),
+        draft
+    );
+    let out = run._dir.path().join("mailing.csv");
+    let out2 = out.clone();
+    let (result, progress) = call(api, move |a| {
+        let mut seen = Vec::new();
+        let r = a.run_export(
+            &RunningExports::default(),
+            "mailing",
+            &out2,
+            Utc::now(),
+            &mut |p| seen.push(p.written),
+        );
+        (r, seen)
+    })
+    .await;
+    let result = result.unwrap();
+    assert_eq!((result.rows, result.outcome.as_str()), (3, "succeeded"));
+    assert_eq!(progress.last(), Some(&3), "progress reaches the row count");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("Email,First name\n"), "{text}");
+    assert_eq!(
+        call(api, |a| a.export_history(Some("mailing")))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        call(api, |a| a.export_profiles()).await.unwrap()[0]
+            .last_run
+            .as_ref()
+            .unwrap()
+            .rows,
+        3
+    );
+}

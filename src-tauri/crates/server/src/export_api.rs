@@ -1,0 +1,527 @@
+//! The Exports screen's backend: profiles edited as a simple draft, sources with samples, a live
+//! preview, runs with progress and cancel, and the history. Tauri-free like the rest of
+//! [`crate::api`]; the app's commands adapt these and add the native save dialog.
+
+use crate::api::{Api, ApiResult, AppError};
+use chrono::{DateTime, SecondsFormat, Utc};
+use clientele_core::export::profile::{ExportProfile, Format, RowKind};
+use clientele_store::export::{self, ExportError, ExportRequest, ExportRun};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use ts_rs::TS;
+
+impl From<ExportError> for AppError {
+    fn from(e: ExportError) -> Self {
+        if let ExportError::Store(inner) = e {
+            return inner.into();
+        }
+        AppError::new(e.code(), e.to_string())
+    }
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct ExportColumnDraft {
+    pub header: String,
+    pub source: String,
+    pub trim: bool,
+    /// "upper" | "lower" | null
+    pub case: Option<String>,
+    pub default: Option<String>,
+    /// strftime pattern
+    pub date_format: Option<String>,
+    /// "e164" | "national" | null
+    pub phone: Option<String>,
+    pub join: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct ExportDraft {
+    pub name: String,
+    /// "people" | "events"
+    pub rows: String,
+    pub columns: Vec<ExportColumnDraft>,
+    /// "csv" | "xlsx"
+    pub format: String,
+    /// "excel" | "other" (CSV only)
+    pub preset: String,
+    pub neutralize_formulas: bool,
+    pub incremental: bool,
+    pub time_zone: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ExportRunView {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub profile: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    #[ts(type = "number")]
+    pub rows: u64,
+    pub file: Option<String>,
+    #[ts(type = "number | null")]
+    pub duration_ms: Option<i64>,
+    pub outcome: String,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ExportProfileSummary {
+    pub name: String,
+    pub rows: String,
+    pub format: String,
+    pub columns: u32,
+    pub incremental: bool,
+    pub last_run: Option<ExportRunView>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct SourceOptionView {
+    pub source: String,
+    pub label: String,
+    pub group: String,
+    pub sample: Option<String>,
+    pub sensitive: bool,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ExportPreviewView {
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    #[ts(type = "number | null")]
+    pub total: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ExportProgressView {
+    pub profile: String,
+    #[ts(type = "number")]
+    pub written: u64,
+    #[ts(type = "number")]
+    pub scanned: u64,
+    #[ts(type = "number | null")]
+    pub total: Option<u64>,
+}
+
+/// Cancel flags of the runs in progress, by profile name.
+#[derive(Debug, Default)]
+pub struct RunningExports(Mutex<HashMap<String, Arc<AtomicBool>>>);
+
+fn run_view(run: ExportRun) -> ExportRunView {
+    ExportRunView {
+        id: run.id,
+        profile: run.profile,
+        started_at: iso(run.started_at),
+        finished_at: run.finished_at.map(iso),
+        rows: run.rows,
+        file: Some(run.file).filter(|f| !f.is_empty()),
+        duration_ms: run.duration_ms,
+        outcome: run.outcome.as_str().into(),
+        message: run.error,
+    }
+}
+
+fn group_words(group: &str) -> &'static str {
+    match group {
+        "customer" => "Customer details",
+        "person" => "Person facts",
+        "event" => "Event facts",
+        "change" => "Changes",
+        _ => "Provider fields",
+    }
+}
+
+/// The draft as the profile JSON the engine validates; settings the screen doesn't edit
+/// (filters, file name, default country) are kept from `existing`.
+fn to_profile(draft: &ExportDraft, existing: Option<&ExportProfile>) -> ApiResult<ExportProfile> {
+    let columns: Vec<Value> = draft
+        .columns
+        .iter()
+        .map(|c| {
+            let mut transform = serde_json::Map::new();
+            if c.trim {
+                transform.insert("trim".into(), json!(true));
+            }
+            for (key, value) in [
+                ("case", &c.case),
+                ("phone", &c.phone),
+                ("default", &c.default),
+                ("join", &c.join),
+            ] {
+                if let Some(v) = value.as_ref().filter(|v| !v.is_empty() || key == "default") {
+                    transform.insert(key.into(), json!(v));
+                }
+            }
+            if let Some(format) = c.date_format.as_ref().filter(|f| !f.is_empty()) {
+                transform.insert("date".into(), json!({ "format": format }));
+            }
+            let mut column = json!({"header": c.header, "source": c.source});
+            if !transform.is_empty() {
+                column["transform"] = Value::Object(transform);
+            }
+            column
+        })
+        .collect();
+    let format = match draft.format.as_str() {
+        "xlsx" => json!({"type": "xlsx", "neutralize_formulas": draft.neutralize_formulas}),
+        _ => {
+            json!({"type": "csv", "preset": draft.preset, "neutralize_formulas": draft.neutralize_formulas})
+        }
+    };
+    let mut value = json!({
+        "name": draft.name.trim(),
+        "rows": draft.rows,
+        "columns": columns,
+        "format": format,
+        "incremental": draft.incremental,
+    });
+    if let Some(tz) = draft.time_zone.as_ref().filter(|t| !t.is_empty()) {
+        value["time_zone"] = json!(tz);
+    }
+    if let Some(existing) = existing {
+        let kept =
+            serde_json::to_value(existing).map_err(|e| AppError::new("invalid", e.to_string()))?;
+        for key in ["filters", "file_name", "default_country"] {
+            if let Some(v) = kept.get(key) {
+                value[key] = v.clone();
+            }
+        }
+    }
+    ExportProfile::from_json(&value.to_string())
+        .map_err(|e| AppError::new("invalid", format!("This export can't be saved yet: {e}")))
+}
+
+fn to_draft(profile: &ExportProfile) -> ExportDraft {
+    let (format, preset, neutralize) = match &profile.format {
+        Format::Xlsx(x) => (
+            "xlsx",
+            "excel".to_string(),
+            x.neutralize_formulas.unwrap_or(true),
+        ),
+        Format::Csv(c) => (
+            "csv",
+            c.preset
+                .map(|p| {
+                    serde_json::to_value(p)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                })
+                .unwrap_or_else(|| "excel".into()),
+            c.neutralize_formulas.unwrap_or(true),
+        ),
+    };
+    let word = |v: &dyn erased::AsJsonWord| v.word();
+    ExportDraft {
+        name: profile.name.clone(),
+        rows: profile.rows.as_str().into(),
+        columns: profile
+            .columns
+            .iter()
+            .map(|c| ExportColumnDraft {
+                header: c.header.clone(),
+                source: c.source.clone(),
+                trim: c.transform.trim,
+                case: c.transform.case.as_ref().map(|v| word(v)),
+                default: c.transform.default.clone(),
+                date_format: c.transform.date.as_ref().and_then(|d| d.format.clone()),
+                phone: c.transform.phone.as_ref().map(|v| word(v)),
+                join: c.transform.join.clone(),
+            })
+            .collect(),
+        format: format.into(),
+        preset,
+        neutralize_formulas: neutralize,
+        incremental: profile.incremental,
+        time_zone: profile.time_zone.clone(),
+    }
+}
+
+/// Serde's lowercase name of a unit enum value ("upper", "e164").
+mod erased {
+    pub trait AsJsonWord {
+        fn word(&self) -> String;
+    }
+
+    impl<T: serde::Serialize> AsJsonWord for T {
+        fn word(&self) -> String {
+            serde_json::to_value(self)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        }
+    }
+}
+
+fn row_kind(rows: &str) -> ApiResult<RowKind> {
+    match rows {
+        "people" => Ok(RowKind::People),
+        "events" => Ok(RowKind::Events),
+        other => Err(AppError::new(
+            "invalid",
+            format!("'{other}' is not a kind of row (people or events)."),
+        )),
+    }
+}
+
+impl Api {
+    pub fn export_profiles(&self) -> ApiResult<Vec<ExportProfileSummary>> {
+        let reader = self.store.reader()?;
+        reader
+            .export_profiles()?
+            .into_iter()
+            .map(|saved| {
+                let last_run = reader
+                    .export_runs(Some(&saved.name), Some(1))?
+                    .into_iter()
+                    .next()
+                    .map(run_view);
+                Ok(ExportProfileSummary {
+                    rows: saved.profile.rows.as_str().into(),
+                    format: saved.profile.format.extension().into(),
+                    columns: saved.profile.columns.len() as u32,
+                    incremental: saved.profile.incremental,
+                    name: saved.name,
+                    last_run,
+                })
+            })
+            .collect()
+    }
+
+    pub fn export_profile(&self, name: &str) -> ApiResult<ExportDraft> {
+        Ok(to_draft(
+            &self.store.reader()?.export_profile(name)?.profile,
+        ))
+    }
+
+    pub fn save_export_profile(
+        &self,
+        draft: &ExportDraft,
+        now: DateTime<Utc>,
+    ) -> ApiResult<ExportProfileSummary> {
+        let existing = self.store.reader()?.export_profile(draft.name.trim()).ok();
+        let profile = to_profile(draft, existing.as_ref().map(|s| &s.profile))?;
+        self.store.writer()?.save_export_profile(&profile, now)?;
+        self.export_profiles()?
+            .into_iter()
+            .find(|p| p.name == profile.name)
+            .ok_or_else(|| {
+                AppError::new(
+                    "not_found",
+                    "The export was saved but couldn't be read back.",
+                )
+            })
+    }
+
+    pub fn delete_export_profile(&self, name: &str) -> ApiResult<()> {
+        Ok(self.store.writer()?.delete_export_profile(name)?)
+    }
+
+    pub fn export_sources(
+        &self,
+        rows: &str,
+        now: DateTime<Utc>,
+    ) -> ApiResult<Vec<SourceOptionView>> {
+        Ok(
+            export::source_options(&self.store, row_kind(rows)?, 3, now)?
+                .into_iter()
+                .map(|o| SourceOptionView {
+                    group: group_words(o.group).into(),
+                    sample: (!o.samples.is_empty()).then(|| o.samples.join(" · ")),
+                    source: o.source,
+                    label: o.label,
+                    sensitive: o.sensitive,
+                })
+                .collect(),
+        )
+    }
+
+    pub fn preview_export(
+        &self,
+        draft: &ExportDraft,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> ApiResult<ExportPreviewView> {
+        let existing = self.store.reader()?.export_profile(draft.name.trim()).ok();
+        let profile = to_profile(draft, existing.as_ref().map(|s| &s.profile))?;
+        let preview =
+            export::preview_export(&self.store, &profile, limit.clamp(1, 200) as usize, now)?;
+        Ok(ExportPreviewView {
+            headers: preview.headers,
+            rows: preview
+                .rows
+                .into_iter()
+                .map(|r| r.into_iter().map(|c| c.text).collect())
+                .collect(),
+            total: Some(preview.total),
+        })
+    }
+
+    /// Runs a saved profile into `path`, reporting progress; a second run of the same profile
+    /// while one is going is refused.
+    pub fn run_export(
+        &self,
+        running: &RunningExports,
+        name: &str,
+        path: &Path,
+        now: DateTime<Utc>,
+        progress: &mut dyn FnMut(ExportProgressView),
+    ) -> ApiResult<ExportRunView> {
+        let cancel = Arc::new(AtomicBool::new(false));
+        {
+            let mut runs = running.0.lock().unwrap_or_else(|p| p.into_inner());
+            if runs.contains_key(name) {
+                return Err(AppError::new(
+                    "export_running",
+                    format!("'{name}' is already being exported."),
+                ));
+            }
+            runs.insert(name.to_string(), cancel.clone());
+        }
+        let result = export::run_export(
+            &self.store,
+            &ExportRequest {
+                profile: name,
+                out: path,
+                now,
+                full: false,
+            },
+            &mut |p| {
+                progress(ExportProgressView {
+                    profile: name.into(),
+                    written: p.written,
+                    scanned: p.scanned,
+                    total: Some(p.total),
+                })
+            },
+            &cancel,
+        );
+        running
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        Ok(run_view(result?))
+    }
+
+    pub fn cancel_export(&self, running: &RunningExports, name: &str) {
+        if let Some(flag) = running
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            flag.store(true, Ordering::SeqCst);
+        }
+    }
+
+    pub fn export_history(&self, name: Option<&str>) -> ApiResult<Vec<ExportRunView>> {
+        Ok(self
+            .store
+            .reader()?
+            .export_runs(name, Some(50))?
+            .into_iter()
+            .map(run_view)
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft() -> ExportDraft {
+        ExportDraft {
+            name: "mailing".into(),
+            rows: "people".into(),
+            columns: vec![
+                ExportColumnDraft {
+                    header: "Email".into(),
+                    source: "email".into(),
+                    trim: false,
+                    case: None,
+                    default: None,
+                    date_format: None,
+                    phone: None,
+                    join: None,
+                },
+                ExportColumnDraft {
+                    header: "Name".into(),
+                    source: "full_name".into(),
+                    trim: true,
+                    case: Some("upper".into()),
+                    default: Some("".into()),
+                    date_format: None,
+                    phone: None,
+                    join: None,
+                },
+                ExportColumnDraft {
+                    header: "Phone".into(),
+                    source: "phone".into(),
+                    trim: false,
+                    case: None,
+                    default: None,
+                    date_format: None,
+                    phone: Some("e164".into()),
+                    join: None,
+                },
+                ExportColumnDraft {
+                    header: "Joined".into(),
+                    source: "first_seen".into(),
+                    trim: false,
+                    case: None,
+                    default: None,
+                    date_format: Some("%d/%m/%Y".into()),
+                    phone: None,
+                    join: None,
+                },
+            ],
+            format: "csv".into(),
+            preset: "other".into(),
+            neutralize_formulas: false,
+            incremental: true,
+            time_zone: Some("Europe/London".into()),
+        }
+    }
+
+    #[test]
+    fn drafts_round_trip_through_the_engine_profile() {
+        let profile = to_profile(&draft(), None).unwrap();
+        assert_eq!(to_draft(&profile), draft());
+        let xlsx = ExportDraft {
+            format: "xlsx".into(),
+            preset: "excel".into(),
+            ..draft()
+        };
+        assert_eq!(to_draft(&to_profile(&xlsx, None).unwrap()), xlsx);
+    }
+
+    #[test]
+    fn invalid_drafts_say_what_is_wrong() {
+        let bad = ExportDraft {
+            columns: vec![ExportColumnDraft {
+                case: Some("title".into()),
+                ..draft().columns[0].clone()
+            }],
+            ..draft()
+        };
+        let err = to_profile(&bad, None).unwrap_err();
+        assert_eq!(err.code, "invalid");
+        assert!(err.message.contains("case"), "{}", err.message);
+    }
+}
