@@ -91,6 +91,12 @@ impl App {
         let port = free_port();
         let driver_port = free_port();
         let native_port = free_port();
+        let shots = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/artifacts/e2e")
+            .join(name);
+        std::fs::create_dir_all(&shots).expect("screenshot folder");
+        let log_path = shots.join("tauri-driver.log");
+        let log = std::fs::File::create(&log_path).expect("tauri-driver log");
         let driver = Command::new(tauri_driver().expect("tauri-driver"))
             .args([
                 "--port",
@@ -101,30 +107,50 @@ impl App {
             .env("CLIENTELE_DATA_DIR", data.path())
             .env("CLIENTELE_LISTEN_PORT", port.to_string())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.try_clone().expect("tauri-driver log"))
+            .stderr(log)
             .spawn()
             .expect("start tauri-driver");
-        wait_for_port(driver_port, Duration::from_secs(20));
+        let mut guard = Driver {
+            child: Some(driver),
+        };
+        // tauri-driver listens at once but only proxies to WebKitWebDriver, which it starts at
+        // the same moment; a session request that arrives before WebKitWebDriver listens is
+        // dropped (hyper's IncompleteMessage). On a cold, busy 2-core machine that is a real
+        // race, so wait for both, and retry the session a few times.
+        wait_for_port(driver_port, Duration::from_secs(30));
+        wait_for_port(native_port, Duration::from_secs(30));
         let mut caps = serde_json::Map::new();
         caps.insert(
             "tauri:options".into(),
             serde_json::json!({"application": env!("CARGO_BIN_EXE_clientele-app")}),
         );
         caps.insert("browserName".into(), serde_json::json!("wry"));
-        let client = ClientBuilder::native()
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{driver_port}"))
-            .await
-            .expect("a WebDriver session with the app");
-        wait_for_port(port, Duration::from_secs(20));
-        let shots = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/artifacts/e2e")
-            .join(name);
-        std::fs::create_dir_all(&shots).expect("screenshot folder");
+        let mut attempt = 0;
+        let client = loop {
+            attempt += 1;
+            match ClientBuilder::native()
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{driver_port}"))
+                .await
+            {
+                Ok(client) => break client,
+                Err(e) if attempt < 5 => {
+                    eprintln!("WebDriver session attempt {attempt} failed ({e}); retrying");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(e) => {
+                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    panic!(
+                        "no WebDriver session with the app after {attempt} attempts: {e}\ntauri-driver said:\n{log}"
+                    );
+                }
+            }
+        };
+        wait_for_port(port, Duration::from_secs(30));
         App {
             client,
-            driver,
+            driver: guard.child.take().expect("tauri-driver"),
             data,
             port,
             shots,
@@ -192,9 +218,27 @@ impl App {
     /// WebKitWebDriver and hang the run).
     pub async fn stop(mut self) {
         let _ = self.client.clone().close().await;
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.driver.id().to_string()])
-            .status();
-        let _ = self.driver.wait();
+        terminate(&mut self.driver);
     }
+}
+
+/// tauri-driver until the session exists: stopped with SIGTERM if starting the session fails, so
+/// a failed start doesn't leave WebKitWebDriver running.
+struct Driver {
+    child: Option<Child>,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            terminate(&mut child);
+        }
+    }
+}
+
+fn terminate(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
 }
