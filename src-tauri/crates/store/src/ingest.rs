@@ -10,6 +10,20 @@ use serde::Serialize;
 
 /// How many refused requests are kept. Forged traffic must not be able to fill the disk.
 pub const REJECTION_CAP: i64 = 10_000;
+/// Longest provider or connection name kept with a refusal (they come from the request's path).
+const REJECTION_NAME_CHARS: usize = 100;
+/// Longest reason kept with a refusal.
+const REJECTION_REASON_CHARS: usize = 500;
+
+/// `text` cut to `max` characters (marked with "…"). The request path is the sender's to choose:
+/// without this, 10,000 refusals naming a 400 kB connection would take 4 GB (found by the
+/// hostile-input fault test).
+fn bounded(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => text.into(),
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+    }
+}
 
 /// A genuine delivery, ready to store.
 #[derive(Debug, Clone)]
@@ -137,10 +151,10 @@ impl Writer {
                 for r in rejections {
                     insert.execute(params![
                         to_millis(r.received_at),
-                        r.provider,
-                        r.connection,
+                        bounded(&r.provider, REJECTION_NAME_CHARS),
+                        bounded(&r.connection, REJECTION_NAME_CHARS),
                         r.code,
-                        r.reason,
+                        bounded(&r.reason, REJECTION_REASON_CHARS),
                         r.remote_addr,
                         r.body_bytes
                     ])?;
@@ -207,6 +221,29 @@ mod tests {
         assert_eq!(detail.body, body.to_vec());
         assert_eq!(detail.row.duplicates, 2);
         assert_eq!(store.reader().unwrap().deliveries(None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn rejection_names_and_reasons_are_bounded() {
+        let (_dir, store) = temp_store();
+        let mut w = store.writer().unwrap();
+        let long = "é".repeat(50_000);
+        let rejection = NewRejection {
+            received_at: Utc::now(),
+            provider: long.clone(),
+            connection: long.clone(),
+            code: "unknown_provider".into(),
+            reason: format!("Clientele doesn't know a provider called '{long}'."),
+            remote_addr: None,
+            body_bytes: None,
+        };
+        w.ingest(&[], &[rejection]).unwrap();
+        let kept = store.reader().unwrap().rejections(None).unwrap();
+        assert_eq!(kept[0].provider.chars().count(), REJECTION_NAME_CHARS + 1);
+        assert_eq!(kept[0].connection.chars().count(), REJECTION_NAME_CHARS + 1);
+        assert_eq!(kept[0].reason.chars().count(), REJECTION_REASON_CHARS + 1);
+        assert!(kept[0].reason.starts_with("Clientele doesn't know"));
+        assert_eq!(bounded("short", 100), "short");
     }
 
     #[test]

@@ -91,10 +91,20 @@ fn relink_if_threshold_crossed(
     Ok(())
 }
 
+/// How many profiles hold `key`, counted only up to `MAX_PROFILES_PER_KEY + 2`: every caller
+/// compares with `MAX_PROFILES_PER_KEY` or one above it, and a full count would make each update
+/// of a profile sharing a front-desk phone or email cost as much as the number of profiles that
+/// share it (milliseconds per delivery once thousands do).
 fn holders_count(tx: &Transaction<'_>, key: &IdentityKey) -> Result<i64, StoreError> {
     Ok(tx
-        .prepare_cached("SELECT COUNT(*) FROM identity_keys WHERE kind = ?1 AND value = ?2")?
-        .query_row(params![key.kind.as_str(), key.value], |r| r.get(0))?)
+        .prepare_cached(
+            "SELECT COUNT(*) FROM
+               (SELECT 1 FROM identity_keys WHERE kind = ?1 AND value = ?2 LIMIT ?3)",
+        )?
+        .query_row(
+            params![key.kind.as_str(), key.value, MAX_PROFILES_PER_KEY + 2],
+            |r| r.get(0),
+        )?)
 }
 
 fn holders(tx: &Transaction<'_>, key: &IdentityKey) -> Result<Vec<i64>, StoreError> {

@@ -638,4 +638,66 @@ mod tests {
         assert_eq!(search_terms("  Ana  SILVA "), vec!["ana", "silva"]);
         assert_eq!(search_terms("ana@example.com"), vec!["ana@example.com"]);
     }
+
+    /// Both ways of searching (from the matches, or walking people by recency) find the same
+    /// people in the same order, whichever word is rarer and however many match.
+    #[test]
+    fn searches_with_few_or_many_matches_find_the_same_people_in_recency_order() {
+        let (_dir, store) = crate::testing::temp_store();
+        let writer = store.writer().unwrap();
+        let many = SEARCH_WALK_THRESHOLD as usize + 100;
+        let tx = writer.conn.unchecked_transaction().unwrap();
+        for id in 1..=many as i64 {
+            // Everyone is an Ana; every 7th a Silva; every 300th also has an "anabela" word.
+            let mut terms = vec!["ana"];
+            if id % 7 == 0 {
+                terms.push("silva");
+            }
+            if id % 300 == 0 {
+                terms.push("anabela");
+            }
+            tx.execute(
+                "INSERT INTO people (id, display_name, emails, phones, profile, last_event_at,
+                                     deleted) VALUES (?1, ?2, '[]', '[]', '{}', ?3, 0)",
+                params![id, format!("Ana {id}"), (id * 7_919) % 10_007],
+            )
+            .unwrap();
+            for term in terms {
+                tx.execute(
+                    "INSERT INTO person_terms (term, person_id) VALUES (?1, ?2)",
+                    params![term, id],
+                )
+                .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        let reader = store.reader().unwrap();
+        let recency = |ids: &mut Vec<i64>| {
+            ids.sort_by_key(|id| std::cmp::Reverse(((id * 7_919) % 10_007, *id)));
+        };
+        let expect = |keep: &dyn Fn(i64) -> bool, offset: usize| {
+            let mut ids: Vec<i64> = (1..=many as i64).filter(|id| keep(*id)).collect();
+            recency(&mut ids);
+            ids.into_iter().skip(offset).take(50).collect::<Vec<_>>()
+        };
+        let found = |q: &str, offset: usize| {
+            reader
+                .people(Some(q), Some(50), offset)
+                .unwrap()
+                .iter()
+                .map(|p| p.id)
+                .collect::<Vec<_>>()
+        };
+        // Many matches (walks by recency), few (sorts the matches), and mixed.
+        assert_eq!(found("an", 0), expect(&|_| true, 0));
+        assert_eq!(found("an", 120), expect(&|_| true, 120));
+        assert_eq!(found("silva", 0), expect(&|id| id % 7 == 0, 0));
+        assert_eq!(found("ana silva", 0), expect(&|id| id % 7 == 0, 0));
+        assert_eq!(found("silva ana", 10), expect(&|id| id % 7 == 0, 10));
+        assert_eq!(
+            found("anab silva", 0),
+            expect(&|id| id % 300 == 0 && id % 7 == 0, 0)
+        );
+        assert!(found("nobody", 0).is_empty());
+    }
 }
