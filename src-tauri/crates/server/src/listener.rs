@@ -37,6 +37,10 @@ pub const DEFAULT_BODY_LIMIT: usize = 5 * 1024 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Requests handled at once; more wait their turn.
 pub const MAX_CONCURRENT_REQUESTS: usize = 1_024;
+/// How long a client may take to send a request's line and headers before its connection is
+/// closed. Providers' servers send them at once; a connection that trickles them ("slowloris")
+/// would otherwise stay open for good, and enough of them use up the process's open files.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the listener needs.
 #[derive(Debug, Clone)]
@@ -78,17 +82,66 @@ pub fn router(state: ListenerState) -> Router {
 
 /// Serves `router(state)` on `listener` until `shutdown` resolves, then finishes in-flight
 /// requests.
+///
+/// This is `axum::serve` plus [`HEADER_READ_TIMEOUT`], which `axum::serve` has no setting for:
+/// the same HTTP/1 connections, the peer's address as `ConnectInfo`, and the same graceful stop.
 pub async fn run(
     listener: TcpListener,
     state: ListenerState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let app = router(state);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of open files, most likely: wait for some to close (as axum does).
+                    tracing::error!(error = %e, "couldn't accept a connection");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service =
+            app.clone()
+                .map_request(move |mut request: Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(remote));
+                    request
+                });
+        let connection = http.serve_connection(
+            TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(service),
+        );
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
+    Ok(())
+}
+
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
     )
-    .with_graceful_shutdown(shutdown)
-    .await
 }
 
 async fn health() -> Json<serde_json::Value> {
@@ -133,16 +186,28 @@ async fn receive(
         reject("unknown_provider", reason.clone(), None);
         return answer(StatusCode::NOT_FOUND, reason);
     };
+    let too_large = || {
+        let reason = format!(
+            "The message was larger than the {} limit.",
+            human_size(state.body_limit)
+        );
+        reject("too_large", reason.clone(), None);
+        answer(StatusCode::PAYLOAD_TOO_LARGE, reason)
+    };
+    // A length announced over the limit is refused at once, rather than after waiting (up to the
+    // request timeout) for a body that will be refused anyway.
+    let announced = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > state.body_limit as u64) {
+        return too_large();
+    }
     let body = match axum::body::to_bytes(body, state.body_limit).await {
         Ok(body) => body,
         Err(e) => {
             if is_length_limit(&e) {
-                let reason = format!(
-                    "The message was larger than the {} limit.",
-                    human_size(state.body_limit)
-                );
-                reject("too_large", reason.clone(), None);
-                return answer(StatusCode::PAYLOAD_TOO_LARGE, reason);
+                return too_large();
             }
             return answer(
                 StatusCode::BAD_REQUEST,
@@ -151,12 +216,18 @@ async fn receive(
         }
     };
 
-    let registry = state.connections.clone();
-    let name = connection_name.clone();
-    let live = tokio::task::spawn_blocking(move || registry.get(provider, &name))
-        .await
-        .ok()
-        .flatten();
+    let live = match state.connections.loaded(provider, &connection_name) {
+        Some(live) => Some(live),
+        None => {
+            // Not loaded: maybe just added; reloading reads the database and the keychain.
+            let registry = state.connections.clone();
+            let name = connection_name.clone();
+            tokio::task::spawn_blocking(move || registry.get(provider, &name))
+                .await
+                .ok()
+                .flatten()
+        }
+    };
     let Some(mut live) = live else {
         let reason = format!(
             "There is no {} connection called '{connection_name}'. Check the address pasted into {}.",
