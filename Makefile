@@ -25,11 +25,17 @@ TAURI_DRIVER_VERSION := 2.1.0
 CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 BINDINGS := ui/src/lib/backend/bindings
 
+# make bench / make faults / make fuzz
+include tests/bench.mk
+
 .PHONY: help deps toolchain apt ui-deps ui ui-check ui-test tauri-driver run build test fmt lint unit bindings-drift clean
 
 help:
 	@echo "make run    - install what is missing, build, and open Clientele"
 	@echo "make test   - install what is missing and run every check and test"
+	@echo "make bench  - measure receiving and reading speed (prints figures; about 15 minutes)"
+	@echo "make faults - the long fault tests (kill -9, full disk, hostile and slow clients)"
+	@echo "make fuzz   - fuzz every provider's verify-and-parse"
 	@echo "make fmt    - format the code"
 
 toolchain:

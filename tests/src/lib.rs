@@ -146,32 +146,14 @@ impl Workspace {
     }
 
     pub fn serve_with(&self, extra: &[&str]) -> Server {
+        Server::start(self.command(&self.serve_args(extra)))
+    }
+
+    /// The arguments of `clientele serve` on a free loopback port, plus `extra`.
+    pub fn serve_args<'a>(&self, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec!["serve", "--bind", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        let mut child = self
-            .command(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start clientele serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read stdout");
-        let Some(addr) = line.trim().strip_prefix("listening on http://") else {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            let _ = child.kill();
-            panic!("serve did not start: {line:?} {err}");
-        };
-        Server {
-            child,
-            addr: addr.to_string(),
-        }
+        args
     }
 }
 
@@ -180,9 +162,63 @@ impl Workspace {
 pub struct Server {
     pub child: Child,
     pub addr: String,
+    /// Its standard error (the log), in a file so a chatty server never blocks on a full pipe.
+    pub log: PathBuf,
+    _log_dir: tempfile::TempDir,
 }
 
 impl Server {
+    /// Starts `cmd` (a `clientele serve`, possibly behind a wrapper that `exec`s it) and waits
+    /// for its "listening on" line.
+    pub fn start(mut cmd: Command) -> Server {
+        let log_dir = tempfile::tempdir().expect("temp dir for the log");
+        let log = log_dir.path().join("serve.log");
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start clientele serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read stdout");
+        let Some(addr) = line.trim().strip_prefix("listening on http://") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("serve did not start: {line:?} {err}");
+        };
+        Server {
+            child,
+            addr: addr.to_string(),
+            log,
+            _log_dir: log_dir,
+        }
+    }
+
+    /// What the server has logged so far.
+    pub fn log_text(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// Peak resident memory so far (`VmHWM`), in kB; 0 where /proc isn't available.
+    pub fn peak_rss_kb(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -191,6 +227,18 @@ impl Server {
     pub fn kill9(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// SIGTERM, wait for a graceful stop, and return its status with everything it logged.
+    pub fn stop_with_log(self) -> (std::process::ExitStatus, String) {
+        let log = self.log.clone();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let kept = dir.path().join("serve.log");
+        // Hard-link the file so it outlives the server's own temporary folder.
+        std::fs::hard_link(&log, &kept).expect("keep the log");
+        let status = self.stop();
+        let text = std::fs::read_to_string(&kept).unwrap_or_default();
+        (status, text)
     }
 
     /// SIGTERM and wait for a graceful stop.

@@ -137,7 +137,14 @@ fn every_provider_accepts_signed_and_refuses_forged_unsigned_and_stale() {
             assert!(!d[key].is_null(), "deliveries list must have {key}: {d}");
         }
     }
-    let rejected = ws.json(&["deliveries", "list", "--rejected"]);
+    // Refusals are logged without making the refusal wait: the last may still be on its way to
+    // the database for a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut rejected = ws.json(&["deliveries", "list", "--rejected"]);
+    while rejected.as_array().unwrap().len() < 20 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        rejected = ws.json(&["deliveries", "list", "--rejected"]);
+    }
     let codes: Vec<&str> = rejected
         .as_array()
         .unwrap()
