@@ -39,7 +39,7 @@ describe("App", () => {
     backend.searchPeople.mockResolvedValue({ total: 0, items: [] });
     render(App);
     await user.click(screen.getByTestId("nav-exports"));
-    expect(await screen.findByTestId("exports-placeholder")).toBeInTheDocument();
+    expect(await screen.findByRole("heading", { level: 1, name: "Exports" })).toBeInTheDocument();
     expect(screen.getByTestId("nav-exports")).toHaveAttribute("aria-current", "page");
   });
 

@@ -8,6 +8,11 @@ import type { ActivityItem } from "./bindings/ActivityItem";
 import type { ActivityQuery } from "./bindings/ActivityQuery";
 import type { ConnectionView } from "./bindings/ConnectionView";
 import type { DeliveryDetailView } from "./bindings/DeliveryDetailView";
+import type { ExportDraft } from "./bindings/ExportDraft";
+import type { ExportPreviewView } from "./bindings/ExportPreviewView";
+import type { ExportProfileSummary } from "./bindings/ExportProfileSummary";
+import type { ExportProgressView } from "./bindings/ExportProgressView";
+import type { ExportRunView } from "./bindings/ExportRunView";
 import type { LiveUpdate } from "./bindings/LiveUpdate";
 import type { NewConnectionRequest } from "./bindings/NewConnectionRequest";
 import type { PeoplePage } from "./bindings/PeoplePage";
@@ -15,6 +20,7 @@ import type { PersonDetail } from "./bindings/PersonDetail";
 import type { ProviderInfo } from "./bindings/ProviderInfo";
 import type { SettingsUpdate } from "./bindings/SettingsUpdate";
 import type { SettingsView } from "./bindings/SettingsView";
+import type { SourceOptionView } from "./bindings/SourceOptionView";
 import type { TestEventResult } from "./bindings/TestEventResult";
 import { NO_BACKEND, toAppError } from "./errors";
 
@@ -27,6 +33,12 @@ export type { ConnectionHealth } from "./bindings/ConnectionHealth";
 export type { ConnectionView } from "./bindings/ConnectionView";
 export type { DeliveryDetailView } from "./bindings/DeliveryDetailView";
 export type { EventLine } from "./bindings/EventLine";
+export type { ExportColumnDraft } from "./bindings/ExportColumnDraft";
+export type { ExportDraft } from "./bindings/ExportDraft";
+export type { ExportPreviewView } from "./bindings/ExportPreviewView";
+export type { ExportProfileSummary } from "./bindings/ExportProfileSummary";
+export type { ExportProgressView } from "./bindings/ExportProgressView";
+export type { ExportRunView } from "./bindings/ExportRunView";
 export type { ListenerStatus } from "./bindings/ListenerStatus";
 export type { LiveUpdate } from "./bindings/LiveUpdate";
 export type { NewConnectionRequest } from "./bindings/NewConnectionRequest";
@@ -38,6 +50,7 @@ export type { ProviderInfo } from "./bindings/ProviderInfo";
 export type { RejectionView } from "./bindings/RejectionView";
 export type { SettingsUpdate } from "./bindings/SettingsUpdate";
 export type { SettingsView } from "./bindings/SettingsView";
+export type { SourceOptionView } from "./bindings/SourceOptionView";
 export type { SourceRef } from "./bindings/SourceRef";
 export type { TestEventResult } from "./bindings/TestEventResult";
 export type { TimelineEntry } from "./bindings/TimelineEntry";
@@ -51,6 +64,13 @@ export type DeliveryStatus = NonNullable<ActivityItem["status"]>;
 
 /** The Tauri event Clientele's engine emits (batched) when something was stored. */
 export const LIVE_EVENT = "clientele://live";
+
+/** The Tauri event carrying a running export's progress. */
+export const EXPORT_PROGRESS_EVENT = "clientele://export-progress";
+
+/** What each row of an export is (ExportDraft.rows), and the file it writes (ExportDraft.format). */
+export type ExportRows = "people" | "events";
+export type ExportFormat = "csv" | "xlsx";
 
 /** True inside the Tauri window; false in a plain browser (vite preview, tests without mocks). */
 export function hasBackend(): boolean {
@@ -135,6 +155,72 @@ export async function onLiveUpdate(cb: (update: LiveUpdate) => void): Promise<()
   if (!hasBackend()) throw { ...NO_BACKEND };
   try {
     return await listen<LiveUpdate>(LIVE_EVENT, (event) => cb(event.payload));
+  } catch (e) {
+    throw toAppError(e);
+  }
+}
+
+// Exports ---------------------------------------------------------------------------------------
+
+export function listExportProfiles(): Promise<ExportProfileSummary[]> {
+  return call("list_export_profiles");
+}
+
+export function getExportProfile(name: string): Promise<ExportDraft> {
+  return call("get_export_profile", { name });
+}
+
+/** Creates the profile, or replaces the one with the same name (its history is kept). */
+export function saveExportProfile(draft: ExportDraft): Promise<ExportProfileSummary> {
+  return call("save_export_profile", { draft });
+}
+
+export function deleteExportProfile(name: string): Promise<void> {
+  return call("delete_export_profile", { name });
+}
+
+/** Everything a column can show for rows of `rows`, with a real sample value when there is one. */
+export function exportSources(rows: ExportRows): Promise<SourceOptionView[]> {
+  return call("export_sources", { rows });
+}
+
+/** The first `limit` rows exactly as a run now would write them; the draft needn't be saved. */
+export function previewExport(draft: ExportDraft, limit: number): Promise<ExportPreviewView> {
+  return call("preview_export", { draft, limit });
+}
+
+/** The native "Save the export as" dialog; null when the person cancelled it. */
+export function chooseExportFile(suggestedName: string, format: ExportFormat): Promise<string | null> {
+  return call("choose_export_file", { suggestedName, format });
+}
+
+/** Runs the saved profile `name` into `path`; progress arrives through onExportProgress. */
+export function runExport(name: string, path: string): Promise<ExportRunView> {
+  return call("run_export", { name, path });
+}
+
+export function cancelExport(name: string): Promise<void> {
+  return call("cancel_export", { name });
+}
+
+/** Runs newest first: of one profile, or of every profile when `name` is null. */
+export function exportHistory(name: string | null): Promise<ExportRunView[]> {
+  return call("export_history", { name });
+}
+
+/** Opens the file manager with `path` selected. */
+export function showInFolder(path: string): Promise<void> {
+  return call("show_in_folder", { path });
+}
+
+/**
+ * Calls `cb` with each progress report of a running export. Resolves to a function that stops
+ * listening. Rejects with `no_backend` outside the Tauri window.
+ */
+export async function onExportProgress(cb: (progress: ExportProgressView) => void): Promise<() => void> {
+  if (!hasBackend()) throw { ...NO_BACKEND };
+  try {
+    return await listen<ExportProgressView>(EXPORT_PROGRESS_EVENT, (event) => cb(event.payload));
   } catch (e) {
     throw toAppError(e);
   }
