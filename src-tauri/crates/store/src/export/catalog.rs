@@ -1,5 +1,7 @@
 //! What a column can show, for a picker: every source a profile may name, in words, with a few
-//! sample values exactly as an export would write them.
+//! sample values as the customers' data holds them (with the column's default formatting). The
+//! samples are not neutralized: they help someone recognise a field ("+44 7700…"), and a quote in
+//! front of every phone number there would only puzzle them; the preview shows what is written.
 
 use super::{ExportError, preview_export};
 use crate::Store;
@@ -137,7 +139,7 @@ fn fill_samples(
             .collect(),
         filters: Default::default(),
         format: Format::Csv(CsvFormat {
-            neutralize_formulas: Some(true),
+            neutralize_formulas: Some(false),
             ..Default::default()
         }),
         file_name: None,
