@@ -17,10 +17,13 @@ NPM ?= npm
 #   nodejs npm                                      building the UI
 #   dbus dbus-x11 gnome-keyring libsecret-tools     a real Secret Service for the keychain tests
 #   xvfb xauth webkit2gtk-driver                    the real window under Xvfb, driven by WebDriver
+#   xdotool                                         answering the native save dialog in the e2e tests
+#   sqlite3                                         the export benchmark's baseline (`sqlite3 -csv`)
 APT_PACKAGES := build-essential pkg-config file libssl-dev \
   libwebkit2gtk-4.1-dev libjavascriptcoregtk-4.1-dev libsoup-3.0-dev libgtk-3-dev \
   libayatana-appindicator3-dev librsvg2-dev nodejs npm \
-  dbus dbus-x11 gnome-keyring libsecret-tools xvfb xauth webkit2gtk-driver
+  dbus dbus-x11 gnome-keyring libsecret-tools xvfb xauth webkit2gtk-driver xdotool \
+  sqlite3
 TAURI_DRIVER_VERSION := 2.1.0
 CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 BINDINGS := ui/src/lib/backend/bindings
@@ -33,7 +36,7 @@ include tests/bench.mk
 help:
 	@echo "make run    - install what is missing, build, and open Clientele"
 	@echo "make test   - install what is missing and run every check and test"
-	@echo "make bench  - measure receiving and reading speed (prints figures; about 15 minutes)"
+	@echo "make bench  - measure receiving, reading and export speed, and memory (prints figures; about 20 minutes)"
 	@echo "make faults - the long fault tests (kill -9, full disk, hostile and slow clients)"
 	@echo "make fuzz   - fuzz every provider's verify-and-parse"
 	@echo "make fmt    - format the code"

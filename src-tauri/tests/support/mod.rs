@@ -55,6 +55,9 @@ pub fn missing_prerequisite() -> Option<String> {
     if !Path::new("/usr/bin/WebKitWebDriver").exists() {
         return Some("WebKitWebDriver is missing (Debian package webkit2gtk-driver)".into());
     }
+    if !Path::new("/usr/bin/xdotool").exists() {
+        return Some("xdotool is missing (Debian package xdotool)".into());
+    }
     None
 }
 
@@ -212,6 +215,84 @@ impl App {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Connects `provider` as `name` through the guided flow, as a person would: pick the
+    /// provider, name the connection, paste the secret, send the test event.
+    pub async fn connect_provider(&self, provider: &str, name: &str, secret: &str) {
+        self.click("nav-providers").await;
+        self.click("connect-provider").await;
+        self.click(&format!("provider-card-{provider}")).await;
+        let field = self.find("connection-name").await;
+        field.clear().await.expect("clear the name");
+        field.send_keys(name).await.expect("type the name");
+        self.click("name-next").await;
+        self.click("address-next").await;
+        self.find("secret-input")
+            .await
+            .send_keys(secret)
+            .await
+            .expect("type the secret");
+        self.click("save-secret").await;
+        self.click("send-test").await;
+        let result = self
+            .find("test-result")
+            .await
+            .text()
+            .await
+            .unwrap_or_default();
+        assert!(result.contains("It works"), "the test event: {result}");
+        self.click("connect-done").await;
+    }
+
+    /// Every element with this test id, in page order.
+    pub async fn find_all(&self, testid: &str) -> Vec<fantoccini::elements::Element> {
+        self.client
+            .find_all(Locator::Css(&format!("[data-testid=\"{testid}\"]")))
+            .await
+            .unwrap_or_else(|e| panic!("find [data-testid={testid}]: {e}"))
+    }
+
+    /// Answers the native GTK save dialog titled `title` with `path`, the way a person would:
+    /// the dialog is found on the X display, the path typed into its name field, Enter pressed.
+    /// Runs on its own thread; join it once the dialog should have closed.
+    pub fn answer_save_dialog(
+        title: &str,
+        path: &Path,
+    ) -> std::thread::JoinHandle<Result<(), String>> {
+        let title = title.to_string();
+        let path = path.display().to_string();
+        std::thread::spawn(move || {
+            let xdotool = |args: &[&str]| -> Result<String, String> {
+                let out = Command::new("timeout")
+                    .arg("30")
+                    .arg("xdotool")
+                    .args(args)
+                    .output()
+                    .map_err(|e| format!("xdotool: {e}"))?;
+                if !out.status.success() {
+                    return Err(format!(
+                        "xdotool {args:?}: {} {}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+                Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+            };
+            let found = xdotool(&["search", "--sync", "--onlyvisible", "--name", &title])?;
+            let window = found
+                .lines()
+                .next()
+                .ok_or_else(|| format!("no window titled {title:?}"))?
+                .to_string();
+            // No window manager under Xvfb: give the dialog the keyboard focus directly.
+            xdotool(&["windowfocus", "--sync", &window])?;
+            // The name field has the focus and holds the suggested name: replace it.
+            xdotool(&["key", "--clearmodifiers", "ctrl+a"])?;
+            xdotool(&["type", "--delay", "5", &path])?;
+            xdotool(&["key", "Return"])?;
+            Ok(())
+        })
     }
 
     /// Closes the session and stops tauri-driver with SIGTERM (SIGKILL would orphan
