@@ -2,14 +2,14 @@
 //! renames and reorders them, checks the live preview, runs it through the native save dialog
 //! (a real GTK dialog under Xvfb, answered by typing a path), and the file is read back — XLSX
 //! with a spreadsheet reader, CSV with a CSV parser. A customer whose name is a formula arrives as
-//! text, never as a formula. Screenshots are kept in tests/artifacts/e2e/exports/.
+//! text, never as a formula, and the command line writes the same bytes. Screenshots are kept in tests/artifacts/e2e/exports/.
 
 mod support;
 
 use calamine::{Data, Reader as _, open_workbook_auto};
 use chrono::{Duration as ChronoDuration, SecondsFormat, Utc};
 use clientele_core::Provider;
-use clientele_tests::{agent, post, signed};
+use clientele_tests::{agent, clientele_bin, post, signed};
 use fantoccini::Locator;
 use serde_json::json;
 use std::path::Path;
@@ -85,8 +85,7 @@ async fn choose_format(app: &App, value: &str) {
 async fn run_into(app: &App, file: &Path) -> String {
     let dialog = App::answer_save_dialog(DIALOG_TITLE, file);
     app.click("run-export").await;
-    let result = app
-        .client
+    app.client
         .wait()
         .at_most(Duration::from_secs(60))
         .for_element(Locator::Css("[data-testid=\"export-result\"]"))
@@ -98,7 +97,7 @@ async fn run_into(app: &App, file: &Path) -> String {
         .expect("the save dialog was answered");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let text = result.text().await.unwrap_or_default();
+        let text = app.text_of("export-result").await;
         if text.contains(&file.display().to_string()) || std::time::Instant::now() > deadline {
             return text;
         }
@@ -187,10 +186,28 @@ async fn a_manager_builds_an_export_in_the_window_and_opens_the_file() {
             .unwrap(),
         "protection against formulas is on by default"
     );
-    let preview = app
-        .wait_for_text("zoe@example.com", Duration::from_secs(10))
-        .await;
-    assert!(preview.contains("HYPERLINK"), "{preview}");
+    // The preview follows the editor (debounced): wait for the one with all three columns.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let preview = app.text_of("export-preview").await;
+        if [
+            "Phone",
+            "Name",
+            "zoe@example.com",
+            "+447700900123",
+            "HYPERLINK",
+        ]
+        .iter()
+        .all(|t| preview.contains(t))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the preview shows both people in three columns: {preview:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     app.shot("02-editor").await;
     app.click("save-export").await;
 
@@ -286,6 +303,26 @@ async fn a_manager_builds_an_export_in_the_window_and_opens_the_file() {
         left,
         ["mailing.csv", "mailing.xlsx"],
         "the two files and no temporary file left behind"
+    );
+
+    // The command line, on the same data folder while the app runs, writes the same file.
+    let cli_dir = tempfile::tempdir().expect("a folder for the command line's file");
+    let cli_file = cli_dir.path().join("mailing.csv");
+    let cli = std::process::Command::new(clientele_bin())
+        .arg("--data-dir")
+        .arg(app.data.path())
+        .args(["export", "--profile", "Mailing list", "--out"])
+        .arg(&cli_file)
+        .output()
+        .expect("run clientele export");
+    assert!(cli.status.success(), "{cli:?}");
+    assert!(
+        String::from_utf8_lossy(&cli.stdout).contains("2 rows"),
+        "{cli:?}"
+    );
+    assert!(
+        std::fs::read(&cli_file).expect("the command line's file") == bytes,
+        "the command line and the window write the same bytes"
     );
     app.stop().await;
 }

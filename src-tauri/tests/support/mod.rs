@@ -201,6 +201,24 @@ impl App {
             .unwrap_or_default()
     }
 
+    /// The text of the first element with this test id (`textContent`, as `page_text`), or ""
+    /// when there is none.
+    pub async fn text_of(&self, testid: &str) -> String {
+        self.client
+            .execute(
+                "const e = document.querySelector(`[data-testid=\"${arguments[0]}\"]`); \
+                 return e ? e.textContent : ''",
+                vec![serde_json::json!(testid)],
+            )
+            .await
+            .ok()
+            .and_then(|v| {
+                v.as_str()
+                    .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+            })
+            .unwrap_or_default()
+    }
+
     /// Waits until the page shows `text` (without reloading it).
     pub async fn wait_for_text(&self, text: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
