@@ -8,7 +8,7 @@ use clientele_core::Sensitive;
 use clientele_secrets::KeychainStore;
 use clientele_server::api::{Api, ListenerPrefs, ListenerStatus, LiveUpdate};
 use clientele_server::connections::ConnectionRegistry;
-use clientele_server::data_dir::{self, DataDirLock};
+use clientele_server::data_dir::{self, DataDirLock, LockError};
 use clientele_server::ingest::{self, Notice};
 use clientele_server::listener::{self, ClockHandle, DEFAULT_BODY_LIMIT, ListenerState};
 use clientele_store::Store;
@@ -57,7 +57,14 @@ fn test_token() -> Sensitive<String> {
 
 fn prepare() -> anyhow::Result<AppState> {
     let dir = data_dir::resolve(None)?;
-    let lock = DataDirLock::acquire(&dir)?;
+    let lock = DataDirLock::acquire(&dir).map_err(|e| match e {
+        LockError::HeldElsewhere(dir) => anyhow::anyhow!(
+            "Another copy of Clientele is already receiving messages into {} — probably \
+             “clientele serve”, started in a terminal. Stop it, then open Clientele again.",
+            dir.display()
+        ),
+        other => other.into(),
+    })?;
     let store = Store::open_dir(&dir)?;
     let secrets = Arc::new(KeychainStore::new(KeychainStore::default_service()));
     let registry = Arc::new(ConnectionRegistry::load(store.clone(), secrets)?);
@@ -268,6 +275,30 @@ fn show_main(app: &AppHandle) {
     }
 }
 
+/// Clientele can't run (its data folder is in use, the database can't be opened, …): say so in a
+/// window a person sees — launched from a menu, nobody reads stderr — and exit once it is closed.
+/// The main window stays hidden: without the engine, its screens could only show errors.
+fn cannot_start(app: &AppHandle, message: String) {
+    use tauri_plugin_dialog::{DialogExt, MessageDialogKind};
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.hide();
+    }
+    COULD_NOT_START.store(true, std::sync::atomic::Ordering::SeqCst);
+    let handle = app.clone();
+    app.dialog()
+        .message(message)
+        .title(CANNOT_START_TITLE)
+        .kind(MessageDialogKind::Error)
+        .show(move |_| handle.exit(1));
+}
+
+/// Set when Clientele couldn't start: however the event loop then ends (the message's button,
+/// or the last window going away), the process reports the failure.
+static COULD_NOT_START: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The title of the message shown when Clientele can't start.
+pub const CANNOT_START_TITLE: &str = "Clientele couldn't start";
+
 fn keeps_running_in_tray(app: &AppHandle) -> bool {
     app.try_state::<AppState>()
         .is_some_and(|s| *s.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner()))
@@ -328,10 +359,14 @@ pub fn run() {
             None,
         ))
         .setup(|app| {
-            let state = prepare().map_err(|e| {
-                eprintln!("error: {e:#}");
-                e
-            })?;
+            let state = match prepare() {
+                Ok(state) => state,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    cannot_start(app.handle(), format!("{e:#}"));
+                    return Ok(());
+                }
+            };
             let handle = app.handle().clone();
             forward_live_updates(handle.clone(), &state.ingest);
             match build_tray(&handle) {
@@ -401,6 +436,11 @@ pub fn run() {
         }
     };
     app.run(|app, event| {
+        if let tauri::RunEvent::Exit = event
+            && COULD_NOT_START.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            std::process::exit(1);
+        }
         // The last window going away (closed by the system rather than by the user's close
         // button) must not stop the listener either; Quit in the tray exits with a code.
         if let tauri::RunEvent::ExitRequested {

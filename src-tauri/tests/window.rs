@@ -9,6 +9,16 @@ use std::time::{Duration, Instant};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{AtomEnum, ClientMessageEvent, ConnectionExt, EventMask, Window};
 
+/// One app at a time: the single-instance plugin is per desktop session (D-Bus), so an app
+/// started by one test while another test's app runs would hand over to it and exit.
+static ONE_APP_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_app_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_APP_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn health(port: u16) -> u16 {
     clientele_tests::agent()
         .get(format!("http://127.0.0.1:{port}/health"))
@@ -87,6 +97,7 @@ fn closing_the_window_keeps_receiving_and_a_second_launch_starts_no_second_liste
     if !support::can_run("closing_the_window_keeps_receiving") {
         return;
     }
+    let _one = one_app_at_a_time();
     let data = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -135,4 +146,110 @@ fn closing_the_window_keeps_receiving_and_a_second_launch_starts_no_second_liste
 
     let _ = app.kill();
     let _ = app.wait();
+}
+
+/// The message's title (`clientele_app::CANNOT_START_TITLE`; spelled out so this test doesn't
+/// link the whole app library).
+const CANNOT_START_TITLE: &str = "Clientele couldn't start";
+
+/// Windows titled `title` that are mapped (visible) on the display.
+fn visible_windows_titled(title: &str) -> usize {
+    use x11rb::protocol::xproto::MapState;
+    let (conn, screen) = x11rb::connect(None).expect("X display");
+    windows_titled(&conn, conn.setup().roots[screen].root, title)
+        .into_iter()
+        .filter(|w| {
+            conn.get_window_attributes(*w)
+                .ok()
+                .and_then(|c| c.reply().ok())
+                .is_some_and(|a| a.map_state == MapState::VIEWABLE)
+        })
+        .count()
+}
+
+/// Opened from a menu while `clientele serve` (started in a terminal) receives into the same
+/// data folder, the app can't start: it says why in a message a person sees — not only on
+/// stderr, which nobody reads — shows no half-working window, and exits once it is closed. The
+/// headless receiver is untouched.
+#[test]
+fn opening_the_app_while_clientele_serve_runs_says_why_it_cannot_start() {
+    if !support::can_run("opening_the_app_while_clientele_serve_runs") {
+        return;
+    }
+    let _one = one_app_at_a_time();
+    let data = tempfile::tempdir().unwrap();
+    let mut serve = Command::new(clientele_tests::clientele_bin());
+    serve.arg("--data-dir").arg(data.path()).args([
+        "--secrets",
+        "env",
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+    ]);
+    let serve = clientele_tests::Server::start(serve);
+
+    let log = data.path().join("app-stderr.log");
+    let mut app = Command::new(env!("CARGO_BIN_EXE_clientele-app"))
+        .env("CLIENTELE_DATA_DIR", data.path())
+        .env("CLIENTELE_LISTEN_PORT", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start clientele-app");
+    wait_until("the message saying why", Duration::from_secs(30), || {
+        visible_windows_titled(CANNOT_START_TITLE) > 0
+    });
+    assert_eq!(
+        visible_windows_titled("Clientele"),
+        0,
+        "no main window without the engine behind it"
+    );
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("Another copy of Clientele is already receiving messages into")
+            && said.contains("clientele serve"),
+        "{said}"
+    );
+
+    // Closing the message (Enter on its button) ends the app, with a failure status.
+    let found = Command::new("xdotool")
+        .args(["search", "--onlyvisible", "--name", CANNOT_START_TITLE])
+        .output()
+        .unwrap();
+    let window = String::from_utf8_lossy(&found.stdout)
+        .lines()
+        .next()
+        .expect("the message window")
+        .to_string();
+    for args in [
+        vec!["windowfocus", "--sync", window.as_str()],
+        vec!["key", "Return"],
+    ] {
+        assert!(
+            Command::new("xdotool")
+                .args(&args)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = app.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = app.kill();
+            panic!("the app must exit once its message is closed");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(1));
+    let health = clientele_tests::agent()
+        .get(serve.url("/health"))
+        .call()
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    assert_eq!(health, 200, "clientele serve keeps receiving");
 }

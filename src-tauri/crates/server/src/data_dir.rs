@@ -31,13 +31,26 @@ pub struct DataDirLock {
     _file: File,
 }
 
+/// Why the lock couldn't be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process (the app or a `clientele serve`) holds it.
+    #[error(
+        "Clientele is already running with the data folder {} (the app or another `clientele serve`). Stop it first, or use another --data-dir.",
+        .0.display()
+    )]
+    HeldElsewhere(PathBuf),
+    #[error("{0}")]
+    Io(String),
+}
+
 impl DataDirLock {
-    pub fn acquire(data_dir: &Path) -> anyhow::Result<DataDirLock> {
+    pub fn acquire(data_dir: &Path) -> Result<DataDirLock, LockError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            anyhow::anyhow!(
+            LockError::Io(format!(
                 "couldn't create the data folder {}: {e}",
                 data_dir.display()
-            )
+            ))
         })?;
         let path = data_dir.join("clientele.lock");
         let file = OpenOptions::new()
@@ -45,16 +58,14 @@ impl DataDirLock {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| anyhow::anyhow!("couldn't open {}: {e}", path.display()))?;
+            .map_err(|e| LockError::Io(format!("couldn't open {}: {e}", path.display())))?;
         match file.try_lock() {
             Ok(()) => Ok(DataDirLock { _file: file }),
-            Err(TryLockError::WouldBlock) => Err(anyhow::anyhow!(
-                "Clientele is already running with the data folder {} (the app or another `clientele serve`). Stop it first, or use another --data-dir.",
-                data_dir.display()
-            )),
-            Err(TryLockError::Error(e)) => {
-                Err(anyhow::anyhow!("couldn't lock {}: {e}", path.display()))
-            }
+            Err(TryLockError::WouldBlock) => Err(LockError::HeldElsewhere(data_dir.to_path_buf())),
+            Err(TryLockError::Error(e)) => Err(LockError::Io(format!(
+                "couldn't lock {}: {e}",
+                path.display()
+            ))),
         }
     }
 }
@@ -67,8 +78,9 @@ mod tests {
     fn second_lock_on_the_same_folder_is_refused_until_the_first_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let first = DataDirLock::acquire(dir.path()).unwrap();
-        let err = DataDirLock::acquire(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("already running"), "{err}");
+        let err = DataDirLock::acquire(dir.path()).unwrap_err();
+        assert!(matches!(err, LockError::HeldElsewhere(ref d) if d == dir.path()));
+        assert!(err.to_string().contains("already running"), "{err}");
         drop(first);
         DataDirLock::acquire(dir.path()).unwrap();
     }
