@@ -190,25 +190,24 @@ impl App {
     /// The text of the whole page. (`textContent`: WebKitWebDriver's element text leaves out
     /// parts of rows inside the virtualised, scrolled customer list.)
     pub async fn page_text(&self) -> String {
-        self.client
-            .execute("return document.body.textContent", vec![])
-            .await
-            .ok()
-            .and_then(|v| {
-                v.as_str()
-                    .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
-            })
-            .unwrap_or_default()
+        self.text_content("document.body").await
     }
 
     /// The text of the first element with this test id (`textContent`, as `page_text`), or ""
     /// when there is none.
     pub async fn text_of(&self, testid: &str) -> String {
+        self.text_content(&format!(
+            "document.querySelector('[data-testid=\"{testid}\"]')"
+        ))
+        .await
+    }
+
+    /// `element`'s (a JavaScript expression) text, whitespace collapsed; "" if it is missing.
+    async fn text_content(&self, element: &str) -> String {
         self.client
             .execute(
-                "const e = document.querySelector(`[data-testid=\"${arguments[0]}\"]`); \
-                 return e ? e.textContent : ''",
-                vec![serde_json::json!(testid)],
+                &format!("const e = {element}; return e ? e.textContent : ''"),
+                vec![],
             )
             .await
             .ok()

@@ -8,6 +8,7 @@ import type {
   ExportRunView,
   SourceOptionView,
 } from "$lib/backend";
+import { plainColumn } from "./words";
 
 export const PEOPLE_SOURCES: SourceOptionView[] = [
   { source: "email", label: "Email", group: "Customer details", sample: "ana.new@example.com · bruno@example.com", sensitive: false },
@@ -27,17 +28,7 @@ export const EVENT_SOURCES: SourceOptionView[] = [
 ];
 
 export function column(header: string, source: string, overrides: Partial<ExportColumnDraft> = {}): ExportColumnDraft {
-  return {
-    header,
-    source,
-    trim: false,
-    case: null,
-    default: null,
-    date_format: null,
-    phone: null,
-    join: null,
-    ...overrides,
-  };
+  return { ...plainColumn(header, source), ...overrides };
 }
 
 export function draft(overrides: Partial<ExportDraft> = {}): ExportDraft {

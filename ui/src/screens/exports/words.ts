@@ -160,8 +160,9 @@ export function withKey(column: ExportColumnDraft): EditColumn {
   return { ...column, key: nextKey++ };
 }
 
-export function newColumn(header: string, source: string): EditColumn {
-  return withKey({
+/** A column showing `source` under `header`, written as it is (no transform). */
+export function plainColumn(header: string, source: string): ExportColumnDraft {
+  return {
     header,
     source,
     trim: false,
@@ -170,7 +171,11 @@ export function newColumn(header: string, source: string): EditColumn {
     date_format: null,
     phone: null,
     join: null,
-  });
+  };
+}
+
+export function newColumn(header: string, source: string): EditColumn {
+  return withKey(plainColumn(header, source));
 }
 
 export function stripKey(column: EditColumn): ExportColumnDraft {
