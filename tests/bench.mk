@@ -3,8 +3,16 @@
 #   make bench    ingest: signed ~1 KB deliveries at 16 and 64 connections, 3 s warm-up + 10 s
 #                 measured, median of 3 runs, `clientele serve` against a bare axum handler;
 #                 reading: 1,000,000 deliveries over 200,000 people built through the real store,
-#                 then timeline, search and first-page latencies. About 15 minutes on two cores.
-#                 Prints `bench: …` lines and asserts nothing about speed.
+#                 then timeline, search and first-page latencies;
+#                 export: those deliveries' 950,000 timeline rows (at most
+#                 CLIENTELE_BENCH_EXPORT_ROWS, default 1,000,000), and a tenth of them, to CSV with
+#                 `clientele export` against `sqlite3 -csv` writing the same columns from the same
+#                 file, with peak memory;
+#                 footprint: the desktop app idle on those 200,000 people (under Xvfb).
+#                 About 20 minutes on two cores the first time (building the data set takes
+#                 about half of it; it is kept in BENCH_DATA and reused). Prints `bench: …`
+#                 lines and asserts nothing about speed. bench-ingest, bench-read, bench-export
+#                 and bench-footprint run one part.
 #   make faults   kill -9 ×20 mid-burst, a full disk, 400 hostile requests, 800 slow clients,
 #                 secrets in files and logs. Prints `faults: …` lines; fails on any loss or leak.
 #                 (`make test` runs the quick variants.)
@@ -13,33 +21,51 @@
 #
 # Shorter runs while developing (any of these, on the command line or in the environment):
 #   make bench CLIENTELE_BENCH_WARMUP_S=1 CLIENTELE_BENCH_SECONDS=2 CLIENTELE_BENCH_RUNS=1 \
-#              CLIENTELE_BENCH_PEOPLE=4000 CLIENTELE_BENCH_DELIVERIES=20000
-#   CLIENTELE_BENCH_DATA=DIR keeps the reading data set in DIR and reuses it next time.
+#              CLIENTELE_BENCH_PEOPLE=4000 CLIENTELE_BENCH_DELIVERIES=20000 \
+#              CLIENTELE_BENCH_EXPORT_ROWS=10000 CLIENTELE_BENCH_SETTLE_S=5
+#   BENCH_DATA=DIR (or CLIENTELE_BENCH_DATA) keeps the reading data set in DIR and reuses it
+#   while the sizes are the same (other sizes replace it).
 #   make fuzz FUZZ_RUNS=10000
 
 BENCH_BIN = $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release
+# The reading data set, shared by read_bench, export_bench and app_footprint.
+BENCH_DATA ?= $(or $(CLIENTELE_BENCH_DATA),$(BENCH_BIN)/bench-data)
+# The desktop app needs a display and a session bus (with a Secret Service, as in `make unit`).
+BENCH_FOOTPRINT = CLIENTELE_BENCH_DATA="$(BENCH_DATA)" tests/tools/with-secret-service.sh \
+  xvfb-run -a -s "-screen 0 1280x800x24" $(BENCH_BIN)/app_footprint
 FUZZ_RUNS ?= 1000000
 FUZZ_DIR := src-tauri/crates/core/fuzz
 FUZZ_TARGETS := tiquo resdiary vagaro plain zupy standard
 CARGO_FUZZ_VERSION := 0.13.2
 
-.PHONY: bench bench-build bench-ingest bench-read faults fuzz cargo-fuzz
+.PHONY: bench bench-build bench-ingest bench-read bench-export bench-footprint faults fuzz cargo-fuzz
 
-bench-build: toolchain
+# `build` is the desktop app and `clientele` exactly as `make build` makes them (sharing its
+# release build); then the benchmark tools.
+bench-build: build
 	$(CARGO) build --release -p clientele-server --bin clientele \
-	  -p clientele-tests --bin loadgen --bin bare_axum --bin read_bench
+	  -p clientele-tests --bin loadgen --bin bare_axum --bin read_bench --bin export_bench \
+	  --bin app_footprint
 
 # The machine the figures come from, then one line per figure.
 bench: bench-build
 	@echo "bench: machine cores=$$(nproc) cpu=\"$$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)\" load=\"$$(cut -d' ' -f1-3 /proc/loadavg)\" date=$$(date -u +%Y-%m-%dT%H:%MZ)"
 	$(BENCH_BIN)/loadgen
-	$(BENCH_BIN)/read_bench
+	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/read_bench
+	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/export_bench
+	$(BENCH_FOOTPRINT)
 
 bench-ingest: bench-build
 	$(BENCH_BIN)/loadgen
 
 bench-read: bench-build
-	$(BENCH_BIN)/read_bench
+	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/read_bench
+
+bench-export: bench-build
+	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/export_bench
+
+bench-footprint: bench-build
+	$(BENCH_FOOTPRINT)
 
 # prlimit (util-linux) sets the full disk's file-size limit and the slow clients' open-file limit.
 faults: toolchain

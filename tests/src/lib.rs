@@ -1,6 +1,10 @@
 //! Shared helpers for the black-box tests: find and run the real `clientele` binary, start its
 //! listener on `127.0.0.1:0` with a temporary data folder, and post signed deliveries to it over
-//! real HTTP.
+//! real HTTP. Also the benchmarks' shared parts: the reading data set ([`bench_data`]) and process
+//! measurements ([`procs`]).
+
+pub mod bench_data;
+pub mod procs;
 
 use chrono::{DateTime, Utc};
 use clientele_core::{Provider, Sensitive, providers};
@@ -47,6 +51,25 @@ pub fn clientele_bin() -> PathBuf {
         bin
     })
     .clone()
+}
+
+/// A program built next to the running one (the benchmarks' `target/release/NAME`), or the path
+/// in `env` when it is set.
+pub fn sibling_bin(env: &str, name: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env) {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("own path");
+    let path = exe
+        .parent()
+        .expect("own folder")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} not found: build it (`make bench-build` does) or set {env}",
+        path.display()
+    );
+    path
 }
 
 /// The name of the environment variable holding a connection's secret in `--secrets env` mode.
@@ -209,14 +232,7 @@ impl Server {
 
     /// Peak resident memory so far (`VmHWM`), in kB; 0 where /proc isn't available.
     pub fn peak_rss_kb(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            })
-            .unwrap_or(0)
+        procs::status_kb(self.child.id(), "VmHWM").unwrap_or(0)
     }
 
     pub fn url(&self, path: &str) -> String {

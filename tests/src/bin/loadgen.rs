@@ -36,6 +36,7 @@
 
 use chrono::Utc;
 use clientele_core::{Provider, Sensitive, providers};
+use clientele_tests::{procs, sibling_bin};
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
@@ -45,7 +46,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -408,7 +409,7 @@ impl Running {
 
     /// Peak resident memory so far, in MB.
     fn peak_rss_mb(&self) -> f64 {
-        peak_rss_kb(self.child.id()) as f64 / 1024.0
+        procs::status_kb(self.child.id(), "VmHWM").unwrap_or(0) as f64 / 1024.0
     }
 }
 
@@ -420,41 +421,12 @@ impl Drop for Running {
     }
 }
 
-/// `VmHWM` of a process, in kB (0 where /proc isn't available).
-fn peak_rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn sibling(env: &str, name: &str) -> PathBuf {
-    if let Some(path) = std::env::var_os(env) {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("own path");
-    let path = exe
-        .parent()
-        .expect("own folder")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} not found: build it (`make bench` does) or set {env}",
-        path.display()
-    );
-    path
-}
-
 fn start_bare() -> Running {
-    Running::start(Command::new(sibling("BARE_AXUM_BIN", "bare_axum")))
+    Running::start(Command::new(sibling_bin("BARE_AXUM_BIN", "bare_axum")))
 }
 
 fn start_clientele(data: &Path) -> Running {
-    let bin = sibling("CLIENTELE_BIN", "clientele");
+    let bin = sibling_bin("CLIENTELE_BIN", "clientele");
     let clientele = |args: &[&str]| {
         let mut cmd = Command::new(&bin);
         cmd.arg("--data-dir")

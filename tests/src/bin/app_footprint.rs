@@ -1,0 +1,232 @@
+//! `app_footprint`: the desktop app's idle memory, for `make bench`.
+//!
+//! Starts the release desktop app (`clientele-app`, next to this program, or `CLIENTELE_APP_BIN`)
+//! on the reading benchmark's data set (`clientele_tests::bench_data`: 200,000 people by default;
+//! `CLIENTELE_BENCH_DATA` shares it with `read_bench`), with its listener on a free port. Once the
+//! listener answers `GET /health`, it waits `CLIENTELE_BENCH_SETTLE_S` seconds (default 15) for
+//! the window to load and settle, then reads the memory of the app and every process it started
+//! (WebKit's web and network processes) from `/proc`, and stops it with SIGTERM:
+//!
+//! ```text
+//! bench: app_idle people=… rss_mb=… pss_mb=… peak_mb=… processes=…
+//! ```
+//!
+//! - `rss_mb`: resident memory (`VmRSS`) summed over the processes; libraries they share are
+//!   counted once per process, so this overstates what they take together;
+//! - `pss_mb`: the same with each shared page divided among its sharers (`Pss`): what the
+//!   processes take together;
+//! - `peak_mb`: each process's own peak (`VmHWM`), summed (an upper bound of the peak of the sum);
+//! - `processes`: how many, with their names.
+//!
+//! Needs a display and a session bus: `make bench-footprint` runs it under Xvfb and a private
+//! D-Bus session with a Secret Service (`tests/tools/with-secret-service.sh xvfb-run …`).
+//! The app and `clientele` must not use the data folder at once; nothing else runs meanwhile.
+//! Nothing is asserted about memory.
+
+use clientele_tests::bench_data::{DataSet, env_usize};
+use clientele_tests::procs::{comm, descendants, pss_kb, status_kb};
+use clientele_tests::{agent, sibling_bin};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the app gets to answer `/health`.
+const START_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long SIGTERM gets before SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// One process's memory, in kB.
+struct Sample {
+    pid: u32,
+    name: String,
+    rss: u64,
+    pss: u64,
+    hwm: u64,
+    /// Of `rss`: private memory, mapped files (libraries), shared memory.
+    anon: u64,
+    file: u64,
+    shmem: u64,
+}
+
+fn main() {
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        eprintln!(
+            "app_footprint: no display; run it under Xvfb and D-Bus: `make bench-footprint` \
+             (tests/tools/with-secret-service.sh xvfb-run -a target/release/app_footprint)"
+        );
+        std::process::exit(2);
+    }
+    let settle = Duration::from_secs(env_usize("CLIENTELE_BENCH_SETTLE_S", 15) as u64);
+    let app_bin = sibling_bin("CLIENTELE_APP_BIN", "clientele-app");
+    let data = DataSet::open_or_build("app_footprint");
+    let people: i64 = rusqlite::Connection::open(data.store.path())
+        .and_then(|c| c.query_row("SELECT COUNT(*) FROM people", [], |r| r.get(0)))
+        .expect("count people");
+    // The app opens the data folder itself; close this program's handles first.
+    drop(data.store);
+
+    // Its own configuration and caches, so neither the developer's nor an earlier run's count.
+    let home = tempfile::tempdir().expect("a folder for the app's configuration and caches");
+    let log_path = home.path().join("app.log");
+    let port = free_port();
+    let log_file = std::fs::File::create(&log_path).expect("log file");
+    let child = Command::new(&app_bin)
+        .env("CLIENTELE_DATA_DIR", &data.dir)
+        .env("CLIENTELE_LISTEN_PORT", port.to_string())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_CACHE_HOME", home.path().join("cache"))
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("log file"))
+        .stderr(log_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", app_bin.display()));
+    let mut app = App {
+        child,
+        started: Vec::new(),
+    };
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+
+    let started = Instant::now();
+    let http = agent();
+    let health = format!("http://127.0.0.1:{port}/health");
+    loop {
+        if let Ok(Some(status)) = app.child.try_wait() {
+            panic!(
+                "the app exited ({status}) before answering /health:\n{}",
+                log()
+            );
+        }
+        if let Ok(resp) = http.get(&health).call()
+            && resp.status().is_success()
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < START_TIMEOUT,
+            "the app didn't answer {health} within {} s:\n{}",
+            START_TIMEOUT.as_secs(),
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let ready = started.elapsed().as_secs_f64();
+    eprintln!(
+        "app_footprint: listener up after {ready:.1} s; settling {} s",
+        settle.as_secs()
+    );
+    std::thread::sleep(settle);
+
+    let pid = app.child.id();
+    let mut pids = vec![pid];
+    pids.extend(descendants(pid));
+    app.started = pids.iter().skip(1).map(|p| (*p, comm(*p))).collect();
+    let samples: Vec<Sample> = pids
+        .iter()
+        .filter_map(|&p| {
+            Some(Sample {
+                pid: p,
+                name: comm(p),
+                rss: status_kb(p, "VmRSS")?,
+                pss: pss_kb(p).unwrap_or(0),
+                hwm: status_kb(p, "VmHWM").unwrap_or(0),
+                anon: status_kb(p, "RssAnon").unwrap_or(0),
+                file: status_kb(p, "RssFile").unwrap_or(0),
+                shmem: status_kb(p, "RssShmem").unwrap_or(0),
+            })
+        })
+        .collect();
+    for s in &samples {
+        eprintln!(
+            "app_footprint: pid={} name={} rss_mb={:.1} (anon={:.1} file={:.1} shmem={:.1}) pss_mb={:.1} peak_mb={:.1}",
+            s.pid,
+            s.name,
+            mb(s.rss),
+            mb(s.anon),
+            mb(s.file),
+            mb(s.shmem),
+            mb(s.pss),
+            mb(s.hwm)
+        );
+    }
+    let sum = |f: fn(&Sample) -> u64| mb(samples.iter().map(f).sum());
+    let names: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
+    println!(
+        "bench: app_idle people={people} rss_mb={:.1} pss_mb={:.1} peak_mb={:.1} processes={} names={} ready_s={ready:.1}",
+        sum(|s| s.rss),
+        sum(|s| s.pss),
+        sum(|s| s.hwm),
+        samples.len(),
+        names.join(",")
+    );
+    let status = app.stop();
+    eprintln!("app_footprint: the app stopped ({status})");
+}
+
+/// The running app and the processes it started; stopped on drop too (a panic mid-way).
+struct App {
+    child: Child,
+    /// Descendants seen while it ran, with their names (checked again before signalling them,
+    /// so a reused pid is left alone).
+    started: Vec<(u32, String)>,
+}
+
+impl App {
+    /// SIGTERM, a grace period, then SIGKILL; then any descendant left behind gets SIGTERM.
+    fn stop(&mut self) -> String {
+        let pid = self.child.id();
+        let mut result = None;
+        if matches!(self.child.try_wait(), Ok(None)) {
+            signal("TERM", pid);
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            while Instant::now() < deadline {
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    result = Some(status.to_string());
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if result.is_none() {
+                let _ = self.child.kill();
+                result = Some("killed after SIGTERM was ignored".into());
+            }
+        }
+        let _ = self.child.wait();
+        // WebKit's processes leave when the app's socket closes; give them a moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && self.started.iter().any(|(p, n)| comm(*p) == *n) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for (p, name) in std::mem::take(&mut self.started) {
+            if comm(p) == name {
+                eprintln!("app_footprint: {name} ({p}) outlived the app; stopping it");
+                signal("TERM", p);
+            }
+        }
+        result.unwrap_or_else(|| "already exited".into())
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn signal(name: &str, pid: u32) {
+    let _ = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
