@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A person as an export reads them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -104,6 +104,8 @@ pub struct Needs {
     pub record_fields: bool,
     /// Event rows: load each event's details.
     pub details: bool,
+    /// Event rows: read each event's field changes.
+    pub changes: bool,
 }
 
 /// How the file is written, after defaults.
@@ -142,7 +144,18 @@ pub struct CompiledProfile {
     pub event_to: Option<DateTime<Utc>>,
     tiers: Vec<String>,
     tags: Vec<String>,
+    /// The fields of a person's current profile that the rows read.
+    profile_fields: BTreeSet<String>,
 }
+
+/// Profile fields read whatever the columns: the person filters and the phone's default country.
+const FILTER_FIELDS: [&str; 5] = [
+    "loyalty_tier",
+    "tags",
+    "email_marketing_opt_in",
+    "sms_marketing_opt_in",
+    "country_code",
+];
 
 impl CompiledProfile {
     /// Compiles `profile`; `business_country` is the default-country setting, used when the
@@ -189,6 +202,13 @@ impl CompiledProfile {
             details: columns
                 .iter()
                 .any(|c| matches!(c.source, Source::Detail(_))),
+            changes: columns.iter().any(|c| {
+                matches!(
+                    c.source,
+                    Source::Change { .. }
+                        | Source::Event(EventFact::ChangedFields | EventFact::Changes)
+                )
+            }),
         };
         let output = match &profile.format {
             Format::Csv(csv) => Output::Csv(csv.settings()),
@@ -201,7 +221,16 @@ impl CompiledProfile {
             Some(range) => range.bounds()?,
             None => (None, None),
         };
+        let profile_fields = columns
+            .iter()
+            .filter_map(|c| match &c.source {
+                Source::Field(f) => Some(f.clone()),
+                _ => None,
+            })
+            .chain(FILTER_FIELDS.map(String::from))
+            .collect();
         Ok(CompiledProfile {
+            profile_fields,
             country: profile.country().or(business_country),
             tiers: f.tiers.iter().map(|t| t.trim().to_lowercase()).collect(),
             tags: f.tags.iter().map(|t| t.trim().to_lowercase()).collect(),
@@ -212,6 +241,12 @@ impl CompiledProfile {
             event_from,
             event_to,
         })
+    }
+
+    /// The fields of a person's current profile that [`Self::keeps`] and [`Self::cells`] read:
+    /// a store loading people for this profile may leave the others out.
+    pub fn profile_fields(&self) -> &BTreeSet<String> {
+        &self.profile_fields
     }
 
     pub fn rows(&self) -> RowKind {
