@@ -861,8 +861,9 @@ fn slow_clients_do_not_hold_up_genuine_deliveries() {
     );
 }
 
-/// Distinctive secrets, traffic of every kind, a rebuild and every listing: the secrets appear in
-/// no file of the data folder and nowhere in the logs or the command's output.
+/// Distinctive secrets, traffic of every kind, a rebuild, every listing and exports of every
+/// column kind: the secrets appear in no file of the data folder, no export, and nowhere in the
+/// logs or the command's output.
 #[test]
 fn secrets_never_reach_the_data_folder_or_the_logs() {
     let canary = |p: Provider| match p {
@@ -954,6 +955,78 @@ fn secrets_never_reach_the_data_folder_or_the_logs() {
     let out = ws.run(&["reprocess"]);
     outputs.push_str(&String::from_utf8_lossy(&out.stdout));
     outputs.push_str(&String::from_utf8_lossy(&out.stderr));
+    // Exports of everything an export can show — every person fact, every event fact, changes,
+    // details, and provider paths that would hold a secret if one were ever kept — written into
+    // the data folder so the scan below reads them. CSV only: XLSX is compressed, so a byte
+    // search of it proves nothing (the same rows go through the same code).
+    let every_person_fact = [
+        "id",
+        "display_name",
+        "first_seen",
+        "last_seen",
+        "providers",
+        "connections",
+        "customer_refs",
+        "emails",
+        "phones",
+        "deleted",
+    ];
+    let every_event_fact = [
+        "kind",
+        "occurred_at",
+        "summary",
+        "provider",
+        "connection",
+        "event_type",
+        "changed_fields",
+        "changes",
+    ];
+    let provider_paths = Provider::ALL
+        .iter()
+        .flat_map(|p| {
+            ["secret", "signature", "token", "webhook_secret"].map(|k| format!("{}.{k}", p.id()))
+        })
+        .collect::<Vec<_>>();
+    let columns = |sources: Vec<String>| {
+        sources
+            .into_iter()
+            .map(|s| json!({"header": s, "source": s}))
+            .collect::<Vec<_>>()
+    };
+    let people = every_person_fact
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["email", "full_name", "phone", "tags"].map(String::from))
+        .chain(provider_paths.iter().cloned())
+        .collect();
+    let events = every_event_fact
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["details.signature", "details.secret", "change.email.new"].map(String::from))
+        .chain(provider_paths.iter().cloned())
+        .collect();
+    // One person (every sample shares an email) with an event from each provider.
+    for (name, rows, sources, min_lines) in [
+        ("all-people", "people", people, 2),
+        ("all-events", "events", events, 1 + Provider::ALL.len()),
+    ] {
+        let profile = ws.path().join(format!("{name}.json"));
+        std::fs::write(
+            &profile,
+            json!({"name": name, "rows": rows, "columns": columns(sources),
+                   "format": {"type": "csv", "preset": "other", "neutralize_formulas": false}})
+            .to_string(),
+        )
+        .unwrap();
+        ws.ok(&["export-profile", "import", profile.to_str().unwrap()]);
+        let file = ws.path().join(format!("{name}.csv"));
+        let out = ws.run(&["export", "--profile", name, "--out", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        outputs.push_str(&String::from_utf8_lossy(&out.stdout));
+        outputs.push_str(&String::from_utf8_lossy(&out.stderr));
+        let written = std::fs::read_to_string(&file).unwrap();
+        assert!(written.lines().count() >= min_lines, "{name}: {written}");
+    }
     let (files, bytes) = scan(&mut found);
     let outputs = format!("{outputs}{log}");
     for n in &needles {
