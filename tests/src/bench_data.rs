@@ -421,22 +421,11 @@ fn prepare(
         at,
     )
     .unwrap_or_else(|r| panic!("{p}: a signed sample must verify: {r}"));
-    let kept = providers::KEPT_HEADERS
-        .iter()
-        .flat_map(|name| {
-            headers
-                .get_all(*name)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .map(|v| (name.to_string(), v.to_string()))
-                .collect::<Vec<_>>()
-        })
-        .collect();
     NewDelivery {
         connection_id: connection_ids[plan.provider as usize],
         received_at: arrives,
         dedupe_key: verified.dedupe_key,
-        headers: kept,
+        headers: providers::kept_headers(&headers),
         body: bytes,
         verification: verified.check,
         is_test: false,

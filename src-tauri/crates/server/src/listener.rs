@@ -280,7 +280,7 @@ async fn receive(
         connection_id: live.connection.id,
         received_at: now,
         dedupe_key: verified.dedupe_key,
-        headers: kept_headers(&headers),
+        headers: providers::kept_headers(&headers),
         body: body.to_vec(),
         verification: verified.check,
         is_test: is_test_event(&state, &headers),
@@ -348,21 +348,6 @@ fn is_test_event(state: &ListenerState, headers: &HeaderMap) -> bool {
         return false;
     };
     bool::from(token.expose().as_bytes().ct_eq(sent.as_bytes()))
-}
-
-/// The headers kept with a delivery: the adapters' list, which never includes a signature or a
-/// token.
-fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
-    providers::KEPT_HEADERS
-        .iter()
-        .flat_map(|name| {
-            headers
-                .get_all(*name)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .map(|v| (name.to_string(), v.to_string()))
-        })
-        .collect()
 }
 
 fn is_length_limit(e: &axum::Error) -> bool {

@@ -49,6 +49,21 @@ pub const KEPT_HEADERS: &[&str] = &[
     standard::TIMESTAMP_HEADER,
 ];
 
+/// The [`KEPT_HEADERS`] of a request, as stored with its delivery (values that aren't text are
+/// left out).
+pub fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    KEPT_HEADERS
+        .iter()
+        .flat_map(|name| {
+            headers
+                .get_all(*name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(|v| (name.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
 /// Checks one delivery for `p`: the signature or token first, then the replay window, so a forger
 /// learns nothing about the clock. With no secret (or a blank one) nothing can be checked: the
 /// delivery is accepted and [`Verified::check`] says so in plain words.
