@@ -5,6 +5,8 @@
 //! slow connections held for longer. Each test prints one `faults: …` line with what it saw.
 
 use chrono::Utc;
+use clientele_core::export::source::{EVENT_FACTS, PERSON_FACTS};
+use clientele_core::fields::CANONICAL;
 use clientele_core::{Provider, providers};
 use clientele_tests::{Server, Workspace, agent, clientele_bin, post, signed};
 use serde_json::{Value, json};
@@ -959,28 +961,6 @@ fn secrets_never_reach_the_data_folder_or_the_logs() {
     // details, and provider paths that would hold a secret if one were ever kept — written into
     // the data folder so the scan below reads them. CSV only: XLSX is compressed, so a byte
     // search of it proves nothing (the same rows go through the same code).
-    let every_person_fact = [
-        "id",
-        "display_name",
-        "first_seen",
-        "last_seen",
-        "providers",
-        "connections",
-        "customer_refs",
-        "emails",
-        "phones",
-        "deleted",
-    ];
-    let every_event_fact = [
-        "kind",
-        "occurred_at",
-        "summary",
-        "provider",
-        "connection",
-        "event_type",
-        "changed_fields",
-        "changes",
-    ];
     let provider_paths = Provider::ALL
         .iter()
         .flat_map(|p| {
@@ -993,15 +973,15 @@ fn secrets_never_reach_the_data_folder_or_the_logs() {
             .map(|s| json!({"header": s, "source": s}))
             .collect::<Vec<_>>()
     };
-    let people = every_person_fact
+    let people = PERSON_FACTS
         .iter()
-        .map(|s| s.to_string())
-        .chain(["email", "full_name", "phone", "tags"].map(String::from))
+        .map(|(name, ..)| name.to_string())
+        .chain(CANONICAL.iter().map(|f| f.to_string()))
         .chain(provider_paths.iter().cloned())
         .collect();
-    let events = every_event_fact
+    let events = EVENT_FACTS
         .iter()
-        .map(|s| s.to_string())
+        .map(|(name, ..)| name.to_string())
         .chain(["details.signature", "details.secret", "change.email.new"].map(String::from))
         .chain(provider_paths.iter().cloned())
         .collect();
