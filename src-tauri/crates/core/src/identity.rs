@@ -118,25 +118,50 @@ pub fn parse_phone(raw: &str, default_country: Option<country::Id>) -> Option<Ph
     use std::collections::HashMap;
     /// Entries kept per thread before the memo starts afresh (a few hundred kB at most).
     const PHONE_MEMO: usize = 4_096;
-    type Memo = HashMap<(Option<country::Id>, String), Option<Phone>>;
-    thread_local! {
-        static MEMO: RefCell<Memo> = RefCell::new(HashMap::new());
+    /// By default country, then by the text as given: a lookup borrows `raw`, so a number
+    /// already seen costs no allocation.
+    #[derive(Default)]
+    struct Memo {
+        by_country: HashMap<Option<country::Id>, HashMap<String, Option<Phone>>>,
+        len: usize,
     }
-    let key = (default_country, raw.to_string());
-    if let Some(found) = MEMO.with(|memo| memo.borrow().get(&key).cloned()) {
+    impl Memo {
+        fn insert(&mut self, country: Option<country::Id>, raw: String, phone: Option<Phone>) {
+            if self.len >= PHONE_MEMO {
+                *self = Memo::default();
+            }
+            if self
+                .by_country
+                .entry(country)
+                .or_default()
+                .insert(raw, phone)
+                .is_none()
+            {
+                self.len += 1;
+            }
+        }
+    }
+    thread_local! {
+        static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
+    }
+    let found = MEMO.with(|memo| {
+        memo.borrow()
+            .by_country
+            .get(&default_country)
+            .and_then(|numbers| numbers.get(raw))
+            .cloned()
+    });
+    if let Some(found) = found {
         return found;
     }
     let parsed = parse_phone_uncached(raw, default_country);
     MEMO.with(|memo| {
         let mut memo = memo.borrow_mut();
-        if memo.len() >= PHONE_MEMO {
-            memo.clear();
-        }
         // A valid number is also asked about in its E.164 form, without a country.
         if let Some(phone) = &parsed {
-            memo.insert((None, phone.e164.clone()), parsed.clone());
+            memo.insert(None, phone.e164.clone(), parsed.clone());
         }
-        memo.insert(key, parsed.clone());
+        memo.insert(default_country, raw.to_string(), parsed.clone());
     });
     parsed
 }
