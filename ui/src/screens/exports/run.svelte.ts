@@ -7,12 +7,23 @@ import {
   chooseExportFile,
   onExportProgress,
   runExport,
+  showInFolder,
   toAppError,
   type ExportFormat,
   type ExportProgressView,
   type ExportRunView,
 } from "$lib/backend";
 import { suggestedFileName } from "./words";
+
+/** Opens the file manager at `path`'s file; resolves to what went wrong, in words, or null. */
+export async function revealFile(path: string): Promise<string | null> {
+  try {
+    await showInFolder(path);
+    return null;
+  } catch (e) {
+    return toAppError(e).message;
+  }
+}
 
 export type RunResult =
   | { outcome: "succeeded"; rows: number; file: string | null; durationMs: number | null; incremental: boolean }
