@@ -197,9 +197,19 @@ fn opening_the_app_while_clientele_serve_runs_says_why_it_cannot_start() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("start clientele-app");
-    wait_until("the message saying why", Duration::from_secs(30), || {
-        visible_windows_titled(CANNOT_START_TITLE) > 0
-    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while visible_windows_titled(CANNOT_START_TITLE) == 0 {
+        if Instant::now() > deadline {
+            let exited = app.try_wait().unwrap();
+            let _ = app.kill();
+            panic!(
+                "no message saying why within 30 s (the app {}); it said:\n{}",
+                exited.map_or("was still running".into(), |s| format!("exited: {s}")),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(
         visible_windows_titled("Clientele"),
         0,
