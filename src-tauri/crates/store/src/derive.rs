@@ -165,6 +165,7 @@ impl Writer {
                     state: ProfileState::default(),
                     provider,
                     refold: true,
+                    keyed: None,
                 },
             );
         }
@@ -273,6 +274,9 @@ struct Working {
     state: ProfileState,
     provider: Provider,
     refold: bool,
+    /// What its stored identity keys were computed from, when it was loaded with keys that
+    /// match its state (so they need no work unless these fields change).
+    keyed: Option<people::IdentityInputs>,
 }
 
 struct Pass<'t> {
@@ -386,8 +390,10 @@ impl<'t> Pass<'t> {
         let id = match found {
             Some((id, state)) => {
                 if let std::collections::hash_map::Entry::Vacant(slot) = self.profiles.entry(id) {
+                    let state: ProfileState = serde_json::from_str(&state)?;
                     slot.insert(Working {
-                        state: serde_json::from_str(&state)?,
+                        keyed: Some(people::IdentityInputs::of(&state)),
+                        state,
                         provider,
                         refold: false,
                     });
@@ -408,6 +414,7 @@ impl<'t> Pass<'t> {
                         state: ProfileState::default(),
                         provider,
                         refold: false,
+                        keyed: None,
                     },
                 );
                 id
@@ -457,9 +464,12 @@ impl<'t> Pass<'t> {
                     relink.insert(id);
                 }
             }
-            let country = profile_country(state).or(self.country);
-            if people::update_identity_keys(self.tx, id, state, country, &mut relink)? {
-                relink.insert(id);
+            // Most deliveries change neither email, phone nor country: then the keys stand.
+            if working.keyed.as_ref() != Some(&people::IdentityInputs::of(state)) {
+                let country = profile_country(state).or(self.country);
+                if people::update_identity_keys(self.tx, id, state, country, &mut relink)? {
+                    relink.insert(id);
+                }
             }
         }
         people_to_rebuild.extend(people::relink(self.tx, relink)?);

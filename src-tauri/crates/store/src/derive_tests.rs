@@ -328,3 +328,67 @@ fn search_counts_match_search_results() {
     }
     assert_eq!(r.people_total(Some("ana")).unwrap(), 4);
 }
+
+/// A person's search terms, straight from the table.
+fn terms_of(store: &Store, person: i64) -> Vec<String> {
+    let r = store.reader().unwrap();
+    let mut stmt = r
+        .conn
+        .prepare("SELECT term FROM person_terms WHERE person_id = ?1 ORDER BY term")
+        .unwrap();
+    stmt.query_map([person], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn search_terms_follow_changes_term_by_term() {
+    let (_dir, store) = temp_store();
+    let mut w = store.writer().unwrap();
+    let c = connect(&mut w, Provider::Vagaro);
+    store_body(
+        &mut w,
+        c,
+        "1",
+        &vagaro("1", t(1), "Okafor", "ada@old.example.com"),
+    );
+    w.derive_all().unwrap();
+    let person = store.reader().unwrap().people(None, None, 0).unwrap()[0].id;
+    let first = terms_of(&store, person);
+    for term in ["ada@old.example.com", "old.example.com", "okafor", "jo"] {
+        assert!(first.contains(&term.to_string()), "{term} in {first:?}");
+    }
+
+    // A later update that changes nothing searchable leaves the terms as they were.
+    store_body(
+        &mut w,
+        c,
+        "2",
+        &vagaro("2", t(2), "Okafor", "ada@old.example.com"),
+    );
+    w.derive_all().unwrap();
+    assert_eq!(terms_of(&store, person), first);
+
+    // A new email replaces the old one's terms; the name's stay.
+    store_body(
+        &mut w,
+        c,
+        "3",
+        &vagaro("3", t(3), "Okafor", "ada@new.example.com"),
+    );
+    w.derive_all().unwrap();
+    let now = terms_of(&store, person);
+    assert!(now.contains(&"ada@new.example.com".to_string()), "{now:?}");
+    assert!(now.contains(&"new.example.com".to_string()), "{now:?}");
+    assert!(!now.iter().any(|t| t.contains("old.example")), "{now:?}");
+    assert!(now.contains(&"okafor".to_string()), "{now:?}");
+    let r = store.reader().unwrap();
+    assert_eq!(r.people_total(Some("ada@old")).unwrap(), 0);
+    assert_eq!(r.people_total(Some("ada@new")).unwrap(), 1);
+
+    // And the same terms as a rebuild from scratch.
+    w.reprocess(|_, _| {}).unwrap();
+    let person = store.reader().unwrap().people(None, None, 0).unwrap()[0].id;
+    assert_eq!(terms_of(&store, person), now);
+}
