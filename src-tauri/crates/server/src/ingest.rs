@@ -27,10 +27,13 @@
 //! cores.
 
 use clientele_store::{
-    DeriveReport, IngestOutcome, NewDelivery, NewRejection, Store, StoreError, Writer,
+    Checkpointer, DeriveReport, IngestOutcome, NewDelivery, NewRejection, Store, StoreError,
+    WAL_RESTART_FRAMES, Writer,
 };
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, oneshot};
@@ -51,6 +54,9 @@ pub const IDLE_DERIVE_SLICE: Duration = Duration::from_millis(2);
 const IDLE_DERIVE_CHUNK: usize = 500;
 /// How many jobs may queue before senders wait (backpressure instead of unbounded memory).
 const QUEUE_CAPACITY: usize = 8_192;
+/// After a commit, the checkpointer waits this long (for more commits) before copying the WAL
+/// into the database (see `clientele_store::checkpoint`).
+const CHECKPOINT_AFTER: Duration = Duration::from_millis(50);
 
 /// Why a delivery could not be stored. The listener answers `503` so the provider retries.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -105,6 +111,7 @@ pub struct IngestHandle {
 #[derive(Debug)]
 pub struct Pipeline {
     thread: Option<JoinHandle<()>>,
+    checkpointer: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -120,21 +127,72 @@ impl std::fmt::Debug for Job {
 /// Starts the pipeline on its own thread. Deliveries stored earlier but not yet derived (the
 /// process was killed) are derived first.
 pub fn start(store: &Store) -> Result<(IngestHandle, Pipeline), StoreError> {
-    let writer = store.writer()?;
+    let mut writer = store.writer()?;
+    writer.checkpoint_elsewhere()?;
+    let checkpointer = store.checkpointer()?;
     clientele_core::identity::warm_up();
     let (jobs, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
     let (notices, _) = broadcast::channel(1_024);
     let thread_notices = notices.clone();
+    // The writer tells the checkpointer it committed (one pending signal is enough); dropping the
+    // sender when the writer stops stops the checkpointer.
+    let (committed, commits) = crossbeam_channel::bounded(1);
+    let finish = Arc::new(AtomicBool::new(false));
+    let checkpoints = WalCheckpoints {
+        committed,
+        finish: finish.clone(),
+    };
+    let spawn_error =
+        |e: std::io::Error| StoreError::Invalid(format!("couldn't start the ingest thread: {e}"));
+    let checkpointer = std::thread::Builder::new()
+        .name("clientele-checkpoint".into())
+        .spawn(move || copy_wal(checkpointer, commits, finish))
+        .map_err(spawn_error)?;
     let thread = std::thread::Builder::new()
         .name("clientele-ingest".into())
-        .spawn(move || run(writer, rx, thread_notices))
-        .map_err(|e| StoreError::Invalid(format!("couldn't start the ingest thread: {e}")))?;
+        .spawn(move || run(writer, rx, thread_notices, checkpoints))
+        .map_err(spawn_error)?;
     Ok((
         IngestHandle { jobs, notices },
         Pipeline {
             thread: Some(thread),
+            checkpointer: Some(checkpointer),
         },
     ))
+}
+
+/// The writer's side of checkpointing.
+struct WalCheckpoints {
+    committed: Sender<()>,
+    /// Set by the checkpointer when the writer should finish a checkpoint.
+    finish: Arc<AtomicBool>,
+}
+
+impl WalCheckpoints {
+    /// After a transaction: tells the checkpointer, and finishes a checkpoint when asked.
+    fn after_commit(&self, writer: &mut Writer) {
+        let _ = self.committed.try_send(());
+        if self.finish.swap(false, Ordering::AcqRel)
+            && let Err(e) = writer.finish_checkpoint()
+        {
+            tracing::warn!(error = %e, "couldn't finish a checkpoint");
+        }
+    }
+}
+
+/// The checkpointer thread: after commits, copies the WAL into the database in the background
+/// and asks the writer to finish once the WAL is long. Idle while nothing is written.
+fn copy_wal(checkpointer: Checkpointer, commits: Receiver<()>, finish: Arc<AtomicBool>) {
+    while commits.recv().is_ok() {
+        // Let a burst's commits accumulate rather than copying after each one.
+        std::thread::sleep(CHECKPOINT_AFTER);
+        let _ = commits.try_recv();
+        match checkpointer.copy() {
+            Ok(wal) if wal.frames >= WAL_RESTART_FRAMES => finish.store(true, Ordering::Release),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "couldn't copy the WAL into the database"),
+        }
+    }
 }
 
 impl IngestHandle {
@@ -182,13 +240,21 @@ impl IngestHandle {
 impl Pipeline {
     /// Waits for the thread to finish (after every handle is dropped).
     pub fn join(mut self) {
-        if let Some(thread) = self.thread.take() {
+        for thread in [self.thread.take(), self.checkpointer.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = thread.join();
         }
     }
 }
 
-fn run(mut writer: Writer, rx: Receiver<Job>, notices: broadcast::Sender<Notice>) {
+fn run(
+    mut writer: Writer,
+    rx: Receiver<Job>,
+    notices: broadcast::Sender<Notice>,
+    checkpoints: WalCheckpoints,
+) {
     let mut chunk = 32usize; // between groups
     let mut idle_chunk = 32usize; // when nothing is waiting
     let mut behind = true; // derive whatever a previous run left pending
@@ -220,6 +286,7 @@ fn run(mut writer: Writer, rx: Receiver<Job>, notices: broadcast::Sender<Notice>
                 let committing = Instant::now();
                 let stored = commit_group(&mut writer, job, &rx, &notices);
                 earned = (earned + derive_share(committing.elapsed())).min(4 * DERIVE_SLICE);
+                checkpoints.after_commit(&mut writer);
                 committed = true;
                 behind |= stored;
                 if behind && earned >= DERIVE_SLICE {
@@ -227,6 +294,7 @@ fn run(mut writer: Writer, rx: Receiver<Job>, notices: broadcast::Sender<Notice>
                     let started = Instant::now();
                     behind = derive(&mut writer, chunk, &notices);
                     let took = started.elapsed();
+                    checkpoints.after_commit(&mut writer);
                     earned = earned.saturating_sub(took);
                     chunk = next_chunk(chunk, took, DERIVE_SLICE, 256);
                 }
@@ -240,6 +308,7 @@ fn run(mut writer: Writer, rx: Receiver<Job>, notices: broadcast::Sender<Notice>
                     IDLE_DERIVE_SLICE,
                     IDLE_DERIVE_CHUNK,
                 );
+                checkpoints.after_commit(&mut writer);
             }
         }
     }

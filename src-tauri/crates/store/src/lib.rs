@@ -16,6 +16,7 @@
 //! readers run while the writer writes.
 
 mod activity;
+mod checkpoint;
 mod connections;
 mod derive;
 mod error;
@@ -27,6 +28,7 @@ mod schema;
 mod time;
 
 pub use activity::{ActivityFilter, ActivityRow, ConnectionStats};
+pub use checkpoint::{Checkpointer, WAL_RESTART_FRAMES, WalProgress};
 pub use connections::{Connection, NewConnection, validate_name as validate_connection_name};
 pub use derive::DeriveReport;
 pub use error::StoreError;
