@@ -190,6 +190,15 @@ pub fn warm_up() {
     let _ = parse_phone("+44 7911 123456", None);
 }
 
+/// The national number's digits of `e164`, a number already validated into E.164 form (a stored
+/// identity key), without validating it again: validation — dozens of regular expressions — is
+/// most of what parsing costs, and search terms need the digits of every member's every phone
+/// each time a person changes.
+pub fn national_digits_of_e164(e164: &str) -> Option<String> {
+    let number = phonenumber::parse(None, e164).ok()?;
+    Some(number.national().value().to_string())
+}
+
 /// E.164 form of `raw` when it is a valid number.
 pub fn normalize_phone(raw: &str, default_country: Option<country::Id>) -> Option<String> {
     parse_phone(raw, default_country).map(|p| p.e164)
@@ -235,6 +244,24 @@ pub fn identity_keys_of_map(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn national_digits_of_stored_keys_are_the_parsed_ones() {
+        for (raw, country) in [
+            ("07911 123456", "GB"),
+            ("(11) 96595-8122", "BR"),
+            ("(415) 555-2671", "US"),
+            ("06 12 34 56 78", "FR"),
+        ] {
+            let phone = parse_phone_uncached(raw, parse_country(country)).expect(raw);
+            assert_eq!(
+                national_digits_of_e164(&phone.e164).as_deref(),
+                Some(phone.national_digits.as_str()),
+                "{raw}"
+            );
+        }
+        assert_eq!(national_digits_of_e164("not a phone"), None);
+    }
 
     /// The memo answers exactly what parsing answers, asked first or second, in any form.
     #[test]

@@ -474,7 +474,7 @@ impl<'t> Pass<'t> {
         }
         people_to_rebuild.extend(people::relink(self.tx, relink)?);
         for person in &people_to_rebuild {
-            people::rebuild_person(self.tx, *person, self.country)?;
+            people::rebuild_person(self.tx, *person)?;
         }
         self.report.people_changed = people_to_rebuild;
         Ok(self.report)

@@ -10,7 +10,9 @@
 //!   placeholder number) links nobody and is reported instead.
 
 use crate::StoreError;
-use clientele_core::identity::{CountryId, IdentityKey, KeyKind, identity_keys, parse_phone};
+use clientele_core::identity::{
+    CountryId, IdentityKey, KeyKind, identity_keys, national_digits_of_e164,
+};
 use clientele_core::profile::ProfileState;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
@@ -233,11 +235,7 @@ struct Member {
 /// name, emails or phones, and rewriting their dozen or so search terms — spread over the whole
 /// term index — wrote about as many pages to the WAL as everything else in a delivery together
 /// (found by profiling `make bench`).
-pub(crate) fn rebuild_person(
-    tx: &Transaction<'_>,
-    person_id: i64,
-    default_country: Option<CountryId>,
-) -> Result<(), StoreError> {
+pub(crate) fn rebuild_person(tx: &Transaction<'_>, person_id: i64) -> Result<(), StoreError> {
     let members: Vec<Member> = tx
         .prepare_cached(
             "SELECT sp.id, c.provider, c.name, sp.customer_ref, sp.state, sp.deleted_at
@@ -283,27 +281,18 @@ pub(crate) fn rebuild_person(
     let mut phones = Vec::new();
     let mut terms = BTreeSet::new();
     for m in &members {
-        let country = m
-            .state
-            .value("country_code")
-            .as_str()
-            .and_then(clientele_core::identity::parse_country)
-            .or(default_country);
-        for key in identity_keys(
-            m.state.fields.iter().map(|(k, v)| (k.as_str(), &v.value)),
-            country,
-        ) {
+        // The member's stored keys: made from its current state when it was saved.
+        for key in keys_of(tx, m.id)? {
             match key.kind {
                 KeyKind::Email => {
                     add_email_terms(&mut terms, &key.value);
                     emails.insert(key.value);
                 }
                 KeyKind::Phone => {
-                    if let Some(p) = parse_phone(&key.value, None) {
-                        terms.insert(p.e164.trim_start_matches('+').to_string());
-                        // Every suffix of the national number, so a prefix search finds any run
-                        // of digits people remember ("the one ending 8122").
-                        let digits = p.national_digits.as_str();
+                    terms.insert(key.value.trim_start_matches('+').to_string());
+                    // Every suffix of the national number, so a prefix search finds any run of
+                    // digits people remember ("the one ending 8122").
+                    if let Some(digits) = national_digits_of_e164(&key.value) {
                         for start in 0..digits.len().saturating_sub(MIN_PHONE_SEARCH_DIGITS - 1) {
                             terms.insert(digits[start..].to_string());
                         }
