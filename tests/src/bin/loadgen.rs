@@ -19,12 +19,15 @@
 //! see the same machine) and the medians are printed, one line per connection count:
 //!
 //! ```text
-//! bench: ingest conns=64 clientele_rps=… bare_rps=… ratio=… p50_ms=… p99_ms=… rss_mb=… runs=3 non_200=0
+//! bench: ingest conns=64 clientele_rps=… bare_rps=… ratio=… p50_ms=… p99_ms=… rss_mb=… derive_pending=… catch_up_s=… runs=3 non_200=0
 //! ```
 //!
 //! `p50_ms`/`p99_ms` are `clientele serve`'s latencies (median over the runs of each run's
 //! percentile); `rss_mb` is the highest peak resident memory (`VmHWM`) `clientele serve` reached in
-//! any run. Per-run figures go to stderr. Nothing is asserted: this prints figures.
+//! any run. `derive_pending` is how many stored deliveries were not yet read into timelines when
+//! the load stopped, and `catch_up_s` how long `clientele serve` then took to read them (medians):
+//! under a saturating burst the listener answers first and derivation catches up after, and
+//! these say by how much. Per-run figures go to stderr. Nothing is asserted: this prints figures.
 //!
 //! Settings (environment): `CLIENTELE_BENCH_CONNS` (default `16,64`), `CLIENTELE_BENCH_WARMUP_S`
 //! (3), `CLIENTELE_BENCH_SECONDS` (10), `CLIENTELE_BENCH_RUNS` (3),
@@ -65,6 +68,8 @@ const CUSTOMER_DIGITS: usize = 6;
 const PHONE_MARK: &str = "+447911000000";
 /// Deliveries are spread over this many customers (so derivation folds real profiles).
 const CUSTOMERS: usize = 50_000;
+/// Longest wait for derivation to catch up after a run.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(300);
 /// Signatures older than this are made again (Tiquo's replay window is 5 minutes).
 const POOL_MAX_AGE: Duration = Duration::from_secs(150);
 
@@ -445,6 +450,36 @@ fn start_clientele(data: &Path) -> Running {
     Running::start(clientele(&["serve", "--bind", "127.0.0.1:0"]))
 }
 
+/// How far derivation (timelines, people) was behind the listener when the load stopped.
+struct Lag {
+    /// Stored deliveries not yet derived.
+    pending: i64,
+    /// How long the server then took to derive them.
+    catch_up: Duration,
+}
+
+/// Reads the running server's database (WAL lets a reader in beside it) until derivation has
+/// caught up, or for at most [`CATCH_UP_LIMIT`].
+fn derivation_lag(data: &Path) -> Lag {
+    let reader = clientele_store::Store::open_dir(data)
+        .and_then(|store| store.reader())
+        .expect("open the server's database");
+    let pending_now = || {
+        reader
+            .pending_deliveries()
+            .expect("count pending deliveries")
+    };
+    let started = Instant::now();
+    let pending = pending_now();
+    while pending_now() > 0 && started.elapsed() < CATCH_UP_LIMIT {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Lag {
+        pending,
+        catch_up: started.elapsed(),
+    }
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
@@ -484,6 +519,7 @@ fn main() {
     for &conns in &settings.conns {
         let (mut bare, mut full, mut p50, mut p99) = (vec![], vec![], vec![], vec![]);
         let (mut rss, mut non_200) = (0f64, 0u64);
+        let (mut pending, mut catch_up) = (vec![], vec![]);
         let mut run = 0;
         while run < settings.runs {
             let b = {
@@ -494,14 +530,15 @@ fn main() {
                 pool = Arc::new(Pool::generate(pool_size, threads));
             }
             let data = tempfile::tempdir().expect("temp data folder");
-            let (c, peak) = {
+            let (c, peak, lag) = {
                 let server = start_clientele(data.path());
                 let result = drive(server.addr, pool.clone(), true, conns, &settings);
-                (result, server.peak_rss_mb())
+                let peak = server.peak_rss_mb();
+                (result, peak, derivation_lag(data.path()))
             };
             drop(data);
             eprintln!(
-                "loadgen: conns={conns} run={} bare_rps={:.0} bare_p99_ms={:.2} clientele_rps={:.0} p50_ms={:.2} p99_ms={:.2} rss_mb={peak:.1} non_200={} bare_non_200={}",
+                "loadgen: conns={conns} run={} bare_rps={:.0} bare_p99_ms={:.2} clientele_rps={:.0} p50_ms={:.2} p99_ms={:.2} rss_mb={peak:.1} non_200={} bare_non_200={} derive_pending={} catch_up_s={:.1}",
                 run + 1,
                 b.rps,
                 b.p99_ms,
@@ -509,7 +546,9 @@ fn main() {
                 c.p50_ms,
                 c.p99_ms,
                 c.non_200,
-                b.non_200
+                b.non_200,
+                lag.pending,
+                lag.catch_up.as_secs_f64()
             );
             if c.exhausted {
                 // Every delivery must be new to measure the real path: sign more and run again.
@@ -524,15 +563,19 @@ fn main() {
             p50.push(c.p50_ms);
             p99.push(c.p99_ms);
             rss = rss.max(peak);
+            pending.push(lag.pending as f64);
+            catch_up.push(lag.catch_up.as_secs_f64());
             non_200 += c.non_200;
             run += 1;
         }
         let (bare_rps, clientele_rps) = (median(bare), median(full));
         println!(
-            "bench: ingest conns={conns} clientele_rps={clientele_rps:.0} bare_rps={bare_rps:.0} ratio={:.3} p50_ms={:.2} p99_ms={:.2} rss_mb={rss:.1} runs={} non_200={non_200}",
+            "bench: ingest conns={conns} clientele_rps={clientele_rps:.0} bare_rps={bare_rps:.0} ratio={:.3} p50_ms={:.2} p99_ms={:.2} rss_mb={rss:.1} derive_pending={:.0} catch_up_s={:.1} runs={} non_200={non_200}",
             clientele_rps / bare_rps.max(1.0),
             median(p50),
             median(p99),
+            median(pending),
+            median(catch_up),
             settings.runs
         );
     }
