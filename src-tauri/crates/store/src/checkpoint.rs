@@ -21,7 +21,7 @@
 use crate::{Store, StoreError, Writer};
 
 /// Past this many frames (of one page each) in the WAL, the writer finishes the checkpoint.
-pub const WAL_RESTART_FRAMES: i64 = 4_000;
+pub const WAL_RESTART_FRAMES: i64 = 16_000;
 /// The writer's automatic checkpoint, should the split one not keep up.
 pub const BACKSTOP_FRAMES: i64 = 40_000;
 /// A WAL file larger than this is cut back to it when it starts again (a burst's WAL isn't kept).
