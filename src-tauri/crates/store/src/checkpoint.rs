@@ -9,7 +9,7 @@
 //! So the listener splits the work:
 //! - a [`Checkpointer`] on its own connection and thread copies what it can, often, in `PASSIVE`
 //!   mode — it never takes the write lock, so the writer keeps committing meanwhile;
-//! - copying can never *finish* while the writer keeps appending, and the WAL only starts again
+//! - a copy rarely catches up while the writer keeps appending, and the WAL only starts again
 //!   once every frame is copied. When the WAL has grown past [`WAL_RESTART_FRAMES`], the writer
 //!   itself, between two groups, copies the few frames appended since the checkpointer's last pass
 //!   ([`Writer::finish_checkpoint`]); its next transaction then starts the WAL again.
