@@ -23,7 +23,7 @@ APT_PACKAGES := build-essential pkg-config file libssl-dev \
   libwebkit2gtk-4.1-dev libjavascriptcoregtk-4.1-dev libsoup-3.0-dev libgtk-3-dev \
   libayatana-appindicator3-dev librsvg2-dev nodejs npm \
   dbus dbus-x11 gnome-keyring libsecret-tools xvfb xauth webkit2gtk-driver xdotool \
-  sqlite3
+  sqlite3 imagemagick
 TAURI_DRIVER_VERSION := 2.1.0
 CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 BINDINGS := ui/src/lib/backend/bindings

@@ -58,6 +58,9 @@ pub fn missing_prerequisite() -> Option<String> {
     if !Path::new("/usr/bin/xdotool").exists() {
         return Some("xdotool is missing (Debian package xdotool)".into());
     }
+    if !Path::new("/usr/bin/import").exists() {
+        return Some("ImageMagick's import is missing (Debian package imagemagick)".into());
+    }
     None
 }
 
@@ -164,10 +167,23 @@ impl App {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    /// Saves a screenshot of the window as a test artifact.
+    /// Saves a screenshot of the display — the app's window is all it shows — as a test artifact.
+    ///
+    /// Taken from the X server, not through WebDriver: the app runs WebKit without accelerated
+    /// compositing (see `main.rs`), and WebKitWebDriver's screenshot command never answers in
+    /// that mode, though every other command does.
     pub async fn shot(&self, name: &str) {
-        let png = self.client.screenshot().await.expect("screenshot");
-        std::fs::write(self.shots.join(format!("{name}.png")), png).expect("write screenshot");
+        let file = self.shots.join(format!("{name}.png"));
+        let out = std::process::Command::new("import")
+            .args(["-window", "root"])
+            .arg(&file)
+            .output()
+            .expect("run import (ImageMagick) for a screenshot");
+        assert!(
+            out.status.success(),
+            "screenshot {name} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub async fn find(&self, testid: &str) -> fantoccini::elements::Element {
