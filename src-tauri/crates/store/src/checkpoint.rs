@@ -88,25 +88,12 @@ fn passive_checkpoint(conn: &rusqlite::Connection) -> Result<WalProgress, StoreE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::temp_store;
-    use crate::{NewConnection, NewDelivery};
-    use chrono::Utc;
-    use clientele_core::{ConnectionSettings, Provider};
+    use crate::testing::{connect, delivery, temp_store};
+    use clientele_core::Provider;
 
     fn store_one(w: &mut Writer, connection_id: i64, key: &str) {
-        w.ingest(
-            &[NewDelivery {
-                connection_id,
-                received_at: Utc::now(),
-                dedupe_key: key.into(),
-                headers: vec![],
-                body: vec![b'x'; 3_000],
-                verification: "test".into(),
-                is_test: false,
-            }],
-            &[],
-        )
-        .unwrap();
+        w.ingest(&[delivery(connection_id, key, &[b'x'; 3_000])], &[])
+            .unwrap();
     }
 
     #[test]
@@ -114,18 +101,7 @@ mod tests {
         let (_dir, store) = temp_store();
         let mut w = store.writer().unwrap();
         w.checkpoint_elsewhere().unwrap();
-        let c = w
-            .add_connection(
-                &NewConnection {
-                    provider: Provider::Tiquo,
-                    name: "main".into(),
-                    settings: ConnectionSettings::default(),
-                    requires_secret: false,
-                },
-                Utc::now(),
-            )
-            .unwrap()
-            .id;
+        let c = connect(&mut w, Provider::Tiquo, "main");
         // Past SQLite's own threshold (1,000 frames): the writer no longer copies on its own.
         for i in 0..600 {
             store_one(&mut w, c, &format!("evt_{i}"));

@@ -1,23 +1,13 @@
 //! Derivation against a real SQLite file, through the real adapters.
 
-use crate::testing::temp_store;
-use crate::{IngestOutcome, NewConnection, NewDelivery, Store, Writer};
+use crate::testing::{delivery, temp_store};
+use crate::{IngestOutcome, NewDelivery, Store, Writer};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use clientele_core::{ConnectionSettings, Provider};
+use clientele_core::Provider;
 use serde_json::{Value, json};
 
 fn connect(w: &mut Writer, provider: Provider) -> i64 {
-    w.add_connection(
-        &NewConnection {
-            provider,
-            name: "main".into(),
-            settings: ConnectionSettings::default(),
-            requires_secret: false,
-        },
-        Utc::now(),
-    )
-    .unwrap()
-    .id
+    crate::testing::connect(w, provider, "main")
 }
 
 fn t(minute: i64) -> DateTime<Utc> {
@@ -25,19 +15,9 @@ fn t(minute: i64) -> DateTime<Utc> {
 }
 
 fn store_body(w: &mut Writer, connection_id: i64, key: &str, body: &Value) -> i64 {
+    let body = serde_json::to_vec(body).unwrap();
     let out = w
-        .ingest(
-            &[NewDelivery {
-                connection_id,
-                received_at: Utc::now(),
-                dedupe_key: key.into(),
-                headers: vec![],
-                body: serde_json::to_vec(body).unwrap(),
-                verification: "test".into(),
-                is_test: false,
-            }],
-            &[],
-        )
+        .ingest(&[delivery(connection_id, key, &body)], &[])
         .unwrap();
     match out[0] {
         IngestOutcome::Stored { id } => id,

@@ -173,41 +173,18 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NewConnection;
-    use crate::testing::temp_store;
-    use clientele_core::{ConnectionSettings, Provider};
-
-    pub(crate) fn delivery(connection_id: i64, key: &str, body: &[u8]) -> NewDelivery {
-        NewDelivery {
-            connection_id,
-            received_at: Utc::now(),
-            dedupe_key: key.into(),
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: body.to_vec(),
-            verification: "checked".into(),
-            is_test: false,
-        }
-    }
+    use crate::testing::{connect, delivery, temp_store};
+    use clientele_core::Provider;
 
     #[test]
     fn duplicates_are_counted_not_stored_and_bodies_kept_byte_for_byte() {
         let (_dir, store) = temp_store();
         let mut w = store.writer().unwrap();
-        let c = w
-            .add_connection(
-                &NewConnection {
-                    provider: Provider::Tiquo,
-                    name: "main".into(),
-                    settings: ConnectionSettings::default(),
-                    requires_secret: true,
-                },
-                Utc::now(),
-            )
-            .unwrap();
+        let c = connect(&mut w, Provider::Tiquo, "main");
         let body = b"{ \"id\": \"evt_1\" ,\r\n \"x\": \"\xc3\xa9\" }\n";
         let out = w
             .ingest(
-                &[delivery(c.id, "evt_1", body), delivery(c.id, "evt_1", body)],
+                &[delivery(c, "evt_1", body), delivery(c, "evt_1", body)],
                 &[],
             )
             .unwrap();
@@ -215,7 +192,7 @@ mod tests {
             panic!("first copy must be stored: {out:?}")
         };
         assert_eq!(out[1], IngestOutcome::Duplicate { id, duplicates: 1 });
-        let again = w.ingest(&[delivery(c.id, "evt_1", body)], &[]).unwrap();
+        let again = w.ingest(&[delivery(c, "evt_1", body)], &[]).unwrap();
         assert_eq!(again[0], IngestOutcome::Duplicate { id, duplicates: 2 });
         let detail = store.reader().unwrap().delivery(id).unwrap();
         assert_eq!(detail.body, body.to_vec());

@@ -152,6 +152,34 @@ pub(crate) mod testing {
         let store = Store::open_dir(dir.path()).expect("open store");
         (dir, store)
     }
+
+    /// Adds a connection named `name` for `provider` (no secret needed) and returns its id.
+    pub fn connect(w: &mut Writer, provider: clientele_core::Provider, name: &str) -> i64 {
+        w.add_connection(
+            &NewConnection {
+                provider,
+                name: name.into(),
+                settings: clientele_core::ConnectionSettings::default(),
+                requires_secret: false,
+            },
+            chrono::Utc::now(),
+        )
+        .expect("add a connection")
+        .id
+    }
+
+    /// A genuine delivery of `body` to `connection_id`, received now.
+    pub fn delivery(connection_id: i64, key: &str, body: &[u8]) -> NewDelivery {
+        NewDelivery {
+            connection_id,
+            received_at: chrono::Utc::now(),
+            dedupe_key: key.into(),
+            headers: vec![],
+            body: body.to_vec(),
+            verification: "test".into(),
+            is_test: false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,12 +2,12 @@
 //! with a CSV parser (`csv`) and a spreadsheet reader (`calamine`).
 
 use super::*;
-use crate::testing::temp_store;
-use crate::{IngestOutcome, NewConnection, NewDelivery, Store, Writer};
+use crate::testing::{connect, delivery, temp_store};
+use crate::{IngestOutcome, Store, Writer};
 use calamine::{Data, Reader as _, Xlsx, open_workbook_from_rs};
 use chrono::{Duration, TimeZone};
+use clientele_core::Provider;
 use clientele_core::export::RowKind;
-use clientele_core::{ConnectionSettings, Provider};
 use serde_json::{Value, json};
 use std::sync::atomic::AtomicBool;
 
@@ -19,35 +19,10 @@ fn iso(minute: i64) -> String {
     t(minute).to_rfc3339()
 }
 
-fn connect(w: &mut Writer, provider: Provider, name: &str) -> i64 {
-    w.add_connection(
-        &NewConnection {
-            provider,
-            name: name.into(),
-            settings: ConnectionSettings::default(),
-            requires_secret: false,
-        },
-        Utc::now(),
-    )
-    .unwrap()
-    .id
-}
-
 fn deliver(w: &mut Writer, connection_id: i64, body: &Value) {
     let body = serde_json::to_vec(body).unwrap();
     let out = w
-        .ingest(
-            &[NewDelivery {
-                connection_id,
-                received_at: Utc::now(),
-                dedupe_key: body_key(&body),
-                headers: vec![],
-                body,
-                verification: "test".into(),
-                is_test: false,
-            }],
-            &[],
-        )
+        .ingest(&[delivery(connection_id, &body_key(&body), &body)], &[])
         .unwrap();
     assert!(matches!(out[0], IngestOutcome::Stored { .. }), "{out:?}");
     w.derive_all().unwrap();
