@@ -109,10 +109,11 @@ pub struct Phone {
 /// code. Only numbers that libphonenumber considers valid are returned.
 ///
 /// Results are remembered per thread (a bounded memo): validating a number with libphonenumber
-/// runs dozens of regular expressions, and derivation asks about the same number several times
-/// per delivery (the profile's identity keys, then the person's keys and search terms, which
-/// parse the E.164 form again). Profiling `make bench` found this about a sixth of the ingest
-/// thread's time. The answer depends only on the arguments, so remembering it changes nothing.
+/// runs dozens of regular expressions, and the same numbers come back again and again — an
+/// export formats a person's phone on every row of their timeline, and derivation reads a
+/// profile's number each time its email, phone or country changes. (Search terms don't parse
+/// at all: see [`national_digits_of_e164`].) The answer depends only on the arguments, so
+/// remembering it changes nothing.
 pub fn parse_phone(raw: &str, default_country: Option<country::Id>) -> Option<Phone> {
     use std::cell::RefCell;
     use std::collections::HashMap;
