@@ -221,6 +221,9 @@ async fn a_receptionist_connects_tiquo_and_watches_customers_arrive() {
     app.click("nav-settings").await;
     app.wait_for_text(&format!("127.0.0.1:{}", app.port), Duration::from_secs(10))
         .await;
+    // The sidebar shows the address too: wait for the screen itself, not its loading placeholders.
+    app.find("port-input").await;
+    app.find("data-dir").await;
     app.shot("11-settings").await;
 
     app.stop().await;
