@@ -504,8 +504,73 @@ fn swap_a_value(body: &[u8], i: prop::sample::Index, replacement: &str) -> Vec<u
     out
 }
 
+/// What the dedupe key used to read: the whole body as a `Value`, then its top-level ids.
+fn ids_from_value(body: &[u8]) -> TopIds {
+    let json = read_json(body).ok();
+    TopIds {
+        id: json.as_ref().and_then(|j| id_text(j.get("id"))),
+        webhook_id: json.as_ref().and_then(|j| id_text(j.get("webhook_id"))),
+    }
+}
+
+#[test]
+fn top_ids_read_the_ids_the_whole_document_holds() {
+    let deep = format!(
+        "{{\"id\":\"e1\",\"x\":{}{}}}",
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let cases: &[(&[u8], Option<&str>, Option<&str>)] = &[
+        (
+            br#"{"id":"evt_1","data":{"id":"inner"}}"#,
+            Some("evt_1"),
+            None,
+        ),
+        (
+            br#"{"webhook_id":" wh_9 ","id":42}"#,
+            Some("42"),
+            Some("wh_9"),
+        ),
+        (br#"{"id":"first","id":"second"}"#, Some("second"), None),
+        (br#"{"id":"first","id":null}"#, None, None),
+        (
+            br#"{"\u0069d":"escaped \"key\""}"#,
+            Some("escaped \"key\""),
+            None,
+        ),
+        (b"\xEF\xBB\xBF{\"id\":-7}", Some("-7"), None),
+        (br#"{"id":1.5}"#, None, None),
+        (br#"{"id":1e3}"#, None, None),
+        (br#"{"id":99999999999999999999}"#, None, None),
+        (br#"{"id":"   "}"#, None, None),
+        (br#"{"id":{"value":"x"},"webhook_id":["y"]}"#, None, None),
+        (br#"{"id":true}"#, None, None),
+        (br#"[{"id":"in an array"}]"#, None, None),
+        (br#""id""#, None, None),
+        (br#"{"id":"evt_1""#, None, None),
+        (br#"{"id":"evt_1"} trailing"#, None, None),
+        (b"{\"id\":\"\xff\"}", None, None),
+        (deep.as_bytes(), None, None),
+        (b"", None, None),
+    ];
+    for (body, id, webhook_id) in cases {
+        let read = TopIds::read(body);
+        let shown = String::from_utf8_lossy(body);
+        assert_eq!(read.id.as_deref(), *id, "{shown}");
+        assert_eq!(read.webhook_id.as_deref(), *webhook_id, "{shown}");
+        assert_eq!(read, ids_from_value(body), "{shown}");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Dedupe keys must not change with how they are read: a delivery stored before this reader
+    /// existed and sent again after an update is still the same delivery.
+    #[test]
+    fn top_ids_agree_with_the_whole_document(body in body_strategy()) {
+        prop_assert_eq!(TopIds::read(&body), ids_from_value(&body));
+    }
 
     #[test]
     fn verify_and_parse_never_panic(

@@ -84,9 +84,8 @@ fn generation(headers: &HeaderMap, json: &Value) -> Generation {
 }
 
 /// The current generation's webhook id (body first: it is signed), else none (legacy).
-pub(super) fn event_id(headers: &HeaderMap, json: Option<&Value>) -> Option<String> {
-    json.and_then(|j| id_text(j.get("webhook_id")))
-        .or_else(|| header(headers, ID_HEADER).map(str::to_string))
+pub(super) fn event_id(headers: &HeaderMap, webhook_id: Option<String>) -> Option<String> {
+    webhook_id.or_else(|| header(headers, ID_HEADER).map(str::to_string))
 }
 
 pub(super) fn check(secret: &Sensitive<String>, i: &Inbound<'_>) -> Result<String, Rejection> {
