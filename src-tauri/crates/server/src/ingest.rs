@@ -16,9 +16,12 @@
 //! - groups earn derivation time, [`DERIVE_SHARE`] of the time they took to commit, spent in
 //!   slices of about [`DERIVE_SLICE`] (a transaction has a fixed cost — its WAL pages and
 //!   checkpoints — so slices of one or two deliveries would cost twice as much per delivery);
-//! - then it waits up to [`GATHER_WAIT`] for the next deliveries, which are usually on their way
-//!   (their senders were waiting for this group's answers), rather than treating a momentarily
-//!   empty queue as idleness;
+//! - then it waits for the next deliveries, which are usually on their way (their senders were
+//!   waiting for this group's answers), rather than treating a momentarily empty queue as
+//!   idleness: up to [`GATHER_WAIT`] after a lone delivery, and up to [`BUSY_GATHER_WAIT`] after a
+//!   group of several — deliveries queued while the last group was written, so the listener is
+//!   saturated, and the gap before the next ones is the time the listener's threads need the
+//!   CPU to read, check and queue them;
 //! - when nothing is waiting, slices of about [`IDLE_DERIVE_SLICE`] until it has caught up.
 //!
 //! How big a share: only a saturated listener — every connection waiting on the writer — is
@@ -29,10 +32,18 @@
 //! throughput at 16 connections and a quarter at 64, and prints how far derivation was behind
 //! when the load stopped and how long it took to catch up.
 //!
-//! Profiling `make bench` found the earlier schedule — a 1 ms slice after every group and a
-//! 500-delivery transaction (about 100 ms) whenever the queue was empty for an instant — holding
-//! 64 busy connections to 3,000–4,000 deliveries a second with a p99 of 100 ms or more on two
-//! cores.
+//! Profiling `make bench` found, with a single 500 µs wait, a saturated listener's writer
+//! deriving in the gaps between groups for a quarter of its time: every gap longer than the wait
+//! (the two cores busy with the listener's threads) started a 2 ms idle slice, which took the CPU
+//! from the threads bringing the next deliveries and held them meanwhile. Waiting longer after a
+//! group of several raised throughput by about 15 % at 16 and 64 connections (measured back to
+//! back, three times each) while derivation keeps its share between groups. The price: under a
+//! steady load that keeps groups of several coming, timelines advance at that share only and
+//! catch up when the load eases (`make bench` prints by how much).
+//!
+//! Before that, the same profiling found a 1 ms slice after every group and a 500-delivery
+//! transaction (about 100 ms) whenever the queue was empty for an instant holding 64 busy
+//! connections to 3,000–4,000 deliveries a second with a p99 of 100 ms or more on two cores.
 
 use clientele_store::{
     Checkpointer, DeriveReport, IngestOutcome, NewDelivery, NewRejection, Store, StoreError,
@@ -53,8 +64,11 @@ pub const DERIVE_SLICE: Duration = Duration::from_millis(1);
 /// While deliveries keep arriving, derivation between groups takes about this share of the
 /// writer thread's time (the rest commits deliveries). Small on purpose: see the module notes.
 pub const DERIVE_SHARE: f64 = 0.1;
-/// After a group, how long to wait for more deliveries before deriving instead.
+/// After a group of one delivery, how long to wait for more before deriving instead.
 pub const GATHER_WAIT: Duration = Duration::from_micros(500);
+/// After a group of several (the listener is saturated), how long to wait for more before
+/// deriving instead. Also how late derivation starts once a burst ends.
+pub const BUSY_GATHER_WAIT: Duration = Duration::from_millis(5);
 /// Target time for a slice of derivation when no deliveries are waiting: a delivery arriving
 /// meanwhile waits at most about this long.
 pub const IDLE_DERIVE_SLICE: Duration = Duration::from_millis(2);
@@ -266,7 +280,7 @@ fn run(
     let mut chunk = 32usize; // between groups
     let mut idle_chunk = 32usize; // when nothing is waiting
     let mut behind = true; // derive whatever a previous run left pending
-    let mut committed = false; // the last turn stored a group
+    let mut committed = 0usize; // jobs in the group the last turn stored
     let mut earned = Duration::ZERO; // derivation time earned by committing groups
     loop {
         let first = if !behind {
@@ -275,8 +289,13 @@ fn run(
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-        } else if committed {
-            match rx.recv_timeout(GATHER_WAIT) {
+        } else if committed > 0 {
+            let wait = if committed > 1 {
+                BUSY_GATHER_WAIT
+            } else {
+                GATHER_WAIT
+            };
+            match rx.recv_timeout(wait) {
                 Ok(job) => Some(job),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -288,15 +307,15 @@ fn run(
                 Err(TryRecvError::Disconnected) => break,
             }
         };
-        committed = false;
+        committed = 0;
         match first {
             Some(job) => {
                 let committing = Instant::now();
-                let stored = commit_group(&mut writer, job, &rx, &notices);
+                let group = commit_group(&mut writer, job, &rx, &notices);
                 earned = (earned + derive_share(committing.elapsed())).min(4 * DERIVE_SLICE);
                 checkpoints.after_commit(&mut writer);
-                committed = true;
-                behind |= stored;
+                committed = group.jobs;
+                behind |= group.stored_any;
                 if behind && earned >= DERIVE_SLICE {
                     // A short slice between groups keeps the timeline close behind the listener.
                     let started = Instant::now();
@@ -355,20 +374,30 @@ fn derive(writer: &mut Writer, chunk: usize, notices: &broadcast::Sender<Notice>
     }
 }
 
+/// What [`commit_group`] did.
+struct Group {
+    /// Jobs taken from the queue (deliveries, rejections, flushes).
+    jobs: usize,
+    /// New deliveries were stored (not only duplicates).
+    stored_any: bool,
+}
+
 /// Gathers every job already queued (up to `MAX_GROUP` deliveries) behind `first` and commits
-/// them in one transaction. Returns true when new deliveries were stored.
+/// them in one transaction.
 fn commit_group(
     writer: &mut Writer,
     first: Job,
     rx: &Receiver<Job>,
     notices: &broadcast::Sender<Notice>,
-) -> bool {
+) -> Group {
     let mut deliveries = Vec::new();
     let mut waiters = Vec::new();
     let mut rejections = Vec::new();
     let mut flushes = Vec::new();
+    let mut jobs = 0;
     let mut next = Some(first);
     while let Some(job) = next.take() {
+        jobs += 1;
         match job {
             Job::Deliver(d, reply) => {
                 deliveries.push(d);
@@ -429,5 +458,5 @@ fn commit_group(
             let _ = reply.send(outcome.clone());
         }
     }
-    stored_any
+    Group { jobs, stored_any }
 }
