@@ -19,9 +19,9 @@
 //! - then it waits for the next deliveries, which are usually on their way (their senders were
 //!   waiting for this group's answers), rather than treating a momentarily empty queue as
 //!   idleness: up to [`GATHER_WAIT`] after a lone delivery, and up to [`BUSY_GATHER_WAIT`] after a
-//!   group of several — deliveries queued while the last group was written, so the listener is
-//!   saturated, and the gap before the next ones is the time the listener's threads need the
-//!   CPU to read, check and queue them;
+//!   group of several — requests (deliveries or refusals) queued while the last group was
+//!   written, so the listener is saturated, and the gap before the next ones is the time its
+//!   threads need the CPU to read, check and queue them;
 //! - when nothing is waiting, slices of about [`IDLE_DERIVE_SLICE`] until it has caught up.
 //!
 //! How big a share: only a saturated listener — every connection waiting on the writer — is
