@@ -372,3 +372,39 @@ fn search_terms_follow_changes_term_by_term() {
     let person = store.reader().unwrap().people(None, None, 0).unwrap()[0].id;
     assert_eq!(terms_of(&store, person), now);
 }
+
+#[test]
+fn a_person_row_is_written_only_when_it_changes() {
+    let (_dir, store) = temp_store();
+    let mut w = store.writer().unwrap();
+    w.conn
+        .execute_batch(
+            "CREATE TEMP TABLE person_writes (id INTEGER);
+             CREATE TEMP TRIGGER person_written AFTER UPDATE ON main.people
+             BEGIN INSERT INTO person_writes VALUES (new.id); END;",
+        )
+        .unwrap();
+    let writes = |w: &Writer| -> i64 {
+        w.conn
+            .query_row("SELECT COUNT(*) FROM person_writes", [], |r| r.get(0))
+            .unwrap()
+    };
+    let c = connect(&mut w, Provider::Vagaro);
+    store_body(&mut w, c, "1", &vagaro("1", t(1), "V1", "a@x.example.com"));
+    w.derive_all().unwrap();
+    let before = snapshot(&store);
+    let written = writes(&w);
+
+    // The provider sends the same update again under a new event id: nothing about the person
+    // changes, so their row isn't rewritten.
+    store_body(&mut w, c, "2", &vagaro("2", t(1), "V1", "a@x.example.com"));
+    w.derive_all().unwrap();
+    assert_eq!(writes(&w), written, "an unchanged person was rewritten");
+    assert_eq!(before[0]["profile"]["email"], json!("a@x.example.com"));
+    assert_eq!(snapshot(&store)[0]["profile"], before[0]["profile"]);
+
+    // A later update moves their last event: the row is written.
+    store_body(&mut w, c, "3", &vagaro("3", t(2), "V1", "a@x.example.com"));
+    w.derive_all().unwrap();
+    assert_eq!(writes(&w), written + 1);
+}

@@ -14,7 +14,7 @@ use clientele_core::identity::{
     CountryId, IdentityKey, KeyKind, identity_keys, national_digits_of_e164,
 };
 use clientele_core::profile::ProfileState;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Transaction, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -315,53 +315,29 @@ pub(crate) fn rebuild_person(tx: &Transaction<'_>, person_id: i64) -> Result<(),
     let first = members.iter().filter_map(|m| m.state.first_event_at).min();
     let last = members.iter().filter_map(|m| m.state.last_event_at).max();
     let deleted = members.iter().all(|m| m.deleted);
-    let row = PersonRow {
+    // Written only when it differs: an update that changes nothing here leaves the page alone.
+    tx.prepare_cached(
+        "INSERT INTO people (id, display_name, emails, phones, profile, first_event_at,
+                             last_event_at, deleted)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name,
+            emails = excluded.emails, phones = excluded.phones, profile = excluded.profile,
+            first_event_at = excluded.first_event_at, last_event_at = excluded.last_event_at,
+            deleted = excluded.deleted
+         WHERE (display_name, emails, phones, profile, first_event_at, last_event_at, deleted)
+            IS NOT (excluded.display_name, excluded.emails, excluded.phones, excluded.profile,
+                    excluded.first_event_at, excluded.last_event_at, excluded.deleted)",
+    )?
+    .execute(params![
+        person_id,
         display_name,
-        emails: serde_json::to_string(&emails)?,
-        phones: serde_json::to_string(&phones)?,
-        profile: serde_json::to_string(&profile)?,
-        first_event_at: first.map(crate::to_millis),
-        last_event_at: last.map(crate::to_millis),
-        deleted,
-    };
-    let old_row: Option<PersonRow> = tx
-        .prepare_cached(
-            "SELECT display_name, emails, phones, profile, first_event_at, last_event_at, deleted
-             FROM people WHERE id = ?1",
-        )?
-        .query_row([person_id], |r| {
-            Ok(PersonRow {
-                display_name: r.get(0)?,
-                emails: r.get(1)?,
-                phones: r.get(2)?,
-                profile: r.get(3)?,
-                first_event_at: r.get(4)?,
-                last_event_at: r.get(5)?,
-                deleted: r.get(6)?,
-            })
-        })
-        .optional()?;
-    if old_row.as_ref() != Some(&row) {
-        tx.prepare_cached(
-            "INSERT INTO people (id, display_name, emails, phones, profile, first_event_at,
-                                 last_event_at, deleted)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name,
-                emails = excluded.emails, phones = excluded.phones, profile = excluded.profile,
-                first_event_at = excluded.first_event_at, last_event_at = excluded.last_event_at,
-                deleted = excluded.deleted",
-        )?
-        .execute(params![
-            person_id,
-            row.display_name,
-            row.emails,
-            row.phones,
-            row.profile,
-            row.first_event_at,
-            row.last_event_at,
-            row.deleted
-        ])?;
-    }
+        serde_json::to_string(&emails)?,
+        serde_json::to_string(&phones)?,
+        serde_json::to_string(&profile)?,
+        first.map(crate::to_millis),
+        last.map(crate::to_millis),
+        deleted
+    ])?;
     terms.retain(|t| !t.is_empty());
     let mut delete =
         tx.prepare_cached("DELETE FROM person_terms WHERE term = ?1 AND person_id = ?2")?;
@@ -374,18 +350,6 @@ pub(crate) fn rebuild_person(tx: &Transaction<'_>, person_id: i64) -> Result<(),
         insert.execute(params![added, person_id])?;
     }
     Ok(())
-}
-
-/// A person's row as stored, to write it only when it changes.
-#[derive(Debug, PartialEq, Eq)]
-struct PersonRow {
-    display_name: String,
-    emails: String,
-    phones: String,
-    profile: String,
-    first_event_at: Option<i64>,
-    last_event_at: Option<i64>,
-    deleted: bool,
 }
 
 /// Canonical fields only (no `provider.path`), each the latest non-empty value across members,
