@@ -60,17 +60,7 @@ pub(crate) fn update_identity_keys(
     )
     .into_iter()
     .collect();
-    let old: BTreeSet<IdentityKey> = tx
-        .prepare_cached("SELECT kind, value FROM identity_keys WHERE source_profile_id = ?1")?
-        .query_map([profile_id], |r| {
-            let kind: String = r.get(0)?;
-            Ok((kind, r.get::<_, String>(1)?))
-        })?
-        .filter_map(|row| {
-            row.map(|(kind, value)| KeyKind::parse(&kind).map(|kind| IdentityKey { kind, value }))
-                .transpose()
-        })
-        .collect::<Result<_, _>>()?;
+    let old: BTreeSet<IdentityKey> = keys_of(tx, profile_id)?.into_iter().collect();
     if new == old {
         return Ok(false);
     }
