@@ -79,6 +79,10 @@ const QUEUE_CAPACITY: usize = 8_192;
 /// After a commit, the checkpointer waits this long (for more commits) before copying the WAL
 /// into the database (see `clientele_store::checkpoint`).
 const CHECKPOINT_AFTER: Duration = Duration::from_millis(50);
+/// Before the writer finishes a checkpoint, the checkpointer copies again (at most this many
+/// times) until at most [`FINISH_FRAMES`] are left for the writer.
+const CATCH_UP_PASSES: usize = 4;
+const FINISH_FRAMES: i64 = 256;
 
 /// Why a delivery could not be stored. The listener answers `503` so the provider retries.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -194,10 +198,16 @@ impl WalCheckpoints {
     /// After a transaction: tells the checkpointer, and finishes a checkpoint when asked.
     fn after_commit(&self, writer: &mut Writer) {
         let _ = self.committed.try_send(());
-        if self.finish.swap(false, Ordering::AcqRel)
-            && let Err(e) = writer.finish_checkpoint()
-        {
-            tracing::warn!(error = %e, "couldn't finish a checkpoint");
+        if self.finish.swap(false, Ordering::AcqRel) {
+            let started = Instant::now();
+            match writer.finish_checkpoint() {
+                Ok(wal) => tracing::debug!(
+                    frames = wal.frames,
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "finished a checkpoint"
+                ),
+                Err(e) => tracing::warn!(error = %e, "couldn't finish a checkpoint"),
+            }
         }
     }
 }
@@ -210,9 +220,30 @@ fn copy_wal(checkpointer: Checkpointer, commits: Receiver<()>, finish: Arc<Atomi
         std::thread::sleep(CHECKPOINT_AFTER);
         let _ = commits.try_recv();
         match checkpointer.copy() {
-            Ok(wal) if wal.frames >= WAL_RESTART_FRAMES => finish.store(true, Ordering::Release),
+            Ok(wal) if wal.frames >= WAL_RESTART_FRAMES => {
+                catch_up(&checkpointer);
+                finish.store(true, Ordering::Release);
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "couldn't copy the WAL into the database"),
+        }
+    }
+}
+
+/// Before asking the writer to finish a checkpoint: copies again what the writer appended during
+/// the last copy (a copy ends with an fsync of the database, so it takes a while), until little is
+/// left. What is left the writer copies while every delivery in flight waits for it: at 64
+/// connections `make bench`'s writer spent a median 6–8 ms finishing (the frames of the 50 ms
+/// before plus an fsync), about 2 ms after catching up first.
+fn catch_up(checkpointer: &Checkpointer) {
+    for _ in 0..CATCH_UP_PASSES {
+        match checkpointer.copy() {
+            Ok(wal) if wal.frames - wal.copied > FINISH_FRAMES => {}
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "couldn't copy the WAL into the database");
+                break;
+            }
         }
     }
 }
@@ -459,4 +490,56 @@ fn commit_group(
         }
     }
     Group { jobs, stored_any }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clientele_core::{ConnectionSettings, Provider};
+    use clientele_store::NewConnection;
+
+    #[test]
+    fn the_checkpointer_catches_up_before_the_writer_finishes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        let mut writer = store.writer().unwrap();
+        writer.checkpoint_elsewhere().unwrap();
+        let connection = writer
+            .add_connection(
+                &NewConnection {
+                    provider: Provider::Tiquo,
+                    name: "main".into(),
+                    settings: ConnectionSettings::default(),
+                    requires_secret: false,
+                },
+                chrono::Utc::now(),
+            )
+            .unwrap()
+            .id;
+        // Over SQLite's own checkpoint threshold, in many transactions as under load.
+        for i in 0..400 {
+            let delivery = NewDelivery {
+                connection_id: connection,
+                received_at: chrono::Utc::now(),
+                dedupe_key: format!("evt_{i}"),
+                headers: vec![],
+                body: vec![b'x'; 5_000],
+                verification: "test".into(),
+                is_test: false,
+            };
+            writer.ingest(&[delivery], &[]).unwrap();
+        }
+        let checkpointer = store.checkpointer().unwrap();
+        let database = || std::fs::metadata(store.path()).unwrap().len();
+        assert!(database() < 1_000_000, "the deliveries are only in the WAL");
+
+        catch_up(&checkpointer);
+        assert!(
+            database() > 400 * 5_000,
+            "the WAL was copied into the database: {} bytes",
+            database()
+        );
+        let wal = checkpointer.copy().unwrap();
+        assert_eq!(wal.copied, wal.frames, "nothing is left to copy: {wal:?}");
+    }
 }
