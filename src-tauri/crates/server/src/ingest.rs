@@ -82,6 +82,7 @@ const CHECKPOINT_AFTER: Duration = Duration::from_millis(50);
 /// Before the writer finishes a checkpoint, the checkpointer copies again (at most this many
 /// times) until at most [`FINISH_FRAMES`] are left for the writer.
 const CATCH_UP_PASSES: usize = 4;
+/// What the checkpointer's catching up may leave for the writer (see [`CATCH_UP_PASSES`]).
 const FINISH_FRAMES: i64 = 256;
 
 /// Why a delivery could not be stored. The listener answers `503` so the provider retries.
@@ -232,9 +233,9 @@ fn copy_wal(checkpointer: Checkpointer, commits: Receiver<()>, finish: Arc<Atomi
 
 /// Before asking the writer to finish a checkpoint: copies again what the writer appended during
 /// the last copy (a copy ends with an fsync of the database, so it takes a while), until little is
-/// left. What is left the writer copies while every delivery in flight waits for it: at 64
-/// connections `make bench`'s writer spent a median 6–8 ms finishing (the frames of the 50 ms
-/// before plus an fsync), about 2 ms after catching up first.
+/// left. What is left the writer copies while every delivery in flight waits for it: driven by
+/// `loadgen` at 64 connections, the writer spent a median 6–8 ms finishing (the frames of the
+/// 50 ms before, then an fsync), and about 2 ms once the checkpointer caught up first.
 fn catch_up(checkpointer: &Checkpointer) {
     for _ in 0..CATCH_UP_PASSES {
         match checkpointer.copy() {
@@ -516,7 +517,8 @@ mod tests {
             )
             .unwrap()
             .id;
-        // Over SQLite's own checkpoint threshold, in many transactions as under load.
+        // More frames than SQLite's own checkpoint (1,000) would let pile up, in many
+        // transactions as under load.
         for i in 0..400 {
             let delivery = NewDelivery {
                 connection_id: connection,
