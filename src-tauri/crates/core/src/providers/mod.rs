@@ -252,9 +252,7 @@ impl<'de> serde::Deserialize<'de> for IdText {
                 f.write_str("any JSON value")
             }
             fn visit_str<E>(self, s: &str) -> Result<IdText, E> {
-                Ok(IdText(
-                    Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_string),
-                ))
+                Ok(IdText(id_of_str(s)))
             }
             fn visit_i64<E>(self, n: i64) -> Result<IdText, E> {
                 Ok(IdText(Some(n.to_string())))
@@ -509,10 +507,15 @@ pub(crate) fn read_json(body: &[u8]) -> Result<Value, ParseError> {
 /// An id as a string: a non-empty trimmed string, or an integer (ResDiary's `Customer.Id`).
 pub(crate) fn id_text(v: Option<&Value>) -> Option<String> {
     match v? {
-        Value::String(s) => Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_string),
+        Value::String(s) => id_of_str(s),
         Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// A string id: trimmed, and none when blank.
+fn id_of_str(s: &str) -> Option<String> {
+    Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 /// A required id (see [`id_text`]); `what` names it for staff.
