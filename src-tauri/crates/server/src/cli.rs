@@ -42,7 +42,8 @@ pub struct Cli {
 pub enum SecretsMode {
     /// The system keychain (Secret Service on Linux).
     Keychain,
-    /// Environment variables CLIENTELE_SECRET_<PROVIDER>_<CONNECTION>.
+    // The help text as an attribute, not a doc comment: rustdoc would read `<PROVIDER>` as HTML.
+    #[value(help = "Environment variables CLIENTELE_SECRET_<PROVIDER>_<CONNECTION>")]
     Env,
 }
 
