@@ -19,11 +19,12 @@
 //! see the same machine) and the medians are printed, one line per connection count:
 //!
 //! ```text
-//! bench: ingest conns=64 clientele_rps=… bare_rps=… ratio=… p50_ms=… p99_ms=… rss_mb=… derive_pending=… catch_up_s=… runs=3 non_200=0
+//! bench: ingest conns=64 clientele_rps=… bare_rps=… ratio=… p50_ms=… p99_ms=… bare_p50_ms=… bare_p99_ms=… rss_mb=… derive_pending=… catch_up_s=… runs=3 non_200=0
 //! ```
 //!
 //! `p50_ms`/`p99_ms` are `clientele serve`'s latencies (median over the runs of each run's
-//! percentile); `rss_mb` is the highest peak resident memory (`VmHWM`) `clientele serve` reached in
+//! percentile), `bare_p50_ms`/`bare_p99_ms` the bare handler's in the same runs: what the HTTP
+//! layer alone costs in latency on this machine at that load; `rss_mb` is the highest peak resident memory (`VmHWM`) `clientele serve` reached in
 //! any run. `derive_pending` is how many stored deliveries were not yet read into timelines when
 //! the load stopped, and `catch_up_s` how long `clientele serve` then took to read them (medians):
 //! under a saturating burst the listener answers first and derivation catches up after, and
@@ -518,6 +519,7 @@ fn main() {
     }
     for &conns in &settings.conns {
         let (mut bare, mut full, mut p50, mut p99) = (vec![], vec![], vec![], vec![]);
+        let (mut bare_p50, mut bare_p99) = (vec![], vec![]);
         let (mut rss, mut non_200) = (0f64, 0u64);
         let (mut pending, mut catch_up) = (vec![], vec![]);
         let mut run = 0;
@@ -562,6 +564,8 @@ fn main() {
             full.push(c.rps);
             p50.push(c.p50_ms);
             p99.push(c.p99_ms);
+            bare_p50.push(b.p50_ms);
+            bare_p99.push(b.p99_ms);
             rss = rss.max(peak);
             pending.push(lag.pending as f64);
             catch_up.push(lag.catch_up.as_secs_f64());
@@ -570,10 +574,12 @@ fn main() {
         }
         let (bare_rps, clientele_rps) = (median(bare), median(full));
         println!(
-            "bench: ingest conns={conns} clientele_rps={clientele_rps:.0} bare_rps={bare_rps:.0} ratio={:.3} p50_ms={:.2} p99_ms={:.2} rss_mb={rss:.1} derive_pending={:.0} catch_up_s={:.1} runs={} non_200={non_200}",
+            "bench: ingest conns={conns} clientele_rps={clientele_rps:.0} bare_rps={bare_rps:.0} ratio={:.3} p50_ms={:.2} p99_ms={:.2} bare_p50_ms={:.2} bare_p99_ms={:.2} rss_mb={rss:.1} derive_pending={:.0} catch_up_s={:.1} runs={} non_200={non_200}",
             clientele_rps / bare_rps.max(1.0),
             median(p50),
             median(p99),
+            median(bare_p50),
+            median(bare_p99),
             median(pending),
             median(catch_up),
             settings.runs
