@@ -132,6 +132,9 @@ pub struct SharedKey {
 /// take 5 ms either way; 4,000 take 11 ms sorted and 2 ms walked; 86 take 1 ms sorted and 110 ms
 /// walked.
 const SEARCH_WALK_THRESHOLD: i64 = 4_000;
+/// A search of several common words walks at most this many of the most recent people before
+/// it intersects the words' matches instead (see [`Reader::people`]).
+const SEARCH_WALK_PEOPLE: i64 = 5_000;
 
 const PERSON_COLUMNS: &str =
     "p.id, p.display_name, p.emails, p.phones, p.first_event_at, p.last_event_at, p.deleted";
@@ -251,36 +254,63 @@ impl Reader {
                     2 * i + 4
                 )
             };
-            let sql = if counted[0].0 < SEARCH_WALK_THRESHOLD {
+            let mut values: Vec<rusqlite::types::Value> =
+                vec![limit.into(), (offset as i64).into()];
+            values.extend(term_params(&terms));
+            let query = |sql: &str| -> Result<Vec<PersonRow>, StoreError> {
+                Ok(self
+                    .conn
+                    .prepare_cached(sql)?
+                    .query_map(rusqlite::params_from_iter(values.iter()), person_row)?
+                    .collect::<Result<_, _>>()?)
+            };
+            if counted[0].0 < SEARCH_WALK_THRESHOLD {
                 // Few matches: start from them, then sort them by recency.
                 let others: String = (1..terms.len())
                     .map(|i| format!(" AND {}", matching(i)))
                     .collect();
-                format!(
+                query(&format!(
                     "SELECT {PERSON_COLUMNS}
                      FROM (SELECT DISTINCT person_id FROM person_terms
                            WHERE term >= ?3 AND term < ?4) m
                      CROSS JOIN people p ON p.id = m.person_id
                      WHERE 1{others}
                      ORDER BY p.last_event_at DESC, p.id DESC LIMIT ?1 OFFSET ?2"
-                )
-            } else {
+                ))?
+            } else if terms.len() == 1 {
                 // Many matches: walk people from the most recent (the `people_recent` index)
                 // and stop as soon as the page is full.
-                let all: Vec<String> = (0..terms.len()).map(matching).collect();
-                format!(
+                query(&format!(
                     "SELECT {PERSON_COLUMNS} FROM people p WHERE {}
                      ORDER BY p.last_event_at DESC, p.id DESC LIMIT ?1 OFFSET ?2",
+                    matching(0)
+                ))?
+            } else {
+                // Several words, each common, may still match few people together ("Aisha
+                // Thomas": 10,000 and 9,800 people in `make bench`'s data, nobody both), and
+                // then an open-ended walk reads every person (half a second there). So walk only
+                // the most recent [`SEARCH_WALK_PEOPLE`]: a full page among them is the page the
+                // whole walk would give; otherwise intersect the words' matches and sort those.
+                let all: Vec<String> = (0..terms.len()).map(matching).collect();
+                let walked = query(&format!(
+                    "SELECT {PERSON_COLUMNS}
+                     FROM (SELECT id FROM people ORDER BY last_event_at DESC, id DESC
+                           LIMIT {SEARCH_WALK_PEOPLE}) r
+                     CROSS JOIN people p ON p.id = r.id
+                     WHERE {}
+                     ORDER BY p.last_event_at DESC, p.id DESC LIMIT ?1 OFFSET ?2",
                     all.join(" AND ")
-                )
-            };
-            let mut values: Vec<rusqlite::types::Value> =
-                vec![limit.into(), (offset as i64).into()];
-            values.extend(term_params(&terms));
-            self.conn
-                .prepare_cached(&sql)?
-                .query_map(rusqlite::params_from_iter(values), person_row)?
-                .collect::<Result<_, _>>()?
+                ))?;
+                if limit >= 0 && walked.len() as i64 == limit {
+                    walked
+                } else {
+                    query(&format!(
+                        "SELECT {PERSON_COLUMNS} FROM people p WHERE p.id IN ({})
+                         ORDER BY p.last_event_at DESC, p.id DESC LIMIT ?1 OFFSET ?2",
+                        matching_people_sql(terms.len(), 3)
+                    ))?
+                }
+            }
         };
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
         let mut sources = self.sources_of(&ids)?;
@@ -699,5 +729,65 @@ mod tests {
             expect(&|id| id % 300 == 0 && id % 7 == 0, 0)
         );
         assert!(found("nobody", 0).is_empty());
+    }
+
+    #[test]
+    fn several_common_words_find_the_same_people_whether_walked_or_intersected() {
+        let (_dir, store) = crate::testing::temp_store();
+        let writer = store.writer().unwrap();
+        let people = 2 * SEARCH_WALK_PEOPLE;
+        let tx = writer.conn.unchecked_transaction().unwrap();
+        // Even ids are Anas, odd ids Bobs, every 1,000th both (few together, among many people);
+        // half are also Cats (many Ana Cats). Each word alone is too common to sort its matches.
+        let has = |id: i64, term: &str| match term {
+            "ana" => id % 2 == 0 || id % 1_000 == 0,
+            "bob" => id % 2 == 1 || id % 1_000 == 0,
+            "cat" => id % 4 <= 1,
+            _ => false,
+        };
+        for id in 1..=people {
+            tx.execute(
+                "INSERT INTO people (id, display_name, emails, phones, profile, last_event_at,
+                                     deleted) VALUES (?1, ?2, '[]', '[]', '{}', ?3, 0)",
+                params![id, format!("Person {id}"), (id * 7_919) % 10_007],
+            )
+            .unwrap();
+            for term in ["ana", "bob", "cat"].into_iter().filter(|t| has(id, t)) {
+                tx.execute(
+                    "INSERT INTO person_terms (term, person_id) VALUES (?1, ?2)",
+                    params![term, id],
+                )
+                .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        let reader = store.reader().unwrap();
+        for word in ["ana", "bob", "cat"] {
+            assert_eq!(reader.term_matches(word).unwrap(), SEARCH_WALK_THRESHOLD);
+        }
+        let expect = |words: &[&str], offset: usize| {
+            let mut ids: Vec<i64> = (1..=people)
+                .filter(|id| words.iter().all(|w| has(*id, w)))
+                .collect();
+            ids.sort_by_key(|id| std::cmp::Reverse(((id * 7_919) % 10_007, *id)));
+            ids.into_iter().skip(offset).take(50).collect::<Vec<_>>()
+        };
+        let found = |q: &str, offset: usize| {
+            reader
+                .people(Some(q), Some(50), offset)
+                .unwrap()
+                .iter()
+                .map(|p| p.id)
+                .collect::<Vec<_>>()
+        };
+        // Few together: not a page among the most recent, so the matches are intersected.
+        assert_eq!(found("ana bob", 0), expect(&["ana", "bob"], 0));
+        assert_eq!(found("ana bob", 0).len(), people as usize / 1_000);
+        // Many together: a page among the most recent, walked; far down, intersected.
+        assert_eq!(found("ana cat", 0), expect(&["ana", "cat"], 0));
+        assert_eq!(found("cat ana", 40), expect(&["ana", "cat"], 40));
+        let deep = people as usize / 4 - 20;
+        assert_eq!(found("ana cat", deep), expect(&["ana", "cat"], deep));
+        assert_eq!(found("ana cat", deep).len(), 20);
     }
 }
