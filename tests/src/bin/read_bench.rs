@@ -4,7 +4,8 @@
 //! delivery signed, verified, stored with `Writer::ingest` in groups as the listener does, and
 //! derived as it goes) and then measures what staff wait for:
 //! - opening a person (`Reader::person`: profile, linked records, whole timeline);
-//! - searching by name, email or phone prefix (`Reader::people` with a search, 50 results);
+//! - searching by name, email or phone prefix (`Reader::people` with a search, 50 results),
+//!   and by two common first names together (each matches thousands, few or nobody both);
 //! - the first page of people (`Reader::people` without a search, 50 results).
 //!
 //! The data set: `CLIENTELE_BENCH_PEOPLE` people (default 200,000) known to one to three of the
@@ -18,6 +19,7 @@
 //! bench: timeline people=… deliveries=… p50_ms=… p95_ms=… events_avg=…
 //! bench: search people=… deliveries=… p50_ms=… p95_ms=… queries=…
 //! bench: search kind=name|email|phone people=… p50_ms=… p95_ms=… results_avg=…
+//! bench: search kind=two_common_words people=… p50_ms=… p95_ms=… results_avg=… queries=…
 //! bench: people_page people=… deliveries=… p50_ms=… p95_ms=…
 //! ```
 //!
@@ -66,6 +68,18 @@ fn main() {
         .query_map([queries as i64], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    // The 20 most common first names, for searches of two of them together.
+    let common: Vec<String> = raw
+        .prepare(
+            "SELECT lower(substr(display_name, 1, instr(display_name, ' ') - 1)) AS first
+             FROM people WHERE instr(display_name, ' ') > 1
+             GROUP BY first ORDER BY COUNT(*) DESC LIMIT 20",
+        )
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
@@ -130,6 +144,21 @@ fn main() {
     println!(
         "bench: search people={people_total} deliveries={deliveries_total} p50_ms={p50:.2} p95_ms={p95:.2} queries={}",
         all.len()
+    );
+    // Each word alone matches thousands of people; together few or nobody.
+    let pairs: Vec<String> = common
+        .iter()
+        .enumerate()
+        .flat_map(|(i, a)| common[i + 1..].iter().map(move |b| format!("{a} {b}")))
+        .collect();
+    let mut results = 0usize;
+    let (p50, p95) = time_each(&pairs, |q| {
+        results += reader.people(Some(q), Some(50), 0).expect("search").len();
+    });
+    println!(
+        "bench: search kind=two_common_words people={people_total} p50_ms={p50:.2} p95_ms={p95:.2} results_avg={:.1} queries={}",
+        results as f64 / pairs.len().max(1) as f64,
+        pairs.len()
     );
     let pages: Vec<()> = vec![(); queries];
     let (p50, p95) = time_each(&pages, |_| {
