@@ -24,11 +24,12 @@
 //!
 //! `p50_ms`/`p99_ms` are `clientele serve`'s latencies (median over the runs of each run's
 //! percentile), `bare_p50_ms`/`bare_p99_ms` the bare handler's in the same runs: what the HTTP
-//! layer alone costs in latency on this machine at that load; `rss_mb` is the highest peak resident memory (`VmHWM`) `clientele serve` reached in
-//! any run. `derive_pending` is how many stored deliveries were not yet read into timelines when
-//! the load stopped, and `catch_up_s` how long `clientele serve` then took to read them (medians):
-//! under a saturating burst the listener answers first and derivation catches up after, and
-//! these say by how much. Per-run figures go to stderr. Nothing is asserted: this prints figures.
+//! layer alone costs in latency on this machine at that load; `rss_mb` is the highest peak
+//! resident memory (`VmHWM`) `clientele serve` reached in any run. `derive_pending` is how many
+//! stored deliveries were not yet read into timelines when the load stopped, and `catch_up_s`
+//! how long `clientele serve` then took to read them (medians): under a saturating burst the
+//! listener answers first and derivation catches up after, and these say by how much. Per-run
+//! figures go to stderr. Nothing is asserted: this prints figures.
 //!
 //! Settings (environment): `CLIENTELE_BENCH_CONNS` (default `16,64`), `CLIENTELE_BENCH_WARMUP_S`
 //! (3), `CLIENTELE_BENCH_SECONDS` (10), `CLIENTELE_BENCH_RUNS` (3),

@@ -233,9 +233,10 @@ fn copy_wal(checkpointer: Checkpointer, commits: Receiver<()>, finish: Arc<Atomi
 
 /// Before asking the writer to finish a checkpoint: copies again what the writer appended during
 /// the last copy (a copy ends with an fsync of the database, so it takes a while), until little is
-/// left — `wal`, where the last copy left it, says whether anything needs copying at all. What is left the writer copies while every delivery in flight waits for it: driven by
-/// `loadgen` at 64 connections, the writer spent a median 6–8 ms finishing (the frames of the
-/// 50 ms before, then an fsync), and about 2 ms once the checkpointer caught up first.
+/// left — `wal`, where the last copy left it, says whether anything needs copying at all. What
+/// is left the writer copies while every delivery in flight waits for it: driven by `loadgen` at
+/// 64 connections, the writer spent a median 6–8 ms finishing (the frames of the 50 ms before,
+/// then an fsync), and about 2 ms once the checkpointer caught up first.
 fn catch_up(checkpointer: &Checkpointer, mut wal: WalProgress) {
     for _ in 0..CATCH_UP_PASSES {
         if wal.frames - wal.copied <= FINISH_FRAMES {
