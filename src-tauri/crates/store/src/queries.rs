@@ -294,24 +294,29 @@ impl Reader {
                 // then an open-ended walk reads every person (0.4 s there). So walk only
                 // the most recent [`SEARCH_WALK_PEOPLE`]: a full page among them is the page the
                 // whole walk would give; otherwise intersect the words' matches and sort those.
-                let all: Vec<String> = (0..terms.len()).map(matching).collect();
-                let walked = query(&format!(
-                    "SELECT {PERSON_COLUMNS}
-                     FROM (SELECT id FROM people ORDER BY last_event_at DESC, id DESC
-                           LIMIT {SEARCH_WALK_PEOPLE}) r
-                     CROSS JOIN people p ON p.id = r.id
-                     WHERE {}
-                     ORDER BY p.last_event_at DESC, p.id DESC LIMIT ?1 OFFSET ?2",
-                    all.join(" AND ")
-                ))?;
-                if limit >= 0 && walked.len() as i64 == limit {
-                    walked
+                // (A page that ends past them, or no page limit, can't be filled: not walked.)
+                let walked = if limit >= 0 && offset as i64 + limit <= SEARCH_WALK_PEOPLE {
+                    let all: Vec<String> = (0..terms.len()).map(matching).collect();
+                    Some(query(&format!(
+                        "SELECT {PERSON_COLUMNS}
+                         FROM (SELECT id FROM people ORDER BY last_event_at DESC, id DESC
+                               LIMIT {SEARCH_WALK_PEOPLE}) r
+                         CROSS JOIN people p ON p.id = r.id
+                         WHERE {}
+                         ORDER BY p.last_event_at DESC, p.id DESC LIMIT ?1 OFFSET ?2",
+                        all.join(" AND ")
+                    ))?)
+                    .filter(|page| page.len() as i64 == limit)
                 } else {
-                    query(&format!(
+                    None
+                };
+                match walked {
+                    Some(page) => page,
+                    None => query(&format!(
                         "SELECT {PERSON_COLUMNS} FROM people p WHERE p.id IN ({})
                          ORDER BY p.last_event_at DESC, p.id DESC LIMIT ?1 OFFSET ?2",
                         matching_people_sql(terms.len(), 3)
-                    ))?
+                    ))?,
                 }
             }
         };
