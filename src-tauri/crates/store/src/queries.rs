@@ -677,30 +677,23 @@ mod tests {
         assert_eq!(search_terms("ana@example.com"), vec!["ana@example.com"]);
     }
 
-    /// Both ways of searching (from the matches, or walking people by recency) find the same
-    /// people in the same order, whichever word is rarer and however many match.
-    #[test]
-    fn searches_with_few_or_many_matches_find_the_same_people_in_recency_order() {
-        let (_dir, store) = crate::testing::temp_store();
+    /// A store of people `1..=people`, each with the search terms `terms` gives it, and a
+    /// recency that shuffles them: `(id * 7_919) % 10_007`, distinct below 10,007.
+    fn people_with_terms(
+        people: i64,
+        terms: impl Fn(i64) -> Vec<&'static str>,
+    ) -> (tempfile::TempDir, crate::Store) {
+        let (dir, store) = crate::testing::temp_store();
         let writer = store.writer().unwrap();
-        let many = SEARCH_WALK_THRESHOLD as usize + 100;
         let tx = writer.conn.unchecked_transaction().unwrap();
-        for id in 1..=many as i64 {
-            // Everyone is an Ana; every 7th a Silva; every 300th also has an "anabela" word.
-            let mut terms = vec!["ana"];
-            if id % 7 == 0 {
-                terms.push("silva");
-            }
-            if id % 300 == 0 {
-                terms.push("anabela");
-            }
+        for id in 1..=people {
             tx.execute(
                 "INSERT INTO people (id, display_name, emails, phones, profile, last_event_at,
                                      deleted) VALUES (?1, ?2, '[]', '[]', '{}', ?3, 0)",
-                params![id, format!("Ana {id}"), (id * 7_919) % 10_007],
+                params![id, format!("Person {id}"), (id * 7_919) % 10_007],
             )
             .unwrap();
-            for term in terms {
+            for term in terms(id) {
                 tx.execute(
                     "INSERT INTO person_terms (term, person_id) VALUES (?1, ?2)",
                     params![term, id],
@@ -709,23 +702,48 @@ mod tests {
             }
         }
         tx.commit().unwrap();
+        drop(writer);
+        (dir, store)
+    }
+
+    /// The page of 50 from `offset` that the people `keep` chooses make, most recent first (the
+    /// recency of [`people_with_terms`]).
+    fn page_by_recency(people: i64, keep: impl Fn(i64) -> bool, offset: usize) -> Vec<i64> {
+        let mut ids: Vec<i64> = (1..=people).filter(|id| keep(*id)).collect();
+        ids.sort_by_key(|id| std::cmp::Reverse(((id * 7_919) % 10_007, *id)));
+        ids.into_iter().skip(offset).take(50).collect()
+    }
+
+    /// The ids of the page of 50 from `offset` a search finds.
+    fn found(reader: &Reader, search: &str, offset: usize) -> Vec<i64> {
+        reader
+            .people(Some(search), Some(50), offset)
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect()
+    }
+
+    /// Both ways of searching (from the matches, or walking people by recency) find the same
+    /// people in the same order, whichever word is rarer and however many match.
+    #[test]
+    fn searches_with_few_or_many_matches_find_the_same_people_in_recency_order() {
+        let many = SEARCH_WALK_THRESHOLD + 100;
+        // Everyone is an Ana; every 7th a Silva; every 300th also has an "anabela" word.
+        let (_dir, store) = people_with_terms(many, |id| {
+            let mut terms = vec!["ana"];
+            if id % 7 == 0 {
+                terms.push("silva");
+            }
+            if id % 300 == 0 {
+                terms.push("anabela");
+            }
+            terms
+        });
         let reader = store.reader().unwrap();
-        let recency = |ids: &mut Vec<i64>| {
-            ids.sort_by_key(|id| std::cmp::Reverse(((id * 7_919) % 10_007, *id)));
-        };
-        let expect = |keep: &dyn Fn(i64) -> bool, offset: usize| {
-            let mut ids: Vec<i64> = (1..=many as i64).filter(|id| keep(*id)).collect();
-            recency(&mut ids);
-            ids.into_iter().skip(offset).take(50).collect::<Vec<_>>()
-        };
-        let found = |q: &str, offset: usize| {
-            reader
-                .people(Some(q), Some(50), offset)
-                .unwrap()
-                .iter()
-                .map(|p| p.id)
-                .collect::<Vec<_>>()
-        };
+        let found = |q: &str, offset: usize| found(&reader, q, offset);
+        let expect =
+            |keep: &dyn Fn(i64) -> bool, offset: usize| page_by_recency(many, keep, offset);
         // Many matches (walks by recency), few (sorts the matches), and mixed.
         assert_eq!(found("an", 0), expect(&|_| true, 0));
         assert_eq!(found("an", 120), expect(&|_| true, 120));
@@ -741,11 +759,8 @@ mod tests {
 
     #[test]
     fn several_common_words_find_the_same_people_whether_walked_or_intersected() {
-        let (_dir, store) = crate::testing::temp_store();
-        let writer = store.writer().unwrap();
         let people: i64 = 10_000;
         assert!(people >= 2 * SEARCH_WALK_PEOPLE && people / 2 > SEARCH_WALK_THRESHOLD);
-        let tx = writer.conn.unchecked_transaction().unwrap();
         // Even ids are Anas, odd ids Bobs, every 1,000th both (few together, among many people);
         // half are also Cats (many Ana Cats). Each word alone is too common to sort its matches.
         let has = |id: i64, term: &str| match term {
@@ -754,40 +769,19 @@ mod tests {
             "cat" => id % 4 <= 1,
             _ => false,
         };
-        for id in 1..=people {
-            tx.execute(
-                "INSERT INTO people (id, display_name, emails, phones, profile, last_event_at,
-                                     deleted) VALUES (?1, ?2, '[]', '[]', '{}', ?3, 0)",
-                params![id, format!("Person {id}"), (id * 7_919) % 10_007],
-            )
-            .unwrap();
-            for term in ["ana", "bob", "cat"].into_iter().filter(|t| has(id, t)) {
-                tx.execute(
-                    "INSERT INTO person_terms (term, person_id) VALUES (?1, ?2)",
-                    params![term, id],
-                )
-                .unwrap();
-            }
-        }
-        tx.commit().unwrap();
+        let (_dir, store) = people_with_terms(people, |id| {
+            ["ana", "bob", "cat"]
+                .into_iter()
+                .filter(|t| has(id, t))
+                .collect()
+        });
         let reader = store.reader().unwrap();
         for word in ["ana", "bob", "cat"] {
             assert_eq!(reader.term_matches(word).unwrap(), SEARCH_WALK_THRESHOLD);
         }
+        let found = |q: &str, offset: usize| found(&reader, q, offset);
         let expect = |words: &[&str], offset: usize| {
-            let mut ids: Vec<i64> = (1..=people)
-                .filter(|id| words.iter().all(|w| has(*id, w)))
-                .collect();
-            ids.sort_by_key(|id| std::cmp::Reverse(((id * 7_919) % 10_007, *id)));
-            ids.into_iter().skip(offset).take(50).collect::<Vec<_>>()
-        };
-        let found = |q: &str, offset: usize| {
-            reader
-                .people(Some(q), Some(50), offset)
-                .unwrap()
-                .iter()
-                .map(|p| p.id)
-                .collect::<Vec<_>>()
+            page_by_recency(people, |id| words.iter().all(|w| has(id, w)), offset)
         };
         // Few together: not a page among the most recent, so the matches are intersected.
         assert_eq!(found("ana bob", 0), expect(&["ana", "bob"], 0));
