@@ -133,7 +133,7 @@ pub struct SharedKey {
 /// walked.
 const SEARCH_WALK_THRESHOLD: i64 = 4_000;
 /// A search of several common words walks at most this many of the most recent people before
-/// it intersects the words' matches instead (see [`Reader::people`]). `read_bench` on 201,199
+/// it intersects the words' matches instead (see `Reader::searched`). `read_bench` on 201,199
 /// people, two of the 20 commonest first names together (190 pairs, nearly all matching
 /// nobody): 380 ms a search walking everyone, 27 ms with 5,000, 13 ms with 2,000; its other
 /// searches unchanged.
@@ -242,83 +242,7 @@ impl Reader {
                 .query_map(params![limit, offset as i64], person_row)?
                 .collect::<Result<_, _>>()?
         } else {
-            // Rarest term first: it drives the search, the others only filter.
-            let mut counted = Vec::with_capacity(terms.len());
-            for term in terms {
-                counted.push((self.term_matches(&term)?, term));
-            }
-            counted.sort();
-            let terms: Vec<String> = counted.iter().map(|(_, t)| t.clone()).collect();
-            let matching = |i: usize| {
-                format!(
-                    "EXISTS (SELECT 1 FROM person_terms t WHERE t.person_id = p.id
-                             AND t.term >= ?{} AND t.term < ?{})",
-                    2 * i + 3,
-                    2 * i + 4
-                )
-            };
-            let mut values: Vec<rusqlite::types::Value> =
-                vec![limit.into(), (offset as i64).into()];
-            values.extend(term_params(&terms));
-            let query = |sql: &str| -> Result<Vec<PersonRow>, StoreError> {
-                Ok(self
-                    .conn
-                    .prepare_cached(sql)?
-                    .query_map(rusqlite::params_from_iter(values.iter()), person_row)?
-                    .collect::<Result<_, _>>()?)
-            };
-            if counted[0].0 < SEARCH_WALK_THRESHOLD {
-                // Few matches: start from them, then sort them by recency.
-                let others: String = (1..terms.len())
-                    .map(|i| format!(" AND {}", matching(i)))
-                    .collect();
-                query(&format!(
-                    "SELECT {PERSON_COLUMNS}
-                     FROM (SELECT DISTINCT person_id FROM person_terms
-                           WHERE term >= ?3 AND term < ?4) m
-                     CROSS JOIN people p ON p.id = m.person_id
-                     WHERE 1{others}
-                     ORDER BY p.last_event_at DESC, p.id DESC LIMIT ?1 OFFSET ?2"
-                ))?
-            } else if terms.len() == 1 {
-                // Many matches: walk people from the most recent (the `people_recent` index)
-                // and stop as soon as the page is full.
-                query(&format!(
-                    "SELECT {PERSON_COLUMNS} FROM people p WHERE {}
-                     ORDER BY p.last_event_at DESC, p.id DESC LIMIT ?1 OFFSET ?2",
-                    matching(0)
-                ))?
-            } else {
-                // Several words, each common, may still match few people together ("Aisha
-                // Thomas": 10,000 and 9,800 people in `make bench`'s data, nobody both), and
-                // then an open-ended walk reads every person (0.4 s there). So walk only
-                // the most recent [`SEARCH_WALK_PEOPLE`]: a full page among them is the page the
-                // whole walk would give; otherwise intersect the words' matches and sort those.
-                // (A page that ends past them, or no page limit, can't be filled: not walked.)
-                let walked = if limit >= 0 && offset as i64 + limit <= SEARCH_WALK_PEOPLE {
-                    let all: Vec<String> = (0..terms.len()).map(matching).collect();
-                    Some(query(&format!(
-                        "SELECT {PERSON_COLUMNS}
-                         FROM (SELECT id FROM people ORDER BY last_event_at DESC, id DESC
-                               LIMIT {SEARCH_WALK_PEOPLE}) r
-                         CROSS JOIN people p ON p.id = r.id
-                         WHERE {}
-                         ORDER BY p.last_event_at DESC, p.id DESC LIMIT ?1 OFFSET ?2",
-                        all.join(" AND ")
-                    ))?)
-                    .filter(|page| page.len() as i64 == limit)
-                } else {
-                    None
-                };
-                match walked {
-                    Some(page) => page,
-                    None => query(&format!(
-                        "SELECT {PERSON_COLUMNS} FROM people p WHERE p.id IN ({})
-                         ORDER BY p.last_event_at DESC, p.id DESC LIMIT ?1 OFFSET ?2",
-                        matching_people_sql(terms.len(), 3)
-                    ))?,
-                }
-            }
+            self.searched(terms, limit, offset)?
         };
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
         let mut sources = self.sources_of(&ids)?;
@@ -336,6 +260,89 @@ impl Reader {
                 })
             })
             .collect()
+    }
+
+    /// The page of people matching every one of `terms` (not empty), most recent first;
+    /// `limit` -1 for no limit. How it looks depends on how many people the rarest term matches.
+    fn searched(
+        &self,
+        terms: Vec<String>,
+        limit: i64,
+        offset: usize,
+    ) -> Result<Vec<PersonRow>, StoreError> {
+        // Rarest term first: it drives the search, the others only filter.
+        let mut counted = Vec::with_capacity(terms.len());
+        for term in terms {
+            counted.push((self.term_matches(&term)?, term));
+        }
+        counted.sort();
+        let terms: Vec<String> = counted.iter().map(|(_, t)| t.clone()).collect();
+        let matching = |i: usize| {
+            format!(
+                "EXISTS (SELECT 1 FROM person_terms t WHERE t.person_id = p.id
+                         AND t.term >= ?{} AND t.term < ?{})",
+                2 * i + 3,
+                2 * i + 4
+            )
+        };
+        let mut values: Vec<rusqlite::types::Value> = vec![limit.into(), (offset as i64).into()];
+        values.extend(term_params(&terms));
+        let query = |sql: &str| -> Result<Vec<PersonRow>, StoreError> {
+            Ok(self
+                .conn
+                .prepare_cached(sql)?
+                .query_map(rusqlite::params_from_iter(values.iter()), person_row)?
+                .collect::<Result<_, _>>()?)
+        };
+        if counted[0].0 < SEARCH_WALK_THRESHOLD {
+            // Few matches: start from them, then sort them by recency.
+            let others: String = (1..terms.len())
+                .map(|i| format!(" AND {}", matching(i)))
+                .collect();
+            return query(&format!(
+                "SELECT {PERSON_COLUMNS}
+                 FROM (SELECT DISTINCT person_id FROM person_terms
+                       WHERE term >= ?3 AND term < ?4) m
+                 CROSS JOIN people p ON p.id = m.person_id
+                 WHERE 1{others}
+                 ORDER BY p.last_event_at DESC, p.id DESC LIMIT ?1 OFFSET ?2"
+            ));
+        }
+        if terms.len() == 1 {
+            // Many matches: walk people from the most recent (the `people_recent` index) and
+            // stop as soon as the page is full.
+            return query(&format!(
+                "SELECT {PERSON_COLUMNS} FROM people p WHERE {}
+                 ORDER BY p.last_event_at DESC, p.id DESC LIMIT ?1 OFFSET ?2",
+                matching(0)
+            ));
+        }
+        // Several words, each common, may still match few people together ("Aisha Thomas":
+        // 10,000 and 9,800 people in `make bench`'s data, nobody both), and then an open-ended
+        // walk reads every person (0.4 s there). So walk only the most recent
+        // [`SEARCH_WALK_PEOPLE`]: a full page among them is the page the whole walk would give;
+        // otherwise intersect the words' matches and sort those. (A page that ends past them, or
+        // no page limit, can't be filled: not walked.)
+        if limit >= 0 && offset as i64 + limit <= SEARCH_WALK_PEOPLE {
+            let all: Vec<String> = (0..terms.len()).map(matching).collect();
+            let page = query(&format!(
+                "SELECT {PERSON_COLUMNS}
+                 FROM (SELECT id FROM people ORDER BY last_event_at DESC, id DESC
+                       LIMIT {SEARCH_WALK_PEOPLE}) r
+                 CROSS JOIN people p ON p.id = r.id
+                 WHERE {}
+                 ORDER BY p.last_event_at DESC, p.id DESC LIMIT ?1 OFFSET ?2",
+                all.join(" AND ")
+            ))?;
+            if page.len() as i64 == limit {
+                return Ok(page);
+            }
+        }
+        query(&format!(
+            "SELECT {PERSON_COLUMNS} FROM people p WHERE p.id IN ({})
+             ORDER BY p.last_event_at DESC, p.id DESC LIMIT ?1 OFFSET ?2",
+            matching_people_sql(terms.len(), 3)
+        ))
     }
 
     /// How many people a search finds (all people without one), without reading them.
