@@ -44,7 +44,7 @@ CARGO_FUZZ_VERSION := 0.13.2
 # release build); then the benchmark tools.
 bench-build: build
 	$(CARGO) build --release -p clientele-server --bin clientele \
-	  -p clientele-tests --bin loadgen --bin bare_axum --bin read_bench --bin export_bench \
+	  -p clientele-tests --bin loadgen --bin bare_axum --bin group_commit --bin read_bench --bin export_bench \
 	  --bin app_footprint
 
 # The machine the figures come from, then one line per figure.

@@ -7,7 +7,11 @@
 //!     can do here — and
 //! (b) `clientele serve` — the full path: signature check, durable group commit of the raw
 //!     delivery before the 200, and derivation of timelines on the same writer thread —
-//!     started on a fresh data folder for every run.
+//!     started on a fresh data folder for every run — and
+//! (c) `group_commit` — the least a durable receiver can do: the same signature check and a
+//!     group commit of the raw body, nothing else (the design behind the issue's reference
+//!     figure of 0.41× bare axum), also on a fresh folder every run. It says what durability
+//!     itself costs on this machine, and how much of that minimum Clientele reaches.
 //!
 //! Every delivery is unique (its own event id, so none is a duplicate) and signed in advance
 //! with `clientele_core::providers::sign`, so the generator spends its time on HTTP, not on HMAC.
@@ -15,12 +19,17 @@
 //! template and each signature is computed over the exact bytes that are sent. Tiquo refuses time
 //! stamps older than 5 minutes, so the signatures are made again when they get old.
 //!
-//! Each configuration runs `CLIENTELE_BENCH_RUNS` times (bare and clientele alternately, so both
-//! see the same machine) and the medians are printed, one line per connection count:
+//! Each configuration runs `CLIENTELE_BENCH_RUNS` times (the three in turn, so all see the same
+//! machine) and the medians are printed, two lines per connection count:
 //!
 //! ```text
 //! bench: ingest conns=64 clientele_rps=… bare_rps=… ratio=… p50_ms=… p99_ms=… bare_p50_ms=… bare_p99_ms=… rss_mb=… derive_pending=… catch_up_s=… runs=3 non_200=0
+//! bench: ingest_group_commit conns=64 rps=… bare_rps=… ratio=… p50_ms=… p99_ms=… clientele_share=… runs=3 non_200=0
 //! ```
+//!
+//! `ratio` on the second line is the minimal durable receiver's to bare axum, and
+//! `clientele_share` is `clientele_rps` over its `rps`: the part of what durability allows that
+//! Clientele reaches with everything else it does.
 //!
 //! `p50_ms`/`p99_ms` are `clientele serve`'s latencies (median over the runs of each run's
 //! percentile), `bare_p50_ms`/`bare_p99_ms` the bare handler's in the same runs: what the HTTP
@@ -35,7 +44,8 @@
 //! (3), `CLIENTELE_BENCH_SECONDS` (10), `CLIENTELE_BENCH_RUNS` (3),
 //! `CLIENTELE_BENCH_CLIENT_THREADS` (1: the generator's runtime threads; the servers get both
 //! cores' worth of workers), `CLIENTELE_BENCH_MAX_RPS` (120000: sizes the pool of pre-signed
-//! deliveries), `CLIENTELE_BIN` and `BARE_AXUM_BIN` (default: next to this program).
+//! deliveries), `CLIENTELE_BIN`, `BARE_AXUM_BIN` and `GROUP_COMMIT_BIN` (default: next to this
+//! program).
 //! `CLIENTELE_BENCH_TARGET=HOST:PORT` instead drives a server that is already running (one with a
 //! Tiquo connection `bench` whose secret is this program's), e.g. to profile it.
 
@@ -432,6 +442,12 @@ fn start_bare() -> Running {
     Running::start(Command::new(sibling_bin("BARE_AXUM_BIN", "bare_axum")))
 }
 
+fn start_group_commit(data: &Path) -> Running {
+    let mut cmd = Command::new(sibling_bin("GROUP_COMMIT_BIN", "group_commit"));
+    cmd.arg(data).env(SECRET_VAR, SECRET);
+    Running::start(cmd)
+}
+
 fn start_clientele(data: &Path) -> Running {
     let bin = sibling_bin("CLIENTELE_BIN", "clientele");
     let clientele = |args: &[&str]| {
@@ -518,20 +534,26 @@ fn main() {
         }
         return;
     }
+    // Signatures must stay inside Tiquo's replay window for the whole of the next run.
+    let renew_if_old = |pool: &mut Arc<Pool>, size: usize| {
+        if pool.made.elapsed() + settings.warmup + settings.measure > POOL_MAX_AGE {
+            *pool = Arc::new(Pool::generate(size, threads));
+        }
+    };
     for &conns in &settings.conns {
         let (mut bare, mut full, mut p50, mut p99) = (vec![], vec![], vec![], vec![]);
         let (mut bare_p50, mut bare_p99) = (vec![], vec![]);
         let (mut rss, mut non_200) = (0f64, 0u64);
         let (mut pending, mut catch_up) = (vec![], vec![]);
+        let (mut group, mut group_p50, mut group_p99, mut group_non_200) =
+            (vec![], vec![], vec![], 0);
         let mut run = 0;
         while run < settings.runs {
             let b = {
                 let server = start_bare();
                 drive(server.addr, pool.clone(), false, conns, &settings)
             };
-            if pool.made.elapsed() + settings.warmup + settings.measure > POOL_MAX_AGE {
-                pool = Arc::new(Pool::generate(pool_size, threads));
-            }
+            renew_if_old(&mut pool, pool_size);
             let data = tempfile::tempdir().expect("temp data folder");
             let (c, peak, lag) = {
                 let server = start_clientele(data.path());
@@ -540,6 +562,21 @@ fn main() {
                 (result, peak, derivation_lag(data.path()))
             };
             drop(data);
+            renew_if_old(&mut pool, pool_size);
+            let g = {
+                // It doesn't deduplicate: deliveries may repeat, as for the bare handler.
+                let data = tempfile::tempdir().expect("temp data folder");
+                let server = start_group_commit(data.path());
+                drive(server.addr, pool.clone(), false, conns, &settings)
+            };
+            eprintln!(
+                "loadgen: conns={conns} run={} group_commit_rps={:.0} group_commit_p50_ms={:.2} group_commit_p99_ms={:.2} group_commit_non_200={}",
+                run + 1,
+                g.rps,
+                g.p50_ms,
+                g.p99_ms,
+                g.non_200
+            );
             eprintln!(
                 "loadgen: conns={conns} run={} bare_rps={:.0} bare_p99_ms={:.2} clientele_rps={:.0} p50_ms={:.2} p99_ms={:.2} rss_mb={peak:.1} non_200={} bare_non_200={} derive_pending={} catch_up_s={:.1}",
                 run + 1,
@@ -571,6 +608,10 @@ fn main() {
             pending.push(lag.pending as f64);
             catch_up.push(lag.catch_up.as_secs_f64());
             non_200 += c.non_200;
+            group.push(g.rps);
+            group_p50.push(g.p50_ms);
+            group_p99.push(g.p99_ms);
+            group_non_200 += g.non_200;
             run += 1;
         }
         let (bare_rps, clientele_rps) = (median(bare), median(full));
@@ -583,6 +624,15 @@ fn main() {
             median(bare_p99),
             median(pending),
             median(catch_up),
+            settings.runs
+        );
+        let group_rps = median(group);
+        println!(
+            "bench: ingest_group_commit conns={conns} rps={group_rps:.0} bare_rps={bare_rps:.0} ratio={:.3} p50_ms={:.2} p99_ms={:.2} clientele_share={:.3} runs={} non_200={group_non_200}",
+            group_rps / bare_rps.max(1.0),
+            median(group_p50),
+            median(group_p99),
+            clientele_rps / group_rps.max(1.0),
             settings.runs
         );
     }
