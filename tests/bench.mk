@@ -1,7 +1,8 @@
 # Benchmarks, fault tests and fuzzing (issue 5), included from the Makefile.
 #
 #   make bench    ingest: signed ~1 KB deliveries at 16 and 64 connections, 3 s warm-up + 10 s
-#                 measured, median of 3 runs, `clientele serve` against a bare axum handler;
+#                 measured, median of 3 runs, `clientele serve` against a bare axum handler and
+#                 a minimal durable receiver (`group_commit`: signature check, raw body only);
 #                 reading: 1,000,000 deliveries over 200,000 people built through the real store,
 #                 then timeline, search and first-page latencies;
 #                 export: those deliveries' 950,000 timeline rows (at most
