@@ -60,7 +60,7 @@ impl Checkpointer {
 
 impl Writer {
     /// Hands routine checkpoints to a [`Checkpointer`]: SQLite's automatic one only steps in at
-    /// [`BACKSTOP_FRAMES`].
+    /// `BACKSTOP_FRAMES` (40,000 frames).
     pub fn checkpoint_elsewhere(&mut self) -> Result<(), StoreError> {
         self.conn
             .pragma_update(None, "wal_autocheckpoint", BACKSTOP_FRAMES)?;
