@@ -7,15 +7,9 @@
 //! `bare_axum [ADDR]` (default `127.0.0.1:0`) prints `listening on http://ADDR` once it accepts,
 //! like `clientele serve`.
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::post;
-use std::io::Write;
-
-/// The same body limit as `clientele serve`'s default.
-const BODY_LIMIT: usize = 5 * 1024 * 1024;
 
 async fn receive(body: Bytes) -> (StatusCode, &'static str) {
     // The body has been read in full by the extractor; answer with a JSON line of the same kind
@@ -28,17 +22,5 @@ fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:0".to_string());
-    // Like `clientele serve`: a multi-threaded runtime with one worker per core.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&addr).await?;
-        println!("listening on http://{}", listener.local_addr()?);
-        std::io::stdout().flush()?;
-        let app = Router::new()
-            .route("/hooks/{provider}/{connection}", post(receive))
-            .layer(DefaultBodyLimit::max(BODY_LIMIT));
-        axum::serve(listener, app).await
-    })
+    clientele_tests::baseline::serve(&addr, post(receive))
 }

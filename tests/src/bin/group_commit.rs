@@ -18,19 +18,15 @@
 //! `group_commit DATA_DIR [ADDR]` (default `127.0.0.1:0`) reads the signing secret from
 //! `CLIENTELE_SECRET_TIQUO_BENCH` and prints `listening on http://ADDR` once it accepts.
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use std::io::Write;
 use std::path::Path;
 use tokio::sync::oneshot;
 
-/// The same body limit as `clientele serve`'s default.
-const BODY_LIMIT: usize = 5 * 1024 * 1024;
 /// Most bodies in one transaction (as `clientele serve`).
 const MAX_GROUP: usize = 1_024;
 /// Signatures older (or newer) than this are refused, as Tiquo's documentation asks.
@@ -98,18 +94,7 @@ fn write(mut db: rusqlite::Connection, jobs: crossbeam_channel::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let stored = (|| -> rusqlite::Result<()> {
-            let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            {
-                let mut insert = tx
-                    .prepare_cached("INSERT INTO deliveries (received_at, body) VALUES (?1, ?2)")?;
-                let now = chrono::Utc::now().timestamp_millis();
-                for (body, _) in &group {
-                    insert.execute(rusqlite::params![now, body.as_ref()])?;
-                }
-            }
-            tx.commit()
-        })();
+        let stored = store(&mut db, &group);
         if let Err(e) = &stored {
             eprintln!(
                 "group_commit: couldn't store {} deliveries: {e}",
@@ -120,6 +105,20 @@ fn write(mut db: rusqlite::Connection, jobs: crossbeam_channel::Receiver<Job>) {
             let _ = reply.send(stored.is_ok());
         }
     }
+}
+
+/// Inserts the group's bodies in one transaction; `COMMIT` returns once they are fsync'd.
+fn store(db: &mut rusqlite::Connection, group: &[Job]) -> rusqlite::Result<()> {
+    let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    {
+        let mut insert =
+            tx.prepare_cached("INSERT INTO deliveries (received_at, body) VALUES (?1, ?2)")?;
+        let now = chrono::Utc::now().timestamp_millis();
+        for (body, _) in group {
+            insert.execute(rusqlite::params![now, body.as_ref()])?;
+        }
+    }
+    tx.commit()
 }
 
 fn open(dir: &Path) -> rusqlite::Result<rusqlite::Connection> {
@@ -148,18 +147,5 @@ fn main() -> std::io::Result<()> {
         secret: secret.into_bytes().into(),
         jobs,
     };
-    // Like `clientele serve` and `bare_axum`: a multi-threaded runtime, one worker per core.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&addr).await?;
-        println!("listening on http://{}", listener.local_addr()?);
-        std::io::stdout().flush()?;
-        let app = Router::new()
-            .route("/hooks/{provider}/{connection}", post(receive))
-            .with_state(state)
-            .layer(DefaultBodyLimit::max(BODY_LIMIT));
-        axum::serve(listener, app).await
-    })
+    clientele_tests::baseline::serve(&addr, post(receive).with_state(state))
 }

@@ -562,21 +562,6 @@ fn main() {
                 (result, peak, derivation_lag(data.path()))
             };
             drop(data);
-            renew_if_old(&mut pool, pool_size);
-            let g = {
-                // It doesn't deduplicate: deliveries may repeat, as for the bare handler.
-                let data = tempfile::tempdir().expect("temp data folder");
-                let server = start_group_commit(data.path());
-                drive(server.addr, pool.clone(), false, conns, &settings)
-            };
-            eprintln!(
-                "loadgen: conns={conns} run={} group_commit_rps={:.0} group_commit_p50_ms={:.2} group_commit_p99_ms={:.2} group_commit_non_200={}",
-                run + 1,
-                g.rps,
-                g.p50_ms,
-                g.p99_ms,
-                g.non_200
-            );
             eprintln!(
                 "loadgen: conns={conns} run={} bare_rps={:.0} bare_p99_ms={:.2} clientele_rps={:.0} p50_ms={:.2} p99_ms={:.2} rss_mb={peak:.1} non_200={} bare_non_200={} derive_pending={} catch_up_s={:.1}",
                 run + 1,
@@ -598,6 +583,21 @@ fn main() {
                 continue;
             }
             debug_assert!(c.ok > 0);
+            renew_if_old(&mut pool, pool_size);
+            let g = {
+                // It doesn't deduplicate: deliveries may repeat, as for the bare handler.
+                let data = tempfile::tempdir().expect("temp data folder");
+                let server = start_group_commit(data.path());
+                drive(server.addr, pool.clone(), false, conns, &settings)
+            };
+            eprintln!(
+                "loadgen: conns={conns} run={} group_commit_rps={:.0} group_commit_p50_ms={:.2} group_commit_p99_ms={:.2} group_commit_non_200={}",
+                run + 1,
+                g.rps,
+                g.p50_ms,
+                g.p99_ms,
+                g.non_200
+            );
             bare.push(b.rps);
             full.push(c.rps);
             p50.push(c.p50_ms);
