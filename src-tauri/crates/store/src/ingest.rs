@@ -113,32 +113,42 @@ impl Writer {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut outcomes = Vec::with_capacity(deliveries.len());
         {
-            // One statement does both: insert, or count the duplicate. `duplicates` tells which.
+            // Insert, or (rarely) count the duplicate. Not one `INSERT … ON CONFLICT DO UPDATE …
+            // RETURNING`: SQLite runs that through a temporary table and a statement journal for
+            // every row, which made it the writer's costliest step under load.
             let mut insert = tx.prepare_cached(
                 "INSERT INTO deliveries
                     (connection_id, received_at, dedupe_key, headers, body, verification, is_test)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (connection_id, dedupe_key) DO UPDATE SET
-                    duplicates = duplicates + 1, last_duplicate_at = excluded.received_at
-                 RETURNING id, duplicates",
+                 ON CONFLICT (connection_id, dedupe_key) DO NOTHING",
             )?;
             for d in deliveries {
                 let headers = serde_json::to_string(&d.headers)?;
-                let (id, duplicates): (i64, i64) = insert.query_row(
-                    params![
-                        d.connection_id,
-                        to_millis(d.received_at),
-                        d.dedupe_key,
-                        headers,
-                        d.body,
-                        d.verification,
-                        d.is_test
-                    ],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
-                outcomes.push(if duplicates == 0 {
-                    IngestOutcome::Stored { id }
+                let received_at = to_millis(d.received_at);
+                let inserted = insert.execute(params![
+                    d.connection_id,
+                    received_at,
+                    d.dedupe_key,
+                    headers,
+                    d.body,
+                    d.verification,
+                    d.is_test
+                ])?;
+                outcomes.push(if inserted == 1 {
+                    IngestOutcome::Stored {
+                        id: tx.last_insert_rowid(),
+                    }
                 } else {
+                    let (id, duplicates) = tx
+                        .prepare_cached(
+                            "UPDATE deliveries SET duplicates = duplicates + 1,
+                                last_duplicate_at = ?3
+                             WHERE connection_id = ?1 AND dedupe_key = ?2
+                             RETURNING id, duplicates",
+                        )?
+                        .query_row(params![d.connection_id, d.dedupe_key, received_at], |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })?;
                     IngestOutcome::Duplicate { id, duplicates }
                 });
             }
