@@ -513,6 +513,20 @@ mod tests {
     use clientele_core::{ConnectionSettings, Provider};
     use clientele_store::{DeliveryStatus, NewConnection};
 
+    /// Adds a Tiquo connection that needs no secret; returns its id.
+    fn add_tiquo(writer: &mut Writer) -> i64 {
+        let connection = NewConnection {
+            provider: Provider::Tiquo,
+            name: "main".into(),
+            settings: ConnectionSettings::default(),
+            requires_secret: false,
+        };
+        writer
+            .add_connection(&connection, chrono::Utc::now())
+            .unwrap()
+            .id
+    }
+
     /// A sustained burst — every sender delivering again as soon as it is answered, so the
     /// writer never finds the queue empty for long — still moves timelines forward while it
     /// lasts (the share derivation earns between groups), not only once it ends.
@@ -522,20 +536,7 @@ mod tests {
         const EACH: usize = 500;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_dir(dir.path()).unwrap();
-        let connection = store
-            .writer()
-            .unwrap()
-            .add_connection(
-                &NewConnection {
-                    provider: Provider::Tiquo,
-                    name: "main".into(),
-                    settings: ConnectionSettings::default(),
-                    requires_secret: false,
-                },
-                chrono::Utc::now(),
-            )
-            .unwrap()
-            .id;
+        let connection = add_tiquo(&mut store.writer().unwrap());
         let (handle, pipeline) = start(&store).unwrap();
         let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (midway_tx, midway_rx) = oneshot::channel();
@@ -603,18 +604,7 @@ mod tests {
         let store = Store::open_dir(dir.path()).unwrap();
         let mut writer = store.writer().unwrap();
         writer.checkpoint_elsewhere().unwrap();
-        let connection = writer
-            .add_connection(
-                &NewConnection {
-                    provider: Provider::Tiquo,
-                    name: "main".into(),
-                    settings: ConnectionSettings::default(),
-                    requires_secret: false,
-                },
-                chrono::Utc::now(),
-            )
-            .unwrap()
-            .id;
+        let connection = add_tiquo(&mut writer);
         // More frames than SQLite's own checkpoint (1,000) would let pile up, in many
         // transactions as under load.
         for i in 0..400 {
