@@ -539,12 +539,12 @@ mod tests {
         let connection = add_tiquo(&mut store.writer().unwrap());
         let (handle, pipeline) = start(&store).unwrap();
         let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (midway_tx, midway_rx) = oneshot::channel();
-        let midway = Arc::new(std::sync::Mutex::new(Some(midway_tx)));
+        // (stored, derived) at three quarters of the burst.
+        let midway = Arc::new(std::sync::OnceLock::new());
         let senders: Vec<_> = (0..SENDERS)
             .map(|sender| {
                 let (handle, answered, midway) = (handle.clone(), answered.clone(), midway.clone());
-                let dir = dir.path().to_owned();
+                let store = store.clone();
                 tokio::spawn(async move {
                     for i in 0..EACH {
                         let n = sender * EACH + i;
@@ -570,14 +570,12 @@ mod tests {
                         // timelines?
                         if answered.fetch_add(1, Ordering::AcqRel) + 1 == SENDERS * EACH * 3 / 4 {
                             // One query: the burst goes on meanwhile.
-                            let store = Store::open_dir(&dir).unwrap();
                             let stored = store.reader().unwrap().deliveries(None).unwrap();
                             let derived = stored
                                 .iter()
                                 .filter(|d| d.status != DeliveryStatus::Pending)
                                 .count();
-                            let tx = midway.lock().unwrap().take().unwrap();
-                            let _ = tx.send((stored.len(), derived));
+                            midway.set((stored.len(), derived)).unwrap();
                         }
                     }
                 })
@@ -586,7 +584,7 @@ mod tests {
         for sender in senders {
             sender.await.unwrap();
         }
-        let (stored, derived) = midway_rx.await.unwrap();
+        let (stored, derived) = *midway.get().unwrap();
         assert!(
             derived > 0,
             "none of the {stored} deliveries stored by three quarters of the burst was derived"
