@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tauri::menu::{Menu, MenuItem};
 use tauri::tray::TrayIconBuilder;
-use tauri::{AppHandle, Emitter, Manager, WindowEvent};
+use tauri::{AppHandle, Emitter, Manager};
 use tokio::sync::oneshot;
 
 /// Overrides the listening port (tests run the app on a free port).
@@ -392,14 +392,6 @@ pub fn run() {
             });
             Ok(())
         })
-        .on_window_event(|window, event| {
-            if let WindowEvent::CloseRequested { api, .. } = event
-                && keeps_running_in_tray(window.app_handle())
-            {
-                api.prevent_close();
-                let _ = window.hide();
-            }
-        })
         .invoke_handler(tauri::generate_handler![
             commands::list_providers,
             commands::list_connections,
@@ -441,8 +433,11 @@ pub fn run() {
         {
             std::process::exit(1);
         }
-        // The last window going away (closed by the system rather than by the user's close
-        // button) must not stop the listener either; Quit in the tray exits with a code.
+        // Closing the window while Clientele keeps running in the tray lets it go rather than
+        // hiding it: WebKit's web process, most of the app's memory, goes with it (`make bench`'s
+        // `app_tray` line), and "Open Clientele" builds it again (`show_main`). The last window
+        // going away must not stop the listener, so the exit that follows is refused; Quit in
+        // the tray exits with a code.
         if let tauri::RunEvent::ExitRequested {
             api, code: None, ..
         } = event

@@ -1,13 +1,14 @@
 //! The app outside WebDriver, as the desktop treats it: the window manager's close request
-//! (WM_DELETE_WINDOW, what the title bar's × sends) hides the window and Clientele keeps
-//! receiving; a second launch on the same data folder doesn't start a second listener.
+//! (WM_DELETE_WINDOW, what the title bar's × sends) closes the window — WebKit's web process
+//! with it — and Clientele keeps receiving; a second launch on the same data folder starts no
+//! second listener and brings the window back.
 
 mod support;
 
+use clientele_tests::desktop::{count_windows_titled, request_close, visible_windows_titled};
+use clientele_tests::procs::{comm, descendants};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use x11rb::connection::Connection;
-use x11rb::protocol::xproto::{AtomEnum, ClientMessageEvent, ConnectionExt, EventMask, Window};
 
 /// One app at a time: the single-instance plugin is per desktop session (D-Bus), so an app
 /// started by one test while another test's app runs would hand over to it and exit.
@@ -46,54 +47,37 @@ fn launch(data: &std::path::Path, port: u16) -> Child {
         .expect("start clientele-app")
 }
 
-/// Top-level windows titled exactly `title`.
-fn windows_titled(conn: &impl Connection, root: Window, title: &str) -> Vec<Window> {
-    let mut found = Vec::new();
-    let Some(tree) = conn.query_tree(root).ok().and_then(|c| c.reply().ok()) else {
-        return found;
-    };
-    for child in tree.children {
-        let name = conn
-            .get_property(false, child, AtomEnum::WM_NAME, AtomEnum::ANY, 0, 256)
-            .ok()
-            .and_then(|c| c.reply().ok())
-            .map(|r| String::from_utf8_lossy(&r.value).into_owned());
-        if name.as_deref() == Some(title) {
-            found.push(child);
+/// Launches the app again on the same data folder: the single-instance plugin hands over to the
+/// running app (which shows its window) and this launch exits.
+fn launch_again(data: &std::path::Path, port: u16) {
+    let mut again = launch(data, port);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exited = loop {
+        if let Some(status) = again.try_wait().unwrap() {
+            break Some(status);
         }
-        found.extend(windows_titled(conn, child, title));
-    }
-    found
+        if Instant::now() > deadline {
+            let _ = again.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        exited.is_some(),
+        "a second launch must exit, leaving the first running"
+    );
 }
 
-/// Sends WM_DELETE_WINDOW, as a window manager does when the user clicks ×.
-fn request_close(title: &str) -> usize {
-    let (conn, screen) = x11rb::connect(None).expect("X display");
-    let root = conn.setup().roots[screen].root;
-    let protocols = conn
-        .intern_atom(false, b"WM_PROTOCOLS")
-        .unwrap()
-        .reply()
-        .unwrap()
-        .atom;
-    let delete = conn
-        .intern_atom(false, b"WM_DELETE_WINDOW")
-        .unwrap()
-        .reply()
-        .unwrap()
-        .atom;
-    let windows = windows_titled(&conn, root, title);
-    for &window in &windows {
-        let event = ClientMessageEvent::new(32, window, protocols, [delete, 0, 0, 0, 0]);
-        conn.send_event(false, window, EventMask::NO_EVENT, event)
-            .unwrap();
-    }
-    conn.flush().unwrap();
-    windows.len()
+/// WebKit's web processes serving the app's window (children of the app).
+fn web_processes(app: &Child) -> usize {
+    descendants(app.id())
+        .into_iter()
+        .filter(|&pid| comm(pid).starts_with("WebKitWebProces"))
+        .count()
 }
 
 #[test]
-fn closing_the_window_keeps_receiving_and_a_second_launch_starts_no_second_listener() {
+fn closing_the_window_keeps_receiving_frees_the_web_view_and_a_second_launch_reopens_it() {
     if !support::can_run("closing_the_window_keeps_receiving") {
         return;
     }
@@ -109,31 +93,24 @@ fn closing_the_window_keeps_receiving_and_a_second_launch_starts_no_second_liste
         health(port) == 200
     });
     wait_until("the window", Duration::from_secs(10), || {
-        let (conn, screen) = x11rb::connect(None).expect("X display");
-        !windows_titled(&conn, conn.setup().roots[screen].root, "Clientele").is_empty()
+        count_windows_titled("Clientele") > 0 && web_processes(&app) > 0
     });
 
     // A second launch hands over to the first and exits; the first keeps its listener.
-    let mut second = launch(data.path(), port);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exited = loop {
-        if let Some(status) = second.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = second.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(
-        exited.is_some(),
-        "the second launch must exit, leaving the first running"
-    );
+    launch_again(data.path(), port);
     assert_eq!(health(port), 200);
 
+    // Closed, the window and its web process go away (rather than hiding and keeping WebKit's
+    // memory), and the app keeps receiving.
     assert!(request_close("Clientele") > 0, "found the window to close");
-    std::thread::sleep(Duration::from_secs(1));
+    wait_until("the window to close", Duration::from_secs(10), || {
+        count_windows_titled("Clientele") == 0
+    });
+    wait_until(
+        "WebKit's web process to exit",
+        Duration::from_secs(15),
+        || web_processes(&app) == 0,
+    );
     assert!(
         app.try_wait().unwrap().is_none(),
         "closing the window must not quit Clientele"
@@ -144,6 +121,14 @@ fn closing_the_window_keeps_receiving_and_a_second_launch_starts_no_second_liste
         "the listener keeps answering with the window closed"
     );
 
+    // Opening Clientele again (from a menu, as a second launch) builds the window again.
+    launch_again(data.path(), port);
+    wait_until("the window to open again", Duration::from_secs(15), || {
+        visible_windows_titled("Clientele") > 0 && web_processes(&app) > 0
+    });
+    assert!(app.try_wait().unwrap().is_none());
+    assert_eq!(health(port), 200);
+
     let _ = app.kill();
     let _ = app.wait();
 }
@@ -151,21 +136,6 @@ fn closing_the_window_keeps_receiving_and_a_second_launch_starts_no_second_liste
 /// The message's title (`clientele_app::CANNOT_START_TITLE`; spelled out so this test doesn't
 /// link the whole app library).
 const CANNOT_START_TITLE: &str = "Clientele couldn't start";
-
-/// Windows titled `title` that are mapped (visible) on the display.
-fn visible_windows_titled(title: &str) -> usize {
-    use x11rb::protocol::xproto::MapState;
-    let (conn, screen) = x11rb::connect(None).expect("X display");
-    windows_titled(&conn, conn.setup().roots[screen].root, title)
-        .into_iter()
-        .filter(|w| {
-            conn.get_window_attributes(*w)
-                .ok()
-                .and_then(|c| c.reply().ok())
-                .is_some_and(|a| a.map_state == MapState::VIEWABLE)
-        })
-        .count()
-}
 
 /// Opened from a menu while `clientele serve` (started in a terminal) receives into the same
 /// data folder, the app can't start: it says why in a message a person sees — not only on

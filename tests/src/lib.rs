@@ -1,10 +1,12 @@
 //! Shared helpers for the black-box tests: find and run the real `clientele` binary, start its
 //! listener on `127.0.0.1:0` with a temporary data folder, and post signed deliveries to it over
 //! real HTTP. Also the benchmarks' shared parts: the reading data set ([`bench_data`]), process
-//! measurements ([`procs`]) and the ingest baselines' server ([`baseline`]).
+//! measurements ([`procs`]), the ingest baselines' server ([`baseline`]) and the desktop's windows
+//! ([`desktop`]).
 
 pub mod baseline;
 pub mod bench_data;
+pub mod desktop;
 pub mod procs;
 
 use chrono::{DateTime, Utc};

@@ -1,0 +1,70 @@
+//! The desktop as a window manager sees it (X11): find the app's windows by title and ask them to
+//! close the way the title bar's × does. Used by the window tests and `app_footprint`.
+
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{
+    AtomEnum, ClientMessageEvent, ConnectionExt, EventMask, MapState, Window,
+};
+
+/// Top-level windows titled exactly `title`, under `root`.
+fn windows_titled(conn: &impl Connection, root: Window, title: &str) -> Vec<Window> {
+    let mut found = Vec::new();
+    let Some(tree) = conn.query_tree(root).ok().and_then(|c| c.reply().ok()) else {
+        return found;
+    };
+    for child in tree.children {
+        let name = conn
+            .get_property(false, child, AtomEnum::WM_NAME, AtomEnum::ANY, 0, 256)
+            .ok()
+            .and_then(|c| c.reply().ok())
+            .map(|r| String::from_utf8_lossy(&r.value).into_owned());
+        if name.as_deref() == Some(title) {
+            found.push(child);
+        }
+        found.extend(windows_titled(conn, child, title));
+    }
+    found
+}
+
+/// Windows titled `title` on the display, mapped or not.
+pub fn count_windows_titled(title: &str) -> usize {
+    let (conn, screen) = x11rb::connect(None).expect("X display");
+    windows_titled(&conn, conn.setup().roots[screen].root, title).len()
+}
+
+/// Windows titled `title` that are mapped (visible) on the display.
+pub fn visible_windows_titled(title: &str) -> usize {
+    let (conn, screen) = x11rb::connect(None).expect("X display");
+    windows_titled(&conn, conn.setup().roots[screen].root, title)
+        .into_iter()
+        .filter(|w| {
+            conn.get_window_attributes(*w)
+                .ok()
+                .and_then(|c| c.reply().ok())
+                .is_some_and(|a| a.map_state == MapState::VIEWABLE)
+        })
+        .count()
+}
+
+/// Sends WM_DELETE_WINDOW to every window titled `title`, as a window manager does when the user
+/// clicks ×. Returns how many windows it was sent to.
+pub fn request_close(title: &str) -> usize {
+    let (conn, screen) = x11rb::connect(None).expect("X display");
+    let root = conn.setup().roots[screen].root;
+    let atom = |name: &[u8]| {
+        conn.intern_atom(false, name)
+            .expect("intern atom")
+            .reply()
+            .expect("intern atom")
+            .atom
+    };
+    let (protocols, delete) = (atom(b"WM_PROTOCOLS"), atom(b"WM_DELETE_WINDOW"));
+    let windows = windows_titled(&conn, root, title);
+    for &window in &windows {
+        let event = ClientMessageEvent::new(32, window, protocols, [delete, 0, 0, 0, 0]);
+        conn.send_event(false, window, EventMask::NO_EVENT, event)
+            .expect("send WM_DELETE_WINDOW");
+    }
+    conn.flush().expect("flush X requests");
+    windows.len()
+}
