@@ -9,7 +9,8 @@
 #                 CLIENTELE_BENCH_EXPORT_ROWS, default 1,000,000), and a tenth of them, to CSV with
 #                 `clientele export` against `sqlite3 -csv` writing the same columns from the same
 #                 file, with peak memory;
-#                 footprint: the desktop app idle on those 200,000 people (under Xvfb).
+#                 footprint: the desktop app idle on those 200,000 people (under Xvfb), with its
+#                 window open, then closed to the tray.
 #                 About 20 minutes on two cores the first time (building the data set takes
 #                 about half of it; it is kept in BENCH_DATA and reused). Prints `bench: …`
 #                 lines and asserts nothing about speed. bench-ingest, bench-read, bench-export

@@ -5,10 +5,13 @@
 //! `CLIENTELE_BENCH_DATA` shares it with `read_bench`), with its listener on a free port. Once the
 //! listener answers `GET /health`, it waits `CLIENTELE_BENCH_SETTLE_S` seconds (default 15) for
 //! the window to load and settle, then reads the memory of the app and every process it started
-//! (WebKit's web and network processes) from `/proc`, and stops it with SIGTERM:
+//! (WebKit's web and network processes) from `/proc`. Then it closes the window as the title
+//! bar's × does (the app keeps running in the tray), waits as long again, measures again, and
+//! stops the app with SIGTERM:
 //!
 //! ```text
 //! bench: app_idle people=… rss_mb=… pss_mb=… peak_mb=… processes=…
+//! bench: app_tray people=… rss_mb=… pss_mb=… peak_mb=… processes=…
 //! ```
 //!
 //! - `rss_mb`: resident memory (`VmRSS`) summed over the processes; libraries they share are
@@ -24,6 +27,7 @@
 //! Nothing is asserted about memory.
 
 use clientele_tests::bench_data::{DataSet, env_usize};
+use clientele_tests::desktop::{count_windows_titled, request_close};
 use clientele_tests::procs::{comm, descendants, pss_kb, status_kb};
 use clientele_tests::{agent, sibling_bin};
 use std::process::{Child, Command, Stdio};
@@ -116,11 +120,58 @@ fn main() {
     std::thread::sleep(settle);
 
     let pid = app.child.id();
+    let idle = sample(pid);
+    app.started = idle
+        .iter()
+        .skip(1)
+        .map(|s| (s.pid, s.name.clone()))
+        .collect();
+    report("app_idle", people, &idle, ready);
+
+    // Closed to the tray, as staff leave it most of the day: the window (and WebKit's web
+    // process with it) goes away while the listener keeps receiving.
+    // A window left open would make `app_tray` an open-window figure under the wrong name.
+    assert!(
+        request_close(WINDOW_TITLE) > 0,
+        "no window titled '{WINDOW_TITLE}' to close"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while count_windows_titled(WINDOW_TITLE) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the window was still there 15 s after it was asked to close"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        app.child.try_wait().ok().flatten().is_none(),
+        "the app quit when its window was closed (no tray?):\n{}",
+        log()
+    );
+    eprintln!(
+        "app_footprint: window closed; settling {} s",
+        settle.as_secs()
+    );
+    std::thread::sleep(settle);
+    let tray = sample(pid);
+    for s in tray.iter().skip(1) {
+        if !app.started.iter().any(|(p, _)| *p == s.pid) {
+            app.started.push((s.pid, s.name.clone()));
+        }
+    }
+    report("app_tray", people, &tray, ready);
+    let status = app.stop();
+    eprintln!("app_footprint: the app stopped ({status})");
+}
+
+/// The main window's title (`tauri.conf.json`).
+const WINDOW_TITLE: &str = "Clientele";
+
+/// The memory of `pid` and every process it started.
+fn sample(pid: u32) -> Vec<Sample> {
     let mut pids = vec![pid];
     pids.extend(descendants(pid));
-    app.started = pids.iter().skip(1).map(|p| (*p, comm(*p))).collect();
-    let samples: Vec<Sample> = pids
-        .iter()
+    pids.iter()
         .filter_map(|&p| {
             Some(Sample {
                 pid: p,
@@ -133,10 +184,14 @@ fn main() {
                 shmem: status_kb(p, "RssShmem").unwrap_or(0),
             })
         })
-        .collect();
-    for s in &samples {
+        .collect()
+}
+
+/// One line per process on stderr, then the `bench: LABEL …` line.
+fn report(label: &str, people: i64, samples: &[Sample], ready: f64) {
+    for s in samples {
         eprintln!(
-            "app_footprint: pid={} name={} rss_mb={:.1} (anon={:.1} file={:.1} shmem={:.1}) pss_mb={:.1} peak_mb={:.1}",
+            "app_footprint: {label} pid={} name={} rss_mb={:.1} (anon={:.1} file={:.1} shmem={:.1}) pss_mb={:.1} peak_mb={:.1}",
             s.pid,
             s.name,
             mb(s.rss),
@@ -150,15 +205,13 @@ fn main() {
     let sum = |f: fn(&Sample) -> u64| mb(samples.iter().map(f).sum());
     let names: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
     println!(
-        "bench: app_idle people={people} rss_mb={:.1} pss_mb={:.1} peak_mb={:.1} processes={} names={} ready_s={ready:.1}",
+        "bench: {label} people={people} rss_mb={:.1} pss_mb={:.1} peak_mb={:.1} processes={} names={} ready_s={ready:.1}",
         sum(|s| s.rss),
         sum(|s| s.pss),
         sum(|s| s.hwm),
         samples.len(),
         names.join(",")
     );
-    let status = app.stop();
-    eprintln!("app_footprint: the app stopped ({status})");
 }
 
 /// The running app and the processes it started; stopped on drop too (a panic mid-way).
