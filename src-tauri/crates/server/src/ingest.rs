@@ -95,6 +95,9 @@ const CHECKPOINT_AFTER: Duration = Duration::from_millis(50);
 const CATCH_UP_PASSES: usize = 4;
 /// What the checkpointer's catching up may leave for the writer (see [`CATCH_UP_PASSES`]).
 const FINISH_FRAMES: i64 = 256;
+/// The checkpointer's nice value (Linux): below the listener's threads and the writer, whose
+/// work someone is waiting for; see [`copy_wal`].
+pub const CHECKPOINTER_NICE: i32 = 10;
 
 /// Why a delivery could not be stored. The listener answers `503` so the provider retries.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -226,7 +229,16 @@ impl WalCheckpoints {
 
 /// The checkpointer thread: after commits, copies the WAL into the database in the background
 /// and asks the writer to finish once the WAL is long. Idle while nothing is written.
+///
+/// It runs at a lower priority ([`CHECKPOINTER_NICE`]): no request waits for a copy, while on a
+/// busy machine a copy running at the same priority takes turns on the CPU with the threads
+/// that read, check and answer requests. On two cores the p99 latency went from a median 4.7 ms
+/// to 4.3 ms at 64 connections (lower in 7 of 8 alternating pairs) and from 2.2 to 1.8 ms at 16
+/// (3 pairs), at the same throughput.
+/// When the CPU is free the copy runs as before; when it is not, the WAL grows until the writer
+/// finishes the checkpoint itself at [`WAL_RESTART_FRAMES`], as it already does under load.
 fn copy_wal(checkpointer: Checkpointer, commits: Receiver<()>, finish: Arc<AtomicBool>) {
+    lower_priority(CHECKPOINTER_NICE);
     while commits.recv().is_ok() {
         // Let a burst's commits accumulate rather than copying after each one.
         std::thread::sleep(CHECKPOINT_AFTER);
@@ -241,6 +253,27 @@ fn copy_wal(checkpointer: Checkpointer, commits: Receiver<()>, finish: Arc<Atomi
         }
     }
 }
+
+/// Lowers the calling thread's priority (Linux's nice values are per thread); best effort.
+/// Never raises it: a process started at a lower priority (`nice -n 15`) keeps it.
+#[cfg(target_os = "linux")]
+fn lower_priority(nice: i32) {
+    use rustix::process::{getpriority_process, setpriority_process};
+    let thread = Some(rustix::thread::gettid());
+    let result = getpriority_process(thread).and_then(|current| {
+        if current < nice {
+            setpriority_process(thread, nice)
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "couldn't lower the checkpointer's priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority(_nice: i32) {}
 
 /// Before asking the writer to finish a checkpoint: copies again what the writer appended during
 /// the last copy (a copy ends with an fsync of the database, so it takes a while), until little is
@@ -592,6 +625,48 @@ mod tests {
         handle.flush().await.unwrap();
         let reader = store.reader().unwrap();
         assert_eq!(reader.pending_deliveries().unwrap(), 0);
+        drop(handle);
+        pipeline.join();
+    }
+
+    /// The nice value of this process's thread named `name` (from `/proc`).
+    #[cfg(target_os = "linux")]
+    fn nice_of_thread(name: &str) -> Option<i32> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .find_map(|task| {
+                let task = task.ok()?.path();
+                let comm = std::fs::read_to_string(task.join("comm")).ok()?;
+                (comm.trim_end() == name).then(|| {
+                    let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+                    // After "pid (comm) ", the fields from the third (state); nice is the 19th.
+                    let fields: Vec<&str> =
+                        stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+                    fields[19 - 3].parse().unwrap()
+                })
+            })
+    }
+
+    /// The checkpointer yields the CPU to the listener and the writer; they keep the priority
+    /// the process started with.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_checkpointer_runs_at_a_lower_priority_than_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        let started_with = rustix::process::getpriority_process(None).unwrap();
+        let (handle, pipeline) = start(&store).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let checkpointer = loop {
+            // The thread lowers its own priority as it starts. (Linux keeps the first 15
+            // bytes of a thread's name.)
+            match nice_of_thread("clientele-check") {
+                Some(nice) if nice != started_with || Instant::now() > deadline => break nice,
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+        };
+        assert_eq!(checkpointer, CHECKPOINTER_NICE.max(started_with));
+        assert_eq!(nice_of_thread("clientele-inges"), Some(started_with));
         drop(handle);
         pipeline.join();
     }
