@@ -97,7 +97,10 @@ const CATCH_UP_PASSES: usize = 4;
 const FINISH_FRAMES: i64 = 256;
 /// The checkpointer's nice value (Linux): below the listener's threads and the writer, whose
 /// work someone is waiting for; see [`copy_wal`].
-pub const CHECKPOINTER_NICE: i32 = 10;
+const CHECKPOINTER_NICE: i32 = 10;
+/// The pipeline's threads, as `top` and `/proc` show them (Linux keeps their first 15 bytes).
+const WRITER_THREAD: &str = "clientele-ingest";
+const CHECKPOINTER_THREAD: &str = "clientele-checkpoint";
 
 /// Why a delivery could not be stored. The listener answers `503` so the provider retries.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -186,11 +189,11 @@ pub fn start(store: &Store) -> Result<(IngestHandle, Pipeline), StoreError> {
     let spawn_error =
         |e: std::io::Error| StoreError::Invalid(format!("couldn't start the ingest thread: {e}"));
     let checkpointer = std::thread::Builder::new()
-        .name("clientele-checkpoint".into())
+        .name(CHECKPOINTER_THREAD.into())
         .spawn(move || copy_wal(checkpointer, commits, finish))
         .map_err(spawn_error)?;
     let thread = std::thread::Builder::new()
-        .name("clientele-ingest".into())
+        .name(WRITER_THREAD.into())
         .spawn(move || run(writer, rx, thread_notices, checkpoints))
         .map_err(spawn_error)?;
     Ok((
@@ -629,9 +632,11 @@ mod tests {
         pipeline.join();
     }
 
-    /// The nice value of this process's thread named `name` (from `/proc`).
+    /// The nice value of this process's thread named `name` (from `/proc`, which keeps the
+    /// first 15 bytes of a name).
     #[cfg(target_os = "linux")]
     fn nice_of_thread(name: &str) -> Option<i32> {
+        let name = &name[..name.len().min(15)];
         std::fs::read_dir("/proc/self/task")
             .unwrap()
             .find_map(|task| {
@@ -660,16 +665,15 @@ mod tests {
         let (handle, pipeline) = start(&store).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         let checkpointer = loop {
-            // The thread lowers its own priority as it starts. (Linux keeps the first 15
-            // bytes of a thread's name.)
-            let nice = nice_of_thread("clientele-check");
+            // The thread lowers its own priority as it starts.
+            let nice = nice_of_thread(CHECKPOINTER_THREAD);
             if nice == Some(expected) || Instant::now() > deadline {
                 break nice;
             }
             std::thread::sleep(Duration::from_millis(10));
         };
         assert_eq!(checkpointer, Some(expected));
-        assert_eq!(nice_of_thread("clientele-inges"), Some(started_with));
+        assert_eq!(nice_of_thread(WRITER_THREAD), Some(started_with));
         drop(handle);
         pipeline.join();
     }
