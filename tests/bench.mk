@@ -10,7 +10,8 @@
 #                 `clientele export` against `sqlite3 -csv` writing the same columns from the same
 #                 file, with peak memory;
 #                 footprint: the desktop app idle on those 200,000 people (under Xvfb), with its
-#                 window open, then closed to the tray.
+#                 window open, then closed to the tray, against a Tauri window of the same size
+#                 and settings with one paragraph in it (`window_floor`).
 #                 About 20 minutes on two cores the first time (building the data set takes
 #                 about half of it; it is kept in BENCH_DATA and reused). Prints `bench: …`
 #                 lines and asserts nothing about speed. bench-ingest, bench-read, bench-export
@@ -43,11 +44,13 @@ CARGO_FUZZ_VERSION := 0.13.2
 .PHONY: bench bench-build bench-ingest bench-read bench-export bench-footprint faults fuzz cargo-fuzz
 
 # `build` is the desktop app and `clientele` exactly as `make build` makes them (sharing its
-# release build); then the benchmark tools.
+# release build); then the benchmark tools, and app_footprint's baseline window (an example of
+# the app's crate, built on its own so its dev-dependencies don't change the tools' build).
 bench-build: build
 	$(CARGO) build --release -p clientele-server --bin clientele \
 	  -p clientele-tests --bin loadgen --bin bare_axum --bin group_commit --bin read_bench --bin export_bench \
 	  --bin app_footprint
+	$(CARGO) build --release -p clientele-app --example window_floor
 
 # The machine the figures come from, then one line per figure.
 bench: bench-build

@@ -9,8 +9,14 @@
 //! bar's × does (the app keeps running in the tray), waits as long again, measures again, and
 //! stops the app with SIGTERM:
 //!
+//! First, the baseline: `window_floor` (`src-tauri/examples/window_floor.rs`, next to this program
+//! under `examples/`, or `CLIENTELE_FLOOR_BIN`), one Tauri window of the same size and settings
+//! showing a heading and a paragraph, measured the same way once its window is up and has
+//! settled. Then the app:
+//!
 //! ```text
-//! bench: app_idle people=… rss_mb=… pss_mb=… peak_mb=… processes=…
+//! bench: app_floor rss_mb=… pss_mb=… peak_mb=… processes=…
+//! bench: app_idle people=… rss_mb=… pss_mb=… peak_mb=… processes=… floor_pss_mb=… ratio=…
 //! bench: app_tray people=… rss_mb=… pss_mb=… peak_mb=… processes=…
 //! ```
 //!
@@ -19,7 +25,9 @@
 //! - `pss_mb`: the same with each shared page divided among its sharers (`Pss`): what the
 //!   processes take together;
 //! - `peak_mb`: each process's own peak (`VmHWM`), summed (an upper bound of the peak of the sum);
-//! - `processes`: how many, with their names.
+//! - `processes`: how many, with their names;
+//! - `ratio`: the idle app's `pss_mb` over the floor's, so the app's own share is what the ratio
+//!   adds to 1.
 //!
 //! Needs a display and a session bus: `make bench-footprint` runs it under Xvfb and a private
 //! D-Bus session with a Secret Service (`tests/tools/with-secret-service.sh xvfb-run …`).
@@ -61,12 +69,15 @@ fn main() {
     }
     let settle = Duration::from_secs(env_usize("CLIENTELE_BENCH_SETTLE_S", 15) as u64);
     let app_bin = sibling_bin("CLIENTELE_APP_BIN", "clientele-app");
+    let floor_bin = floor_bin();
     let data = DataSet::open_or_build("app_footprint");
     let people: i64 = rusqlite::Connection::open(data.store.path())
         .and_then(|c| c.query_row("SELECT COUNT(*) FROM people", [], |r| r.get(0)))
         .expect("count people");
     // The app opens the data folder itself; close this program's handles first.
     drop(data.store);
+
+    let floor = measure_floor(&floor_bin, settle);
 
     // Its own configuration and caches, so neither the developer's nor an earlier run's count.
     let home = tempfile::tempdir().expect("a folder for the app's configuration and caches");
@@ -126,7 +137,17 @@ fn main() {
         .skip(1)
         .map(|s| (s.pid, s.name.clone()))
         .collect();
-    report("app_idle", people, &idle, ready);
+    let floor_pss = mb(total(&floor, |s| s.pss));
+    report(
+        "app_idle",
+        people,
+        &idle,
+        ready,
+        &format!(
+            " floor_pss_mb={floor_pss:.1} ratio={:.2}",
+            mb(total(&idle, |s| s.pss)) / floor_pss
+        ),
+    );
 
     // Closed to the tray, as staff leave it most of the day: the window (and WebKit's web
     // process with it) goes away while the listener keeps receiving.
@@ -159,13 +180,107 @@ fn main() {
             app.started.push((s.pid, s.name.clone()));
         }
     }
-    report("app_tray", people, &tray, ready);
+    report("app_tray", people, &tray, ready, "");
     let status = app.stop();
     eprintln!("app_footprint: the app stopped ({status})");
 }
 
 /// The main window's title (`tauri.conf.json`).
 const WINDOW_TITLE: &str = "Clientele";
+
+/// The title `window_floor` gives its window.
+const FLOOR_TITLE: &str = "Clientele window floor";
+
+/// `window_floor`: `CLIENTELE_FLOOR_BIN`, or where cargo puts examples next to this program.
+fn floor_bin() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("CLIENTELE_FLOOR_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("own path");
+    let path = exe
+        .parent()
+        .expect("own folder")
+        .join("examples")
+        .join(format!("window_floor{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} not found: build it (`make bench-build` does) or set CLIENTELE_FLOOR_BIN",
+        path.display()
+    );
+    path
+}
+
+/// Starts `window_floor`, waits for its window and then `settle`, measures it as the app is
+/// measured, prints `bench: app_floor …` and stops it.
+fn measure_floor(bin: &std::path::Path, settle: Duration) -> Vec<Sample> {
+    let home = tempfile::tempdir().expect("a folder for the floor's configuration and caches");
+    let log_path = home.path().join("floor.log");
+    let log_file = std::fs::File::create(&log_path).expect("log file");
+    let child = Command::new(bin)
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_CACHE_HOME", home.path().join("cache"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("log file"))
+        .stderr(log_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let mut floor = App {
+        child,
+        started: Vec::new(),
+    };
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let started = Instant::now();
+    while count_windows_titled(FLOOR_TITLE) == 0 {
+        if let Ok(Some(status)) = floor.child.try_wait() {
+            panic!(
+                "window_floor exited ({status}) before showing its window:\n{}",
+                log()
+            );
+        }
+        assert!(
+            started.elapsed() < START_TIMEOUT,
+            "window_floor showed no window within {} s:\n{}",
+            START_TIMEOUT.as_secs(),
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "app_footprint: floor window up after {:.1} s; settling {} s",
+        started.elapsed().as_secs_f64(),
+        settle.as_secs()
+    );
+    std::thread::sleep(settle);
+    let samples = sample(floor.child.id());
+    floor.started = samples
+        .iter()
+        .skip(1)
+        .map(|s| (s.pid, s.name.clone()))
+        .collect();
+    print_processes("app_floor", &samples);
+    println!(
+        "bench: app_floor rss_mb={:.1} pss_mb={:.1} peak_mb={:.1} processes={} names={}",
+        mb(total(&samples, |s| s.rss)),
+        mb(total(&samples, |s| s.pss)),
+        mb(total(&samples, |s| s.hwm)),
+        samples.len(),
+        names(&samples)
+    );
+    let status = floor.stop();
+    eprintln!("app_footprint: window_floor stopped ({status})");
+    samples
+}
+
+/// One of `Sample`'s figures summed over the processes, in kB.
+fn total(samples: &[Sample], figure: fn(&Sample) -> u64) -> u64 {
+    samples.iter().map(figure).sum()
+}
+
+fn names(samples: &[Sample]) -> String {
+    let names: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
+    names.join(",")
+}
 
 /// The memory of `pid` and every process it started.
 fn sample(pid: u32) -> Vec<Sample> {
@@ -187,8 +302,21 @@ fn sample(pid: u32) -> Vec<Sample> {
         .collect()
 }
 
-/// One line per process on stderr, then the `bench: LABEL …` line.
-fn report(label: &str, people: i64, samples: &[Sample], ready: f64) {
+/// One line per process on stderr, then the `bench: LABEL …` line, ending with `extra`.
+fn report(label: &str, people: i64, samples: &[Sample], ready: f64, extra: &str) {
+    print_processes(label, samples);
+    println!(
+        "bench: {label} people={people} rss_mb={:.1} pss_mb={:.1} peak_mb={:.1} processes={} names={} ready_s={ready:.1}{extra}",
+        mb(total(samples, |s| s.rss)),
+        mb(total(samples, |s| s.pss)),
+        mb(total(samples, |s| s.hwm)),
+        samples.len(),
+        names(samples)
+    );
+}
+
+/// One line per process, on stderr.
+fn print_processes(label: &str, samples: &[Sample]) {
     for s in samples {
         eprintln!(
             "app_footprint: {label} pid={} name={} rss_mb={:.1} (anon={:.1} file={:.1} shmem={:.1}) pss_mb={:.1} peak_mb={:.1}",
@@ -202,16 +330,6 @@ fn report(label: &str, people: i64, samples: &[Sample], ready: f64) {
             mb(s.hwm)
         );
     }
-    let sum = |f: fn(&Sample) -> u64| mb(samples.iter().map(f).sum());
-    let names: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
-    println!(
-        "bench: {label} people={people} rss_mb={:.1} pss_mb={:.1} peak_mb={:.1} processes={} names={} ready_s={ready:.1}",
-        sum(|s| s.rss),
-        sum(|s| s.pss),
-        sum(|s| s.hwm),
-        samples.len(),
-        names.join(",")
-    );
 }
 
 /// The running app and the processes it started; stopped on drop too (a panic mid-way).
