@@ -1,23 +1,23 @@
 //! `app_footprint`: the desktop app's idle memory, for `make bench`.
 //!
-//! Starts the release desktop app (`clientele-app`, next to this program, or `CLIENTELE_APP_BIN`)
-//! on the reading benchmark's data set (`clientele_tests::bench_data`: 200,000 people by default;
-//! `CLIENTELE_BENCH_DATA` shares it with `read_bench`), with its listener on a free port. Once the
-//! listener answers `GET /health`, it waits `CLIENTELE_BENCH_SETTLE_S` seconds (default 15) for
-//! the window to load and settle, then reads the memory of the app and every process it started
-//! (WebKit's web and network processes) from `/proc`. Then it closes the window as the title
-//! bar's × does (the app keeps running in the tray), waits as long again, measures again, and
-//! stops the app with SIGTERM:
-//!
 //! First, the baseline: `window_floor` (`src-tauri/examples/window_floor.rs`, next to this program
-//! under `examples/`, or `CLIENTELE_FLOOR_BIN`), one Tauri window of the same size and settings
-//! showing a heading and a paragraph, measured the same way once its window is up and has
-//! settled. Then the app:
+//! under `examples/`, or `CLIENTELE_FLOOR_BIN`), the app's own Tauri build and settings with one
+//! window of the same size showing a heading and a paragraph, measured as below once its window
+//! is up and has settled, then stopped.
+//!
+//! Then it starts the release desktop app (`clientele-app`, next to this program, or
+//! `CLIENTELE_APP_BIN`) on the reading benchmark's data set (`clientele_tests::bench_data`:
+//! 200,000 people by default; `CLIENTELE_BENCH_DATA` shares it with `read_bench`), with its
+//! listener on a free port. Once the listener answers `GET /health`, it waits
+//! `CLIENTELE_BENCH_SETTLE_S` seconds (default 15) for the window to load and settle, then reads
+//! the memory of the app and every process it started (WebKit's web and network processes) from
+//! `/proc`. Then it closes the window as the title bar's × does (the app keeps running in the
+//! tray), waits as long again, measures again, and stops the app with SIGTERM:
 //!
 //! ```text
-//! bench: app_floor rss_mb=… pss_mb=… peak_mb=… processes=…
-//! bench: app_idle people=… rss_mb=… pss_mb=… peak_mb=… processes=… floor_pss_mb=… ratio=…
-//! bench: app_tray people=… rss_mb=… pss_mb=… peak_mb=… processes=…
+//! bench: app_floor rss_mb=… pss_mb=… peak_mb=… main_rss_mb=… main_peak_mb=… processes=…
+//! bench: app_idle people=… rss_mb=… pss_mb=… peak_mb=… main_rss_mb=… main_peak_mb=… processes=… floor_pss_mb=… ratio=…
+//! bench: app_tray people=… rss_mb=… pss_mb=… peak_mb=… main_rss_mb=… main_peak_mb=… processes=…
 //! ```
 //!
 //! - `rss_mb`: resident memory (`VmRSS`) summed over the processes; libraries they share are
@@ -25,6 +25,8 @@
 //! - `pss_mb`: the same with each shared page divided among its sharers (`Pss`): what the
 //!   processes take together;
 //! - `peak_mb`: each process's own peak (`VmHWM`), summed (an upper bound of the peak of the sum);
+//! - `main_rss_mb`, `main_peak_mb`: the same two for the app's own process alone (the first of
+//!   `names`), as a process monitor or `/usr/bin/time` shows it, WebKit's processes aside;
 //! - `processes`: how many, with their names;
 //! - `ratio`: the idle app's `pss_mb` over the floor's, so the app's own share is what the ratio
 //!   adds to 1.
@@ -260,10 +262,12 @@ fn measure_floor(bin: &std::path::Path, settle: Duration) -> Vec<Sample> {
         .collect();
     print_processes("app_floor", &samples);
     println!(
-        "bench: app_floor rss_mb={:.1} pss_mb={:.1} peak_mb={:.1} processes={} names={}",
+        "bench: app_floor rss_mb={:.1} pss_mb={:.1} peak_mb={:.1} main_rss_mb={:.1} main_peak_mb={:.1} processes={} names={}",
         mb(total(&samples, |s| s.rss)),
         mb(total(&samples, |s| s.pss)),
         mb(total(&samples, |s| s.hwm)),
+        mb(samples[0].rss),
+        mb(samples[0].hwm),
         samples.len(),
         names(&samples)
     );
@@ -282,11 +286,12 @@ fn names(samples: &[Sample]) -> String {
     names.join(",")
 }
 
-/// The memory of `pid` and every process it started.
+/// The memory of `pid` (first) and every process it started.
 fn sample(pid: u32) -> Vec<Sample> {
     let mut pids = vec![pid];
     pids.extend(descendants(pid));
-    pids.iter()
+    let samples: Vec<Sample> = pids
+        .iter()
         .filter_map(|&p| {
             Some(Sample {
                 pid: p,
@@ -299,17 +304,24 @@ fn sample(pid: u32) -> Vec<Sample> {
                 shmem: status_kb(p, "RssShmem").unwrap_or(0),
             })
         })
-        .collect()
+        .collect();
+    assert!(
+        samples.first().is_some_and(|s| s.pid == pid),
+        "process {pid} exited before it could be measured"
+    );
+    samples
 }
 
 /// One line per process on stderr, then the `bench: LABEL …` line, ending with `extra`.
 fn report(label: &str, people: i64, samples: &[Sample], ready: f64, extra: &str) {
     print_processes(label, samples);
     println!(
-        "bench: {label} people={people} rss_mb={:.1} pss_mb={:.1} peak_mb={:.1} processes={} names={} ready_s={ready:.1}{extra}",
+        "bench: {label} people={people} rss_mb={:.1} pss_mb={:.1} peak_mb={:.1} main_rss_mb={:.1} main_peak_mb={:.1} processes={} names={} ready_s={ready:.1}{extra}",
         mb(total(samples, |s| s.rss)),
         mb(total(samples, |s| s.pss)),
         mb(total(samples, |s| s.hwm)),
+        mb(samples[0].rss),
+        mb(samples[0].hwm),
         samples.len(),
         names(samples)
     );
