@@ -18,7 +18,7 @@ beforeEach(() => {
 describe("App", () => {
   it("has the five places in the left navigation and opens Customers first", async () => {
     backend.getSettings.mockResolvedValue(settings());
-    backend.searchPeople.mockResolvedValue({ total: 0, items: [] });
+    backend.searchPeople.mockResolvedValue({ total: 0, more: false, items: [] });
     render(App);
     for (const [id, label] of [
       ["customers", "Customers"],
@@ -36,7 +36,7 @@ describe("App", () => {
   it("moves between screens from the navigation", async () => {
     const user = userEvent.setup();
     backend.getSettings.mockResolvedValue(settings());
-    backend.searchPeople.mockResolvedValue({ total: 0, items: [] });
+    backend.searchPeople.mockResolvedValue({ total: 0, more: false, items: [] });
     render(App);
     await user.click(screen.getByTestId("nav-exports"));
     expect(await screen.findByRole("heading", { level: 1, name: "Exports" })).toBeInTheDocument();

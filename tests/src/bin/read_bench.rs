@@ -2,11 +2,14 @@
 //!
 //! It builds a realistic data set through the real store (`clientele_tests::bench_data`: every
 //! delivery signed, verified, stored with `Writer::ingest` in groups as the listener does, and
-//! derived as it goes) and then measures what staff wait for:
+//! derived as it goes) and then measures what staff wait for, each call as the app's commands
+//! make it (`clientele_server::api::Api`): on a reader connection opened for the call, and with
+//! the number of people found that the Customers screen shows beside the page:
 //! - opening a person (`Reader::person`: profile, linked records, whole timeline);
-//! - searching by name, email or phone prefix (`Reader::people` with a search, 50 results),
-//!   and by two common first names together (each matches thousands, few or nobody both);
-//! - the first page of people (`Reader::people` without a search, 50 results).
+//! - searching by name, email or phone prefix (`Reader::people_page` with a search, 50 results
+//!   and their count), and by two common first names together (each matches thousands, few or
+//!   nobody both);
+//! - the first page of people (`Reader::people_page` without a search, 50 results).
 //!
 //! The data set: `CLIENTELE_BENCH_PEOPLE` people (default 200,000) known to one to three of the
 //! five providers, and `CLIENTELE_BENCH_DELIVERIES` deliveries (default 1,000,000) — see
@@ -85,11 +88,20 @@ fn main() {
         .expect("rows");
     drop(raw);
     let mut rng = Rng(0xD1B5_4A32_D192_ED03);
-    let reader = store.reader().expect("reader");
+    // One page of people as `Api::search_people` reads it.
+    let page = |search: Option<&str>| -> usize {
+        let reader = store.reader().expect("reader");
+        reader
+            .people_page(search, 50, 0)
+            .expect("people")
+            .items
+            .len()
+    };
 
     let mut events = 0usize;
     let ids: Vec<i64> = sample.iter().map(|s| s.0).collect();
     let (p50, p95) = time_each(&ids, |id| {
+        let reader = store.reader().expect("reader");
         events += reader.person(*id).expect("person").timeline.len();
     });
     println!(
@@ -128,9 +140,7 @@ fn main() {
     let mut all = Vec::new();
     for (kind, inputs) in &by_kind {
         let mut results = 0usize;
-        let (p50, p95) = time_each(inputs, |q| {
-            results += reader.people(Some(q), Some(50), 0).expect("search").len();
-        });
+        let (p50, p95) = time_each(inputs, |q| results += page(Some(q)));
         all.extend(inputs.iter().cloned());
         println!(
             "bench: search kind={kind} people={people_total} p50_ms={p50:.2} p95_ms={p95:.2} results_avg={:.1} queries={}",
@@ -139,7 +149,7 @@ fn main() {
         );
     }
     let (p50, p95) = time_each(&all, |q| {
-        reader.people(Some(q), Some(50), 0).expect("search");
+        page(Some(q));
     });
     println!(
         "bench: search people={people_total} deliveries={deliveries_total} p50_ms={p50:.2} p95_ms={p95:.2} queries={}",
@@ -152,9 +162,7 @@ fn main() {
         .flat_map(|(i, a)| common[i + 1..].iter().map(move |b| format!("{a} {b}")))
         .collect();
     let mut results = 0usize;
-    let (p50, p95) = time_each(&pairs, |q| {
-        results += reader.people(Some(q), Some(50), 0).expect("search").len();
-    });
+    let (p50, p95) = time_each(&pairs, |q| results += page(Some(q)));
     println!(
         "bench: search kind=two_common_words people={people_total} p50_ms={p50:.2} p95_ms={p95:.2} results_avg={:.1} queries={}",
         results as f64 / pairs.len().max(1) as f64,
@@ -162,7 +170,7 @@ fn main() {
     );
     let pages: Vec<()> = vec![(); queries];
     let (p50, p95) = time_each(&pages, |_| {
-        reader.people(None, Some(50), 0).expect("page");
+        page(None);
     });
     println!(
         "bench: people_page people={people_total} deliveries={deliveries_total} p50_ms={p50:.2} p95_ms={p95:.2}"

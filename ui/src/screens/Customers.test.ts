@@ -19,7 +19,7 @@ describe("Customers", () => {
   });
 
   it("says there are no customers yet and offers to connect a provider", async () => {
-    backend.searchPeople.mockResolvedValue({ total: 0, items: [] });
+    backend.searchPeople.mockResolvedValue({ total: 0, more: false, items: [] });
     render(Customers);
     expect(
       await screen.findByText("No customers yet. Connect a provider — it takes about two minutes."),
@@ -71,7 +71,7 @@ describe("Customers", () => {
   it("searches as you type (debounced) and says when nothing matches", async () => {
     const user = userEvent.setup();
     backend.searchPeople.mockImplementation(async (query: string) =>
-      query === "" ? { total: 1, items: [person(1)] } : { total: 0, items: [] },
+      query === "" ? { total: 1, more: false, items: [person(1)] } : { total: 0, more: false, items: [] },
     );
     render(Customers);
     await screen.findByTestId("customer-row");
@@ -84,6 +84,30 @@ describe("Customers", () => {
     expect(queries).not.toContain("zo");
   });
 
+  it("says when more customers match a search than it lists", async () => {
+    const user = userEvent.setup();
+    backend.searchPeople.mockImplementation(async (query: string, offset: number, limit: number) =>
+      query === ""
+        ? await peoplePages(5_000)(query, offset, limit)
+        : { ...(await peoplePages(1_000, "Smith")(query, offset, limit)), more: true },
+    );
+    render(Customers);
+    // The screen keeps the last search across visits (an earlier test typed one).
+    await user.clear(screen.getByTestId("customer-search"));
+    await waitFor(() => expect(screen.getByTestId("customer-count")).toHaveTextContent("5,000 customers"));
+    expect(screen.queryByTestId("customers-more")).not.toBeInTheDocument();
+    await user.type(screen.getByTestId("customer-search"), "smith");
+    await waitFor(() => expect(screen.getByTestId("customer-count")).toHaveTextContent("More than 1,000 matches"));
+    expect(screen.getByTestId("customers-more")).toHaveTextContent(
+      "These are the first 1,000. Type more of the name, email or phone number to find the rest.",
+    );
+    // The list is as long as what it lists.
+    expect(screen.getByTestId("customer-list")).toHaveStyle({ height: `${1_000 * ROW_HEIGHT}px` });
+    await user.clear(screen.getByTestId("customer-search"));
+    await waitFor(() => expect(screen.getByTestId("customer-count")).toHaveTextContent("5,000 customers"));
+    expect(screen.queryByTestId("customers-more")).not.toBeInTheDocument();
+  });
+
   it("shows what went wrong, what to do, and a Copy details button", async () => {
     backend.searchPeople.mockRejectedValue({ ...NO_BACKEND });
     render(Customers);
@@ -91,18 +115,19 @@ describe("Customers", () => {
     expect(screen.getByTestId("error-message")).toHaveTextContent("Clientele's engine isn't running");
     expect(screen.getByText(/Close Clientele and open it again/)).toBeInTheDocument();
     expect(screen.getByTestId("copy-details")).toHaveTextContent("Copy details");
-    backend.searchPeople.mockResolvedValue({ total: 1, items: [person(1)] });
+    backend.searchPeople.mockResolvedValue({ total: 1, more: false, items: [person(1)] });
     await fireEvent.click(screen.getByTestId("retry"));
     expect(await screen.findByTestId("customer-row")).toHaveTextContent("Customer 1");
   });
 
   it("refreshes when a live update mentions people", async () => {
-    backend.searchPeople.mockResolvedValueOnce({ total: 1, items: [person(1, { display_name: "Ana Silva" })] });
+    backend.searchPeople.mockResolvedValueOnce({ total: 1, more: false, items: [person(1, { display_name: "Ana Silva" })] });
     render(Customers);
     await screen.findByText("Ana Silva");
     await waitFor(() => expect(backend.liveListenerCount()).toBe(1));
     backend.searchPeople.mockResolvedValue({
       total: 2,
+      more: false,
       items: [person(2, { display_name: "Bruno Costa" }), person(1, { display_name: "Ana Silva" })],
     });
     backend.emitLive({ deliveries: 0 });
@@ -112,7 +137,7 @@ describe("Customers", () => {
   });
 
   it("marks deleted customers", async () => {
-    backend.searchPeople.mockResolvedValue({ total: 1, items: [person(1, { deleted: true })] });
+    backend.searchPeople.mockResolvedValue({ total: 1, more: false, items: [person(1, { deleted: true })] });
     render(Customers);
     const row = await screen.findByTestId("customer-row");
     expect(row).toHaveTextContent("Deleted");

@@ -99,7 +99,7 @@ export function peoplePages(total: number, name = "Customer") {
     for (let i = offset; i < Math.min(total, offset + limit); i++) {
       items.push(person(i + 1, { display_name: `${name} ${i + 1}` }));
     }
-    return { total, items };
+    return { total, more: false, items };
   };
 }
 

@@ -198,11 +198,16 @@ pub struct PersonSummary {
     pub deleted: bool,
 }
 
+pub use clientele_store::SEARCH_COUNT_LIMIT;
+
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
 pub struct PeoplePage {
+    /// All people without a search; with one, how many match, up to [`SEARCH_COUNT_LIMIT`].
     #[ts(type = "number")]
     pub total: i64,
+    /// More people match the search than `total` says: the list shows the first `total`.
+    pub more: bool,
     pub items: Vec<PersonSummary>,
 }
 
@@ -829,10 +834,11 @@ impl Api {
     pub fn search_people(&self, query: &str, offset: u32, limit: u32) -> ApiResult<PeoplePage> {
         let reader = self.store.reader()?;
         let search = Some(query).filter(|q| !q.trim().is_empty());
-        let items = reader.people(search, Some(limit.clamp(1, 500) as usize), offset as usize)?;
+        let page = reader.people_page(search, limit.clamp(1, 500) as usize, offset as usize)?;
         Ok(PeoplePage {
-            total: reader.people_total(search)?,
-            items: items.into_iter().map(person_summary).collect(),
+            total: page.total,
+            more: page.more,
+            items: page.items.into_iter().map(person_summary).collect(),
         })
     }
 

@@ -396,3 +396,66 @@ async fn build_preview_run_and_cancel_an_export_like_the_exports_screen() {
         3
     );
 }
+
+/// A Vagaro customer-updated delivery for customer `id`, straight into the store.
+fn vagaro_customer(connection_id: i64, id: &str) -> clientele_store::NewDelivery {
+    let body = serde_json::json!({
+        "id": format!("evt-{id}"), "createdDate": "2024-03-15T09:00:00Z", "type": "customer",
+        "action": "updated",
+        "payload": {"customerId": id, "customerFirstName": "Jo", "customerLastName": id,
+                    "email": "", "mobilePhone": "", "countryCode": "US", "businessIds": ["b1"]}
+    });
+    clientele_store::NewDelivery {
+        connection_id,
+        received_at: Utc::now(),
+        dedupe_key: format!("evt-{id}"),
+        headers: vec![],
+        body: serde_json::to_vec(&body).unwrap(),
+        verification: "test".into(),
+        is_test: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_is_counted_up_to_a_thousand_and_says_when_more_match() {
+    use clientele_server::api::SEARCH_COUNT_LIMIT;
+    let run = start().await;
+    let api = &run.api;
+    // 1,001 customers whose last names start "Zed" ("Zed0000" … "Zed1000").
+    call(api, |a| {
+        let mut w = a.store.writer().unwrap();
+        let c = w
+            .add_connection(
+                &clientele_store::NewConnection {
+                    provider: Provider::Vagaro,
+                    name: "main".into(),
+                    settings: Default::default(),
+                    requires_secret: false,
+                },
+                Utc::now(),
+            )
+            .unwrap()
+            .id;
+        let deliveries: Vec<_> = (0..=1000)
+            .map(|i| vagaro_customer(c, &format!("Zed{i:04}")))
+            .collect();
+        w.ingest(&deliveries, &[]).unwrap();
+        w.derive_all().unwrap();
+    })
+    .await;
+    assert_eq!(SEARCH_COUNT_LIMIT, 1_000);
+    let page = |q: &'static str| call(api, move |a| a.search_people(q, 0, 50));
+    let zed = page("zed").await.unwrap();
+    assert_eq!((zed.total, zed.more, zed.items.len()), (1_000, true, 50));
+    let zed0 = page("zed0").await.unwrap();
+    assert_eq!((zed0.total, zed0.more), (1_000, false), "exactly 1,000");
+    let zed1 = page("zed1").await.unwrap();
+    assert_eq!((zed1.total, zed1.more, zed1.items.len()), (1, false, 1));
+    let everyone = page("").await.unwrap();
+    assert_eq!((everyone.total, everyone.more), (1_001, false));
+    // Past the count the pages still come: the list just doesn't offer them.
+    let late = call(api, |a| a.search_people("zed", 1_000, 50))
+        .await
+        .unwrap();
+    assert_eq!((late.items.len(), late.more), (1, true));
+}

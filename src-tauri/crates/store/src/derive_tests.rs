@@ -251,6 +251,77 @@ fn reprocess_gives_the_same_result_as_live_ingest_in_any_arrival_order() {
     );
 }
 
+/// `people_count()` (kept by triggers) and a count of the rows themselves.
+fn people_counts(store: &Store) -> (i64, i64) {
+    let kept = store.reader().unwrap().people_count().unwrap();
+    let rows = store
+        .connect()
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM people", [], |r| r.get(0))
+        .unwrap();
+    (kept, rows)
+}
+
+#[test]
+fn the_kept_people_count_follows_links_splits_and_reprocessing() {
+    let (_dir, store) = temp_store();
+    let mut w = store.writer().unwrap();
+    let c = connect(&mut w, Provider::Vagaro);
+    assert_eq!(people_counts(&store), (0, 0));
+    // Customers who share and then change emails: people are created, merged and split.
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..40_i64 {
+        let body = vagaro(
+            &format!("e{i}"),
+            t((i * 37) % 41),
+            &format!("C{}", i % 9),
+            &format!("p{}@x.example.com", (i / 2) % 4),
+        );
+        store_body(&mut w, c, &format!("e{i}"), &body);
+        w.derive_all().unwrap();
+        let (kept, rows) = people_counts(&store);
+        assert_eq!(kept, rows, "after delivery {i}");
+        seen.insert(rows);
+    }
+    assert!(
+        seen.len() > 2,
+        "the history should make the number of people go up and down: {seen:?}"
+    );
+    w.reprocess(|_, _| {}).unwrap();
+    let (kept, rows) = people_counts(&store);
+    assert_eq!(kept, rows, "after reprocessing");
+    assert!(rows > 0);
+}
+
+#[test]
+fn a_database_from_before_the_kept_count_gets_it_on_opening() {
+    let (dir, store) = temp_store();
+    let mut w = store.writer().unwrap();
+    let c = connect(&mut w, Provider::Vagaro);
+    for i in 0..5 {
+        let body = vagaro(
+            &i.to_string(),
+            t(i),
+            &format!("C{i}"),
+            &format!("{i}@x.example.com"),
+        );
+        store_body(&mut w, c, &i.to_string(), &body);
+    }
+    w.derive_all().unwrap();
+    drop(w);
+    // Back to schema 2, as a database written by an earlier version is.
+    let conn = store.connect().unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER people_count_insert; DROP TRIGGER people_count_delete;
+         DROP TABLE people_count; PRAGMA user_version = 2;",
+    )
+    .unwrap();
+    drop(conn);
+    drop(store);
+    let store = Store::open_dir(dir.path()).unwrap();
+    assert_eq!(people_counts(&store), (5, 5));
+}
+
 #[test]
 fn reprocessing_one_delivery_changes_nothing_when_nothing_changed() {
     let (_dir, store) = temp_store();
@@ -289,6 +360,13 @@ fn search_counts_match_search_results() {
             &vagaro(&i.to_string(), t(i), &format!("C{i}"), &email),
         );
     }
+    // Found by "ana" three ways (name, whole email, email before the @): counted once.
+    store_body(
+        &mut w,
+        c,
+        "12",
+        &vagaro("12", t(12), "Ana", "ana.m@x.example.com"),
+    );
     w.derive_all().unwrap();
     let r = store.reader().unwrap();
     for query in [
@@ -301,12 +379,35 @@ fn search_counts_match_search_results() {
     ] {
         let listed = r.people(query, None, 0).unwrap().len() as i64;
         assert_eq!(
-            r.people_total(query).unwrap(),
+            r.people_total(query, i64::MAX).unwrap(),
             listed,
             "count for {query:?}"
         );
     }
-    assert_eq!(r.people_total(Some("ana")).unwrap(), 4);
+    assert_eq!(r.people_total(Some("ana"), i64::MAX).unwrap(), 5);
+    // A search stops counting at the limit; all people are counted exactly either way.
+    assert_eq!(r.people_total(Some("ana"), 5).unwrap(), 5);
+    assert_eq!(r.people_total(Some("ana"), 3).unwrap(), 3);
+    assert_eq!(r.people_total(Some("jo"), 10).unwrap(), 10);
+    assert_eq!(r.people_total(Some("jo c1"), 2).unwrap(), 2);
+    assert_eq!(r.people_total(None, 3).unwrap(), 13);
+    // A page's total is the same whether the page was full (counted) or not (its own length).
+    for query in [None, Some("ana"), Some("jo c1"), Some("nobody")] {
+        let exact = r.people_total(query, i64::MAX).unwrap();
+        for (limit, offset) in [(2, 0), (50, 0), (2, 2), (50, 1)] {
+            let page = r.people_page(query, limit, offset).unwrap();
+            assert_eq!(
+                (page.total, page.more),
+                (exact, false),
+                "{query:?} limit {limit} offset {offset}"
+            );
+            assert_eq!(
+                page.items,
+                r.people(query, Some(limit), offset).unwrap(),
+                "{query:?} limit {limit} offset {offset}"
+            );
+        }
+    }
 }
 
 /// A person's search terms, straight from the table.
@@ -364,8 +465,8 @@ fn search_terms_follow_changes_term_by_term() {
     assert!(!now.iter().any(|t| t.contains("old.example")), "{now:?}");
     assert!(now.contains(&"okafor".to_string()), "{now:?}");
     let r = store.reader().unwrap();
-    assert_eq!(r.people_total(Some("ada@old")).unwrap(), 0);
-    assert_eq!(r.people_total(Some("ada@new")).unwrap(), 1);
+    assert_eq!(r.people_total(Some("ada@old"), i64::MAX).unwrap(), 0);
+    assert_eq!(r.people_total(Some("ada@new"), i64::MAX).unwrap(), 1);
 
     // And the same terms as a rebuild from scratch.
     w.reprocess(|_, _| {}).unwrap();

@@ -34,8 +34,8 @@ pub use derive::DeriveReport;
 pub use error::StoreError;
 pub use ingest::{DeliveryStatus, IngestOutcome, NewDelivery, NewRejection};
 pub use queries::{
-    DeliveryDetail, DeliveryRow, PersonDetail, PersonSummary, ProfileValue, RejectionRow,
-    SharedKey, SourceRef, TimelineEntry,
+    DeliveryDetail, DeliveryRow, PeoplePage, PersonDetail, PersonSummary, ProfileValue,
+    RejectionRow, SEARCH_COUNT_LIMIT, SharedKey, SourceRef, TimelineEntry,
 };
 pub use time::{from_millis, to_millis};
 
