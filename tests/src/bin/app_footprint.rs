@@ -71,7 +71,8 @@ fn main() {
     }
     let settle = Duration::from_secs(env_usize("CLIENTELE_BENCH_SETTLE_S", 15) as u64);
     let app_bin = sibling_bin("CLIENTELE_APP_BIN", "clientele-app");
-    let floor_bin = floor_bin();
+    // Cargo puts examples in `examples/` next to this program.
+    let floor_bin = sibling_bin("CLIENTELE_FLOOR_BIN", "examples/window_floor");
     let data = DataSet::open_or_build("app_footprint");
     let people: i64 = rusqlite::Connection::open(data.store.path())
         .and_then(|c| c.query_row("SELECT COUNT(*) FROM people", [], |r| r.get(0)))
@@ -81,25 +82,16 @@ fn main() {
 
     let floor = measure_floor(&floor_bin, settle);
 
-    // Its own configuration and caches, so neither the developer's nor an earlier run's count.
     let home = tempfile::tempdir().expect("a folder for the app's configuration and caches");
-    let log_path = home.path().join("app.log");
     let port = free_port();
-    let log_file = std::fs::File::create(&log_path).expect("log file");
-    let child = Command::new(&app_bin)
-        .env("CLIENTELE_DATA_DIR", &data.dir)
-        .env("CLIENTELE_LISTEN_PORT", port.to_string())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_CACHE_HOME", home.path().join("cache"))
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().expect("log file"))
-        .stderr(log_file)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", app_bin.display()));
-    let mut app = App {
-        child,
-        started: Vec::new(),
-    };
+    let (mut app, log_path) = App::launch(
+        &app_bin,
+        home.path(),
+        &[
+            ("CLIENTELE_DATA_DIR", data.dir.as_os_str()),
+            ("CLIENTELE_LISTEN_PORT", port.to_string().as_ref()),
+        ],
+    );
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     let started = Instant::now();
@@ -193,44 +185,11 @@ const WINDOW_TITLE: &str = "Clientele";
 /// The title `window_floor` gives its window.
 const FLOOR_TITLE: &str = "Clientele window floor";
 
-/// `window_floor`: `CLIENTELE_FLOOR_BIN`, or where cargo puts examples next to this program.
-fn floor_bin() -> std::path::PathBuf {
-    if let Some(path) = std::env::var_os("CLIENTELE_FLOOR_BIN") {
-        return path.into();
-    }
-    let exe = std::env::current_exe().expect("own path");
-    let path = exe
-        .parent()
-        .expect("own folder")
-        .join("examples")
-        .join(format!("window_floor{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} not found: build it (`make bench-build` does) or set CLIENTELE_FLOOR_BIN",
-        path.display()
-    );
-    path
-}
-
 /// Starts `window_floor`, waits for its window and then `settle`, measures it as the app is
 /// measured, prints `bench: app_floor …` and stops it.
 fn measure_floor(bin: &std::path::Path, settle: Duration) -> Vec<Sample> {
     let home = tempfile::tempdir().expect("a folder for the floor's configuration and caches");
-    let log_path = home.path().join("floor.log");
-    let log_file = std::fs::File::create(&log_path).expect("log file");
-    let child = Command::new(bin)
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_CACHE_HOME", home.path().join("cache"))
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().expect("log file"))
-        .stderr(log_file)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-    let mut floor = App {
-        child,
-        started: Vec::new(),
-    };
+    let (mut floor, log_path) = App::launch(bin, home.path(), &[]);
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     let started = Instant::now();
     while count_windows_titled(FLOOR_TITLE) == 0 {
@@ -353,6 +312,32 @@ struct App {
 }
 
 impl App {
+    /// Starts `bin` with `env`, its configuration, caches and data (WebKit's) in `home`, so
+    /// neither the developer's nor an earlier run's count, and its output in `home/output.log`.
+    fn launch(
+        bin: &std::path::Path,
+        home: &std::path::Path,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> (App, std::path::PathBuf) {
+        let log_path = home.join("output.log");
+        let log_file = std::fs::File::create(&log_path).expect("log file");
+        let child = Command::new(bin)
+            .envs(env.iter().copied())
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_CACHE_HOME", home.join("cache"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("log file"))
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        let app = App {
+            child,
+            started: Vec::new(),
+        };
+        (app, log_path)
+    }
+
     /// SIGTERM, a grace period, then SIGKILL; then any descendant left behind gets SIGTERM.
     fn stop(&mut self) -> String {
         let pid = self.child.id();
