@@ -124,21 +124,15 @@ fn main() {
     );
     std::thread::sleep(settle);
 
-    let pid = app.child.id();
-    let idle = sample(pid);
-    app.started = idle
-        .iter()
-        .skip(1)
-        .map(|s| (s.pid, s.name.clone()))
-        .collect();
+    let idle = app.measure();
     let floor_pss = mb(total(&floor, |s| s.pss));
+    let people_field = format!(" people={people}");
     report(
         "app_idle",
-        people,
+        &people_field,
         &idle,
-        ready,
         &format!(
-            " floor_pss_mb={floor_pss:.1} ratio={:.2}",
+            " ready_s={ready:.1} floor_pss_mb={floor_pss:.1} ratio={:.2}",
             mb(total(&idle, |s| s.pss)) / floor_pss
         ),
     );
@@ -168,13 +162,13 @@ fn main() {
         settle.as_secs()
     );
     std::thread::sleep(settle);
-    let tray = sample(pid);
-    for s in tray.iter().skip(1) {
-        if !app.started.iter().any(|(p, _)| *p == s.pid) {
-            app.started.push((s.pid, s.name.clone()));
-        }
-    }
-    report("app_tray", people, &tray, ready, "");
+    let tray = app.measure();
+    report(
+        "app_tray",
+        &people_field,
+        &tray,
+        &format!(" ready_s={ready:.1}"),
+    );
     let status = app.stop();
     eprintln!("app_footprint: the app stopped ({status})");
 }
@@ -213,23 +207,8 @@ fn measure_floor(bin: &std::path::Path, settle: Duration) -> Vec<Sample> {
         settle.as_secs()
     );
     std::thread::sleep(settle);
-    let samples = sample(floor.child.id());
-    floor.started = samples
-        .iter()
-        .skip(1)
-        .map(|s| (s.pid, s.name.clone()))
-        .collect();
-    print_processes("app_floor", &samples);
-    println!(
-        "bench: app_floor rss_mb={:.1} pss_mb={:.1} peak_mb={:.1} main_rss_mb={:.1} main_peak_mb={:.1} processes={} names={}",
-        mb(total(&samples, |s| s.rss)),
-        mb(total(&samples, |s| s.pss)),
-        mb(total(&samples, |s| s.hwm)),
-        mb(samples[0].rss),
-        mb(samples[0].hwm),
-        samples.len(),
-        names(&samples)
-    );
+    let samples = floor.measure();
+    report("app_floor", "", &samples, "");
     let status = floor.stop();
     eprintln!("app_footprint: window_floor stopped ({status})");
     samples
@@ -238,11 +217,6 @@ fn measure_floor(bin: &std::path::Path, settle: Duration) -> Vec<Sample> {
 /// One of `Sample`'s figures summed over the processes, in kB.
 fn total(samples: &[Sample], figure: fn(&Sample) -> u64) -> u64 {
     samples.iter().map(figure).sum()
-}
-
-fn names(samples: &[Sample]) -> String {
-    let names: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
-    names.join(",")
 }
 
 /// The memory of `pid` (first) and every process it started.
@@ -271,23 +245,9 @@ fn sample(pid: u32) -> Vec<Sample> {
     samples
 }
 
-/// One line per process on stderr, then the `bench: LABEL …` line, ending with `extra`.
-fn report(label: &str, people: i64, samples: &[Sample], ready: f64, extra: &str) {
-    print_processes(label, samples);
-    println!(
-        "bench: {label} people={people} rss_mb={:.1} pss_mb={:.1} peak_mb={:.1} main_rss_mb={:.1} main_peak_mb={:.1} processes={} names={} ready_s={ready:.1}{extra}",
-        mb(total(samples, |s| s.rss)),
-        mb(total(samples, |s| s.pss)),
-        mb(total(samples, |s| s.hwm)),
-        mb(samples[0].rss),
-        mb(samples[0].hwm),
-        samples.len(),
-        names(samples)
-    );
-}
-
-/// One line per process, on stderr.
-fn print_processes(label: &str, samples: &[Sample]) {
+/// One line per process on stderr, then the `bench: LABEL…` line: `before` and `after` are
+/// ` key=value` pairs around the memory figures.
+fn report(label: &str, before: &str, samples: &[Sample], after: &str) {
     for s in samples {
         eprintln!(
             "app_footprint: {label} pid={} name={} rss_mb={:.1} (anon={:.1} file={:.1} shmem={:.1}) pss_mb={:.1} peak_mb={:.1}",
@@ -301,6 +261,17 @@ fn print_processes(label: &str, samples: &[Sample]) {
             mb(s.hwm)
         );
     }
+    let names: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
+    println!(
+        "bench: {label}{before} rss_mb={:.1} pss_mb={:.1} peak_mb={:.1} main_rss_mb={:.1} main_peak_mb={:.1} processes={} names={}{after}",
+        mb(total(samples, |s| s.rss)),
+        mb(total(samples, |s| s.pss)),
+        mb(total(samples, |s| s.hwm)),
+        mb(samples[0].rss),
+        mb(samples[0].hwm),
+        samples.len(),
+        names.join(",")
+    );
 }
 
 /// The running app and the processes it started; stopped on drop too (a panic mid-way).
@@ -336,6 +307,17 @@ impl App {
             started: Vec::new(),
         };
         (app, log_path)
+    }
+
+    /// Measures the process and every process it started, remembering those for [`App::stop`].
+    fn measure(&mut self) -> Vec<Sample> {
+        let samples = sample(self.child.id());
+        for s in samples.iter().skip(1) {
+            if !self.started.iter().any(|(p, _)| *p == s.pid) {
+                self.started.push((s.pid, s.name.clone()));
+            }
+        }
+        samples
     }
 
     /// SIGTERM, a grace period, then SIGKILL; then any descendant left behind gets SIGTERM.

@@ -378,7 +378,7 @@ impl Reader {
         };
         let more = search.is_some() && counted > SEARCH_COUNT_LIMIT;
         Ok(PeoplePage {
-            total: counted.min(if more { SEARCH_COUNT_LIMIT } else { i64::MAX }),
+            total: if more { SEARCH_COUNT_LIMIT } else { counted },
             more,
             items,
         })
