@@ -13,7 +13,6 @@ use phonenumber::Mode;
 pub use phonenumber::country::Id as CountryId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// What kind of value links two profiles.
@@ -233,18 +232,11 @@ pub fn identity_keys<'a>(
     keys
 }
 
-/// Convenience for a plain field map.
-pub fn identity_keys_of_map(
-    fields: &BTreeMap<String, Value>,
-    default_country: Option<country::Id>,
-) -> Vec<IdentityKey> {
-    identity_keys(fields.iter().map(|(k, v)| (k.as_str(), v)), default_country)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::collections::BTreeMap;
 
     #[test]
     fn national_digits_of_stored_keys_are_the_parsed_ones() {
@@ -355,7 +347,7 @@ mod tests {
             ("company".to_string(), json!("a@example.com")),
             ("first_name".to_string(), json!(null)),
         ]);
-        let keys = identity_keys_of_map(&fields, None);
+        let keys = identity_keys(fields.iter().map(|(k, v)| (k.as_str(), v)), None);
         assert_eq!(
             keys,
             vec![

@@ -218,19 +218,6 @@ impl Source {
         }
     }
 
-    /// Values that are phone numbers (a `phone` transform applies to them).
-    pub fn is_phone(&self) -> bool {
-        match self {
-            Source::Person(f) => matches!(f, PersonFact::Phones),
-            _ => self.key().is_some_and(|k| {
-                let last = last_segment(k).to_lowercase();
-                ["phone", "mobile", "whatsapp"]
-                    .iter()
-                    .any(|w| last.contains(w))
-            }),
-        }
-    }
-
     /// Whether the value needs the person (for event rows).
     pub fn needs_person(&self) -> bool {
         matches!(

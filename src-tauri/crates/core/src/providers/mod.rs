@@ -2,12 +2,12 @@
 //! one ([`verify`]), how to read it into normalized [`SourceEvent`]s ([`parse`]), and how to make
 //! a genuine one ([`sign`], [`sample_body`]) for "Send a test event", tests and benchmarks.
 //!
-//! Each provider's module holds only what is particular to it (`providers.md` is the contract);
-//! everything they share lives here, once: header lookup, HMAC and constant-time comparison,
-//! replay windows, JSON getters and the field-mapping machinery. Verification and parsing are
-//! deliberately separate steps: a delivery is stored as soon as it is verified, even when it
-//! cannot be read yet, so an adapter fix can re-read it later (`parse` only gets the stored
-//! [`KEPT_HEADERS`], never a signature).
+//! Each provider's module holds only what is particular to it (`docs/providers.md` is the
+//! contract); everything they share lives here, once: header lookup, HMAC and constant-time
+//! comparison, replay windows, JSON getters and the field-mapping machinery. Verification and
+//! parsing are deliberately separate steps: a delivery is stored as soon as it is verified, even
+//! when it cannot be read yet, so an adapter fix can re-read it later (`parse` only gets the
+//! stored [`KEPT_HEADERS`], never a signature).
 
 mod plain;
 mod resdiary;
@@ -47,6 +47,8 @@ pub const KEPT_HEADERS: &[&str] = &[
     zupy::LEGACY_EVENT_HEADER,
     standard::ID_HEADER,
     standard::TIMESTAMP_HEADER,
+    standard::SVIX_ID_HEADER,
+    standard::SVIX_TIMESTAMP_HEADER,
 ];
 
 /// The [`KEPT_HEADERS`] of a request, as stored with its delivery (values that aren't text are
@@ -74,8 +76,8 @@ pub fn verify(
     i: &Inbound<'_>,
     now: DateTime<Utc>,
 ) -> Result<Verified, Rejection> {
-    // `crate::verify::verify` checks this too; repeating it here keeps this entry point safe on
-    // its own.
+    // The address allow-list is checked here, and only here: `crate::verify::verify` hands
+    // everything to this function.
     if let Some(ip) = i.remote_ip
         && !s.allowed_ips.is_empty()
         && !s.allowed_ips.contains(&ip)
@@ -183,7 +185,7 @@ fn dedupe_key(p: Provider, headers: &HeaderMap, body: &[u8], plain_json: Option<
             .and_then(|j| id_text(j.get("id")))
             .or_else(|| header(headers, plain::EVENT_ID_HEADER).map(str::to_string)),
         Provider::Zupy => zupy::event_id(headers, TopIds::read(body).webhook_id),
-        Provider::Standard => header(headers, standard::ID_HEADER).map(str::to_string),
+        Provider::Standard => standard::message_id(headers).map(str::to_string),
         Provider::Resdiary => None,
     };
     id.filter(|id| usable_id(id))

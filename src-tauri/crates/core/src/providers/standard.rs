@@ -9,6 +9,12 @@
 //!   text are tried (both need the secret, so this doesn't weaken the check) and the check says
 //!   which matched; when it doesn't decode, the text is the key.
 //! * Replay window: five minutes either way on `webhook-timestamp`, which is signed.
+//! * Header names: Svix, the largest sender, sends `svix-id`, `svix-timestamp` and
+//!   `svix-signature` unless a customer pays for the unbranded `webhook-*` names; the values and
+//!   the signature are the same. Svix's own verifier takes each of the three from `svix-*` when
+//!   sent, else from `webhook-*`, one header at a time. Clientele reads all three from one
+//!   family, never a mix (see [`Family::of`]), so the id that is signed is always the id the
+//!   delivery is deduplicated on; a request that mixes them is refused and says so.
 //! * The payload has no fixed shape: the customer id is found with the connection's JSON pointer
 //!   (default `/data/id`); the customer's fields are read from the object holding that id, by
 //!   matching keys to canonical names (`email`, `first_name`/`firstName`, `phone`, …) and keeping
@@ -33,6 +39,86 @@ use sha2::{Digest, Sha256};
 pub(super) const ID_HEADER: &str = "webhook-id";
 pub(super) const TIMESTAMP_HEADER: &str = "webhook-timestamp";
 pub(super) const SIGNATURE_HEADER: &str = "webhook-signature";
+pub(super) const SVIX_ID_HEADER: &str = "svix-id";
+pub(super) const SVIX_TIMESTAMP_HEADER: &str = "svix-timestamp";
+pub(super) const SVIX_SIGNATURE_HEADER: &str = "svix-signature";
+
+/// One set of names for the three headers: the spec's `webhook-*` or Svix's `svix-*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Family {
+    pub id: &'static str,
+    pub timestamp: &'static str,
+    pub signature: &'static str,
+}
+
+const WEBHOOK: Family = Family {
+    id: ID_HEADER,
+    timestamp: TIMESTAMP_HEADER,
+    signature: SIGNATURE_HEADER,
+};
+
+const SVIX: Family = Family {
+    id: SVIX_ID_HEADER,
+    timestamp: SVIX_TIMESTAMP_HEADER,
+    signature: SVIX_SIGNATURE_HEADER,
+};
+
+impl Family {
+    /// The family a request's id, time stamp and signature are all read from: the one whose id
+    /// header was sent (`webhook-id` first, as the spec names it); with no id header at all, the
+    /// one with any of its headers sent (`webhook-*` first). Keying on the id makes the choice
+    /// for a delivery that passed the check the same on its stored [`super::KEPT_HEADERS`]
+    /// (which hold both ids, never a signature) as on the request, and makes a request that sends both families whole (with the same
+    /// values) read exactly as it did when only `webhook-*` was understood.
+    pub(super) fn of(h: &HeaderMap) -> Family {
+        if sent(h, WEBHOOK.id) {
+            WEBHOOK
+        } else if sent(h, SVIX.id) || (!WEBHOOK.any_sent(h) && SVIX.any_sent(h)) {
+            SVIX
+        } else {
+            WEBHOOK
+        }
+    }
+
+    fn other(self) -> Family {
+        if self == WEBHOOK { SVIX } else { WEBHOOK }
+    }
+
+    fn names(self) -> [&'static str; 3] {
+        [self.id, self.timestamp, self.signature]
+    }
+
+    fn any_sent(self, h: &HeaderMap) -> bool {
+        self.names().into_iter().any(|name| sent(h, name))
+    }
+
+    /// Refuses a request that left out this family's `missing` header but sent the other
+    /// family's: the headers would have to be mixed, which no sender does.
+    fn mixed(self, h: &HeaderMap, missing: &'static str, instead: &'static str) -> Rejection {
+        let ours = self
+            .names()
+            .into_iter()
+            .find(|name| sent(h, name))
+            .unwrap_or(missing);
+        Rejection::MalformedSignature(format!(
+            "the headers mix two naming schemes ({ours} with {instead}, but no {missing}); \
+             Clientele reads the id, time stamp and signature all from webhook-* headers or all \
+             from svix-* headers"
+        ))
+    }
+}
+
+/// Whether header `name` was sent with a non-blank value (readable or not).
+fn sent(h: &HeaderMap, name: &str) -> bool {
+    h.get_all(name)
+        .iter()
+        .any(|v| !v.as_bytes().trim_ascii().is_empty())
+}
+
+/// The message id a delivery is deduplicated on: the id of the [`Family`] that is checked.
+pub(super) fn message_id(h: &HeaderMap) -> Option<&str> {
+    header(h, Family::of(h).id)
+}
 
 /// Standard base64, padding optional (senders differ).
 const B64: GeneralPurpose = GeneralPurpose::new(
@@ -63,19 +149,33 @@ pub(super) fn check(
     now: DateTime<Utc>,
 ) -> Result<String, Rejection> {
     let p = Provider::Standard;
-    let values = header_values(i.headers, SIGNATURE_HEADER);
+    let h = i.headers;
+    let f = Family::of(h);
+    let other = f.other();
+    let values = header_values(h, f.signature);
     if values.is_empty() {
-        return Err(missing_signature(p));
+        return Err(if sent(h, other.signature) {
+            f.mixed(h, f.signature, other.signature)
+        } else {
+            missing_signature(p)
+        });
     }
-    let stamp = header(i.headers, TIMESTAMP_HEADER).ok_or(Rejection::MissingTimestamp {
-        provider: p.display_name(),
+    let stamp = match header(h, f.timestamp) {
+        Some(stamp) => stamp,
+        None if sent(h, other.timestamp) => return Err(f.mixed(h, f.timestamp, other.timestamp)),
+        None => {
+            return Err(Rejection::MissingTimestamp {
+                provider: p.display_name(),
+            });
+        }
+    };
+    let id = header(h, f.id).ok_or_else(|| {
+        Rejection::MalformedSignature(format!(
+            "no {} header was sent, and the signature covers it",
+            f.id
+        ))
     })?;
-    let id = header(i.headers, ID_HEADER).ok_or_else(|| {
-        Rejection::MalformedSignature(
-            "no webhook-id header was sent, and the signature covers it".to_string(),
-        )
-    })?;
-    let supplied = supplied_signatures(&values)?;
+    let supplied = supplied_signatures(&values, f.signature)?;
     let macs: Vec<(&str, Vec<u8>)> = keys(secret)
         .into_iter()
         .map(|(label, key)| {
@@ -85,19 +185,15 @@ pub(super) fn check(
         .collect();
     let expected: Vec<(&str, &[u8])> = macs.iter().map(|(l, m)| (*l, m.as_slice())).collect();
     let matched = match_any(p, &supplied, &expected)?;
-    within_window(
-        header_epoch(stamp, "webhook-timestamp")?,
-        now,
-        REPLAY_WINDOW_SECS,
-    )?;
+    within_window(header_epoch(stamp, f.timestamp)?, now, REPLAY_WINDOW_SECS)?;
     Ok(format!(
         "Checked: signed with the signing secret (Standard Webhooks){matched}, and sent within 5 minutes."
     ))
 }
 
-/// Every `v1,<base64>` entry across every copy of the header. Other versions are skipped; an
-/// entry that isn't `version,signature` is unreadable.
-fn supplied_signatures(values: &[String]) -> Result<Vec<Supplied>, Rejection> {
+/// Every `v1,<base64>` entry across every copy of the `header` header. Other versions are
+/// skipped; an entry that isn't `version,signature` is unreadable.
+fn supplied_signatures(values: &[String], header: &str) -> Result<Vec<Supplied>, Rejection> {
     let mut supplied = Vec::new();
     for entry in values.iter().flat_map(|v| v.split_whitespace()) {
         match entry.split_once(',') {
@@ -105,12 +201,12 @@ fn supplied_signatures(values: &[String]) -> Result<Vec<Supplied>, Rejection> {
                 B64.decode(sig)
                     .ok()
                     .filter(|b| !b.is_empty())
-                    .ok_or_else(|| "a webhook-signature entry isn't valid base64".to_string()),
+                    .ok_or_else(|| format!("a {header} entry isn't valid base64")),
             ),
             Some(_) => {}
-            None => supplied.push(Err(
-                "a webhook-signature entry isn't in the form v1,<signature>".to_string(),
-            )),
+            None => supplied.push(Err(format!(
+                "a {header} entry isn't in the form v1,<signature>"
+            ))),
         }
     }
     if supplied.is_empty() {
@@ -232,14 +328,17 @@ pub(super) fn parse(
         json.pointer(&pointer),
         "customer id (at the place set for this connection)",
     )?;
-    // The payload's own `timestamp` is when the event happened; `webhook-timestamp` is when this
-    // attempt was sent and moves with every retry, so it is only the fallback.
+    // The payload's own `timestamp` is when the event happened; `webhook-timestamp` (or
+    // `svix-timestamp`) is when this attempt was sent and moves with every retry, so it is only
+    // the fallback.
     let at = json
         .get("timestamp")
         .and_then(parse_provider_time)
-        .or_else(|| header(headers, TIMESTAMP_HEADER).and_then(crate::time::parse_time_str))
+        .or_else(|| {
+            header(headers, Family::of(headers).timestamp).and_then(crate::time::parse_time_str)
+        })
         .ok_or(ParseError::Missing(
-            "event time (timestamp or webhook-timestamp)",
+            "event time (timestamp, webhook-timestamp or svix-timestamp)",
         ))?;
     let event_type = text(json, "type").unwrap_or("(no type)");
     let kind = match event_type
@@ -296,10 +395,10 @@ pub(super) fn sign(
         &[id.as_bytes(), b".", stamp.as_bytes(), b".", body],
     );
     vec![
-        ("webhook-id".to_string(), id),
-        ("webhook-timestamp".to_string(), stamp),
+        (ID_HEADER.to_string(), id),
+        (TIMESTAMP_HEADER.to_string(), stamp),
         (
-            "webhook-signature".to_string(),
+            SIGNATURE_HEADER.to_string(),
             format!("v1,{}", B64.encode(mac)),
         ),
     ]
@@ -321,8 +420,10 @@ pub(super) fn sample(customer_ref: &str, email: &str, at: DateTime<Utc>) -> Valu
 
 #[cfg(test)]
 mod tests {
+    use super::super::bad_signature;
     use super::super::tests::*;
     use super::*;
+    use crate::Verified;
     use serde_json::json;
 
     const P: Provider = Provider::Standard;
@@ -522,8 +623,398 @@ mod tests {
         assert_eq!(
             parse_body(P, no_time.to_string().as_bytes()),
             Err(ParseError::Missing(
-                "event time (timestamp or webhook-timestamp)"
+                "event time (timestamp, webhook-timestamp or svix-timestamp)"
             ))
+        );
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Signed by the published libraries (`svix`, `standardwebhooks`), not by `sign` above
+    // -----------------------------------------------------------------------------------------
+
+    /// Vectors signed once with the published Python `svix` and `standardwebhooks` packages;
+    /// `generated_by` in the file names the versions and holds the code.
+    const PUBLISHED: &str = include_str!("../../tests/fixtures/standard/published-libraries.json");
+
+    /// One vector: what was signed, and with what.
+    struct Vector {
+        secret: String,
+        msg_id: String,
+        stamp: String,
+        body: String,
+        signature: String,
+        /// The headers as its library's sender sends them.
+        sent: Vec<(String, String)>,
+        /// Half a minute after it was signed: well inside the replay window.
+        now: DateTime<Utc>,
+    }
+
+    impl Vector {
+        /// The id, time stamp and signature under one family's names.
+        fn under(&self, f: Family) -> HeaderMap {
+            headers(&[
+                (f.id, &self.msg_id),
+                (f.timestamp, &self.stamp),
+                (f.signature, &self.signature),
+            ])
+        }
+
+        fn verify(&self, h: &HeaderMap) -> Result<Verified, Rejection> {
+            verify_with(P, Some(&self.secret), h, self.body.as_bytes(), self.now)
+        }
+    }
+
+    fn published() -> Value {
+        serde_json::from_str(PUBLISHED).expect("fixture is JSON")
+    }
+
+    fn vector(name: &str) -> Vector {
+        let all = published();
+        let v = all["vectors"]
+            .as_array()
+            .expect("vectors")
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no vector {name}"))
+            .clone();
+        let text = |k: &str| {
+            v[k].as_str()
+                .unwrap_or_else(|| panic!("{name}: {k}"))
+                .to_string()
+        };
+        let at = v["timestamp"].as_i64().expect("timestamp");
+        Vector {
+            secret: text("secret"),
+            msg_id: text("msg_id"),
+            stamp: at.to_string(),
+            body: text("body"),
+            signature: text("signature"),
+            sent: v["headers"]
+                .as_object()
+                .expect("headers")
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().expect("header").to_string()))
+                .collect(),
+            now: DateTime::from_timestamp(at + 30, 0).expect("time"),
+        }
+    }
+
+    fn as_sent(v: &Vector) -> HeaderMap {
+        let pairs: Vec<(&str, &str)> = v
+            .sent
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        headers(&pairs)
+    }
+
+    const SVIX_VECTORS: [&str; 2] = ["svix-customer-updated", "svix-customer-created-spec-secret"];
+
+    #[test]
+    fn published_vectors_are_what_they_say() {
+        let all = published();
+        let by = &all["generated_by"];
+        for library in ["svix", "standardwebhooks"] {
+            assert!(by["libraries"][library].is_string(), "{library} version");
+            assert!(
+                by["code"]
+                    .as_str()
+                    .is_some_and(|c| c.contains(&format!("{library}.Webhook(key).sign("))),
+                "{library} signs"
+            );
+        }
+        for v in all["vectors"].as_array().expect("vectors") {
+            let accepted = &v["published_verifiers_accept"];
+            assert_eq!(accepted["svix, svix-* headers"], json!(true), "{v}");
+            assert_eq!(accepted["svix, webhook-* headers"], json!(true), "{v}");
+            assert_eq!(accepted["standardwebhooks, webhook-* headers"], json!(true));
+        }
+    }
+
+    #[test]
+    fn svix_signed_delivery_with_svix_headers_verifies() {
+        for name in SVIX_VECTORS {
+            let v = vector(name);
+            let h = as_sent(&v);
+            assert!(
+                h.contains_key("svix-signature"),
+                "{name} is sent as Svix sends it"
+            );
+            let ok = v.verify(&h).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(ok.dedupe_key, v.msg_id, "{name}");
+            assert!(ok.check.starts_with("Checked"), "{name}: {}", ok.check);
+            assert!(
+                !ok.check.contains("as text"),
+                "{name}: the secret is base64"
+            );
+            // The replay window runs on svix-timestamp as it does on webhook-timestamp.
+            let at =
+                |secs: i64| v.now - chrono::Duration::seconds(30) + chrono::Duration::seconds(secs);
+            let late = verify_with(P, Some(&v.secret), &h, v.body.as_bytes(), at(360));
+            assert_eq!(
+                late,
+                Err(Rejection::StaleTimestamp { skew_secs: 360 }),
+                "{name}"
+            );
+            let early = verify_with(P, Some(&v.secret), &h, v.body.as_bytes(), at(-360));
+            assert_eq!(
+                early,
+                Err(Rejection::StaleTimestamp { skew_secs: -360 }),
+                "{name}"
+            );
+            assert!(verify_with(P, Some(&v.secret), &h, v.body.as_bytes(), at(290)).is_ok());
+        }
+    }
+
+    #[test]
+    fn svix_signed_delivery_with_webhook_headers_verifies() {
+        for name in SVIX_VECTORS {
+            let v = vector(name);
+            let ok = v
+                .verify(&v.under(WEBHOOK))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(ok.dedupe_key, v.msg_id, "{name}");
+            // A white-labelled sender that also sends the svix-* copies: the same delivery.
+            let mut both = v.under(WEBHOOK);
+            both.extend(v.under(SVIX));
+            assert_eq!(v.verify(&both), Ok(ok), "{name}");
+        }
+    }
+
+    #[test]
+    fn standardwebhooks_signed_delivery_verifies_under_either_names() {
+        let v = vector("standardwebhooks-customer-updated");
+        assert!(as_sent(&v).contains_key("webhook-signature"));
+        let ok = v.verify(&as_sent(&v)).expect("as sent");
+        assert_eq!(ok.dedupe_key, v.msg_id);
+        assert!(ok.check.starts_with("Checked") && !ok.check.contains("as text"));
+        // Svix's verifier takes it under its own names too: so does Clientele.
+        assert_eq!(v.verify(&v.under(SVIX)), Ok(ok));
+        let parsed = super::super::parse(
+            P,
+            &ConnectionSettings::default(),
+            &as_sent(&v),
+            v.body.as_bytes(),
+        )
+        .expect("reads");
+        assert_eq!(parsed.events[0].customer_ref, "cus_8843");
+        assert_eq!(parsed.events[0].fields["last_name"], json!("Conceição"));
+    }
+
+    #[test]
+    fn forged_svix_signature_is_refused() {
+        let v = vector("svix-customer-updated");
+        let other = vector("svix-customer-created-spec-secret");
+        let body = v.body.as_bytes();
+        let with = |name: &str, value: &str| {
+            let mut h = v.under(SVIX);
+            h.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                http::HeaderValue::from_str(value).expect("value"),
+            );
+            h
+        };
+        let bad = Rejection::BadSignature {
+            provider: "Standard Webhooks",
+            secret_word: P.secret_word(),
+        };
+        // Another secret's signature, another message's id, a moved time stamp, a changed body.
+        let forged = hmac_sha256(
+            b"not the secret",
+            &[v.msg_id.as_bytes(), b".", v.stamp.as_bytes(), b".", body],
+        );
+        for h in [
+            with("svix-signature", &format!("v1,{}", B64.encode(forged))),
+            with("svix-signature", &other.signature),
+            with("svix-id", &other.msg_id),
+            with("svix-timestamp", &(v.now.timestamp() - 1).to_string()),
+        ] {
+            assert_eq!(v.verify(&h), Err(bad.clone()), "{h:?}");
+        }
+        let tampered = v.body.replace("cus_8842", "cus_8843");
+        assert_eq!(
+            verify_with(
+                P,
+                Some(&v.secret),
+                &v.under(SVIX),
+                tampered.as_bytes(),
+                v.now
+            ),
+            Err(bad)
+        );
+        // Missing and unreadable parts are named by the header actually used.
+        let mut h = v.under(SVIX);
+        h.remove("svix-signature");
+        assert_eq!(
+            v.verify(&h),
+            Err(Rejection::MissingSignature {
+                secret_word: P.secret_word()
+            })
+        );
+        let mut h = v.under(SVIX);
+        h.remove("svix-timestamp");
+        assert_eq!(
+            v.verify(&h),
+            Err(Rejection::MissingTimestamp {
+                provider: "Standard Webhooks"
+            })
+        );
+        let mut h = v.under(SVIX);
+        h.remove("svix-id");
+        assert_eq!(
+            v.verify(&h),
+            Err(Rejection::MalformedSignature(
+                "no svix-id header was sent, and the signature covers it".to_string()
+            ))
+        );
+        assert_eq!(
+            v.verify(&with("svix-signature", "v1,!!!!")),
+            Err(Rejection::MalformedSignature(
+                "a svix-signature entry isn't valid base64".to_string()
+            ))
+        );
+        assert_eq!(
+            v.verify(&with("svix-timestamp", "soon")),
+            Err(bad_signature(P)),
+            "the signature is checked before the time stamp is read"
+        );
+    }
+
+    #[test]
+    fn mixed_header_families_are_refused() {
+        let v = vector("svix-customer-updated");
+        let (id, stamp, sig) = (v.msg_id.as_str(), v.stamp.as_str(), v.signature.as_str());
+        let mixed = |ours: &str, instead: &str, missing: &str| {
+            Err(Rejection::MalformedSignature(format!(
+                "the headers mix two naming schemes ({ours} with {instead}, but no {missing}); \
+                 Clientele reads the id, time stamp and signature all from webhook-* headers or \
+                 all from svix-* headers"
+            )))
+        };
+        // Svix's own verifier accepts this one (it falls back header by header; the fixture
+        // records it); Clientele doesn't combine families.
+        let h = headers(&[
+            ("webhook-id", id),
+            ("svix-timestamp", stamp),
+            ("svix-signature", sig),
+        ]);
+        assert_eq!(
+            v.verify(&h),
+            mixed("webhook-id", "svix-signature", "webhook-signature")
+        );
+        let h = headers(&[
+            ("svix-id", id),
+            ("webhook-timestamp", stamp),
+            ("webhook-signature", sig),
+        ]);
+        assert_eq!(
+            v.verify(&h),
+            mixed("svix-id", "webhook-signature", "svix-signature")
+        );
+        let h = headers(&[
+            ("webhook-id", id),
+            ("webhook-signature", sig),
+            ("svix-timestamp", stamp),
+        ]);
+        assert_eq!(
+            v.verify(&h),
+            mixed("webhook-id", "svix-timestamp", "webhook-timestamp")
+        );
+        let h = headers(&[("webhook-timestamp", stamp), ("svix-signature", sig)]);
+        assert_eq!(
+            v.verify(&h),
+            mixed("webhook-timestamp", "svix-signature", "webhook-signature")
+        );
+
+        // A genuine svix-* delivery with a made-up webhook-id added (to slip past dedupe as a
+        // new message) is refused: the id checked is always the id deduplicated on.
+        let mut h = v.under(SVIX);
+        h.insert("webhook-id", http::HeaderValue::from_static("msg_replayed"));
+        assert!(matches!(
+            v.verify(&h),
+            Err(Rejection::MalformedSignature(_))
+        ));
+
+        // Both families whole: the webhook-* one is read and the other ignored, whatever it holds.
+        let mut h = v.under(WEBHOOK);
+        h.extend(headers(&[
+            ("svix-id", "msg_other"),
+            ("svix-signature", "v1,AAAA"),
+        ]));
+        assert_eq!(v.verify(&h).map(|ok| ok.dedupe_key), Ok(v.msg_id.clone()));
+        let mut h = v.under(SVIX);
+        h.extend(headers(&[
+            ("webhook-id", "msg_other"),
+            ("webhook-timestamp", stamp),
+            ("webhook-signature", sig),
+        ]));
+        assert_eq!(v.verify(&h), Err(bad_signature(P)));
+    }
+
+    #[test]
+    fn svix_and_webhook_names_make_the_same_dedupe_key() {
+        for name in SVIX_VECTORS {
+            let v = vector(name);
+            let svix = v.verify(&v.under(SVIX)).expect("svix-*");
+            let webhook = v.verify(&v.under(WEBHOOK)).expect("webhook-*");
+            assert_eq!(svix.dedupe_key, webhook.dedupe_key, "{name}");
+            assert_eq!(svix.dedupe_key, v.msg_id, "{name}");
+            // Unchecked (no secret) too.
+            for secret in [None, Some("")] {
+                let key = |f| {
+                    verify_with(P, secret, &v.under(f), v.body.as_bytes(), v.now)
+                        .expect("unchecked")
+                        .dedupe_key
+                };
+                assert_eq!(key(SVIX), v.msg_id, "{name}");
+                assert_eq!(key(WEBHOOK), v.msg_id, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn kept_headers_never_keep_svix_signature() {
+        let v = vector("svix-customer-updated");
+        let mut h = as_sent(&v);
+        h.insert(
+            "content-type",
+            http::HeaderValue::from_static("application/json"),
+        );
+        let kept = super::super::kept_headers(&h);
+        assert!(
+            kept.iter().all(|(name, _)| !name.contains("signature")),
+            "{kept:?}"
+        );
+        assert!(
+            kept.iter()
+                .all(|(_, value)| !value.contains(&v.signature[3..]))
+        );
+        assert_eq!(
+            kept,
+            vec![
+                ("content-type".to_string(), "application/json".to_string()),
+                ("svix-id".to_string(), v.msg_id.clone()),
+                ("svix-timestamp".to_string(), v.stamp.clone()),
+            ],
+            "the id and time stamp are kept, as their webhook-* twins are"
+        );
+        let mut both = v.under(WEBHOOK);
+        both.extend(v.under(SVIX));
+        let kept = super::super::kept_headers(&both);
+        assert_eq!(kept.len(), 4, "{kept:?}");
+        assert!(
+            kept.iter().all(|(name, _)| !name.contains("signature")),
+            "{kept:?}"
+        );
+
+        // Re-reading from the kept svix-* headers: svix-timestamp is the fallback event time.
+        let bare = json!({"type": "customer.updated", "data": {"id": "cus_8842"}}).to_string();
+        let kept = headers(&[("svix-id", &v.msg_id), ("svix-timestamp", &v.stamp)]);
+        let parsed = super::super::parse(P, &ConnectionSettings::default(), &kept, bare.as_bytes())
+            .expect("reads");
+        assert_eq!(
+            parsed.events[0].occurred_at.timestamp().to_string(),
+            v.stamp
         );
     }
 

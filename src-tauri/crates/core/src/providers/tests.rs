@@ -19,7 +19,7 @@ pub(crate) fn signature_headers(p: Provider) -> &'static [&'static str] {
         Provider::Vagaro => &[vagaro::TOKEN_HEADER],
         Provider::Plain => &[plain::SIGNATURE_HEADER],
         Provider::Zupy => &[zupy::SIGNATURE_HEADER, zupy::LEGACY_SIGNATURE_HEADER],
-        Provider::Standard => &[standard::SIGNATURE_HEADER],
+        Provider::Standard => &[standard::SIGNATURE_HEADER, standard::SVIX_SIGNATURE_HEADER],
     }
 }
 
@@ -416,6 +416,9 @@ const FUZZ_HEADERS: &[&str] = &[
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
+    "svix-id",
+    "svix-timestamp",
+    "svix-signature",
     "x-other",
 ];
 
