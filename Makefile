@@ -76,7 +76,7 @@ tauri-driver: toolchain
 	  $(CARGO) install tauri-driver --version $(TAURI_DRIVER_VERSION) --locked
 
 build: deps ui
-	$(CARGO) build --release -p clientele-app -p clientele-server
+	$(CARGO) build --release -p clientele-app -p clientele-cli
 
 # Opens the desktop app on the default data folder (~/.local/share/clientele).
 run: build

@@ -47,7 +47,7 @@ CARGO_FUZZ_VERSION := 0.13.2
 # release build); then the benchmark tools, and app_footprint's baseline window (an example of
 # the app's crate, built on its own so its dev-dependencies don't change the tools' build).
 bench-build: build
-	$(CARGO) build --release -p clientele-server --bin clientele \
+	$(CARGO) build --release -p clientele-cli --bin clientele \
 	  -p clientele-tests --bin loadgen --bin bare_axum --bin group_commit --bin read_bench --bin export_bench \
 	  --bin app_footprint
 	$(CARGO) build --release -p clientele-app --example window_floor

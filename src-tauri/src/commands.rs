@@ -1,13 +1,19 @@
-//! Tauri commands: each one adapts a `clientele_server::api::Api` method, off the UI thread.
+//! Tauri commands: each one adapts a `clientele_engine::Operations` method, off the UI thread.
 //! Errors reach the webview as `{code, message}`; no command ever returns a secret.
 
 use crate::AppState;
 use chrono::Utc;
-use clientele_server::api::{
-    ActivityItem, ActivityQuery, Api, AppError, ConnectionView, DeliveryDetailView,
-    NewConnectionRequest, PeoplePage, PersonDetail, ProviderInfo, SettingsUpdate, SettingsView,
-    TestEventResult,
+use clientele_engine::events::EXPORT_PROGRESS_EVENT;
+use clientele_engine::ops::activity::{ActivityItem, ActivityQuery, DeliveryDetailView};
+use clientele_engine::ops::connections::{ConnectionView, NewConnectionRequest, TestEventResult};
+use clientele_engine::ops::exports::{
+    ExportDraft, ExportPreviewView, ExportProfileSummary, ExportRunView, FileKind, RowKind,
+    SourceOptionView,
 };
+use clientele_engine::ops::people::{PeoplePage, PersonDetail};
+use clientele_engine::ops::providers::ProviderInfo;
+use clientele_engine::ops::settings::{SettingsUpdate, SettingsView};
+use clientele_engine::{AppError, ErrorCode, Operations};
 use std::sync::Arc;
 use tauri::{Manager, State};
 
@@ -15,15 +21,15 @@ type Reply<T> = Result<T, AppError>;
 
 /// Runs `f` on the blocking pool: the store and the keychain block.
 async fn blocking<T: Send + 'static>(
-    api: &Arc<Api>,
-    f: impl FnOnce(&Api) -> Reply<T> + Send + 'static,
+    api: &Arc<Operations>,
+    f: impl FnOnce(&Operations) -> Reply<T> + Send + 'static,
 ) -> Reply<T> {
     let api = api.clone();
     tauri::async_runtime::spawn_blocking(move || f(&api))
         .await
         .map_err(|_| {
             AppError::new(
-                "internal",
+                ErrorCode::Internal,
                 "Clientele hit an unexpected problem. Try again.",
             )
         })?
@@ -31,12 +37,12 @@ async fn blocking<T: Send + 'static>(
 
 #[tauri::command]
 pub async fn list_providers(state: State<'_, AppState>) -> Reply<Vec<ProviderInfo>> {
-    Ok(state.api.providers())
+    Ok(state.ops.providers())
 }
 
 #[tauri::command]
 pub async fn list_connections(state: State<'_, AppState>) -> Reply<Vec<ConnectionView>> {
-    blocking(&state.api, |api| api.connections(Utc::now())).await
+    blocking(&state.ops, |api| api.connections(Utc::now())).await
 }
 
 #[tauri::command]
@@ -44,7 +50,7 @@ pub async fn add_connection(
     state: State<'_, AppState>,
     request: NewConnectionRequest,
 ) -> Reply<ConnectionView> {
-    blocking(&state.api, move |api| {
+    blocking(&state.ops, move |api| {
         api.add_connection(request, Utc::now())
     })
     .await
@@ -57,7 +63,7 @@ pub async fn replace_secret(
     name: String,
     secret: String,
 ) -> Reply<()> {
-    blocking(&state.api, move |api| {
+    blocking(&state.ops, move |api| {
         api.replace_secret(&provider, &name, secret)
     })
     .await
@@ -69,8 +75,9 @@ pub async fn remove_connection(
     provider: String,
     name: String,
 ) -> Reply<()> {
-    blocking(&state.api, move |api| {
+    blocking(&state.ops, move |api| {
         api.remove_connection(&provider, &name, Utc::now())
+            .map(|_secret_kept| ())
     })
     .await
 }
@@ -82,7 +89,7 @@ pub async fn set_connection_paused(
     name: String,
     paused: bool,
 ) -> Reply<ConnectionView> {
-    blocking(&state.api, move |api| {
+    blocking(&state.ops, move |api| {
         api.set_paused(&provider, &name, paused, Utc::now())
     })
     .await
@@ -94,7 +101,7 @@ pub async fn send_test_event(
     provider: String,
     name: String,
 ) -> Reply<TestEventResult> {
-    blocking(&state.api, move |api| {
+    blocking(&state.ops, move |api| {
         api.send_test_event(&provider, &name, Utc::now())
     })
     .await
@@ -105,17 +112,17 @@ pub async fn list_activity(
     state: State<'_, AppState>,
     query: ActivityQuery,
 ) -> Reply<Vec<ActivityItem>> {
-    blocking(&state.api, move |api| api.activity(query, Utc::now())).await
+    blocking(&state.ops, move |api| api.activity(query, Utc::now())).await
 }
 
 #[tauri::command]
 pub async fn delivery_detail(state: State<'_, AppState>, id: i64) -> Reply<DeliveryDetailView> {
-    blocking(&state.api, move |api| api.delivery_detail(id)).await
+    blocking(&state.ops, move |api| api.delivery_detail(id)).await
 }
 
 #[tauri::command]
 pub async fn reprocess_delivery(state: State<'_, AppState>, id: i64) -> Reply<DeliveryDetailView> {
-    blocking(&state.api, move |api| api.reprocess_delivery(id)).await
+    blocking(&state.ops, move |api| api.reprocess_delivery(id)).await
 }
 
 #[tauri::command]
@@ -125,7 +132,7 @@ pub async fn search_people(
     offset: u32,
     limit: u32,
 ) -> Reply<PeoplePage> {
-    blocking(&state.api, move |api| {
+    blocking(&state.ops, move |api| {
         api.search_people(&query, offset, limit)
     })
     .await
@@ -133,12 +140,12 @@ pub async fn search_people(
 
 #[tauri::command]
 pub async fn person_detail(state: State<'_, AppState>, id: i64) -> Reply<PersonDetail> {
-    blocking(&state.api, move |api| api.person_detail(id)).await
+    blocking(&state.ops, move |api| api.person_detail(id)).await
 }
 
 #[tauri::command]
 pub async fn get_settings(state: State<'_, AppState>) -> Reply<SettingsView> {
-    blocking(&state.api, |api| api.settings()).await
+    blocking(&state.ops, |api| api.settings()).await
 }
 
 #[tauri::command]
@@ -147,27 +154,20 @@ pub async fn update_settings(
     state: State<'_, AppState>,
     update: SettingsUpdate,
 ) -> Reply<SettingsView> {
-    let before = blocking(&state.api, |api| api.prefs()).await?;
-    let prefs = blocking(&state.api, move |api| api.save_settings(&update)).await?;
+    let before = blocking(&state.ops, |api| api.prefs()).await?;
+    let prefs = blocking(&state.ops, move |api| api.save_settings(&update)).await?;
     crate::apply_prefs(&app, &state, before, prefs).await;
-    blocking(&state.api, |api| api.settings()).await
+    blocking(&state.ops, |api| api.settings()).await
 }
-
-use clientele_server::export_api::{
-    ExportDraft, ExportPreviewView, ExportProfileSummary, ExportRunView, SourceOptionView,
-};
-
-/// The event carrying an export's progress.
-pub const EXPORT_PROGRESS_EVENT: &str = "clientele://export-progress";
 
 #[tauri::command]
 pub async fn list_export_profiles(state: State<'_, AppState>) -> Reply<Vec<ExportProfileSummary>> {
-    blocking(&state.api, |api| api.export_profiles()).await
+    blocking(&state.ops, |api| api.export_profiles()).await
 }
 
 #[tauri::command]
 pub async fn get_export_profile(state: State<'_, AppState>, name: String) -> Reply<ExportDraft> {
-    blocking(&state.api, move |api| api.export_profile(&name)).await
+    blocking(&state.ops, move |api| api.export_profile(&name)).await
 }
 
 #[tauri::command]
@@ -175,7 +175,7 @@ pub async fn save_export_profile(
     state: State<'_, AppState>,
     draft: ExportDraft,
 ) -> Reply<ExportProfileSummary> {
-    blocking(&state.api, move |api| {
+    blocking(&state.ops, move |api| {
         api.save_export_profile(&draft, Utc::now())
     })
     .await
@@ -183,15 +183,15 @@ pub async fn save_export_profile(
 
 #[tauri::command]
 pub async fn delete_export_profile(state: State<'_, AppState>, name: String) -> Reply<()> {
-    blocking(&state.api, move |api| api.delete_export_profile(&name)).await
+    blocking(&state.ops, move |api| api.delete_export_profile(&name)).await
 }
 
 #[tauri::command]
 pub async fn export_sources(
     state: State<'_, AppState>,
-    rows: String,
+    rows: RowKind,
 ) -> Reply<Vec<SourceOptionView>> {
-    blocking(&state.api, move |api| api.export_sources(&rows, Utc::now())).await
+    blocking(&state.ops, move |api| api.export_sources(rows, Utc::now())).await
 }
 
 #[tauri::command]
@@ -200,7 +200,7 @@ pub async fn preview_export(
     draft: ExportDraft,
     limit: u32,
 ) -> Reply<ExportPreviewView> {
-    blocking(&state.api, move |api| {
+    blocking(&state.ops, move |api| {
         api.preview_export(&draft, limit, Utc::now())
     })
     .await
@@ -211,12 +211,12 @@ pub async fn preview_export(
 pub async fn choose_export_file(
     app: tauri::AppHandle,
     suggested_name: String,
-    format: String,
+    format: FileKind,
 ) -> Reply<Option<String>> {
     use tauri_plugin_dialog::DialogExt;
-    let (label, extension) = match format.as_str() {
-        "xlsx" => ("Excel workbook", "xlsx"),
-        _ => ("CSV file", "csv"),
+    let (label, extension) = match format {
+        FileKind::Xlsx => ("Excel workbook", "xlsx"),
+        FileKind::Csv => ("CSV file", "csv"),
     };
     let mut dialog = app
         .dialog()
@@ -229,7 +229,7 @@ pub async fn choose_export_file(
     }
     let chosen = tauri::async_runtime::spawn_blocking(move || dialog.blocking_save_file())
         .await
-        .map_err(|_| AppError::new("internal", "The save dialog couldn't open."))?;
+        .map_err(|_| AppError::new(ErrorCode::Internal, "The save dialog couldn't open."))?;
     Ok(chosen
         .and_then(|p| p.into_path().ok())
         .map(|p| p.display().to_string()))
@@ -243,26 +243,19 @@ pub async fn run_export(
     path: String,
 ) -> Reply<ExportRunView> {
     use tauri::Emitter;
-    let api = state.api.clone();
-    let running = state.exports.clone();
+    let ops = state.ops.clone();
     tauri::async_runtime::spawn_blocking(move || {
-        api.run_export(
-            &running,
-            &name,
-            std::path::Path::new(&path),
-            Utc::now(),
-            &mut |p| {
-                let _ = app.emit(EXPORT_PROGRESS_EVENT, p);
-            },
-        )
+        ops.run_export(&name, std::path::Path::new(&path), Utc::now(), &mut |p| {
+            let _ = app.emit(EXPORT_PROGRESS_EVENT, p);
+        })
     })
     .await
-    .map_err(|_| AppError::new("internal", "The export stopped unexpectedly."))?
+    .map_err(|_| AppError::new(ErrorCode::Internal, "The export stopped unexpectedly."))?
 }
 
 #[tauri::command]
 pub async fn cancel_export(state: State<'_, AppState>, name: String) -> Reply<()> {
-    state.api.cancel_export(&state.exports, &name);
+    state.ops.cancel_export(&name);
     Ok(())
 }
 
@@ -271,7 +264,7 @@ pub async fn export_history(
     state: State<'_, AppState>,
     name: Option<String>,
 ) -> Reply<Vec<ExportRunView>> {
-    blocking(&state.api, move |api| api.export_history(name.as_deref())).await
+    blocking(&state.ops, move |api| api.export_history(name.as_deref())).await
 }
 
 /// Opens the file manager with the exported file selected.
@@ -279,7 +272,7 @@ pub async fn export_history(
 pub async fn show_in_folder(path: String) -> Reply<()> {
     tauri_plugin_opener::reveal_item_in_dir(&path).map_err(|_| {
         AppError::new(
-            "show_in_folder",
+            ErrorCode::ShowInFolder,
             format!("Couldn't open the folder of {path}."),
         )
     })

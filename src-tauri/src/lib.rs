@@ -1,203 +1,79 @@
-//! Clientele's desktop shell. It runs the same listener, pipeline and store as `clientele serve`,
-//! in-process, on the same data folder; the window is a view onto them. Closing the window keeps
+//! Clientele's desktop shell. It starts the same engine as `clientele serve` (listener, pipeline
+//! and store, in-process, on the same data folder); the window is a view onto it. Closing the window keeps
 //! receiving (the tray shows the listener's status); Quit stops the listener gracefully.
 
 mod commands;
 
-use clientele_core::Sensitive;
+use clientele_engine::data_dir::{self, LockError};
+use clientele_engine::events::{LIVE_EVENT, LiveUpdate};
+use clientele_engine::ops::settings::{ListenerPrefs, ListenerStatus};
+use clientele_engine::{Engine, Operations, StartError};
 use clientele_secrets::KeychainStore;
-use clientele_server::api::{Api, ListenerPrefs, ListenerStatus, LiveUpdate};
-use clientele_server::connections::ConnectionRegistry;
-use clientele_server::data_dir::{self, DataDirLock, LockError};
-use clientele_server::ingest::{self, Notice};
-use clientele_server::listener::{self, ClockHandle, DEFAULT_BODY_LIMIT, ListenerState};
-use clientele_store::Store;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tauri::menu::{Menu, MenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Emitter, Manager};
-use tokio::sync::oneshot;
 
 /// Overrides the listening port (tests run the app on a free port).
 const PORT_ENV: &str = "CLIENTELE_LISTEN_PORT";
-/// The event the UI listens to for live refreshes.
-pub const LIVE_EVENT: &str = "clientele://live";
 
 pub(crate) struct AppState {
-    api: Arc<Api>,
-    ingest: ingest::IngestHandle,
-    registry: Arc<ConnectionRegistry>,
-    test_token: Arc<Sensitive<String>>,
-    listener:
-        tokio::sync::Mutex<Option<(oneshot::Sender<()>, tauri::async_runtime::JoinHandle<()>)>>,
+    engine: Engine,
+    ops: Arc<Operations>,
     tray_status: Mutex<Option<MenuItem<tauri::Wry>>>,
     keep_in_tray: Mutex<bool>,
-    exports: Arc<clientele_server::export_api::RunningExports>,
-    _lock: DataDirLock,
 }
 
-/// A random-enough token for this run's test events (never stored, never shown).
-fn test_token() -> Sensitive<String> {
-    use std::hash::{BuildHasher, Hasher};
-    let mut parts = Vec::new();
-    for _ in 0..4 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos(),
-        );
-        parts.push(format!("{:016x}", h.finish()));
-    }
-    Sensitive::new(parts.concat())
-}
-
+/// Starts the engine on the data folder (`CLIENTELE_DATA_DIR`, else the platform's), with the
+/// system keychain.
 fn prepare() -> anyhow::Result<AppState> {
     let dir = data_dir::resolve(None)?;
-    let lock = DataDirLock::acquire(&dir).map_err(|e| match e {
-        LockError::HeldElsewhere(dir) => anyhow::anyhow!(
+    let secrets = Arc::new(KeychainStore::new(KeychainStore::default_service()));
+    let engine = Engine::start(&dir, secrets).map_err(|e| match e {
+        StartError::DataDir(LockError::HeldElsewhere(dir)) => anyhow::anyhow!(
             "Another copy of Clientele is already receiving messages into {} — probably \
              “clientele serve”, started in a terminal. Stop it, then open Clientele again.",
             dir.display()
         ),
         other => other.into(),
     })?;
-    let store = Store::open_dir(&dir)?;
-    let secrets = Arc::new(KeychainStore::new(KeychainStore::default_service()));
-    let registry = Arc::new(ConnectionRegistry::load(store.clone(), secrets)?);
-    let (ingest, _pipeline) = ingest::start(&store)?;
-    let test_token = Arc::new(test_token());
-    let api = Arc::new(Api {
-        store,
-        registry: registry.clone(),
-        ingest: ingest.clone(),
-        data_dir: dir,
-        test_token: test_token.clone(),
-        listener: std::sync::RwLock::new(ListenerStatus {
-            running: false,
-            address: None,
-            error: None,
-        }),
-    });
-    let keep_in_tray = api.prefs().map(|p| p.keep_in_tray).unwrap_or(true);
+    let ops = engine.operations().clone();
+    let keep_in_tray = ops.prefs().map(|p| p.keep_in_tray).unwrap_or(true);
     Ok(AppState {
-        api,
-        ingest,
-        registry,
-        test_token,
-        listener: tokio::sync::Mutex::new(None),
+        engine,
+        ops,
         tray_status: Mutex::new(None),
         keep_in_tray: Mutex::new(keep_in_tray),
-        exports: Arc::default(),
-        _lock: lock,
     })
 }
 
 /// (Re)starts the listener with `prefs` and updates the status shown in Settings and the tray.
-async fn start_listener(app: &AppHandle, state: &AppState, prefs: ListenerPrefs) {
-    let mut current = state.listener.lock().await;
-    if let Some((stop, task)) = current.take() {
-        let _ = stop.send(());
-        let _ = task.await;
+async fn start_listener(app: &AppHandle, state: &AppState, mut prefs: ListenerPrefs) {
+    if let Some(port) = std::env::var(PORT_ENV).ok().and_then(|p| p.parse().ok()) {
+        prefs.port = port;
     }
-    let port = std::env::var(PORT_ENV)
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(prefs.port);
-    let ip = if prefs.allow_network {
-        [0, 0, 0, 0]
-    } else {
-        [127, 0, 0, 1]
-    };
-    let addr = SocketAddr::from((ip, port));
-    let status = match tokio::net::TcpListener::bind(addr).await {
-        Ok(tcp) => {
-            let bound = tcp
-                .local_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_else(|_| addr.to_string());
-            let (stop, stopped) = oneshot::channel::<()>();
-            let listener_state = ListenerState {
-                connections: state.registry.clone(),
-                ingest: state.ingest.clone(),
-                body_limit: DEFAULT_BODY_LIMIT,
-                clock: ClockHandle(clientele_server::system_clock()),
-                test_token: Some(state.test_token.clone()),
-            };
-            let task = tauri::async_runtime::spawn(async move {
-                if let Err(e) = listener::run(tcp, listener_state, async {
-                    let _ = stopped.await;
-                })
-                .await
-                {
-                    tracing::error!(error = %e, "listener stopped");
-                }
-            });
-            *current = Some((stop, task));
-            let shown = if prefs.allow_network {
-                format!("0.0.0.0:{port}")
-            } else {
-                bound.clone()
-            };
-            ListenerStatus {
-                running: true,
-                address: Some(if prefs.allow_network {
-                    format!("127.0.0.1:{port}")
-                } else {
-                    bound
-                }),
-                error: None,
-            }
-            .with_tray_text(&shown)
-        }
-        Err(e) => {
-            let message = if e.kind() == std::io::ErrorKind::AddrInUse {
-                format!(
-                    "Port {port} is already used by another program. Choose another port in Settings."
-                )
-            } else {
-                format!("Clientele couldn't start receiving on port {port}: {e}")
-            };
-            (
-                ListenerStatus {
-                    running: false,
-                    address: None,
-                    error: Some(message.clone()),
-                },
-                message,
-            )
-        }
-    };
-    let (status, tray_text) = status;
-    state.api.set_listener_status(status);
+    let status = state.engine.listen_as_configured(prefs).await;
     if let Some(item) = state
         .tray_status
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .as_ref()
     {
-        let _ = item.set_text(tray_text);
+        let _ = item.set_text(tray_text(&status, prefs));
     }
-    let _ = app.emit(
-        LIVE_EVENT,
-        LiveUpdate {
-            deliveries: 0,
-            rejections: 0,
-            people: vec![],
-        },
-    );
+    let _ = app.emit(LIVE_EVENT, LiveUpdate::default());
 }
 
-trait TrayText {
-    fn with_tray_text(self, shown: &str) -> (ListenerStatus, String);
-}
-
-impl TrayText for ListenerStatus {
-    fn with_tray_text(self, shown: &str) -> (ListenerStatus, String) {
-        (self, format!("Receiving at http://{shown}"))
+/// The tray's status line: where Clientele receives, or why it doesn't.
+fn tray_text(status: &ListenerStatus, prefs: ListenerPrefs) -> String {
+    match (&status.address, &status.error) {
+        (Some(_), _) if prefs.allow_network => {
+            format!("Receiving at http://0.0.0.0:{}", prefs.port)
+        }
+        (Some(address), _) => format!("Receiving at http://{address}"),
+        (None, Some(error)) => error.clone(),
+        (None, None) => "Not receiving".into(),
     }
 }
 
@@ -222,38 +98,26 @@ pub(crate) async fn apply_prefs(
         }
     }
     let address_changed = (before.port, before.allow_network) != (prefs.port, prefs.allow_network);
-    let not_running = !state.api.settings().is_ok_and(|s| s.listener.running);
-    if address_changed || not_running {
+    if address_changed || !state.ops.listener_status().running {
         start_listener(app, state, prefs).await;
     }
 }
 
 /// Forwards pipeline notices to the window, batched so a burst is one refresh.
-fn forward_live_updates(app: AppHandle, ingest: &ingest::IngestHandle) {
-    let mut notices = ingest.subscribe();
+fn forward_live_updates(app: AppHandle, engine: &Engine) {
+    let mut notices = engine.subscribe();
     tauri::async_runtime::spawn(async move {
         loop {
             let Ok(first) = notices.recv().await else {
                 break;
             };
-            let mut update = LiveUpdate {
-                deliveries: 0,
-                rejections: 0,
-                people: vec![],
-            };
-            let add = |n: Notice, u: &mut LiveUpdate| match n {
-                Notice::Stored { .. } | Notice::Duplicate { .. } => u.deliveries += 1,
-                Notice::Rejected { .. } => u.rejections += 1,
-                Notice::Derived { people, .. } => u.people.extend(people),
-            };
-            add(first, &mut update);
+            let mut update = LiveUpdate::default();
+            update.add(first);
             let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
             while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, notices.recv()).await {
-                add(n, &mut update);
+                update.add(n);
             }
-            update.people.sort_unstable();
-            update.people.dedup();
-            let _ = app.emit(LIVE_EVENT, update);
+            let _ = app.emit(LIVE_EVENT, update.finish());
         }
     });
 }
@@ -323,27 +187,22 @@ fn build_tray(app: &AppHandle) -> tauri::Result<MenuItem<tauri::Wry>> {
     Ok(status)
 }
 
-/// Stops the listener (in-flight requests finish; stored deliveries are already durable), then
-/// exits.
+/// Stops the listener (in-flight requests finish; stored deliveries are already durable) and the
+/// pipeline (what is queued is stored and derived, its threads joined), then exits.
 fn quit(app: &AppHandle) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         if let Some(state) = app.try_state::<AppState>() {
-            if let Some((stop, task)) = state.listener.lock().await.take() {
-                let _ = stop.send(());
-                let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-            }
-            let _ = state.ingest.flush().await;
+            state.engine.shutdown().await;
         }
         app.exit(0);
     });
 }
 
-/// WebKitGTK's accelerated compositing keeps layer buffers in its web process that a window of
-/// forms and lists doesn't need: `make bench`'s app_footprint measured the idle app at 349 MB
-/// (proportional set size over the app and WebKit's processes) with it and 251 MB without, the
-/// web process's own memory going from 111 MB to 37 MB. A user or packager who sets the variable
-/// keeps their choice.
+/// Turns off WebKitGTK's accelerated compositing, whose layer buffers a window of forms and lists
+/// doesn't need: it took about a third of the idle app's memory (the measurement is in
+/// `docs/performance.md`, "Software compositing"). A user or packager who sets the variable keeps
+/// their choice.
 ///
 /// `examples/window_floor.rs` calls it too, so `make bench`'s baseline window runs with the same
 /// settings as the app.
@@ -396,7 +255,7 @@ pub fn run() {
                 }
             };
             let handle = app.handle().clone();
-            forward_live_updates(handle.clone(), &state.ingest);
+            forward_live_updates(handle.clone(), &state.engine);
             match build_tray(&handle) {
                 Ok(item) => {
                     *state.tray_status.lock().unwrap_or_else(|p| p.into_inner()) = Some(item)
@@ -407,12 +266,7 @@ pub fn run() {
                     *state.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner()) = false;
                 }
             }
-            let prefs = state.api.prefs().unwrap_or(ListenerPrefs {
-                port: clientele_server::api::DEFAULT_PORT,
-                allow_network: false,
-                start_at_login: false,
-                keep_in_tray: true,
-            });
+            let prefs = state.ops.prefs().unwrap_or(ListenerPrefs::DEFAULT);
             app.manage(state);
             tauri::async_runtime::spawn(async move {
                 let state = handle.state::<AppState>();

@@ -38,7 +38,7 @@ pub fn clientele_bin() -> PathBuf {
                 "build",
                 "--quiet",
                 "-p",
-                "clientele-server",
+                "clientele-cli",
                 "--bin",
                 "clientele",
             ])

@@ -151,7 +151,16 @@ fn a_full_disk_answers_503_keeps_the_database_sound_and_recovers() {
         n += 1;
         match status {
             200 => acked.push(key(&body)),
-            503 => refused.push((headers, body)),
+            503 => {
+                // The provider's delivery log shows this: plain words, never SQLite's.
+                assert!(
+                    text.contains("Send it again later")
+                        && !text.contains("database error")
+                        && !text.contains("I/O"),
+                    "a 503 says to send again, without the store's internals: {text}"
+                );
+                refused.push((headers, body));
+            }
             other => panic!("while the disk is full: {other} {text}"),
         }
     }

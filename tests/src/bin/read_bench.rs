@@ -3,7 +3,7 @@
 //! It builds a realistic data set through the real store (`clientele_tests::bench_data`: every
 //! delivery signed, verified, stored with `Writer::ingest` in groups as the listener does, and
 //! derived as it goes) and then measures what staff wait for, each call as the app's commands
-//! make it (`clientele_server::api::Api`): on a reader connection opened for the call, and with
+//! make it (`clientele_engine::Operations`): on a reader connection opened for the call, and with
 //! the number of people found that the Customers screen shows beside the page:
 //! - opening a person (`Reader::person`: profile, linked records, whole timeline);
 //! - searching by name, email or phone prefix (`Reader::people_page` with a search, 50 results

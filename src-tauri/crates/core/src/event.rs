@@ -15,8 +15,11 @@ use std::collections::BTreeMap;
 /// What happened, in Clientele's words. The provider's own event type is kept beside it
 /// (`SourceEvent::event_type`), so nothing is lost when a provider's event has no better kind
 /// than `Other`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ts_rs::TS,
+)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum EventKind {
     Created,
     Updated,

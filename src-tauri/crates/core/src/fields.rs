@@ -1,12 +1,13 @@
 //! Customer field names: the canonical set every adapter maps onto, readable labels for staff,
 //! and which fields are sensitive or merely bookkeeping.
 //!
-//! A field is either a **canonical** name from `providers.md` (`email`, `loyalty_points`, …) or a
-//! **provider-specific path** `"<provider>.<key as sent>"` (`vagaro.businessIds`, `zupy.cpf`,
-//! `resdiary.CustomerFooChanged`) for anything without a canonical home, so nothing a provider
-//! sends becomes unreachable. Staff never see either form raw: [`label`] turns both into words.
+//! A field is either a **canonical** name from `docs/providers.md` (`email`, `loyalty_points`,
+//! …) or a **provider-specific path** `"<provider>.<key as sent>"` (`vagaro.businessIds`,
+//! `zupy.cpf`, `resdiary.CustomerFooChanged`) for anything without a canonical home, so nothing a
+//! provider sends becomes unreachable. Staff never see either form raw: [`label`] turns both into
+//! words.
 
-/// The canonical customer fields (the minimum set in `providers.md`).
+/// The canonical customer fields (the minimum set in `docs/providers.md`).
 pub const CANONICAL: &[&str] = &[
     "first_name",
     "last_name",

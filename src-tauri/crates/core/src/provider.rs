@@ -4,11 +4,13 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
+use ts_rs::TS;
 
 /// A webhook sender. The lowercase id is what appears in URLs (`/hooks/{provider}/{connection}`),
-/// the command line and the keychain account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// the command line and the keychain account; the UI sees it as the union type `ProviderId`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
+#[ts(export, rename = "ProviderId")]
 pub enum Provider {
     Tiquo,
     Resdiary,
@@ -50,6 +52,13 @@ impl Provider {
             Provider::Zupy => "Zupy",
             Provider::Standard => "Standard Webhooks",
         }
+    }
+
+    /// The display name for an id that may not be a provider's (a refused request can name
+    /// anything): the provider's own name when it is one, else the id as it was sent.
+    pub fn name_for_id(id: &str) -> String {
+        id.parse::<Provider>()
+            .map_or_else(|_| id.to_string(), |p| p.display_name().to_string())
     }
 
     /// What the provider calls the shared secret, in its own words.

@@ -1,10 +1,11 @@
 //! One timeline sentence per event, for people who run a front desk, not a server.
 //!
-//! The sentence says *what happened to this customer* in the words of `ux.md` ("Joined through
-//! the booking portal", "Email changed from ana@example.com to ana.new@example.com", "Moved up
-//! from Bronze to Silver (2,500 points)", "Stopped email marketing (group)"). The provider, the
-//! time and the old → new values are shown beside it by the UI, so the sentence only names the
-//! provider where the meaning needs it ("Deleted in Tiquo", "Marked as spam in Plain").
+//! The sentence says *what happened to this customer* in the words of `docs/words.md` ("Joined
+//! through the booking portal", "Email changed from ana@example.com to ana.new@example.com",
+//! "Moved up from Bronze to Silver (2,500 points)", "Stopped email marketing (group)"). The
+//! provider, the time and the old → new values are shown beside it by the UI, so the sentence
+//! only names the provider where the meaning needs it ("Deleted in Tiquo", "Marked as spam in
+//! Plain").
 //!
 //! Rules that keep it readable:
 //! * bookkeeping changes (`updated_at`, who edited, opt-in wording) are left out when anything

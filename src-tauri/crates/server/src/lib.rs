@@ -1,15 +1,13 @@
-//! Clientele's receiving side, shared by the desktop app and the headless `clientele` command:
-//! the axum listener ([`listener`]), the group-commit pipeline that stores and derives deliveries
-//! ([`ingest`]), the live view of configured connections and their secrets ([`connections`]),
-//! and the data-directory conventions ([`data_dir`]).
+//! Clientele's HTTP side, and only that: the hooks route providers post to ([`hooks`]), the
+//! listener that serves it with its limits ([`listener`]), and the live view of connections and
+//! their secrets that every request is checked against ([`connections`]). Storing is the ingest
+//! pipeline's job (`clientele-ingest`); starting all of it is the engine's (`clientele-engine`).
 
-pub mod api;
-pub mod cli;
 pub mod connections;
-pub mod data_dir;
-pub mod export_api;
-pub mod ingest;
+pub mod hooks;
 pub mod listener;
+
+pub use hooks::{TEST_HEADER, webhook_path};
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;

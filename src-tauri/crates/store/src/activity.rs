@@ -2,9 +2,11 @@
 //! re-reading a single delivery.
 
 use crate::ingest::DeliveryStatus;
+use crate::stored;
 use crate::time::{from_millis, to_millis};
 use crate::{Reader, StoreError, Writer};
 use chrono::{DateTime, Utc};
+use clientele_core::Provider;
 use rusqlite::{OptionalExtension, params};
 
 /// How one connection is doing.
@@ -23,7 +25,7 @@ pub struct ConnectionStats {
 pub enum ActivityRow {
     Delivery {
         id: i64,
-        provider: String,
+        provider: Provider,
         connection: String,
         received_at: DateTime<Utc>,
         status: DeliveryStatus,
@@ -35,6 +37,8 @@ pub enum ActivityRow {
     },
     Rejection {
         id: i64,
+        /// As the refused request named it, which may be no known provider (see
+        /// [`RejectionRow::provider`](crate::RejectionRow::provider)).
         provider: String,
         connection: String,
         received_at: DateTime<Utc>,
@@ -57,7 +61,9 @@ impl ActivityRow {
 pub struct ActivityFilter {
     pub deliveries: bool,
     pub rejections: bool,
-    pub provider: Option<String>,
+    /// Only deliveries from connections of this provider, and refusals of requests that named
+    /// it.
+    pub provider: Option<Provider>,
     pub status: Option<DeliveryStatus>,
     pub since: Option<DateTime<Utc>>,
     pub limit: usize,
@@ -67,7 +73,7 @@ impl Reader {
     pub fn connection_stats(
         &self,
         connection_id: i64,
-        provider: &str,
+        provider: Provider,
         name: &str,
         since: DateTime<Utc>,
     ) -> Result<ConnectionStats, StoreError> {
@@ -88,7 +94,7 @@ impl Reader {
         )?;
         let rejections_since: i64 = self.conn.query_row(
             "SELECT COUNT(*) FROM rejections WHERE provider = ?1 AND connection = ?2 AND received_at >= ?3",
-            params![provider, name, to_millis(since)],
+            params![provider.id(), name, to_millis(since)],
             |r| r.get(0),
         )?;
         Ok(ConnectionStats {
@@ -102,14 +108,14 @@ impl Reader {
     /// The latest refusals for one connection, newest first.
     pub fn rejections_for(
         &self,
-        provider: &str,
+        provider: Provider,
         name: &str,
         limit: usize,
     ) -> Result<Vec<crate::RejectionRow>, StoreError> {
         Ok(self
             .rejections(None)?
             .into_iter()
-            .filter(|r| r.provider == provider && r.connection == name)
+            .filter(|r| r.provider == provider.id() && r.connection == name)
             .take(limit)
             .collect())
     }
@@ -133,7 +139,7 @@ impl Reader {
             let found = stmt.query_map(
                 params![
                     since,
-                    filter.provider,
+                    filter.provider.map(Provider::id),
                     filter.status.map(|s| s.as_str()),
                     limit
                 ],
@@ -141,10 +147,11 @@ impl Reader {
                     let status: Option<String> = r.get(4)?;
                     Ok(ActivityRow::Delivery {
                         id: r.get(0)?,
-                        provider: r.get(1)?,
+                        provider: stored::column(r, 1, stored::provider)?,
                         connection: r.get(2)?,
                         received_at: from_millis(r.get(3)?),
-                        status: DeliveryStatus::from_db(status.as_deref()),
+                        status: DeliveryStatus::from_db(status.as_deref())
+                            .map_err(stored::in_column(4))?,
                         duplicates: r.get(5)?,
                         is_test: r.get(6)?,
                         summary: r.get(7)?,
@@ -162,16 +169,19 @@ impl Reader {
                  WHERE received_at >= ?1 AND (?2 IS NULL OR provider = ?2)
                  ORDER BY id DESC LIMIT ?3",
             )?;
-            let found = stmt.query_map(params![since, filter.provider, limit], |r| {
-                Ok(ActivityRow::Rejection {
-                    id: r.get(0)?,
-                    provider: r.get(1)?,
-                    connection: r.get(2)?,
-                    received_at: from_millis(r.get(3)?),
-                    code: r.get(4)?,
-                    reason: r.get(5)?,
-                })
-            })?;
+            let found = stmt.query_map(
+                params![since, filter.provider.map(Provider::id), limit],
+                |r| {
+                    Ok(ActivityRow::Rejection {
+                        id: r.get(0)?,
+                        provider: r.get(1)?,
+                        connection: r.get(2)?,
+                        received_at: from_millis(r.get(3)?),
+                        code: r.get(4)?,
+                        reason: r.get(5)?,
+                    })
+                },
+            )?;
             for row in found {
                 rows.push(row?);
             }

@@ -1,6 +1,7 @@
 //! Connections: one per provider account that sends to Clientele ("Vagaro – main salon"). The
 //! secret is never here; only whether the connection requires one.
 
+use crate::stored;
 use crate::time::{from_millis, to_millis};
 use crate::{Reader, StoreError, Writer};
 use chrono::{DateTime, Utc};
@@ -51,13 +52,10 @@ pub fn validate_name(name: &str) -> Result<(), StoreError> {
 const COLUMNS: &str = "id, provider, name, settings, requires_secret, paused, created_at";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Connection> {
-    let provider: String = row.get(1)?;
     let settings: String = row.get(3)?;
     Ok(Connection {
         id: row.get(0)?,
-        provider: provider.parse().map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
-        })?,
+        provider: stored::column(row, 1, stored::provider)?,
         name: row.get(2)?,
         settings: serde_json::from_str(&settings).map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))

@@ -13,7 +13,9 @@
 //! A pass works in one transaction and records, per delivery, its outcome in `delivery_outcomes`;
 //! the highest outcome id is the watermark, so a crash mid-pass simply redoes the pass.
 
+use crate::ingest::DeliveryStatus;
 use crate::people;
+use crate::stored;
 use crate::{StoreError, Writer};
 use clientele_core::identity::{CountryId, parse_country};
 use clientele_core::profile::ProfileState;
@@ -153,12 +155,7 @@ impl Writer {
         }
         let mut pass = Pass::new(&tx, country);
         for (profile_id, provider) in touched {
-            let provider =
-                provider
-                    .parse()
-                    .map_err(|e: clientele_core::provider::UnknownProvider| {
-                        StoreError::Corrupt(e.to_string())
-                    })?;
+            let provider = stored::provider(&provider)?;
             pass.profiles.insert(
                 profile_id,
                 Working {
@@ -257,9 +254,7 @@ fn load_deliveries(
         pending.push(PendingDelivery {
             id,
             connection_id,
-            provider: provider.parse().map_err(
-                |e: clientele_core::provider::UnknownProvider| StoreError::Corrupt(e.to_string()),
-            )?,
+            provider: stored::provider(&provider)?,
             settings: serde_json::from_str(&settings)?,
             headers,
             body,
@@ -299,19 +294,29 @@ impl<'t> Pass<'t> {
     fn delivery(&mut self, d: &PendingDelivery) -> Result<(), StoreError> {
         self.report.deliveries += 1;
         if d.is_test {
-            return self.outcome(d.id, "test", None, 0);
+            return self.outcome(d.id, DeliveryStatus::Test, None, 0);
         }
         let headers = header_map(&d.headers)?;
         match providers::parse(d.provider, &d.settings, &headers, &d.body) {
             Err(error) => {
                 self.report.needs_attention += 1;
-                self.outcome(d.id, "needs_attention", Some(&error.to_string()), 0)
+                self.outcome(
+                    d.id,
+                    DeliveryStatus::NeedsAttention,
+                    Some(&error.to_string()),
+                    0,
+                )
             }
             Ok(parsed) => {
                 for (seq, event) in parsed.events.iter().enumerate() {
                     self.event(d, seq as i64, event)?;
                 }
-                self.outcome(d.id, "processed", None, parsed.events.len() as i64)
+                self.outcome(
+                    d.id,
+                    DeliveryStatus::Processed,
+                    None,
+                    parsed.events.len() as i64,
+                )
             }
         }
     }
@@ -319,7 +324,7 @@ impl<'t> Pass<'t> {
     fn outcome(
         &self,
         delivery_id: i64,
-        status: &str,
+        status: DeliveryStatus,
         error: Option<&str>,
         events: i64,
     ) -> Result<(), StoreError> {
@@ -328,7 +333,7 @@ impl<'t> Pass<'t> {
                 "INSERT INTO delivery_outcomes (delivery_id, status, error, events)
                  VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![delivery_id, status, error, events])?;
+            .execute(params![delivery_id, status.as_str(), error, events])?;
         Ok(())
     }
 

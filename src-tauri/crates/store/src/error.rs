@@ -1,4 +1,4 @@
-//! Store errors. Messages are safe to show; the UI maps `code()` to its own words.
+//! Store errors. Messages are safe to show; callers tell the variants apart for their own codes.
 
 use std::path::PathBuf;
 
@@ -34,29 +34,19 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-impl StoreError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            StoreError::DataDir { .. } => "data_dir",
-            StoreError::Open { .. } => "database_open",
-            StoreError::TooNew { .. } => "database_too_new",
-            StoreError::DiskFull => "disk_full",
-            StoreError::Busy => "database_busy",
-            StoreError::NotFound(_) => "not_found",
-            StoreError::Invalid(_) => "invalid",
-            StoreError::Sqlite(_) => "database",
-            StoreError::Corrupt(_) => "database_corrupt",
-        }
-    }
-}
-
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;
         match e.sqlite_error_code() {
             Some(ErrorCode::DiskFull) => StoreError::DiskFull,
             Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => StoreError::Busy,
-            _ => StoreError::Sqlite(e),
+            _ => match e {
+                // A stored value that doesn't read as its type (see `stored`).
+                rusqlite::Error::FromSqlConversionFailure(_, _, source) => {
+                    StoreError::Corrupt(source.to_string())
+                }
+                e => StoreError::Sqlite(e),
+            },
         }
     }
 }

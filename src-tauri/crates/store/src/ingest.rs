@@ -2,11 +2,12 @@
 //! requests. One call is one transaction, so the listener can commit a whole group of deliveries
 //! with one fsync.
 
+use crate::stored::Unknown;
 use crate::time::to_millis;
 use crate::{StoreError, Writer};
 use chrono::{DateTime, Utc};
 use rusqlite::params;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How many refused requests are kept. Forged traffic must not be able to fill the disk.
 pub const REJECTION_CAP: i64 = 10_000;
@@ -45,8 +46,13 @@ pub struct NewDelivery {
 #[derive(Debug, Clone)]
 pub struct NewRejection {
     pub received_at: DateTime<Utc>,
+    /// The provider named in the request's path, as the sender wrote it: a `String`, not a
+    /// [`Provider`](clientele_core::Provider), because a request may name a provider nobody
+    /// knows (and is refused for that).
     pub provider: String,
     pub connection: String,
+    /// A stable code: one of `clientele_core::Rejection::code`'s, or the listener's own
+    /// (`unknown_provider`, `unknown_connection`, …).
     pub code: String,
     pub reason: String,
     pub remote_addr: Option<String>,
@@ -66,9 +72,10 @@ pub enum IngestOutcome {
     },
 }
 
-/// Where a stored delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Where a stored delivery stands; the UI sees it as the union type `DeliveryStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum DeliveryStatus {
     /// Stored, not yet read into the timeline (momentary).
     Pending,
@@ -89,12 +96,15 @@ impl DeliveryStatus {
         }
     }
 
-    pub(crate) fn from_db(s: Option<&str>) -> DeliveryStatus {
+    /// The stored outcome's status; none yet is [`DeliveryStatus::Pending`] (`pending` itself is
+    /// never stored).
+    pub(crate) fn from_db(s: Option<&str>) -> Result<DeliveryStatus, Unknown> {
         match s {
-            Some("processed") => DeliveryStatus::Processed,
-            Some("needs_attention") => DeliveryStatus::NeedsAttention,
-            Some("test") => DeliveryStatus::Test,
-            _ => DeliveryStatus::Pending,
+            None => Ok(DeliveryStatus::Pending),
+            Some("processed") => Ok(DeliveryStatus::Processed),
+            Some("needs_attention") => Ok(DeliveryStatus::NeedsAttention),
+            Some("test") => Ok(DeliveryStatus::Test),
+            Some(other) => Err(Unknown::new("delivery status", other)),
         }
     }
 }

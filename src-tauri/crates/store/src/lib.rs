@@ -25,6 +25,7 @@ mod ingest;
 mod people;
 mod queries;
 mod schema;
+mod stored;
 mod time;
 
 pub use activity::{ActivityFilter, ActivityRow, ConnectionStats};

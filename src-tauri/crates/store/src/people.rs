@@ -9,7 +9,8 @@
 //! - a key held by more than [`MAX_PROFILES_PER_KEY`] profiles (a shop's front-desk email, a
 //!   placeholder number) links nobody and is reported instead.
 
-use crate::StoreError;
+use crate::{StoreError, stored};
+use clientele_core::Provider;
 use clientele_core::identity::{
     CountryId, IdentityKey, KeyKind, identity_keys, national_digits_of_e164,
 };
@@ -211,7 +212,7 @@ pub(crate) fn relink(
 /// A member profile as the person row needs it.
 struct Member {
     id: i64,
-    provider: String,
+    provider: Provider,
     connection: String,
     customer_ref: String,
     state: ProfileState,
@@ -235,7 +236,7 @@ pub(crate) fn rebuild_person(tx: &Transaction<'_>, person_id: i64) -> Result<(),
         .query_map([person_id], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
+                stored::column(r, 1, stored::provider)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, String>(3)?,
                 r.get::<_, String>(4)?,
@@ -406,12 +407,11 @@ fn display_name(
     if let Some(phone) = phones.first() {
         return phone.clone();
     }
-    let provider = first_member
-        .provider
-        .parse::<clientele_core::Provider>()
-        .map(|p| p.display_name())
-        .unwrap_or("Unknown");
-    format!("{provider} customer {}", first_member.customer_ref)
+    format!(
+        "{} customer {}",
+        first_member.provider.display_name(),
+        first_member.customer_ref
+    )
 }
 
 fn add_words(terms: &mut BTreeSet<String>, text: &str) {

@@ -84,8 +84,9 @@ pub struct ExportProfile {
 }
 
 /// What one row of the file is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
+#[ts(export)]
 pub enum RowKind {
     /// A person: their current profile merged across providers.
     People,

@@ -81,22 +81,6 @@ pub enum ExportError {
     Store(#[from] StoreError),
 }
 
-impl ExportError {
-    /// A code from a closed list, for the UI.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ExportError::InvalidProfile { .. } => "export_profile_invalid",
-            ExportError::FolderMissing(_) => "export_folder_missing",
-            ExportError::FolderNotWritable { .. } => "export_folder_not_writable",
-            ExportError::IsAFolder(_) => "export_path_is_folder",
-            ExportError::Write { .. } => "export_write_failed",
-            ExportError::TooManyRows => "export_too_many_rows",
-            ExportError::Cancelled => "export_cancelled",
-            ExportError::Store(e) => e.code(),
-        }
-    }
-}
-
 impl From<rusqlite::Error> for ExportError {
     fn from(e: rusqlite::Error) -> Self {
         ExportError::Store(e.into())

@@ -1,5 +1,6 @@
 //! Stored export profiles, the history of runs, and incremental state.
 
+use crate::stored::{self, Unknown};
 use crate::time::{from_millis, to_millis};
 use crate::{Reader, StoreError, Writer};
 use chrono::{DateTime, Utc};
@@ -39,12 +40,13 @@ impl RunOutcome {
         }
     }
 
-    fn from_db(s: &str) -> RunOutcome {
+    fn from_db(s: &str) -> Result<RunOutcome, Unknown> {
         match s {
-            "succeeded" => RunOutcome::Succeeded,
-            "failed" => RunOutcome::Failed,
-            "cancelled" => RunOutcome::Cancelled,
-            _ => RunOutcome::Running,
+            "running" => Ok(RunOutcome::Running),
+            "succeeded" => Ok(RunOutcome::Succeeded),
+            "failed" => Ok(RunOutcome::Failed),
+            "cancelled" => Ok(RunOutcome::Cancelled),
+            other => Err(Unknown::new("export run outcome", other)),
         }
     }
 }
@@ -90,7 +92,6 @@ const RUN_COLUMNS: &str = "id, profile_name, started_at, finished_at, duration_m
                            format, incremental, outcome, error";
 
 fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExportRun> {
-    let outcome: String = r.get(9)?;
     Ok(ExportRun {
         id: r.get(0)?,
         profile: r.get(1)?,
@@ -101,7 +102,7 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExportRun> {
         file: r.get(6)?,
         format: r.get(7)?,
         incremental: r.get(8)?,
-        outcome: RunOutcome::from_db(&outcome),
+        outcome: stored::column(r, 9, RunOutcome::from_db)?,
         error: r.get(10)?,
     })
 }

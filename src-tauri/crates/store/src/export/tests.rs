@@ -493,12 +493,12 @@ fn cancelled_and_failed_exports_leave_no_file() {
 
     let missing = f.out.path().join("nope").join("x.csv");
     let err = f.run_to("csv", &missing).unwrap_err();
-    assert_eq!(err.code(), "export_folder_missing");
+    assert!(matches!(err, ExportError::FolderMissing(_)), "{err}");
     assert!(err.to_string().contains("doesn't exist"), "{err}");
     assert!(!missing.exists());
 
     let err = f.run_to("csv", f.out.path()).unwrap_err();
-    assert_eq!(err.code(), "export_path_is_folder", "{err}");
+    assert!(matches!(err, ExportError::IsAFolder(_)), "{err}");
 
     // A folder that can't be written (only meaningful when not running as root).
     #[cfg(unix)]
@@ -509,7 +509,10 @@ fn cancelled_and_failed_exports_leave_no_file() {
         std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
         if std::fs::write(locked.join("probe"), b"x").is_err() {
             let err = f.run_to("csv", &locked.join("x.csv")).unwrap_err();
-            assert_eq!(err.code(), "export_folder_not_writable", "{err}");
+            assert!(
+                matches!(err, ExportError::FolderNotWritable { .. }),
+                "{err}"
+            );
             assert!(err.to_string().contains("can't write"), "{err}");
         }
         std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -753,7 +756,10 @@ fn profiles_are_created_replaced_listed_shown_and_deleted_with_history_kept() {
     bad.columns[0].source = "nope".into();
     assert!(w.save_export_profile(&bad, t(3)).is_err());
     let err = f.run_to("nope", &f.out.path().join("x.csv")).unwrap_err();
-    assert_eq!(err.code(), "not_found");
+    assert!(
+        matches!(err, ExportError::Store(StoreError::NotFound(_))),
+        "{err}"
+    );
 }
 
 #[test]

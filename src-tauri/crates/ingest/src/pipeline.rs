@@ -1,69 +1,12 @@
-//! The ingest pipeline: one thread owns the store's writer and commits deliveries in groups.
-//!
-//! Why a group commit: `200` may only be sent once a delivery is on disk, and an fsync costs
-//! around a millisecond whatever it carries. One transaction per request caps a listener at a few
-//! thousand deliveries a second; here every delivery that queues while the previous transaction
-//! is being fsync'd joins the next one, so under load hundreds share one fsync and each still gets
-//! its `200` only after *its* transaction is durable. Nothing is acknowledged early and no
-//! durability setting is relaxed for deliveries.
-//!
-//! Between groups, the same thread derives timelines from what it stored, in slices that never
-//! keep a delivery waiting long. Derivation lagging behind a burst is fine: `deliveries` is the
-//! source of truth and nothing acknowledged depends on it. Deriving a delivery costs several
-//! times what storing it does (parsing, phone numbers, relinking, search terms: about 180 µs
-//! against 30 µs here), so how the thread shares its time decides how fast the listener is
-//! during a burst:
-//! - groups earn derivation time, [`DERIVE_SHARE`] of the time they took to commit, spent in
-//!   slices of about [`DERIVE_SLICE`] (a transaction has a fixed cost — its WAL pages and
-//!   checkpoints — so slices of one or two deliveries would cost twice as much per delivery);
-//! - then it waits for the next deliveries, which are usually on their way (their senders were
-//!   waiting for this group's answers), rather than treating a momentarily empty queue as
-//!   idleness: up to [`GATHER_WAIT`] after a lone delivery, and up to [`BUSY_GATHER_WAIT`] after a
-//!   group of several — requests (deliveries or refusals) queued while the last group was
-//!   written, so the listener is saturated, and the gap before the next ones is the time its
-//!   threads need the CPU to read, check and queue them;
-//! - when nothing is waiting, slices of about [`IDLE_DERIVE_SLICE`] until it has caught up.
-//!
-//! How big a share: only a saturated listener — every connection waiting on the writer — is
-//! affected, and then answering comes first. A provider whose deliveries wait too long retries
-//! them, adding to the very load that slowed it, while a timeline that is seconds behind during a
-//! burst harms nobody and catches up at full speed as soon as it eases. A twentieth keeps
-//! timelines moving during a long burst; `make bench` prints how far derivation was behind when
-//! the load stopped and how long it took to catch up. What the share costs, measured: a quarter
-//! cost a fifth of the listener's throughput at 16 connections and a quarter at 64; a tenth
-//! instead of a twentieth, about 8 % at 16 connections and 2 % at 64 (alternating pairs of
-//! builds, 8 each), for deriving 200–300 deliveries a second instead of 90–150 against
-//! 18,000–33,000 arriving — a slice between groups holds every waiting connection, so its wall
-//! time, not its CPU, is what the listener loses. A fiftieth gained no more at 16 connections.
-//!
-//! A single sender that posts its next delivery the moment it is answered saturates the
-//! listener in the same sense, and its timelines advance at the same share; the writer is idle
-//! between its deliveries meanwhile, but deriving one delivery (about 450 µs in a transaction of
-//! its own) takes longer than that gap (about 300 µs). Spending the gaps on derivation (a
-//! throwaway build) derived 60–77 % of such a sender's deliveries as they came, and slowed the
-//! sender by 34–40 %.
-//!
-//! Profiling `make bench` found, with a single 500 µs wait, a saturated listener's writer
-//! deriving in the gaps between groups for a quarter of its time: every gap longer than the wait
-//! (the two cores busy with the listener's threads) started a 2 ms idle slice, which took the CPU
-//! from the threads bringing the next deliveries and held them meanwhile. Waiting longer after a
-//! group of several raised throughput by about 15 % at 16 and 64 connections (measured back to
-//! back, three times each) while derivation keeps its share between groups. The price: under a
-//! steady load that keeps groups of several coming, timelines advance at that share only and
-//! catch up when the load eases (`make bench` prints by how much).
-//!
-//! Before that, the same profiling found a 1 ms slice after every group and a 500-delivery
-//! transaction (about 100 ms) whenever the queue was empty for an instant holding 64 busy
-//! connections to 3,000–4,000 deliveries a second with a p99 of 100 ms or more on two cores.
+//! The writer thread: stores deliveries in groups, one fsync each, and derives between them.
+//! Why, and how its time is shared, is in `docs/performance.md` ("The ingest pipeline").
 
+use crate::checkpoint::{self, WalCheckpoints};
 use clientele_store::{
-    Checkpointer, DeriveReport, IngestOutcome, NewDelivery, NewRejection, Store, StoreError,
-    WAL_RESTART_FRAMES, WalProgress, Writer,
+    DeriveReport, IngestOutcome, NewDelivery, NewRejection, Store, StoreError, Writer,
 };
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, oneshot};
@@ -87,28 +30,30 @@ pub const IDLE_DERIVE_SLICE: Duration = Duration::from_millis(2);
 const IDLE_DERIVE_CHUNK: usize = 500;
 /// How many jobs may queue before senders wait (backpressure instead of unbounded memory).
 const QUEUE_CAPACITY: usize = 8_192;
-/// After a commit, the checkpointer waits this long (for more commits) before copying the WAL
-/// into the database (see `clientele_store::checkpoint`).
-const CHECKPOINT_AFTER: Duration = Duration::from_millis(50);
-/// Before the writer finishes a checkpoint, the checkpointer copies again (at most this many
-/// times) until at most [`FINISH_FRAMES`] are left for the writer.
-const CATCH_UP_PASSES: usize = 4;
-/// What the checkpointer's catching up may leave for the writer (see [`CATCH_UP_PASSES`]).
-const FINISH_FRAMES: i64 = 256;
-/// The checkpointer's nice value (Linux): below the listener's threads and the writer, whose
-/// work someone is waiting for; see [`copy_wal`].
-const CHECKPOINTER_NICE: i32 = 10;
 /// The pipeline's threads, as `top` and `/proc` show them (Linux keeps their first 15 bytes).
-const WRITER_THREAD: &str = "clientele-ingest";
-const CHECKPOINTER_THREAD: &str = "clientele-checkpoint";
+pub(crate) const WRITER_THREAD: &str = "clientele-ingest";
 
-/// Why a delivery could not be stored. The listener answers `503` so the provider retries.
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why a delivery could not be stored. The listener answers `503` so the provider retries. The
+/// store's own words (which may name files or SQLite's internals) go to the log only: these
+/// messages are what a provider's delivery log shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum IngestError {
-    #[error("{0}")]
-    Store(String),
-    #[error("Clientele is shutting down")]
+    #[error("The disk is full, so Clientele couldn't store the message. Send it again later.")]
+    DiskFull,
+    #[error("Clientele couldn't store the message right now. Send it again later.")]
+    StoreUnavailable,
+    #[error("Clientele is shutting down; send again shortly.")]
     ShuttingDown,
+}
+
+impl IngestError {
+    /// What a store failure tells the sender; the caller logs the failure itself.
+    fn from_store(e: &StoreError) -> Self {
+        match e {
+            StoreError::DiskFull => IngestError::DiskFull,
+            _ => IngestError::StoreUnavailable,
+        }
+    }
 }
 
 /// What the pipeline reports as it works, for live screens.
@@ -178,20 +123,9 @@ pub fn start(store: &Store) -> Result<(IngestHandle, Pipeline), StoreError> {
     let (jobs, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
     let (notices, _) = broadcast::channel(1_024);
     let thread_notices = notices.clone();
-    // The writer tells the checkpointer it committed (one pending signal is enough); dropping the
-    // sender when the writer stops stops the checkpointer.
-    let (committed, commits) = crossbeam_channel::bounded(1);
-    let finish = Arc::new(AtomicBool::new(false));
-    let checkpoints = WalCheckpoints {
-        committed,
-        finish: finish.clone(),
-    };
     let spawn_error =
         |e: std::io::Error| StoreError::Invalid(format!("couldn't start the ingest thread: {e}"));
-    let checkpointer = std::thread::Builder::new()
-        .name(CHECKPOINTER_THREAD.into())
-        .spawn(move || copy_wal(checkpointer, commits, finish))
-        .map_err(spawn_error)?;
+    let (checkpoints, checkpointer) = checkpoint::spawn(checkpointer).map_err(spawn_error)?;
     let thread = std::thread::Builder::new()
         .name(WRITER_THREAD.into())
         .spawn(move || run(writer, rx, thread_notices, checkpoints))
@@ -203,100 +137,6 @@ pub fn start(store: &Store) -> Result<(IngestHandle, Pipeline), StoreError> {
             checkpointer: Some(checkpointer),
         },
     ))
-}
-
-/// The writer's side of checkpointing.
-struct WalCheckpoints {
-    committed: Sender<()>,
-    /// Set by the checkpointer when the writer should finish a checkpoint.
-    finish: Arc<AtomicBool>,
-}
-
-impl WalCheckpoints {
-    /// After a transaction: tells the checkpointer, and finishes a checkpoint when asked.
-    fn after_commit(&self, writer: &mut Writer) {
-        let _ = self.committed.try_send(());
-        if self.finish.swap(false, Ordering::AcqRel) {
-            let started = Instant::now();
-            match writer.finish_checkpoint() {
-                Ok(wal) => tracing::debug!(
-                    frames = wal.frames,
-                    ms = started.elapsed().as_secs_f64() * 1e3,
-                    "finished a checkpoint"
-                ),
-                Err(e) => tracing::warn!(error = %e, "couldn't finish a checkpoint"),
-            }
-        }
-    }
-}
-
-/// The checkpointer thread: after commits, copies the WAL into the database in the background
-/// and asks the writer to finish once the WAL is long. Idle while nothing is written.
-///
-/// It runs at a lower priority ([`CHECKPOINTER_NICE`]): no request waits for a copy, while on a
-/// busy machine a copy running at the same priority takes turns on the CPU with the threads
-/// that read, check and answer requests. On two cores the p99 latency went from a median 4.7 ms
-/// to 4.3 ms at 64 connections (lower in 7 of 8 alternating pairs) and from 2.2 to 1.8 ms at 16
-/// (3 pairs), at the same throughput.
-/// When the CPU is free the copy runs as before; when it is not, the WAL grows until the writer
-/// finishes the checkpoint itself at [`WAL_RESTART_FRAMES`], as it already does under load.
-fn copy_wal(checkpointer: Checkpointer, commits: Receiver<()>, finish: Arc<AtomicBool>) {
-    lower_priority(CHECKPOINTER_NICE);
-    while commits.recv().is_ok() {
-        // Let a burst's commits accumulate rather than copying after each one.
-        std::thread::sleep(CHECKPOINT_AFTER);
-        let _ = commits.try_recv();
-        match checkpointer.copy() {
-            Ok(wal) if wal.frames >= WAL_RESTART_FRAMES => {
-                catch_up(&checkpointer, wal);
-                finish.store(true, Ordering::Release);
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "couldn't copy the WAL into the database"),
-        }
-    }
-}
-
-/// Lowers the calling thread's priority (Linux's nice values are per thread); best effort.
-/// Never raises it: a process started at a lower priority (`nice -n 15`) keeps it.
-#[cfg(target_os = "linux")]
-fn lower_priority(nice: i32) {
-    use rustix::process::{getpriority_process, setpriority_process};
-    let thread = Some(rustix::thread::gettid());
-    let result = getpriority_process(thread).and_then(|current| {
-        if current < nice {
-            setpriority_process(thread, nice)
-        } else {
-            Ok(())
-        }
-    });
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "couldn't lower the checkpointer's priority");
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn lower_priority(_nice: i32) {}
-
-/// Before asking the writer to finish a checkpoint: copies again what the writer appended during
-/// the last copy (a copy ends with an fsync of the database, so it takes a while), until little is
-/// left — `wal`, where the last copy left it, says whether anything needs copying at all. What
-/// is left the writer copies while every delivery in flight waits for it: driven by `loadgen` at
-/// 64 connections, the writer spent a median 6–8 ms finishing (the frames of the 50 ms before,
-/// then an fsync), and about 2 ms once the checkpointer caught up first.
-fn catch_up(checkpointer: &Checkpointer, mut wal: WalProgress) {
-    for _ in 0..CATCH_UP_PASSES {
-        if wal.frames - wal.copied <= FINISH_FRAMES {
-            break;
-        }
-        match checkpointer.copy() {
-            Ok(progress) => wal = progress,
-            Err(e) => {
-                tracing::warn!(error = %e, "couldn't copy the WAL into the database");
-                break;
-            }
-        }
-    }
 }
 
 impl IngestHandle {
@@ -322,6 +162,11 @@ impl IngestHandle {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
         self.notices.subscribe()
+    }
+
+    /// The sending side of the notices, to subscribe later even after this handle is dropped.
+    pub fn notices(&self) -> broadcast::Sender<Notice> {
+        self.notices.clone()
     }
 
     async fn send(&self, job: Job) -> Result<(), IngestError> {
@@ -520,9 +365,9 @@ fn commit_group(
         }
         Err(e) => {
             tracing::error!(error = %e, count = deliveries.len(), "couldn't store deliveries");
-            let error = IngestError::Store(e.to_string());
+            let error = IngestError::from_store(&e);
             for reply in waiters {
-                let _ = reply.send(Err(error.clone()));
+                let _ = reply.send(Err(error));
             }
         }
     }
@@ -535,22 +380,27 @@ fn commit_group(
                     people: report.people_changed,
                 });
             })
-            .map_err(|e| IngestError::Store(e.to_string()));
+            .map_err(|e| {
+                tracing::error!(error = %e, "couldn't derive timelines for a flush");
+                IngestError::from_store(&e)
+            });
         for reply in flushes {
-            let _ = reply.send(outcome.clone());
+            let _ = reply.send(outcome);
         }
     }
     Group { jobs, stored_any }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use clientele_core::{ConnectionSettings, Provider};
     use clientele_store::{DeliveryStatus, NewConnection};
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
 
     /// Adds a Tiquo connection that needs no secret; returns its id.
-    fn add_tiquo(writer: &mut Writer) -> i64 {
+    pub(crate) fn add_tiquo(writer: &mut Writer) -> i64 {
         let connection = NewConnection {
             provider: Provider::Tiquo,
             name: "main".into(),
@@ -630,103 +480,5 @@ mod tests {
         assert_eq!(reader.pending_deliveries().unwrap(), 0);
         drop(handle);
         pipeline.join();
-    }
-
-    /// The nice value of this process's thread named `name` (from `/proc`, which keeps the
-    /// first 15 bytes of a name).
-    #[cfg(target_os = "linux")]
-    fn nice_of_thread(name: &str) -> Option<i32> {
-        let name = &name[..name.len().min(15)];
-        std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .find_map(|task| {
-                let task = task.ok()?.path();
-                let comm = std::fs::read_to_string(task.join("comm")).ok()?;
-                (comm.trim_end() == name).then(|| {
-                    let stat = std::fs::read_to_string(task.join("stat")).unwrap();
-                    // After "pid (comm) ", the fields from the third (state); nice is the 19th.
-                    let fields: Vec<&str> =
-                        stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-                    fields[19 - 3].parse().unwrap()
-                })
-            })
-    }
-
-    /// The checkpointer yields the CPU to the listener and the writer; they keep the priority
-    /// the process started with.
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn the_checkpointer_runs_at_a_lower_priority_than_the_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_dir(dir.path()).unwrap();
-        let started_with = rustix::process::getpriority_process(None).unwrap();
-        // Already that low (`nice -n 15 make test`): kept, never raised.
-        let expected = CHECKPOINTER_NICE.max(started_with);
-        let (handle, pipeline) = start(&store).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let checkpointer = loop {
-            // The thread lowers its own priority as it starts.
-            let nice = nice_of_thread(CHECKPOINTER_THREAD);
-            if nice == Some(expected) || Instant::now() > deadline {
-                break nice;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        assert_eq!(checkpointer, Some(expected));
-        assert_eq!(nice_of_thread(WRITER_THREAD), Some(started_with));
-        drop(handle);
-        pipeline.join();
-    }
-
-    #[test]
-    fn the_checkpointer_catches_up_before_the_writer_finishes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_dir(dir.path()).unwrap();
-        let mut writer = store.writer().unwrap();
-        writer.checkpoint_elsewhere().unwrap();
-        let connection = add_tiquo(&mut writer);
-        // More frames than SQLite's own checkpoint (1,000) would let pile up, in many
-        // transactions as under load.
-        for i in 0..400 {
-            let delivery = NewDelivery {
-                connection_id: connection,
-                received_at: chrono::Utc::now(),
-                dedupe_key: format!("evt_{i}"),
-                headers: vec![],
-                body: vec![b'x'; 5_000],
-                verification: "test".into(),
-                is_test: false,
-            };
-            writer.ingest(&[delivery], &[]).unwrap();
-        }
-        let checkpointer = store.checkpointer().unwrap();
-        let database = || std::fs::metadata(store.path()).unwrap().len();
-        assert!(database() < 1_000_000, "the deliveries are only in the WAL");
-
-        // Where the last copy left it says little is left: nothing more is copied.
-        catch_up(
-            &checkpointer,
-            WalProgress {
-                frames: 1_000,
-                copied: 1_000 - FINISH_FRAMES,
-            },
-        );
-        assert!(database() < 1_000_000, "nothing was copied");
-
-        // Much was left (appended during the copy): it copies again.
-        catch_up(
-            &checkpointer,
-            WalProgress {
-                frames: 1_000,
-                copied: 0,
-            },
-        );
-        assert!(
-            database() > 400 * 5_000,
-            "the WAL was copied into the database: {} bytes",
-            database()
-        );
-        let wal = checkpointer.copy().unwrap();
-        assert_eq!(wal.copied, wal.frames, "nothing is left to copy: {wal:?}");
     }
 }

@@ -12,16 +12,14 @@ pub fn default_data_dir() -> Option<PathBuf> {
 }
 
 /// `--data-dir`, else `CLIENTELE_DATA_DIR`, else the platform default.
-pub fn resolve(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub fn resolve(explicit: Option<&Path>) -> Result<PathBuf, LockError> {
     if let Some(dir) = explicit {
         return Ok(dir.to_path_buf());
     }
     if let Some(dir) = std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
-    default_data_dir().ok_or_else(|| {
-        anyhow::anyhow!("couldn't find a home folder for Clientele's data; pass --data-dir DIR")
-    })
+    default_data_dir().ok_or(LockError::NoHome)
 }
 
 /// Held while a process receives into (or rebuilds) a data directory. Released on drop, and by
@@ -31,7 +29,7 @@ pub struct DataDirLock {
     _file: File,
 }
 
-/// Why the lock couldn't be taken.
+/// Why the data folder can't be found, or its lock can't be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another process (the app or a `clientele serve`) holds it.
@@ -42,6 +40,9 @@ pub enum LockError {
     HeldElsewhere(PathBuf),
     #[error("{0}")]
     Io(String),
+    /// No home folder to keep the data in, and no folder given.
+    #[error("couldn't find a home folder for Clientele's data; pass --data-dir DIR")]
+    NoHome,
 }
 
 impl DataDirLock {

@@ -1,68 +1,58 @@
-//! The app's backend without a window: a real store in a temporary folder, a real listener on
-//! 127.0.0.1:0, and the in-memory secret store (the keychain has its own tests).
+//! The app's operations without a window, started as the app starts them: an [`Engine`] on a
+//! temporary data folder, a real listener on 127.0.0.1:0, and the in-memory secret store (the
+//! keychain has its own tests).
 
 use chrono::{Duration, Utc};
 use clientele_core::{Provider, Sensitive, providers};
+use clientele_engine::ops::activity::{ActivityKind, ActivityQuery};
+use clientele_engine::ops::connections::NewConnectionRequest;
+use clientele_engine::{Engine, ErrorCode, Operations};
 use clientele_secrets::MemoryStore;
-use clientele_server::api::{ActivityQuery, Api, ListenerStatus, NewConnectionRequest};
-use clientele_server::connections::ConnectionRegistry;
-use clientele_server::ingest;
-use clientele_server::listener::{self, ClockHandle, DEFAULT_BODY_LIMIT, ListenerState};
-use clientele_store::Store;
-use std::sync::{Arc, RwLock};
+use clientele_store::DeliveryStatus;
+use std::sync::Arc;
 
 struct Running {
-    api: Arc<Api>,
+    engine: Engine,
+    api: Arc<Operations>,
     addr: String,
     _dir: tempfile::TempDir,
 }
 
+impl Drop for Running {
+    /// Stops the listener and joins the pipeline, even when the test failed.
+    fn drop(&mut self) {
+        self.engine.shutdown_blocking();
+    }
+}
+
 async fn start() -> Running {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_dir(dir.path()).unwrap();
-    let registry = Arc::new(
-        ConnectionRegistry::load(store.clone(), Arc::new(MemoryStore::default())).unwrap(),
-    );
-    let (ingest, _pipeline) = ingest::start(&store).unwrap();
-    let token = Arc::new(Sensitive::new("per-run-test-token".to_string()));
-    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = tcp.local_addr().unwrap().to_string();
-    let state = ListenerState {
-        connections: registry.clone(),
-        ingest: ingest.clone(),
-        body_limit: DEFAULT_BODY_LIMIT,
-        clock: ClockHandle(clientele_server::system_clock()),
-        test_token: Some(token.clone()),
-    };
-    tokio::spawn(listener::run(tcp, state, std::future::pending()));
-    let api = Arc::new(Api {
-        store,
-        registry,
-        ingest,
-        data_dir: dir.path().to_path_buf(),
-        test_token: token,
-        listener: RwLock::new(ListenerStatus {
-            running: true,
-            address: Some(addr.clone()),
-            error: None,
-        }),
-    });
+    let engine = Engine::start(dir.path(), Arc::new(MemoryStore::default())).unwrap();
+    let addr = engine
+        .listen("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+        .to_string();
     Running {
-        api,
+        api: engine.operations().clone(),
+        engine,
         addr,
         _dir: dir,
     }
 }
 
-/// Runs a blocking Api call off the async runtime.
-async fn call<T: Send + 'static>(api: &Arc<Api>, f: impl FnOnce(&Api) -> T + Send + 'static) -> T {
+/// Runs a blocking operation off the async runtime.
+async fn call<T: Send + 'static>(
+    api: &Arc<Operations>,
+    f: impl FnOnce(&Operations) -> T + Send + 'static,
+) -> T {
     let api = api.clone();
     tokio::task::spawn_blocking(move || f(&api)).await.unwrap()
 }
 
 fn all_activity() -> ActivityQuery {
     ActivityQuery {
-        kind: "all".into(),
+        kind: ActivityKind::All,
         provider: None,
         status: None,
         since_hours: None,
@@ -87,7 +77,7 @@ async fn connect_test_receive_and_read_like_the_app_does() {
         )
     })
     .await;
-    assert_eq!(empty.unwrap_err().code, "secret_empty");
+    assert_eq!(empty.unwrap_err().code, ErrorCode::SecretEmpty);
     let bad_name = call(api, |a| {
         a.add_connection(
             NewConnectionRequest {
@@ -99,7 +89,9 @@ async fn connect_test_receive_and_read_like_the_app_does() {
         )
     })
     .await;
-    assert!(bad_name.unwrap_err().message.contains("letters, digits"));
+    let bad_name = bad_name.unwrap_err();
+    assert_eq!(bad_name.code, ErrorCode::InvalidInput);
+    assert!(bad_name.message.contains("letters, digits"));
 
     let added = call(api, |a| {
         a.add_connection(
@@ -130,12 +122,12 @@ async fn connect_test_receive_and_read_like_the_app_does() {
         .await
         .unwrap();
     assert!(result.ok, "{}", result.message);
-    run.api.ingest.flush().await.unwrap();
+    run.engine.flush().await.unwrap();
     let activity = call(api, |a| a.activity(all_activity(), Utc::now()))
         .await
         .unwrap();
     assert_eq!(activity.len(), 1);
-    assert_eq!(activity[0].status.as_deref(), Some("test"));
+    assert_eq!(activity[0].status, Some(DeliveryStatus::Test));
     assert!(
         activity[0].summary.starts_with("Test message"),
         "{}",
@@ -186,12 +178,12 @@ async fn connect_test_receive_and_read_like_the_app_does() {
     .await
     .unwrap();
     assert_eq!((a, b, c), (200, 200, 401));
-    run.api.ingest.flush().await.unwrap();
+    run.engine.flush().await.unwrap();
 
     let refused = call(api, |a| {
         a.activity(
             ActivityQuery {
-                kind: "rejections".into(),
+                kind: ActivityKind::Rejections,
                 ..all_activity()
             },
             Utc::now(),
@@ -270,7 +262,7 @@ async fn connect_test_receive_and_read_like_the_app_does() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn build_preview_run_and_cancel_an_export_like_the_exports_screen() {
-    use clientele_server::export_api::{ExportColumnDraft, ExportDraft, RunningExports};
+    use clientele_engine::ops::exports::{ExportColumnDraft, ExportDraft, FileKind, RowKind};
     let run = start().await;
     let api = &run.api;
     call(api, |a| {
@@ -310,7 +302,7 @@ async fn build_preview_run_and_cancel_an_export_like_the_exports_screen() {
     })
     .await
     .unwrap();
-    api.ingest.flush().await.unwrap();
+    run.engine.flush().await.unwrap();
 
     let column = |header: &str, source: &str| ExportColumnDraft {
         header: header.into(),
@@ -324,15 +316,15 @@ async fn build_preview_run_and_cancel_an_export_like_the_exports_screen() {
     };
     let draft = ExportDraft {
         name: "mailing".into(),
-        rows: "people".into(),
+        rows: RowKind::People,
         columns: vec![column("Email", "email"), column("First name", "first_name")],
-        format: "csv".into(),
+        format: FileKind::Csv,
         preset: "other".into(),
         neutralize_formulas: true,
         incremental: false,
         time_zone: None,
     };
-    let sources = call(api, |a| a.export_sources("people", Utc::now()))
+    let sources = call(api, |a| a.export_sources(RowKind::People, Utc::now()))
         .await
         .unwrap();
     assert!(
@@ -365,13 +357,7 @@ async fn build_preview_run_and_cancel_an_export_like_the_exports_screen() {
     let out2 = out.clone();
     let (result, progress) = call(api, move |a| {
         let mut seen = Vec::new();
-        let r = a.run_export(
-            &RunningExports::default(),
-            "mailing",
-            &out2,
-            Utc::now(),
-            &mut |p| seen.push(p.written),
-        );
+        let r = a.run_export("mailing", &out2, Utc::now(), &mut |p| seen.push(p.written));
         (r, seen)
     })
     .await;
@@ -418,12 +404,12 @@ fn vagaro_customer(connection_id: i64, id: &str) -> clientele_store::NewDelivery
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_search_is_counted_up_to_a_thousand_and_says_when_more_match() {
-    use clientele_server::api::SEARCH_COUNT_LIMIT;
+    use clientele_engine::ops::people::SEARCH_COUNT_LIMIT;
     let run = start().await;
     let api = &run.api;
     // 1,001 customers whose last names start "Zed" ("Zed0000" … "Zed1000").
     call(api, |a| {
-        let mut w = a.store.writer().unwrap();
+        let mut w = a.store().writer().unwrap();
         let c = w
             .add_connection(
                 &clientele_store::NewConnection {
@@ -458,4 +444,69 @@ async fn a_search_is_counted_up_to_a_thousand_and_says_when_more_match() {
         .await
         .unwrap();
     assert_eq!((late.items.len(), late.more), (1, true));
+}
+
+/// The window and the command line share one rule: a name that differs from an existing one only
+/// by case or punctuation is taken (the two would share one environment variable).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_differing_only_by_case_or_punctuation_is_taken() {
+    let run = start().await;
+    let api = &run.api;
+    let add = |name: &'static str| {
+        call(api, move |a| {
+            a.add_connection(
+                NewConnectionRequest {
+                    provider: "tiquo".into(),
+                    name: name.into(),
+                    secret: Some("s3cret".into()),
+                },
+                Utc::now(),
+            )
+        })
+    };
+    add("main-shop").await.unwrap();
+    for clash in ["main-shop", "Main_Shop", "MAIN-SHOP"] {
+        let error = add(clash).await.unwrap_err();
+        assert_eq!(error.code, ErrorCode::ConnectionNameTaken, "{clash}");
+        assert!(error.message.contains("'main-shop'"), "{}", error.message);
+    }
+    // Another provider may use the name.
+    let vagaro = call(api, |a| {
+        a.add_connection(
+            NewConnectionRequest {
+                provider: "vagaro".into(),
+                name: "Main_Shop".into(),
+                secret: Some("token".into()),
+            },
+            Utc::now(),
+        )
+    })
+    .await;
+    assert!(vagaro.is_ok(), "{vagaro:?}");
+    let unknown = call(api, |a| {
+        a.add_connection(
+            NewConnectionRequest {
+                provider: "stripe".into(),
+                name: "x".into(),
+                secret: None,
+            },
+            Utc::now(),
+        )
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(unknown.code, ErrorCode::UnknownProvider);
+}
+
+/// A request carrying a secret never prints it.
+#[test]
+fn a_new_connection_request_does_not_print_its_secret() {
+    let request = NewConnectionRequest {
+        provider: "tiquo".into(),
+        name: "main".into(),
+        secret: Some("whsec_do_not_print".into()),
+    };
+    let shown = format!("{request:?}");
+    assert!(!shown.contains("whsec_do_not_print"), "{shown}");
+    assert!(shown.contains("main"), "{shown}");
 }

@@ -1,11 +1,13 @@
 //! The Exports screen's backend: profiles edited as a simple draft, sources with samples, a live
-//! preview, runs with progress and cancel, and the history. Tauri-free like the rest of
-//! [`crate::api`]; the app's commands adapt these and add the native save dialog.
+//! preview, runs with progress and cancel, and the history. The app's commands adapt these and
+//! add the native save dialog; `clientele export` runs the same profiles.
 
-use crate::api::{Api, ApiResult, AppError};
-use chrono::{DateTime, SecondsFormat, Utc};
-use clientele_core::export::profile::{ExportProfile, Format, RowKind};
-use clientele_store::export::{self, ExportError, ExportRequest, ExportRun};
+use super::{Operations, iso};
+use crate::error::{ApiResult, AppError, ErrorCode};
+use chrono::{DateTime, Utc};
+pub use clientele_core::export::profile::RowKind;
+use clientele_core::export::profile::{ExportProfile, Format};
+use clientele_store::export::{self, ExportRequest, ExportRun};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -13,19 +15,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use ts_rs::TS;
-
-impl From<ExportError> for AppError {
-    fn from(e: ExportError) -> Self {
-        if let ExportError::Store(inner) = e {
-            return inner.into();
-        }
-        AppError::new(e.code(), e.to_string())
-    }
-}
-
-fn iso(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
@@ -43,15 +32,31 @@ pub struct ExportColumnDraft {
     pub join: Option<String>,
 }
 
+/// The kind of file an export writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum FileKind {
+    Csv,
+    Xlsx,
+}
+
+impl FileKind {
+    fn of(format: &Format) -> FileKind {
+        match format {
+            Format::Csv(_) => FileKind::Csv,
+            Format::Xlsx(_) => FileKind::Xlsx,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct ExportDraft {
     pub name: String,
-    /// "people" | "events"
-    pub rows: String,
+    pub rows: RowKind,
     pub columns: Vec<ExportColumnDraft>,
-    /// "csv" | "xlsx"
-    pub format: String,
+    pub format: FileKind,
     /// "excel" | "other" (CSV only)
     pub preset: String,
     pub neutralize_formulas: bool,
@@ -80,8 +85,8 @@ pub struct ExportRunView {
 #[ts(export)]
 pub struct ExportProfileSummary {
     pub name: String,
-    pub rows: String,
-    pub format: String,
+    pub rows: RowKind,
+    pub format: FileKind,
     pub columns: u32,
     pub incremental: bool,
     pub last_run: Option<ExportRunView>,
@@ -120,7 +125,7 @@ pub struct ExportProgressView {
 
 /// Cancel flags of the runs in progress, by profile name.
 #[derive(Debug, Default)]
-pub struct RunningExports(Mutex<HashMap<String, Arc<AtomicBool>>>);
+pub(crate) struct RunningExports(Mutex<HashMap<String, Arc<AtomicBool>>>);
 
 fn run_view(run: ExportRun) -> ExportRunView {
     ExportRunView {
@@ -177,9 +182,9 @@ fn to_profile(draft: &ExportDraft, existing: Option<&ExportProfile>) -> ApiResul
             column
         })
         .collect();
-    let format = match draft.format.as_str() {
-        "xlsx" => json!({"type": "xlsx", "neutralize_formulas": draft.neutralize_formulas}),
-        _ => {
+    let format = match draft.format {
+        FileKind::Xlsx => json!({"type": "xlsx", "neutralize_formulas": draft.neutralize_formulas}),
+        FileKind::Csv => {
             json!({"type": "csv", "preset": draft.preset, "neutralize_formulas": draft.neutralize_formulas})
         }
     };
@@ -194,27 +199,26 @@ fn to_profile(draft: &ExportDraft, existing: Option<&ExportProfile>) -> ApiResul
         value["time_zone"] = json!(tz);
     }
     if let Some(existing) = existing {
-        let kept =
-            serde_json::to_value(existing).map_err(|e| AppError::new("invalid", e.to_string()))?;
+        let kept = serde_json::to_value(existing)
+            .map_err(|e| AppError::new(ErrorCode::InvalidInput, e.to_string()))?;
         for key in ["filters", "file_name", "default_country"] {
             if let Some(v) = kept.get(key) {
                 value[key] = v.clone();
             }
         }
     }
-    ExportProfile::from_json(&value.to_string())
-        .map_err(|e| AppError::new("invalid", format!("This export can't be saved yet: {e}")))
+    ExportProfile::from_json(&value.to_string()).map_err(|e| {
+        AppError::new(
+            ErrorCode::InvalidInput,
+            format!("This export can't be saved yet: {e}"),
+        )
+    })
 }
 
 fn to_draft(profile: &ExportProfile) -> ExportDraft {
-    let (format, preset, neutralize) = match &profile.format {
-        Format::Xlsx(x) => (
-            "xlsx",
-            "excel".to_string(),
-            x.neutralize_formulas.unwrap_or(true),
-        ),
+    let (preset, neutralize) = match &profile.format {
+        Format::Xlsx(x) => ("excel".to_string(), x.neutralize_formulas.unwrap_or(true)),
         Format::Csv(c) => (
-            "csv",
             c.preset
                 .map(|p| {
                     serde_json::to_value(p)
@@ -229,7 +233,7 @@ fn to_draft(profile: &ExportProfile) -> ExportDraft {
     let word = |v: &dyn erased::AsJsonWord| v.word();
     ExportDraft {
         name: profile.name.clone(),
-        rows: profile.rows.as_str().into(),
+        rows: profile.rows,
         columns: profile
             .columns
             .iter()
@@ -244,7 +248,7 @@ fn to_draft(profile: &ExportProfile) -> ExportDraft {
                 join: c.transform.join.clone(),
             })
             .collect(),
-        format: format.into(),
+        format: FileKind::of(&profile.format),
         preset,
         neutralize_formulas: neutralize,
         incremental: profile.incremental,
@@ -268,18 +272,7 @@ mod erased {
     }
 }
 
-fn row_kind(rows: &str) -> ApiResult<RowKind> {
-    match rows {
-        "people" => Ok(RowKind::People),
-        "events" => Ok(RowKind::Events),
-        other => Err(AppError::new(
-            "invalid",
-            format!("'{other}' is not a kind of row (people or events)."),
-        )),
-    }
-}
-
-impl Api {
+impl Operations {
     pub fn export_profiles(&self) -> ApiResult<Vec<ExportProfileSummary>> {
         let reader = self.store.reader()?;
         reader
@@ -292,8 +285,8 @@ impl Api {
                     .next()
                     .map(run_view);
                 Ok(ExportProfileSummary {
-                    rows: saved.profile.rows.as_str().into(),
-                    format: saved.profile.format.extension().into(),
+                    rows: saved.profile.rows,
+                    format: FileKind::of(&saved.profile.format),
                     columns: saved.profile.columns.len() as u32,
                     incremental: saved.profile.incremental,
                     name: saved.name,
@@ -322,7 +315,7 @@ impl Api {
             .find(|p| p.name == profile.name)
             .ok_or_else(|| {
                 AppError::new(
-                    "not_found",
+                    ErrorCode::NotFound,
                     "The export was saved but couldn't be read back.",
                 )
             })
@@ -334,21 +327,19 @@ impl Api {
 
     pub fn export_sources(
         &self,
-        rows: &str,
+        rows: RowKind,
         now: DateTime<Utc>,
     ) -> ApiResult<Vec<SourceOptionView>> {
-        Ok(
-            export::source_options(&self.store, row_kind(rows)?, 3, now)?
-                .into_iter()
-                .map(|o| SourceOptionView {
-                    group: group_words(o.group).into(),
-                    sample: (!o.samples.is_empty()).then(|| o.samples.join(" · ")),
-                    source: o.source,
-                    label: o.label,
-                    sensitive: o.sensitive,
-                })
-                .collect(),
-        )
+        Ok(export::source_options(&self.store, rows, 3, now)?
+            .into_iter()
+            .map(|o| SourceOptionView {
+                group: group_words(o.group).into(),
+                sample: (!o.samples.is_empty()).then(|| o.samples.join(" · ")),
+                source: o.source,
+                label: o.label,
+                sensitive: o.sensitive,
+            })
+            .collect())
     }
 
     pub fn preview_export(
@@ -376,18 +367,32 @@ impl Api {
     /// while one is going is refused.
     pub fn run_export(
         &self,
-        running: &RunningExports,
         name: &str,
         path: &Path,
         now: DateTime<Utc>,
         progress: &mut dyn FnMut(ExportProgressView),
     ) -> ApiResult<ExportRunView> {
+        self.run_export_as(name, path, now, false, progress)
+            .map(run_view)
+    }
+
+    /// [`Self::run_export`] as `clientele export` asks for it: `full` writes every row even for
+    /// a profile that exports only what changed, and the run comes back as stored.
+    /// [`Self::cancel_export`] stops it from another thread.
+    pub fn run_export_as(
+        &self,
+        name: &str,
+        path: &Path,
+        now: DateTime<Utc>,
+        full: bool,
+        progress: &mut dyn FnMut(ExportProgressView),
+    ) -> ApiResult<ExportRun> {
         let cancel = Arc::new(AtomicBool::new(false));
         {
-            let mut runs = running.0.lock().unwrap_or_else(|p| p.into_inner());
+            let mut runs = self.exports.0.lock().unwrap_or_else(|p| p.into_inner());
             if runs.contains_key(name) {
                 return Err(AppError::new(
-                    "export_running",
+                    ErrorCode::ExportRunning,
                     format!("'{name}' is already being exported."),
                 ));
             }
@@ -399,7 +404,7 @@ impl Api {
                 profile: name,
                 out: path,
                 now,
-                full: false,
+                full,
             },
             &mut |p| {
                 progress(ExportProgressView {
@@ -411,16 +416,17 @@ impl Api {
             },
             &cancel,
         );
-        running
+        self.exports
             .0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(name);
-        Ok(run_view(result?))
+        Ok(result?)
     }
 
-    pub fn cancel_export(&self, running: &RunningExports, name: &str) {
-        if let Some(flag) = running
+    pub fn cancel_export(&self, name: &str) {
+        if let Some(flag) = self
+            .exports
             .0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -448,7 +454,7 @@ mod tests {
     fn draft() -> ExportDraft {
         ExportDraft {
             name: "mailing".into(),
-            rows: "people".into(),
+            rows: RowKind::People,
             columns: vec![
                 ExportColumnDraft {
                     header: "Email".into(),
@@ -491,7 +497,7 @@ mod tests {
                     join: None,
                 },
             ],
-            format: "csv".into(),
+            format: FileKind::Csv,
             preset: "other".into(),
             neutralize_formulas: false,
             incremental: true,
@@ -504,7 +510,7 @@ mod tests {
         let profile = to_profile(&draft(), None).unwrap();
         assert_eq!(to_draft(&profile), draft());
         let xlsx = ExportDraft {
-            format: "xlsx".into(),
+            format: FileKind::Xlsx,
             preset: "excel".into(),
             ..draft()
         };
@@ -521,7 +527,7 @@ mod tests {
             ..draft()
         };
         let err = to_profile(&bad, None).unwrap_err();
-        assert_eq!(err.code, "invalid");
+        assert_eq!(err.code, ErrorCode::InvalidInput);
         assert!(err.message.contains("case"), "{}", err.message);
     }
 }

@@ -1,29 +1,14 @@
-//! Read queries for the command line and the app: people, timelines, deliveries, rejections.
+//! Lists of people: search, pages, counts, and the keys too widely shared to link anyone.
 
-use crate::ingest::DeliveryStatus;
-use crate::people::{LinkReason, MAX_PROFILES_PER_KEY};
+use super::SourceRef;
+use crate::people::MAX_PROFILES_PER_KEY;
+use crate::stored;
 use crate::time::from_millis;
 use crate::{Reader, StoreError};
 use chrono::{DateTime, Utc};
-use clientele_core::{Change, Provider};
-use rusqlite::{OptionalExtension, params};
+use clientele_core::identity::KeyKind;
+use rusqlite::params;
 use serde::Serialize;
-use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
-
-/// Where one of a person's records comes from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SourceRef {
-    pub provider: String,
-    pub connection: String,
-    pub customer_ref: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<DateTime<Utc>>,
-    /// Why this record belongs to the person, in words ("Same email (a@x.com) as Tiquo
-    /// customer cust_1"); `None` for the record the person was started from.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub linked_because: Option<String>,
-}
 
 /// A page of people, and how many there are in all ([`Reader::people_page`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -49,88 +34,10 @@ pub struct PersonSummary {
     pub deleted: bool,
 }
 
-/// A current profile value and who said it when.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProfileValue {
-    pub value: Value,
-    pub provider: String,
-    pub connection: String,
-    pub at: DateTime<Utc>,
-}
-
-/// One line of a timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TimelineEntry {
-    pub occurred_at: DateTime<Utc>,
-    pub provider: String,
-    pub connection: String,
-    pub customer_ref: String,
-    pub kind: String,
-    pub event_type: String,
-    pub summary: String,
-    pub changes: Vec<Change>,
-    pub delivery_id: i64,
-}
-
-/// A person with everything known about them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PersonDetail {
-    pub id: i64,
-    pub display_name: String,
-    pub deleted: bool,
-    pub emails: Vec<String>,
-    pub phones: Vec<String>,
-    /// Canonical field → current value.
-    pub profile: BTreeMap<String, Value>,
-    /// Canonical field → which provider said it and when.
-    pub profile_sources: BTreeMap<String, ProfileValue>,
-    pub sources: Vec<SourceRef>,
-    /// Oldest first.
-    pub timeline: Vec<TimelineEntry>,
-}
-
-/// One stored delivery in a list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DeliveryRow {
-    pub id: i64,
-    pub provider: String,
-    pub connection: String,
-    pub received_at: DateTime<Utc>,
-    pub status: DeliveryStatus,
-    pub dedupe_key: String,
-    pub duplicates: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// A stored delivery with its content.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DeliveryDetail {
-    #[serde(flatten)]
-    pub row: DeliveryRow,
-    pub headers: Vec<(String, String)>,
-    #[serde(skip)]
-    pub body: Vec<u8>,
-    pub verification: String,
-}
-
-/// One refused request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RejectionRow {
-    pub id: i64,
-    pub received_at: DateTime<Utc>,
-    pub provider: String,
-    pub connection: String,
-    pub code: String,
-    pub reason: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub remote_addr: Option<String>,
-}
-
 /// An email or phone shared by so many records that it no longer links anyone.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SharedKey {
-    pub kind: String,
+    pub kind: KeyKind,
     pub value: String,
     pub profiles: i64,
 }
@@ -156,17 +63,6 @@ const SEARCH_WALK_PEOPLE: i64 = 2_000;
 
 const PERSON_COLUMNS: &str =
     "p.id, p.display_name, p.emails, p.phones, p.first_event_at, p.last_event_at, p.deleted";
-
-/// person id, profile id, provider, connection, customer ref, deleted at, link reason
-type SourceRow = (
-    i64,
-    i64,
-    String,
-    String,
-    String,
-    Option<i64>,
-    Option<String>,
-);
 
 type PersonRow = (i64, String, String, String, Option<i64>, Option<i64>, bool);
 
@@ -438,226 +334,6 @@ impl Reader {
             .query_row("SELECT n FROM people_count WHERE id = 1", [], |r| r.get(0))?)
     }
 
-    fn sources_of(&self, people: &[i64]) -> Result<HashMap<i64, Vec<SourceRef>>, StoreError> {
-        let mut out: HashMap<i64, Vec<SourceRef>> = HashMap::new();
-        if people.is_empty() {
-            return Ok(out);
-        }
-        // Profiles referenced by link reasons, to name them in words.
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT sp.person_id, sp.id, c.provider, c.name, sp.customer_ref, sp.deleted_at,
-                    sp.link_reason
-             FROM source_profiles sp JOIN connections c ON c.id = sp.connection_id
-             WHERE sp.person_id IN (SELECT value FROM json_each(?1))
-             ORDER BY sp.person_id, sp.id",
-        )?;
-        let ids = serde_json::to_string(people)?;
-        let rows: Vec<SourceRow> = stmt
-            .query_map([ids], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            })?
-            .collect::<Result<_, _>>()?;
-        let names: HashMap<i64, (String, String)> = rows
-            .iter()
-            .map(|(_, id, provider, _, customer_ref, _, _)| {
-                (*id, (provider.clone(), customer_ref.clone()))
-            })
-            .collect();
-        for (person, _, provider, connection, customer_ref, deleted_at, reason) in rows {
-            let linked_because = reason
-                .as_deref()
-                .and_then(|r| serde_json::from_str::<LinkReason>(r).ok())
-                .map(|r| {
-                    let other = names.get(&r.with).map_or_else(
-                        || "another record".to_string(),
-                        |(p, c)| format!("{} customer {c}", provider_name(p)),
-                    );
-                    format!("Same {} ({}) as {other}", r.kind.as_str(), r.value)
-                });
-            out.entry(person).or_default().push(SourceRef {
-                provider,
-                connection,
-                customer_ref,
-                deleted_at: deleted_at.map(from_millis),
-                linked_because,
-            });
-        }
-        Ok(out)
-    }
-
-    /// Everything about one person, timeline oldest first.
-    pub fn person(&self, id: i64) -> Result<PersonDetail, StoreError> {
-        let row: Option<(String, String, String, String, bool)> = self
-            .conn
-            .prepare_cached(
-                "SELECT display_name, emails, phones, profile, deleted FROM people WHERE id = ?1",
-            )?
-            .query_row([id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .optional()?;
-        let (display_name, emails, phones, profile_json, deleted) =
-            row.ok_or_else(|| StoreError::NotFound(format!("There is no customer with id {id}.")))?;
-        let merged: BTreeMap<String, Value> = serde_json::from_str(&profile_json)?;
-        let mut profile = BTreeMap::new();
-        let mut profile_sources = BTreeMap::new();
-        for (field, v) in merged {
-            profile.insert(field.clone(), v["value"].clone());
-            let at = v["at"]
-                .as_str()
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .map(|t| t.with_timezone(&Utc))
-                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-            profile_sources.insert(
-                field,
-                ProfileValue {
-                    value: v["value"].clone(),
-                    provider: v["provider"].as_str().unwrap_or_default().to_string(),
-                    connection: v["connection"].as_str().unwrap_or_default().to_string(),
-                    at,
-                },
-            );
-        }
-        let timeline = self
-            .conn
-            .prepare_cached(
-                "SELECT e.occurred_at, c.provider, c.name, sp.customer_ref, e.kind, e.event_type,
-                        e.summary, e.changes, e.delivery_id
-                 FROM source_profiles sp
-                 JOIN events e ON e.source_profile_id = sp.id
-                 JOIN connections c ON c.id = sp.connection_id
-                 WHERE sp.person_id = ?1
-                 ORDER BY e.occurred_at, e.delivery_id, e.seq",
-            )?
-            .query_map([id], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, String>(7)?,
-                    r.get::<_, i64>(8)?,
-                ))
-            })?
-            .map(|row| {
-                let (
-                    at,
-                    provider,
-                    connection,
-                    customer_ref,
-                    kind,
-                    event_type,
-                    summary,
-                    changes,
-                    delivery_id,
-                ) = row?;
-                Ok(TimelineEntry {
-                    occurred_at: from_millis(at),
-                    provider,
-                    connection,
-                    customer_ref,
-                    kind,
-                    event_type,
-                    summary,
-                    changes: serde_json::from_str(&changes)?,
-                    delivery_id,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
-        Ok(PersonDetail {
-            id,
-            display_name,
-            deleted,
-            emails: serde_json::from_str(&emails)?,
-            phones: serde_json::from_str(&phones)?,
-            profile,
-            profile_sources,
-            sources: self.sources_of(&[id])?.remove(&id).unwrap_or_default(),
-            timeline,
-        })
-    }
-
-    /// Stored deliveries, newest first; all of them unless `limit` is given.
-    pub fn deliveries(&self, limit: Option<usize>) -> Result<Vec<DeliveryRow>, StoreError> {
-        let limit = limit.map_or(-1, |l| l as i64);
-        self.conn
-            .prepare_cached(
-                "SELECT d.id, c.provider, c.name, d.received_at, o.status, d.dedupe_key,
-                        d.duplicates, o.error
-                 FROM deliveries d JOIN connections c ON c.id = d.connection_id
-                 LEFT JOIN delivery_outcomes o ON o.delivery_id = d.id
-                 ORDER BY d.id DESC LIMIT ?1",
-            )?
-            .query_map([limit], delivery_row)?
-            .collect::<Result<_, _>>()
-            .map_err(Into::into)
-    }
-
-    /// One delivery with its body and kept headers.
-    pub fn delivery(&self, id: i64) -> Result<DeliveryDetail, StoreError> {
-        self.conn
-            .prepare_cached(
-                "SELECT d.id, c.provider, c.name, d.received_at, o.status, d.dedupe_key,
-                        d.duplicates, o.error, d.headers, d.body, d.verification
-                 FROM deliveries d JOIN connections c ON c.id = d.connection_id
-                 LEFT JOIN delivery_outcomes o ON o.delivery_id = d.id
-                 WHERE d.id = ?1",
-            )?
-            .query_row([id], |r| {
-                let headers: String = r.get(8)?;
-                Ok((
-                    delivery_row(r)?,
-                    headers,
-                    r.get::<_, Vec<u8>>(9)?,
-                    r.get::<_, String>(10)?,
-                ))
-            })
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("There is no delivery with id {id}.")))
-            .and_then(|(row, headers, body, verification)| {
-                Ok(DeliveryDetail {
-                    row,
-                    headers: serde_json::from_str(&headers)?,
-                    body,
-                    verification,
-                })
-            })
-    }
-
-    /// Refused requests, newest first.
-    pub fn rejections(&self, limit: Option<usize>) -> Result<Vec<RejectionRow>, StoreError> {
-        let limit = limit.map_or(-1, |l| l as i64);
-        self.conn
-            .prepare_cached(
-                "SELECT id, received_at, provider, connection, code, reason, remote_addr
-                 FROM rejections ORDER BY id DESC LIMIT ?1",
-            )?
-            .query_map([limit], |r| {
-                Ok(RejectionRow {
-                    id: r.get(0)?,
-                    received_at: from_millis(r.get(1)?),
-                    provider: r.get(2)?,
-                    connection: r.get(3)?,
-                    code: r.get(4)?,
-                    reason: r.get(5)?,
-                    remote_addr: r.get(6)?,
-                })
-            })?
-            .collect::<Result<_, _>>()
-            .map_err(Into::into)
-    }
-
     /// Emails and phones too widely shared to link anyone.
     pub fn shared_keys(&self) -> Result<Vec<SharedKey>, StoreError> {
         self.conn
@@ -667,7 +343,7 @@ impl Reader {
             )?
             .query_map([MAX_PROFILES_PER_KEY], |r| {
                 Ok(SharedKey {
-                    kind: r.get(0)?,
+                    kind: stored::column(r, 0, stored::key_kind)?,
                     value: r.get(1)?,
                     profiles: r.get(2)?,
                 })
@@ -675,51 +351,6 @@ impl Reader {
             .collect::<Result<_, _>>()
             .map_err(Into::into)
     }
-
-    /// The id of the newest stored delivery.
-    pub fn newest_delivery_id(&self) -> Result<Option<i64>, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT MAX(id) FROM deliveries", [], |r| r.get(0))?)
-    }
-
-    /// Every delivery up to this id has been derived.
-    pub fn derived_through(&self) -> Result<i64, StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT COALESCE(MAX(delivery_id), 0) FROM delivery_outcomes",
-            [],
-            |r| r.get(0),
-        )?)
-    }
-
-    /// How many stored deliveries are not yet derived.
-    pub fn pending_deliveries(&self) -> Result<i64, StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT (SELECT COALESCE(MAX(id), 0) FROM deliveries)
-                  - (SELECT COALESCE(MAX(delivery_id), 0) FROM delivery_outcomes)",
-            [],
-            |r| r.get(0),
-        )?)
-    }
-}
-
-fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
-    let status: Option<String> = r.get(4)?;
-    Ok(DeliveryRow {
-        id: r.get(0)?,
-        provider: r.get(1)?,
-        connection: r.get(2)?,
-        received_at: from_millis(r.get(3)?),
-        status: DeliveryStatus::from_db(status.as_deref()),
-        dedupe_key: r.get(5)?,
-        duplicates: r.get(6)?,
-        error: r.get(7)?,
-    })
-}
-
-fn provider_name(id: &str) -> &'static str {
-    id.parse::<Provider>()
-        .map_or("Unknown", Provider::display_name)
 }
 
 #[cfg(test)]

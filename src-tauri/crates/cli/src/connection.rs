@@ -1,0 +1,170 @@
+//! `clientele connection add | list | remove`.
+
+use crate::args::{ConnectionCommand, DEFAULT_BIND, SecretsMode};
+use crate::print::{print_json, print_table};
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use clientele_core::{ConnectionSettings, Provider, Sensitive};
+use clientele_engine::ops::connections::{AddConnection, NewSecret};
+use clientele_engine::{ErrorCode, Operations};
+use clientele_secrets::env_var_name;
+use clientele_server::webhook_path;
+use serde::Serialize;
+use std::io::{IsTerminal, Read};
+
+pub fn run(ops: &Operations, mode: SecretsMode, cmd: ConnectionCommand) -> Result<()> {
+    match cmd {
+        ConnectionCommand::Add {
+            provider,
+            name,
+            no_secret,
+            customer_pointer,
+            allow_ips,
+        } => {
+            // The name first, so nobody pastes a secret for a connection that can't be added.
+            let name = ops.check_new_connection(provider, &name)?;
+            let secret = match (no_secret, mode) {
+                (true, _) => NewSecret::Unsigned,
+                (false, SecretsMode::Keychain) => NewSecret::Given(read_secret(provider, &name)?),
+                (false, SecretsMode::Env) => NewSecret::AlreadySet,
+            };
+            let added = ops.add_connection_with(
+                AddConnection {
+                    provider,
+                    name: name.clone(),
+                    secret,
+                    settings: ConnectionSettings {
+                        customer_ref_pointer: customer_pointer,
+                        allowed_ips: allow_ips,
+                    },
+                },
+                Utc::now(),
+            );
+            let added = match added {
+                Ok(added) => added,
+                Err(e) if e.code == ErrorCode::SecretUnavailable && mode == SecretsMode::Env => {
+                    bail!(
+                        "set {} to the {} first (or use --no-secret)",
+                        env_var_name(provider, &name),
+                        provider.secret_word()
+                    );
+                }
+                Err(e) => return Err(e.into()),
+            };
+            println!(
+                "Added {} connection '{}'.",
+                provider.display_name(),
+                added.name
+            );
+            println!(
+                "Paste this address into {}: http://{DEFAULT_BIND}{}",
+                provider.display_name(),
+                webhook_path(provider, &added.name)
+            );
+            if no_secret {
+                println!(
+                    "Deliveries to it are NOT checked: anyone who knows the address can send to it."
+                );
+            }
+            Ok(())
+        }
+        ConnectionCommand::List { json } => {
+            #[derive(Serialize)]
+            struct Row {
+                provider: Provider,
+                name: String,
+                webhook_path: String,
+                requires_secret: bool,
+                secret_set: Option<bool>,
+                paused: bool,
+                created_at: DateTime<Utc>,
+            }
+            let rows: Vec<Row> = ops
+                .store()
+                .reader()?
+                .connections()?
+                .into_iter()
+                .map(|c| Row {
+                    secret_set: c
+                        .requires_secret
+                        .then(|| ops.secret_is_set(c.provider, &c.name)),
+                    webhook_path: webhook_path(c.provider, &c.name),
+                    provider: c.provider,
+                    name: c.name,
+                    requires_secret: c.requires_secret,
+                    paused: c.paused,
+                    created_at: c.created_at,
+                })
+                .collect();
+            if json {
+                return print_json(&rows);
+            }
+            if rows.is_empty() {
+                println!(
+                    "No connections yet. Add one with: clientele connection add PROVIDER NAME"
+                );
+                return Ok(());
+            }
+            print_table(
+                &["PROVIDER", "NAME", "ADDRESS PATH", "SECRET", "PAUSED"],
+                rows.iter()
+                    .map(|r| {
+                        vec![
+                            r.provider.display_name().to_string(),
+                            r.name.clone(),
+                            r.webhook_path.clone(),
+                            match r.secret_set {
+                                None => "none (unchecked)".into(),
+                                Some(true) => "set".into(),
+                                Some(false) => "MISSING".into(),
+                            },
+                            if r.paused { "yes".into() } else { "no".into() },
+                        ]
+                    })
+                    .collect(),
+            );
+            Ok(())
+        }
+        ConnectionCommand::Remove { provider, name } => {
+            let secret_kept = ops.remove_connection(provider.id(), &name, Utc::now())?;
+            if let Some(problem) = secret_kept
+                && mode == SecretsMode::Keychain
+            {
+                eprintln!(
+                    "warning: the connection was removed but its secret couldn't be deleted: {problem}"
+                );
+            }
+            println!(
+                "Removed {} connection '{name}'. Its messages and customers are kept.",
+                provider.display_name()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The secret, pasted at a prompt that doesn't echo it, or piped in.
+fn read_secret(provider: Provider, name: &str) -> Result<Sensitive<String>> {
+    let word = provider.secret_word();
+    let secret = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!(
+            "Paste the {word} from {} for '{name}' (it won't be shown): ",
+            provider.display_name()
+        ))
+        .context("couldn't read the secret")?
+    } else {
+        let mut buf = String::new();
+        std::io::stdin()
+            .read_to_string(&mut buf)
+            .context("couldn't read the secret from standard input")?;
+        buf
+    };
+    let secret = secret.trim().to_string();
+    if secret.is_empty() {
+        bail!(
+            "no {word} was given. Paste it when asked, or pipe it in: echo \"$SECRET\" | clientele connection add {} {name}",
+            provider.id()
+        );
+    }
+    Ok(Sensitive::new(secret))
+}

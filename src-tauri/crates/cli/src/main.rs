@@ -1,0 +1,83 @@
+//! `clientele`: the headless command — for servers, CI, benchmarks and people who prefer a
+//! terminal. See `clientele --help` and `docs/cli.md`. Every listing has `--json`; errors go to
+//! stderr with a non-zero exit. The commands call the same operations as the app's screens
+//! (`clientele_engine::Operations`); this crate only reads arguments and prints.
+
+mod args;
+mod connection;
+mod customers;
+mod deliveries;
+mod export;
+mod print;
+mod serve;
+
+use anyhow::Result;
+use args::{Cli, Command, SecretsMode, SettingsCommand};
+use clap::Parser;
+use clientele_engine::{Operations, data_dir};
+use clientele_store::Store;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CLIENTELE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let dir = data_dir::resolve(cli.data_dir.as_deref())?;
+    match cli.command {
+        Command::Serve(args) => serve::serve(&dir, cli.secrets, args),
+        Command::Connection(cmd) => {
+            connection::run(&operations(&dir, cli.secrets)?, cli.secrets, cmd)
+        }
+        Command::Customers(cmd) => customers::run(&operations(&dir, cli.secrets)?, cmd),
+        Command::Deliveries(cmd) => deliveries::run(&operations(&dir, cli.secrets)?, cmd),
+        Command::Reprocess => reprocess(&operations(&dir, cli.secrets)?),
+        Command::Settings(SettingsCommand::DefaultCountry { code }) => {
+            operations(&dir, cli.secrets)?.set_default_country(&code)?;
+            println!(
+                "Default country set to {}. Run `clientele reprocess` to apply it to earlier messages.",
+                code.to_uppercase()
+            );
+            Ok(())
+        }
+        Command::Export(args) => export::export(operations(&dir, cli.secrets)?, args),
+        Command::ExportProfile(cmd) => export::profile(&operations(&dir, cli.secrets)?, cmd),
+    }
+}
+
+/// The operations over the data folder, for a command that runs no listener.
+fn operations(dir: &Path, secrets: SecretsMode) -> Result<Operations> {
+    Ok(Operations::new(Store::open_dir(dir)?, secrets.store(), dir))
+}
+
+fn reprocess(ops: &Operations) -> Result<()> {
+    let interactive = std::io::stderr().is_terminal();
+    let summary = ops.reprocess(&mut |done, total| {
+        if interactive {
+            eprint!("\rRe-processing: {done} of {total} messages");
+        }
+    })?;
+    if interactive {
+        eprintln!();
+    }
+    println!(
+        "Re-processed {} messages: {} timeline events, {} people, {} needing attention.",
+        summary.deliveries, summary.events, summary.people, summary.needs_attention
+    );
+    Ok(())
+}

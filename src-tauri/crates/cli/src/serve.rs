@@ -1,0 +1,75 @@
+//! `clientele serve`: the listener on a server, until Ctrl+C or SIGTERM.
+
+use crate::args::{SecretsMode, ServeArgs};
+use anyhow::{Context, Result};
+use clientele_engine::Engine;
+use std::io::Write;
+use std::path::Path;
+
+pub fn serve(dir: &Path, mode: SecretsMode, args: ServeArgs) -> Result<()> {
+    let engine = Engine::start(dir, mode.store())?.with_body_limit(args.body_limit);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("clientele-http")
+        .build()
+        .context("couldn't start the network runtime")?;
+    let result = runtime.block_on(async {
+        let addr = engine.listen(args.bind).await.with_context(|| {
+            format!(
+                "couldn't listen on {} (is another program using that port?)",
+                args.bind
+            )
+        })?;
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "warning: listening on {addr}: other computers that can reach this one may send messages to Clientele. Use --bind 127.0.0.1:PORT to keep it to this computer."
+            );
+        }
+        let connections = engine.registry().all();
+        for live in &connections {
+            if let Some(problem) = &live.secret_problem {
+                eprintln!(
+                    "warning: {} connection '{}': {problem}",
+                    live.connection.provider.display_name(),
+                    live.connection.name
+                );
+            }
+        }
+        if connections.is_empty() {
+            eprintln!(
+                "No connections yet. Add one with, for example: clientele connection add tiquo main"
+            );
+        }
+        println!("listening on http://{addr}");
+        std::io::stdout().flush().ok();
+        shutdown_signal().await;
+        engine.shutdown().await;
+        anyhow::Ok(())
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    // After an error above: the pipeline still stores and derives what it was given.
+    engine.shutdown_blocking();
+    eprintln!("stopped");
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

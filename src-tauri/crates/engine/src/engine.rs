@@ -1,0 +1,258 @@
+//! [`Engine`]: the one start-up path. The desktop app, `clientele serve` and the tests all start
+//! Clientele's receiving side through it: the data folder's lock, the store, the connections and
+//! their secrets, the ingest pipeline, and the listener — and stop it the same way, with
+//! [`Engine::shutdown`] draining and joining the pipeline.
+
+use crate::data_dir::{DataDirLock, LockError};
+use crate::error::{ApiResult, AppError};
+use crate::ops::Operations;
+use crate::ops::settings::{ListenerPrefs, ListenerStatus};
+use clientele_ingest::{IngestHandle, Notice, Pipeline};
+use clientele_secrets::SecretStore;
+use clientele_server::connections::ConnectionRegistry;
+use clientele_server::listener::{self, ClockHandle, DEFAULT_BODY_LIMIT, ListenerState};
+use clientele_store::Store;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, oneshot};
+
+/// How long [`Engine::shutdown`] waits for requests in flight and for the pipeline to store and
+/// derive what is queued. Everything answered `200` is on disk already; this is for the rest.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
+
+/// Clientele receiving into one data folder.
+#[derive(Debug)]
+pub struct Engine {
+    operations: Arc<Operations>,
+    registry: Arc<ConnectionRegistry>,
+    /// `None` once shut down.
+    ingest: Mutex<Option<IngestHandle>>,
+    pipeline: Mutex<Option<Pipeline>>,
+    notices: broadcast::Sender<Notice>,
+    listener: tokio::sync::Mutex<Option<Listening>>,
+    body_limit: usize,
+    _lock: DataDirLock,
+}
+
+/// A running listener.
+#[derive(Debug)]
+struct Listening {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Why the engine couldn't start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data folder can't be used: another Clientele is receiving into it, or it can't be
+    /// created.
+    #[error(transparent)]
+    DataDir(#[from] LockError),
+    /// The store can't be opened, or the pipeline started.
+    #[error("{0}")]
+    Store(AppError),
+}
+
+impl From<clientele_store::StoreError> for StartError {
+    fn from(e: clientele_store::StoreError) -> Self {
+        StartError::Store(e.into())
+    }
+}
+
+impl Engine {
+    /// Takes the data folder's lock, opens its store, loads every connection and its secret, and
+    /// starts the pipeline (which first derives whatever a previous run left pending). The
+    /// listener starts separately ([`Engine::listen`]).
+    pub fn start(data_dir: &Path, secrets: Arc<dyn SecretStore>) -> Result<Engine, StartError> {
+        let lock = DataDirLock::acquire(data_dir)?;
+        let store = Store::open_dir(data_dir)?;
+        let registry = Arc::new(ConnectionRegistry::load(store.clone(), secrets.clone())?);
+        let (ingest, pipeline) = clientele_ingest::start(&store)?;
+        let operations =
+            Arc::new(Operations::new(store, secrets, data_dir).with_registry(registry.clone()));
+        Ok(Engine {
+            operations,
+            registry,
+            notices: ingest.notices(),
+            ingest: Mutex::new(Some(ingest)),
+            pipeline: Mutex::new(Some(pipeline)),
+            listener: tokio::sync::Mutex::new(None),
+            body_limit: DEFAULT_BODY_LIMIT,
+            _lock: lock,
+        })
+    }
+
+    /// The largest body the listener accepts (default [`DEFAULT_BODY_LIMIT`]); applies from the
+    /// next [`Engine::listen`].
+    pub fn with_body_limit(mut self, bytes: usize) -> Engine {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Everything the screens and commands can do.
+    pub fn operations(&self) -> &Arc<Operations> {
+        &self.operations
+    }
+
+    /// The connections as the listener sees them.
+    pub fn registry(&self) -> &Arc<ConnectionRegistry> {
+        &self.registry
+    }
+
+    /// What the pipeline reports as it stores and derives, for live screens.
+    pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
+    /// Resolves when everything queued so far is stored and derived.
+    pub async fn flush(&self) -> ApiResult<()> {
+        let ingest = self.ingest_handle();
+        match ingest {
+            Some(ingest) => ingest
+                .flush()
+                .await
+                .map_err(|e| AppError::internal("Clientele couldn't finish storing.", &e)),
+            None => Ok(()),
+        }
+    }
+
+    fn ingest_handle(&self) -> Option<IngestHandle> {
+        self.ingest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Starts listening on `addr` (stopping a listener already running first) and returns the
+    /// address it bound. Needs a Tokio runtime.
+    pub async fn listen(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        let mut current = self.listener.lock().await;
+        if let Some(running) = current.take() {
+            stop(running).await;
+        }
+        let Some(ingest) = self.ingest_handle() else {
+            return Err(std::io::Error::other("Clientele is shutting down"));
+        };
+        let tcp = tokio::net::TcpListener::bind(addr).await?;
+        let bound = tcp.local_addr()?;
+        let state = ListenerState {
+            connections: self.registry.clone(),
+            ingest,
+            body_limit: self.body_limit,
+            clock: ClockHandle(clientele_server::system_clock()),
+            test_token: Some(self.operations.test_token().clone()),
+        };
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(listener::run(tcp, state, async {
+            let _ = stop_rx.await;
+        }));
+        *current = Some(Listening {
+            stop: stop_tx,
+            task,
+        });
+        self.operations.set_listener_status(ListenerStatus {
+            running: true,
+            address: Some(bound.to_string()),
+            error: None,
+        });
+        Ok(bound)
+    }
+
+    /// Starts (or restarts) the listener where the settings say: `prefs.port` on this computer
+    /// only, or on every network interface when the user allowed it. The status (also shown in
+    /// Settings) says where, or in plain words why not.
+    pub async fn listen_as_configured(&self, prefs: ListenerPrefs) -> ListenerStatus {
+        let port = prefs.port;
+        let ip = if prefs.allow_network {
+            [0, 0, 0, 0]
+        } else {
+            [127, 0, 0, 1]
+        };
+        let status = match self.listen(SocketAddr::from((ip, port))).await {
+            // Addresses handed to providers and to the test event: this computer's.
+            Ok(bound) if prefs.allow_network => ListenerStatus {
+                running: true,
+                address: Some(format!("127.0.0.1:{}", bound.port())),
+                error: None,
+            },
+            Ok(bound) => ListenerStatus {
+                running: true,
+                address: Some(bound.to_string()),
+                error: None,
+            },
+            Err(e) => ListenerStatus {
+                running: false,
+                address: None,
+                error: Some(if e.kind() == std::io::ErrorKind::AddrInUse {
+                    format!(
+                        "Port {port} is already used by another program. Choose another port in Settings."
+                    )
+                } else {
+                    format!("Clientele couldn't start receiving on port {port}: {e}")
+                }),
+            },
+        };
+        self.operations.set_listener_status(status.clone());
+        status
+    }
+
+    /// Stops the listener: it takes no new connections and finishes the requests in flight.
+    pub async fn stop_listening(&self) {
+        if let Some(running) = self.listener.lock().await.take() {
+            stop(running).await;
+        }
+        self.operations
+            .set_listener_status(ListenerStatus::default());
+    }
+
+    /// Stops everything in order: the listener (requests in flight finish), then the pipeline,
+    /// which stores and derives what is queued before its threads end and are joined. Safe to
+    /// call more than once.
+    pub async fn shutdown(&self) {
+        self.stop_listening().await;
+        let ingest = self.ingest.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(ingest);
+        let pipeline = self
+            .pipeline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(pipeline) = pipeline {
+            let joined = tokio::task::spawn_blocking(move || pipeline.join());
+            if tokio::time::timeout(SHUTDOWN_WAIT, joined).await.is_err() {
+                tracing::warn!("the ingest pipeline didn't stop in time; what it stored is safe");
+            }
+        }
+    }
+
+    /// [`Engine::shutdown`] for callers without a runtime of their own (the command line after
+    /// its runtime is gone, tests): joins the pipeline on this thread.
+    pub fn shutdown_blocking(&self) {
+        if let Ok(mut listener) = self.listener.try_lock()
+            && let Some(running) = listener.take()
+        {
+            let _ = running.stop.send(());
+        }
+        drop(self.ingest.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let pipeline = self
+            .pipeline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(pipeline) = pipeline {
+            pipeline.join();
+        }
+    }
+}
+
+async fn stop(running: Listening) {
+    let _ = running.stop.send(());
+    match tokio::time::timeout(SHUTDOWN_WAIT, running.task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "the listener stopped with an error"),
+        Ok(Err(e)) => tracing::error!(error = %e, "the listener's task failed"),
+        Err(_) => tracing::warn!("requests in flight didn't finish in time"),
+    }
+}
