@@ -1,11 +1,11 @@
 // Whether Clientele is receiving messages, shown in the navigation on every screen ("is it
 // working?"). Settings refreshes it after a change.
 
-import { getSettings, toAppError, type AppError, type ListenerStatus } from "$lib/backend";
+import { getSettings, toAppError, type ListenerStatus, type UiError } from "$lib/backend";
 
 class EngineStatus {
   listener: ListenerStatus | null = $state(null);
-  error: AppError | null = $state(null);
+  error: UiError | null = $state(null);
 
   async refresh(): Promise<void> {
     try {

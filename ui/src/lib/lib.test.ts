@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { adviceFor, errorDetails } from "./errorText";
 import { formatRelative } from "./format";
 import { hrefFor, parseHash } from "./router.svelte";
 import { duplicatesText, statusLabel } from "./words";
@@ -33,5 +34,21 @@ describe("router", () => {
     expect(parseHash("#/nonsense")).toEqual({ screen: "customers", personId: null });
     expect(hrefFor({ screen: "customers", personId: 3 })).toBe("#/customers/3");
     expect(hrefFor({ screen: "settings" })).toBe("#/settings");
+  });
+});
+
+describe("errorText", () => {
+  it("picks advice by the code, never by the message", () => {
+    expect(adviceFor({ code: "invalid_input", message: "x" })).toBe("Change what you typed and try again.");
+    expect(adviceFor({ code: "connection_name_taken", message: "x" })).toMatch(/^Choose another name/);
+    expect(adviceFor({ code: "keychain_locked", message: "The disk is full." })).toMatch(/^Unlock/);
+    expect(adviceFor({ code: "unknown", message: "The keychain is locked." })).toMatch(/^Try again/);
+  });
+
+  it("puts the code and the message in the details for support", () => {
+    const details = errorDetails({ code: "disk_full", message: "The disk is full." }, "Settings");
+    expect(details).toContain("Where: Settings");
+    expect(details).toContain("Code: disk_full");
+    expect(details).toContain("Message: The disk is full.");
   });
 });

@@ -1,9 +1,11 @@
-// The plain words the screens use for engine values (see shared/ux.md). One place, so the same
+// The plain words the screens use for engine values (see docs/words.md). One place, so the same
 // thing is always called the same.
 
-/** The statuses a stored message can have (the engine sends them as strings). */
-export const STATUSES = ["processed", "pending", "needs_attention", "test"] as const;
-export type KnownStatus = (typeof STATUSES)[number];
+import type { DeliveryStatus } from "$lib/backend";
+
+/** The statuses a stored message can have, in the order the Activity filter offers them. */
+export const STATUSES = ["processed", "pending", "needs_attention", "test"] as const satisfies readonly DeliveryStatus[];
+export type KnownStatus = DeliveryStatus;
 
 export const STATUS_LABEL: Record<KnownStatus, string> = {
   pending: "Waiting to be read",

@@ -1,4 +1,4 @@
-import { render, screen, within } from "@testing-library/svelte";
+import { render, screen, waitFor, within } from "@testing-library/svelte";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 
@@ -75,6 +75,25 @@ describe("Connect a provider", () => {
     expect(ondone).toHaveBeenCalled();
   });
 
+  it("moves the focus into each step as the flow goes on and back", async () => {
+    const { user } = setup();
+    await user.click(await screen.findByTestId("provider-card-tiquo"));
+    await waitFor(() => expect(screen.getByTestId("connection-name")).toHaveFocus());
+    await user.keyboard("{Enter}");
+    await waitFor(() => expect(screen.getByTestId("address-next")).toHaveFocus());
+    await user.click(screen.getByRole("button", { name: "Back" }));
+    await waitFor(() => expect(screen.getByTestId("connection-name")).toHaveFocus());
+    await user.click(screen.getByRole("button", { name: "Back" }));
+    await waitFor(() => expect(screen.getByRole("heading", { name: "Which provider do you want to connect?" })).toHaveFocus());
+    await user.click(screen.getByTestId("provider-card-tiquo"));
+    await user.keyboard("{Enter}");
+    await user.click(await screen.findByTestId("address-next"));
+    await waitFor(() => expect(screen.getByTestId("secret-input")).toHaveFocus());
+    backend.addConnection.mockResolvedValue(created);
+    await user.keyboard("whsec_abc{Enter}");
+    await waitFor(() => expect(screen.getByTestId("send-test")).toHaveFocus());
+  });
+
   it("clears the secret field after a refused submit and shows why", async () => {
     const { user } = setup();
     await user.click(await screen.findByTestId("provider-card-tiquo"));
@@ -86,6 +105,25 @@ describe("Connect a provider", () => {
     await user.click(screen.getByTestId("save-secret"));
     expect(await screen.findByTestId("secret-error")).toHaveTextContent("Your keychain is locked.");
     expect(secret.value).toBe("");
+    // Not about the name: the flow stays on the secret.
+    expect(screen.getByTestId("connect-step-secret")).toBeInTheDocument();
+    expect(screen.queryByTestId("name-error")).not.toBeInTheDocument();
+  });
+
+  it("stays on the secret when a refusal only mentions a connection name", async () => {
+    const { user } = setup();
+    await user.click(await screen.findByTestId("provider-card-tiquo"));
+    await user.click(await screen.findByTestId("name-next"));
+    await user.click(await screen.findByTestId("address-next"));
+    await user.type(await screen.findByTestId("secret-input"), "whsec_abc");
+    backend.addConnection.mockRejectedValue({
+      code: "keychain_ambiguous",
+      message: "The system keychain holds more than one signing secret for Tiquo connection called 'main'.",
+    });
+    await user.click(screen.getByTestId("save-secret"));
+    expect(await screen.findByTestId("secret-error")).toHaveTextContent("holds more than one signing secret");
+    expect(screen.getByTestId("connect-step-secret")).toBeInTheDocument();
+    expect(screen.queryByTestId("name-error")).not.toBeInTheDocument();
   });
 
   it("checks the name before going on", async () => {
@@ -108,21 +146,21 @@ describe("Connect a provider", () => {
     expect(screen.queryByTestId("connect-step-address")).not.toBeInTheDocument();
   });
 
-  it("goes back to the name with the engine's message when it refuses the name", async () => {
+  it.each([
+    ["connection_name_taken", "There is already a Tiquo connection called 'main'."],
+    ["invalid_input", "'main' can't be used as a connection name."],
+  ])("goes back to the name with the engine's message when it refuses the name (%s)", async (code, message) => {
     const { user } = setup();
     await user.click(await screen.findByTestId("provider-card-tiquo"));
     await user.click(await screen.findByTestId("name-next"));
     await user.click(await screen.findByTestId("address-next"));
     await user.type(await screen.findByTestId("secret-input"), "whsec_abc");
-    backend.addConnection.mockRejectedValue({
-      code: "invalid",
-      message: "There is already a Tiquo connection called 'main'.",
-    });
+    backend.addConnection.mockRejectedValue({ code, message });
     await user.click(screen.getByTestId("save-secret"));
-    expect(await screen.findByTestId("name-error")).toHaveTextContent(
-      "There is already a Tiquo connection called 'main'.",
-    );
+    expect(await screen.findByTestId("name-error")).toHaveTextContent(message);
     expect(screen.getByTestId("connect-step-name")).toBeInTheDocument();
+    expect(screen.getByTestId("connection-name")).toHaveFocus();
+    expect(screen.queryByTestId("secret-error")).not.toBeInTheDocument();
   });
 
   it("connects without a secret only after a clear warning, sending secret: null", async () => {

@@ -4,13 +4,13 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 
 vi.mock("$lib/backend", async () => ({
   ...(await import("../test/mock-backend")),
-  ...(await import("./exports/mock-exports")),
+  ...(await import("../test/mock-exports")),
 }));
 import * as backend from "../test/mock-backend";
-import * as exportsBackend from "./exports/mock-exports";
+import * as exportsBackend from "../test/mock-exports";
 import { NO_BACKEND } from "$lib/backend/errors";
 import { hoursAgo } from "../test/fixtures";
-import { PEOPLE_SOURCES, draft, preview, run, summary } from "./exports/fixtures";
+import { PEOPLE_SOURCES, draft, preview, run, summary } from "../test/export-fixtures";
 import Exports from "./Exports.svelte";
 
 beforeEach(() => {

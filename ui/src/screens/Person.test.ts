@@ -92,7 +92,7 @@ describe("Person page", () => {
       provider: "plain",
       provider_name: "Plain",
       connection: "support",
-      kind: "flagged",
+      kind: "other",
       summary: "Marked as spam in Plain",
       changes: [],
     });

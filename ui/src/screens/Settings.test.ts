@@ -76,7 +76,7 @@ describe("Settings", () => {
   it("saves start at login, and shows the engine's message if saving fails", async () => {
     const user = userEvent.setup();
     backend.getSettings.mockResolvedValue(settings());
-    backend.updateSettings.mockRejectedValue({ code: "autostart", message: "Couldn't add Clientele to your startup programs." });
+    backend.updateSettings.mockRejectedValue({ code: "internal", message: "Couldn't add Clientele to your startup programs." });
     render(Settings);
     await user.click(await screen.findByTestId("start-at-login"));
     expect(backend.updateSettings).toHaveBeenCalledWith(expect.objectContaining({ start_at_login: true }));

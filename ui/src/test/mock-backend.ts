@@ -4,14 +4,15 @@
 // the real ones; `emitLive` plays the engine's live update event.
 
 import { vi } from "vitest";
-import type { LiveUpdate } from "$lib/backend";
+import type { LiveUpdate, UiError } from "$lib/backend";
 
 export { NO_BACKEND, toAppError } from "$lib/backend/errors";
-export const LIVE_EVENT = "clientele://live";
+export { EXPORT_PROGRESS_EVENT, LIVE_EVENT } from "$lib/backend/bindings/events";
 export const hasBackend = (): boolean => true;
 
 function unmocked(name: string) {
-  return () => Promise.reject({ code: "test_unmocked", message: `${name} was called but the test didn't mock it` });
+  const error: UiError = { code: "unknown", message: `${name} was called but the test didn't mock it` };
+  return () => Promise.reject(error);
 }
 
 export const listProviders = vi.fn();

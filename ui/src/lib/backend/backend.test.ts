@@ -6,6 +6,7 @@ vi.mock("@tauri-apps/api/core", () => ({ invoke: (...args: unknown[]) => invoke(
 vi.mock("@tauri-apps/api/event", () => ({ listen: (...args: unknown[]) => listen(...args) }));
 
 import * as backend from "./index";
+import { UI_ERROR_CODES } from "./errors";
 
 function withTauri() {
   (window as unknown as Record<string, unknown>).__TAURI_INTERNALS__ = {};
@@ -65,9 +66,9 @@ describe("backend inside Tauri", () => {
   });
 
   it("passes the engine's {code, message} through and normalizes anything else", async () => {
-    invoke.mockRejectedValueOnce({ code: "invalid", message: "'a b' can't be used as a connection name" });
+    invoke.mockRejectedValueOnce({ code: "invalid_input", message: "'a b' can't be used as a connection name" });
     await expect(backend.listConnections()).rejects.toEqual({
-      code: "invalid",
+      code: "invalid_input",
       message: "'a b' can't be used as a connection name",
     });
     invoke.mockRejectedValueOnce("command list_connections not found");
@@ -75,6 +76,11 @@ describe("backend inside Tauri", () => {
       code: "unknown",
       message: "command list_connections not found",
     });
+  });
+
+  it("lists both event names exactly as the engine emits them", () => {
+    expect(backend.LIVE_EVENT).toBe("clientele://live");
+    expect(backend.EXPORT_PROGRESS_EVENT).toBe("clientele://export-progress");
   });
 
   it("listens to clientele://live and hands the payload to the callback", async () => {
@@ -100,5 +106,20 @@ describe("toAppError", () => {
     expect(backend.toAppError(new Error("boom"))).toEqual({ code: "unknown", message: "boom" });
     expect(backend.toAppError(undefined).code).toBe("unknown");
     expect(backend.toAppError({ code: 3 }).message).toMatch(/went wrong/);
+  });
+
+  it("keeps every code on the list and turns any other into unknown, keeping the message", () => {
+    for (const code of UI_ERROR_CODES) {
+      expect(backend.toAppError({ code, message: "m" })).toEqual({ code, message: "m" });
+    }
+    expect(UI_ERROR_CODES).toContain("connection_name_taken");
+    expect(UI_ERROR_CODES).toContain("no_backend");
+    // "invalid" was renamed "invalid_input"; an engine newer than the window may send new codes.
+    expect(backend.toAppError({ code: "invalid", message: "Bad name." })).toEqual({ code: "unknown", message: "Bad name." });
+    expect(backend.toAppError({ code: "brand_new", message: "Something new." })).toEqual({
+      code: "unknown",
+      message: "Something new.",
+    });
+    expect(backend.toAppError({ code: "toString", message: "x" }).code).toBe("unknown");
   });
 });

@@ -1,6 +1,6 @@
 // The only module that talks to Tauri. Every command Clientele's engine offers is one typed
 // async function here; screens import from `$lib/backend` and never from `@tauri-apps/api`.
-// Every rejection is normalized to `AppError` ({code, message}).
+// Every rejection is normalized to `UiError` ({code, message}, the code from a closed list).
 
 import { invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
@@ -17,14 +17,20 @@ import type { LiveUpdate } from "./bindings/LiveUpdate";
 import type { NewConnectionRequest } from "./bindings/NewConnectionRequest";
 import type { PeoplePage } from "./bindings/PeoplePage";
 import type { PersonDetail } from "./bindings/PersonDetail";
+import type { ProviderId } from "./bindings/ProviderId";
 import type { ProviderInfo } from "./bindings/ProviderInfo";
+import type { RowKind as ExportRows } from "./bindings/RowKind";
+import type { FileKind as ExportFormat } from "./bindings/FileKind";
 import type { SettingsUpdate } from "./bindings/SettingsUpdate";
 import type { SettingsView } from "./bindings/SettingsView";
 import type { SourceOptionView } from "./bindings/SourceOptionView";
 import type { TestEventResult } from "./bindings/TestEventResult";
+import { EXPORT_PROGRESS_EVENT, LIVE_EVENT } from "./bindings/events";
 import { NO_BACKEND, toAppError } from "./errors";
 
+export { EXPORT_PROGRESS_EVENT, LIVE_EVENT } from "./bindings/events";
 export { NO_BACKEND, toAppError } from "./errors";
+export type { UiError, UiErrorCode } from "./errors";
 export type { ActivityItem } from "./bindings/ActivityItem";
 export type { ActivityQuery } from "./bindings/ActivityQuery";
 export type { AppError } from "./bindings/AppError";
@@ -32,6 +38,7 @@ export type { ChangeView } from "./bindings/ChangeView";
 export type { ConnectionHealth } from "./bindings/ConnectionHealth";
 export type { ConnectionView } from "./bindings/ConnectionView";
 export type { DeliveryDetailView } from "./bindings/DeliveryDetailView";
+export type { ErrorCode } from "./bindings/ErrorCode";
 export type { EventLine } from "./bindings/EventLine";
 export type { ExportColumnDraft } from "./bindings/ExportColumnDraft";
 export type { ExportDraft } from "./bindings/ExportDraft";
@@ -55,22 +62,17 @@ export type { SourceRef } from "./bindings/SourceRef";
 export type { TestEventResult } from "./bindings/TestEventResult";
 export type { TimelineEntry } from "./bindings/TimelineEntry";
 
-/**
- * A provider's id ("tiquo", "vagaro", …) and a stored message's status ("processed", …) as the
- * generated bindings type them (plain strings today; a union if Rust ever exports one).
- */
-export type ProviderId = ProviderInfo["id"];
-export type DeliveryStatus = NonNullable<ActivityItem["status"]>;
-
-/** The Tauri event Clientele's engine emits (batched) when something was stored. */
-export const LIVE_EVENT = "clientele://live";
-
-/** The Tauri event carrying a running export's progress. */
-export const EXPORT_PROGRESS_EVENT = "clientele://export-progress";
+/** Closed lists from the engine's Rust enums, as unions. */
+export type { ActivityItemKind } from "./bindings/ActivityItemKind";
+export type { ActivityKind } from "./bindings/ActivityKind";
+export type { DeliveryStatus } from "./bindings/DeliveryStatus";
+export type { EventKind } from "./bindings/EventKind";
+export type { ProviderId } from "./bindings/ProviderId";
+export type { ValueKind } from "./bindings/ValueKind";
 
 /** What each row of an export is (ExportDraft.rows), and the file it writes (ExportDraft.format). */
-export type ExportRows = "people" | "events";
-export type ExportFormat = "csv" | "xlsx";
+export type { RowKind as ExportRows } from "./bindings/RowKind";
+export type { FileKind as ExportFormat } from "./bindings/FileKind";
 
 /** True inside the Tauri window; false in a plain browser (vite preview, tests without mocks). */
 export function hasBackend(): boolean {

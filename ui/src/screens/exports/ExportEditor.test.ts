@@ -4,12 +4,12 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 
 vi.mock("$lib/backend", async () => ({
   ...(await import("../../test/mock-backend")),
-  ...(await import("./mock-exports")),
+  ...(await import("../../test/mock-exports")),
 }));
 import * as backend from "../../test/mock-backend";
-import * as exportsBackend from "./mock-exports";
+import * as exportsBackend from "../../test/mock-exports";
 import type { ExportDraft } from "$lib/backend";
-import { EVENT_SOURCES, PEOPLE_SOURCES, column, draft, preview, summary } from "./fixtures";
+import { EVENT_SOURCES, PEOPLE_SOURCES, column, draft, preview, summary } from "../../test/export-fixtures";
 import ExportEditor from "./ExportEditor.svelte";
 
 const onback = vi.fn();
@@ -317,7 +317,7 @@ describe("Export editor: the file", () => {
   it("shows the engine's reason when saving fails, with columns named in words", async () => {
     const user = userEvent.setup();
     exportsBackend.saveExportProfile.mockRejectedValue({
-      code: "invalid",
+      code: "export_profile_invalid",
       message:
         "This export can't be saved yet: columns[1].transform.date.format: `%Q` is not a date format Clientele understands (use codes such as %Y-%m-%d %H:%M)",
     });
@@ -414,7 +414,7 @@ describe("Export editor: preview", () => {
   it("shows the preview's error inline and keeps the editor working", async () => {
     const user = userEvent.setup();
     exportsBackend.previewExport.mockRejectedValue({
-      code: "invalid",
+      code: "export_profile_invalid",
       message: "This export can't be saved yet: columns[0].transform.date.format: `%Q` is not a date format",
     });
     open();

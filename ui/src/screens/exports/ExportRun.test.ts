@@ -4,12 +4,12 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 
 vi.mock("$lib/backend", async () => ({
   ...(await import("../../test/mock-backend")),
-  ...(await import("./mock-exports")),
+  ...(await import("../../test/mock-exports")),
 }));
 import * as backend from "../../test/mock-backend";
-import * as exportsBackend from "./mock-exports";
+import * as exportsBackend from "../../test/mock-exports";
 import type { ExportDraft, ExportRunView } from "$lib/backend";
-import { PEOPLE_SOURCES, draft, preview, run, summary } from "./fixtures";
+import { PEOPLE_SOURCES, draft, preview, run, summary } from "../../test/export-fixtures";
 import ExportEditor from "./ExportEditor.svelte";
 
 const onback = vi.fn();
@@ -210,7 +210,7 @@ describe("Running an export", () => {
   it("says so when the folder can't be shown", async () => {
     const user = userEvent.setup();
     const pending = await startRun();
-    exportsBackend.showInFolder.mockRejectedValue({ code: "show_in_folder", message: `Couldn't open the folder of ${PATH}.` });
+    exportsBackend.showInFolder.mockRejectedValue({ code: "internal", message: `Couldn't open the folder of ${PATH}.` });
     pending.resolve(run({ file: PATH }));
     await user.click(await within(screen.getByTestId("export-run")).findByTestId("show-in-folder"));
     expect(await screen.findByTestId("folder-error")).toHaveTextContent(`Couldn't open the folder of ${PATH}.`);

@@ -7,7 +7,7 @@ vi.mock("@tauri-apps/api/core", () => ({ invoke: (...args: unknown[]) => invoke(
 vi.mock("@tauri-apps/api/event", () => ({ listen: (...args: unknown[]) => listen(...args) }));
 
 import * as backend from "$lib/backend";
-import { draft } from "./fixtures";
+import { draft } from "../../test/export-fixtures";
 
 describe("export commands without Tauri", () => {
   it("reject with no_backend and never call invoke", async () => {

@@ -10,7 +10,7 @@ import {
   suggestedFileName,
   transformSummary,
 } from "./words";
-import { column, run } from "./fixtures";
+import { column, run } from "../../test/export-fixtures";
 
 describe("export words", () => {
   it("suggests the export's name and today's date, safe as a file name", () => {

@@ -1,4 +1,4 @@
-// The plain words and small pure rules of the Exports screen (see shared/ux.md): what a row is,
+// The plain words and small pure rules of the Exports screen (see docs/words.md): what a row is,
 // what file is written, how a run went, and the draft the editor works on.
 
 import type {

@@ -1,19 +1,18 @@
 // The export commands of `$lib/backend`, as vi.fns, for component tests. Used next to the shared
-// stand-in (src/test/mock-backend.ts), which doesn't know these commands:
+// stand-in (mock-backend.ts), which doesn't know these commands:
 //   vi.mock("$lib/backend", async () => ({
 //     ...(await import("../test/mock-backend")),
-//     ...(await import("./exports/mock-exports")),
+//     ...(await import("../test/mock-exports")),
 //   }));
 // Every command rejects until a test says what it returns; `emitExportProgress` plays the
 // engine's progress event.
 
 import { vi } from "vitest";
-import type { ExportProgressView } from "$lib/backend";
-
-export const EXPORT_PROGRESS_EVENT = "clientele://export-progress";
+import type { ExportProgressView, UiError } from "$lib/backend";
 
 function unmocked(name: string) {
-  return () => Promise.reject({ code: "test_unmocked", message: `${name} was called but the test didn't mock it` });
+  const error: UiError = { code: "unknown", message: `${name} was called but the test didn't mock it` };
+  return () => Promise.reject(error);
 }
 
 export const listExportProfiles = vi.fn();

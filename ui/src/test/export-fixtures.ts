@@ -8,7 +8,7 @@ import type {
   ExportRunView,
   SourceOptionView,
 } from "$lib/backend";
-import { plainColumn } from "./words";
+import { plainColumn } from "../screens/exports/words";
 
 export const PEOPLE_SOURCES: SourceOptionView[] = [
   { source: "email", label: "Email", group: "Customer details", sample: "ana.new@example.com · bruno@example.com", sensitive: false },
