@@ -99,7 +99,35 @@ impl Default for Workspace {
     }
 }
 
+/// The secret of each provider's `main` connection in the black-box tests (Standard Webhooks
+/// secrets are `whsec_` + base64).
+pub fn test_secret(p: Provider) -> String {
+    match p {
+        Provider::Standard => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string(),
+        other => format!("{}-secret-0123456789", other.id()),
+    }
+}
+
 impl Workspace {
+    /// A workspace with one connection called `main` per provider, signed with [`test_secret`].
+    pub fn with_every_provider() -> Workspace {
+        let mut ws = Workspace::new();
+        for p in Provider::ALL {
+            ws.add_connection(p, "main", Some(&test_secret(p)));
+        }
+        ws
+    }
+
+    /// The dedupe keys of every stored delivery, as `clientele deliveries list` gives them.
+    pub fn dedupe_keys(&self) -> Vec<String> {
+        self.json(&["deliveries", "list"])
+            .as_array()
+            .expect("deliveries list prints an array")
+            .iter()
+            .map(|d| d["dedupe_key"].as_str().expect("a dedupe key").to_string())
+            .collect()
+    }
+
     pub fn new() -> Self {
         Workspace {
             dir: tempfile::tempdir().expect("temp dir"),

@@ -24,15 +24,6 @@ fn next(seed: &mut u64) -> u64 {
     *seed
 }
 
-fn dedupe_keys(ws: &Workspace) -> BTreeSet<String> {
-    ws.json(&["deliveries", "list"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["dedupe_key"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn derived(ws: &Workspace) -> Vec<Value> {
     let people = ws.json(&["customers", "list"]);
     people
@@ -100,7 +91,7 @@ fn no_acknowledged_delivery_is_lost_when_killed_mid_burst() {
         for w in workers {
             w.join().unwrap();
         }
-        let stored = dedupe_keys(&ws);
+        let stored: BTreeSet<String> = ws.dedupe_keys().into_iter().collect();
         let acked = acked_total.lock().unwrap().clone();
         let lost: Vec<&String> = acked.difference(&stored).collect();
         eprintln!(

@@ -8,7 +8,7 @@ use chrono::Utc;
 use clientele_core::export::source::{EVENT_FACTS, PERSON_FACTS};
 use clientele_core::fields::CANONICAL;
 use clientele_core::{Provider, providers};
-use clientele_tests::{Server, Workspace, agent, clientele_bin, post, signed};
+use clientele_tests::{Server, Workspace, agent, clientele_bin, post, signed, test_secret};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -21,22 +21,6 @@ fn full() -> bool {
     std::env::var_os("CLIENTELE_FAULTS_FULL").is_some_and(|v| v != "0")
 }
 
-fn secret_for(p: Provider) -> String {
-    match p {
-        // Standard Webhooks secrets are `whsec_` + base64.
-        Provider::Standard => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string(),
-        other => format!("{}-faults-secret-0123456789", other.id()),
-    }
-}
-
-fn all_providers() -> Workspace {
-    let mut ws = Workspace::new();
-    for p in Provider::ALL {
-        ws.add_connection(p, "main", Some(&secret_for(p)));
-    }
-    ws
-}
-
 /// A signed delivery about a new customer, as the provider would send it now.
 fn genuine(p: Provider, n: usize) -> (Vec<(String, String)>, Vec<u8>) {
     let now = Utc::now();
@@ -46,7 +30,7 @@ fn genuine(p: Provider, n: usize) -> (Vec<(String, String)>, Vec<u8>) {
         &format!("c{n}@{}.example.com", p.id()),
         now + chrono::Duration::milliseconds(n as i64),
     );
-    (signed(p, &secret_for(p), &body, now), body)
+    (signed(p, &test_secret(p), &body, now), body)
 }
 
 fn send_genuine(server: &Server, p: Provider, n: usize) -> u16 {
@@ -58,15 +42,6 @@ fn send_genuine(server: &Server, p: Provider, n: usize) -> u16 {
         &body,
     )
     .0
-}
-
-fn dedupe_keys(ws: &Workspace) -> Vec<String> {
-    ws.json(&["deliveries", "list"])
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|d| d["dedupe_key"].as_str().expect("key").to_string())
-        .collect()
 }
 
 fn integrity_check(db: &Path) -> String {
@@ -99,7 +74,7 @@ fn prlimit(pid: u32, limit: &str) {
 #[test]
 fn a_full_disk_answers_503_keeps_the_database_sound_and_recovers() {
     let mut ws = Workspace::new();
-    ws.add_connection(Provider::Tiquo, "main", Some(&secret_for(Provider::Tiquo)));
+    ws.add_connection(Provider::Tiquo, "main", Some(&test_secret(Provider::Tiquo)));
     // `exec` keeps the pid; an ignored signal stays ignored across it.
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
@@ -200,7 +175,7 @@ fn a_full_disk_answers_503_keeps_the_database_sound_and_recovers() {
     let log = server.log_text();
     assert!(server.stop().success(), "a clean stop after the full disk");
     assert_eq!(integrity_check(&db), "ok", "sound after the stop");
-    let stored = dedupe_keys(&ws);
+    let stored = ws.dedupe_keys();
     let lost: Vec<&String> = acked.iter().filter(|k| !stored.contains(k)).collect();
     assert!(
         lost.is_empty(),
@@ -430,7 +405,7 @@ fn hostile_corpus() -> Vec<Case> {
         for (label, body) in hostile_bodies(&sample) {
             // Signed: genuine but unreadable messages are kept (200) for a later re-read; Plain
             // can't check the replay window without a readable delivery time (401).
-            let headers = signed(p, &secret_for(p), &body, now);
+            let headers = signed(p, &test_secret(p), &body, now);
             let (expect, rejection) = if p == Provider::Plain && !plain_time_readable(&body) {
                 (401, None)
             } else {
@@ -455,7 +430,7 @@ fn hostile_corpus() -> Vec<Case> {
             });
         }
         // Signature headers: repeated (one good copy is enough), all bad, empty, unreadable.
-        let good = signed(p, &secret_for(p), &sample, now);
+        let good = signed(p, &test_secret(p), &sample, now);
         let forged = signed(p, "not-the-secret", &sample, now);
         let sig_name = |h: &[(String, String)]| {
             h.iter()
@@ -716,7 +691,7 @@ fn hostile_corpus() -> Vec<Case> {
 /// server serving normally afterwards within bounded memory.
 #[test]
 fn hostile_requests_get_the_right_answer_and_the_server_keeps_serving() {
-    let ws = all_providers();
+    let ws = Workspace::with_every_provider();
     let server = ws.serve_with(&["--body-limit", &BODY_LIMIT.to_string()]);
     let cases = hostile_corpus();
     assert!(cases.len() >= 200, "only {} hostile requests", cases.len());
@@ -793,7 +768,7 @@ fn hostile_requests_get_the_right_answer_and_the_server_keeps_serving() {
 #[test]
 fn slow_clients_do_not_hold_up_genuine_deliveries() {
     let (connections, seconds) = if full() { (800, 40) } else { (300, 4) };
-    let ws = all_providers();
+    let ws = Workspace::with_every_provider();
     let server = ws.serve();
     // A desktop's usual limit on open files, so slow connections compete for something real.
     prlimit(server.child.id(), "--nofile=1024:");

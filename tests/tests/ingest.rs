@@ -3,26 +3,8 @@
 
 use chrono::{Duration, SecondsFormat, Utc};
 use clientele_core::{Provider, providers};
-use clientele_tests::{Workspace, agent, post, signed};
+use clientele_tests::{Workspace, agent, post, signed, test_secret};
 use serde_json::{Value, json};
-
-const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-fn secret_for(p: Provider) -> String {
-    match p {
-        Provider::Standard => STANDARD_SECRET.to_string(),
-        other => format!("{}-secret-0123456789", other.id()),
-    }
-}
-
-/// A workspace with one connection called `main` per provider.
-fn all_providers() -> Workspace {
-    let mut ws = Workspace::new();
-    for p in Provider::ALL {
-        ws.add_connection(p, "main", Some(&secret_for(p)));
-    }
-    ws
-}
 
 fn send(
     server: &clientele_tests::Server,
@@ -30,7 +12,7 @@ fn send(
     body: &[u8],
     at: chrono::DateTime<Utc>,
 ) -> (u16, String) {
-    let headers = signed(p, &secret_for(p), body, at);
+    let headers = signed(p, &test_secret(p), body, at);
     post(
         &agent(),
         &server.url(&format!("/hooks/{}/main", p.id())),
@@ -67,7 +49,7 @@ fn find_person<'a>(people: &'a [Value], email: &str) -> &'a Value {
 
 #[test]
 fn every_provider_accepts_signed_and_refuses_forged_unsigned_and_stale() {
-    let ws = all_providers();
+    let ws = Workspace::with_every_provider();
     let server = ws.serve();
     let now = Utc::now();
     for p in Provider::ALL {
@@ -104,7 +86,7 @@ fn every_provider_accepts_signed_and_refuses_forged_unsigned_and_stale() {
         if p != Provider::Vagaro {
             let mut tampered = body.clone();
             tampered.extend_from_slice(b" ");
-            let headers = signed(p, &secret_for(p), &body, now);
+            let headers = signed(p, &test_secret(p), &body, now);
             let (status, _) = post(&agent(), &url, &headers, &tampered);
             assert_eq!(
                 status, 401,
@@ -171,7 +153,7 @@ fn every_provider_accepts_signed_and_refuses_forged_unsigned_and_stale() {
 
 #[test]
 fn out_of_order_snapshots_are_ordered_and_diffed_by_event_time() {
-    let ws = all_providers();
+    let ws = Workspace::with_every_provider();
     let server = ws.serve();
     let t = |h: i64| Utc::now() - Duration::hours(10 - h);
     let snapshot = |id: &str, at: chrono::DateTime<Utc>, email: &str| {
@@ -248,7 +230,7 @@ fn out_of_order_snapshots_are_ordered_and_diffed_by_event_time() {
 
 #[test]
 fn the_same_person_is_linked_across_providers_and_placeholders_link_nobody() {
-    let ws = all_providers();
+    let ws = Workspace::with_every_provider();
     let server = ws.serve();
     let now = Utc::now();
     let tiquo = json!({
@@ -350,7 +332,7 @@ fn the_same_person_is_linked_across_providers_and_placeholders_link_nobody() {
 
 #[test]
 fn every_provider_reads_as_readable_diffs() {
-    let ws = all_providers();
+    let ws = Workspace::with_every_provider();
     let server = ws.serve();
     let now = Utc::now();
     let at = |m: i64| iso(now - Duration::minutes(m));
@@ -444,11 +426,11 @@ fn every_provider_reads_as_readable_diffs() {
 
 #[test]
 fn unknown_too_large_unparseable_and_deleted_are_handled() {
-    let ws = all_providers();
+    let ws = Workspace::with_every_provider();
     let server = ws.serve_with(&["--body-limit", "2048"]);
     let now = Utc::now();
     let body = providers::sample_body(Provider::Tiquo, "cust_1", "a@example.com", now);
-    let headers = signed(Provider::Tiquo, &secret_for(Provider::Tiquo), &body, now);
+    let headers = signed(Provider::Tiquo, &test_secret(Provider::Tiquo), &body, now);
     let (status, _) = post(&agent(), &server.url("/hooks/tiquo/nope"), &headers, &body);
     assert_eq!(status, 404, "unknown connection");
     let (status, _) = post(&agent(), &server.url("/hooks/stripe/main"), &headers, &body);
@@ -526,7 +508,7 @@ fn unknown_too_large_unparseable_and_deleted_are_handled() {
 
 #[test]
 fn reprocess_rebuilds_the_same_result_and_cli_errors_are_plain() {
-    let ws = all_providers();
+    let ws = Workspace::with_every_provider();
     let server = ws.serve();
     let now = Utc::now();
     for i in 0..20 {

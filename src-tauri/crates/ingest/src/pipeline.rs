@@ -16,7 +16,8 @@ pub const MAX_GROUP: usize = 1_024;
 /// Target time for a slice of derivation between two groups.
 pub const DERIVE_SLICE: Duration = Duration::from_millis(1);
 /// While deliveries keep arriving, derivation between groups takes about this share of the
-/// writer thread's time (the rest commits deliveries). Small on purpose: see the module notes.
+/// writer thread's time (the rest commits deliveries). Small on purpose: see `docs/performance.md`,
+/// "The ingest pipeline".
 pub const DERIVE_SHARE: f64 = 0.05;
 /// After a group of one delivery, how long to wait for more before deriving instead.
 pub const GATHER_WAIT: Duration = Duration::from_micros(500);
