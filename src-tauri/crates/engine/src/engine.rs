@@ -212,14 +212,7 @@ impl Engine {
     /// call more than once.
     pub async fn shutdown(&self) {
         self.stop_listening().await;
-        let ingest = self.ingest.lock().unwrap_or_else(|p| p.into_inner()).take();
-        drop(ingest);
-        let pipeline = self
-            .pipeline
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(pipeline) = pipeline {
+        if let Some(pipeline) = self.release_pipeline() {
             let joined = tokio::task::spawn_blocking(move || pipeline.join());
             if tokio::time::timeout(SHUTDOWN_WAIT, joined).await.is_err() {
                 tracing::warn!("the ingest pipeline didn't stop in time; what it stored is safe");
@@ -228,22 +221,27 @@ impl Engine {
     }
 
     /// [`Engine::shutdown`] for callers without a runtime of their own (the command line after
-    /// its runtime is gone, tests): joins the pipeline on this thread.
+    /// its runtime is gone, a test's guard): joins the pipeline on this thread. Inside a Tokio
+    /// runtime, only a multi-threaded one: the listener's task must run to let the pipeline go.
     pub fn shutdown_blocking(&self) {
         if let Ok(mut listener) = self.listener.try_lock()
             && let Some(running) = listener.take()
         {
             let _ = running.stop.send(());
         }
-        drop(self.ingest.lock().unwrap_or_else(|p| p.into_inner()).take());
-        let pipeline = self
-            .pipeline
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(pipeline) = pipeline {
+        if let Some(pipeline) = self.release_pipeline() {
             pipeline.join();
         }
+    }
+
+    /// Drops the engine's own handle to the pipeline (the listener's goes with the listener) and
+    /// takes the pipeline to join: it ends once it has stored and derived what is queued.
+    fn release_pipeline(&self) -> Option<Pipeline> {
+        drop(self.ingest.lock().unwrap_or_else(|p| p.into_inner()).take());
+        self.pipeline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 }
 

@@ -15,5 +15,17 @@ pub mod events;
 pub mod ops;
 
 pub use engine::{Engine, StartError};
+
+/// Logs to standard error, warnings and worse unless `CLIENTELE_LOG` says otherwise (for
+/// example `CLIENTELE_LOG=debug`). Call once, first thing, in a program's `main`.
+pub fn log_to_stderr() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CLIENTELE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
 pub use error::{ApiResult, AppError, ErrorCode};
 pub use ops::Operations;
