@@ -3,6 +3,7 @@
 //! receiving (the tray shows the listener's status); Quit stops the listener gracefully.
 
 mod commands;
+mod instance;
 
 use clientele_core::Sensitive;
 use clientele_secrets::KeychainStore;
@@ -375,11 +376,19 @@ pub fn run() {
         )
         .with_writer(std::io::stderr)
         .init();
+    let context = tauri::generate_context!();
+    // One Clientele per data folder (see `instance`): a second launch on the same folder only
+    // brings back the running one's window; one on another folder is an app of its own. When
+    // there is no folder, `prepare` says why.
+    let single_instance =
+        tauri_plugin_single_instance::Builder::new().callback(|app, _args, _cwd| show_main(app));
+    let single_instance = match data_dir::resolve(None) {
+        Ok(dir) => single_instance.dbus_id(instance::dbus_id(&context.config().identifier, &dir)),
+        Err(_) => single_instance,
+    };
     let result = tauri::Builder::default()
         // First, so a second launch only focuses the running window.
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            show_main(app)
-        }))
+        .plugin(single_instance.build())
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_autostart::init(
@@ -447,7 +456,7 @@ pub fn run() {
             commands::export_history,
             commands::show_in_folder,
         ])
-        .build(tauri::generate_context!());
+        .build(context);
     let app = match result {
         Ok(app) => app,
         Err(e) => {

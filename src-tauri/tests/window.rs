@@ -95,6 +95,14 @@ fn launch(data: &Path, port: &str, name: &str) -> Launched {
     Launched { process, log }
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Launches the app again on the same data folder: the single-instance plugin hands over to the
 /// running app (which shows its window) and this launch exits.
 fn launch_again(data: &Path, port: u16, n: u32) {
@@ -119,11 +127,7 @@ fn closing_the_window_keeps_receiving_frees_the_web_view_and_a_second_launch_reo
     }
     let _one = one_app_at_a_time();
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut app = launch(data.path(), &port.to_string(), "app");
     wait_until(
         "the listener",
@@ -178,6 +182,51 @@ fn closing_the_window_keeps_receiving_frees_the_web_view_and_a_second_launch_reo
     );
     assert!(app.process.try_wait().is_none(), "{}", app.said());
     assert_eq!(health(port), 200);
+}
+
+/// Clientele is one app per data folder, not per desktop: started on a second folder
+/// (`CLIENTELE_DATA_DIR`) while it runs on a first, it starts a second, independent app — its
+/// own listener and window — rather than handing over to the first and showing its data.
+#[test]
+fn apps_on_two_data_folders_run_side_by_side() {
+    if !support::can_run("apps_on_two_data_folders_run_side_by_side") {
+        return;
+    }
+    let _one = one_app_at_a_time();
+    let (first_data, second_data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (first_port, second_port) = (free_port(), free_port());
+    let first = launch(first_data.path(), &first_port.to_string(), "app");
+    wait_until(
+        "the first app's listener",
+        DEADLINE,
+        || health(first_port) == 200,
+        || first.said(),
+    );
+    let mut second = launch(second_data.path(), &second_port.to_string(), "app");
+    wait_until(
+        "the second app's listener, or its exit",
+        DEADLINE,
+        || health(second_port) == 200 || second.process.try_wait().is_some(),
+        || "the second app neither listened nor exited".into(),
+    );
+    assert!(
+        second.process.try_wait().is_none(),
+        "the second app exited, handing over to the first; {}",
+        second.said()
+    );
+    wait_until(
+        "a window for each",
+        DEADLINE,
+        || {
+            visible_windows_titled("Clientele") == 2
+                && first.web_processes() > 0
+                && second.web_processes() > 0
+        },
+        || format!("first: {}\nsecond: {}", first.said(), second.said()),
+    );
+    assert!(second.process.try_wait().is_none(), "{}", second.said());
+    assert_eq!(health(first_port), 200);
+    assert_eq!(health(second_port), 200);
 }
 
 /// The message's title (`clientele_app::CANNOT_START_TITLE`; spelled out so this test doesn't
