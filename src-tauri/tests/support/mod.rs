@@ -17,6 +17,11 @@ use std::time::{Duration, Instant};
 /// build on a busy two-core machine; an app that never starts still fails.
 const DEADLINE: Duration = Duration::from_secs(60);
 
+/// How long the window may take to show what a step leads to (an element, a text, a preview).
+/// Generous: with both cores of the machine busy, a whole end-to-end test took under 35 s; a
+/// screen that never shows it still fails.
+pub const WAIT: Duration = Duration::from_secs(30);
+
 /// The app under WebDriver. Dropped — at the end of a test, or when it fails — it stops
 /// tauri-driver, WebKitWebDriver and the app with its WebKit processes (see [`ProcessGuard`]).
 pub struct App {
@@ -182,8 +187,9 @@ impl App {
     /// that mode, though every other command does.
     pub async fn shot(&self, name: &str) {
         let file = self.shots.join(format!("{name}.png"));
-        let out = std::process::Command::new("import")
-            .args(["-window", "root"])
+        let out = std::process::Command::new("timeout")
+            .arg(DEADLINE.as_secs().to_string())
+            .args(["import", "-window", "root"])
             .arg(&file)
             .output()
             .expect("run import (ImageMagick) for a screenshot");
@@ -197,7 +203,7 @@ impl App {
     pub async fn find(&self, testid: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
-            .at_most(Duration::from_secs(10))
+            .at_most(WAIT)
             .for_element(Locator::Css(&format!("[data-testid=\"{testid}\"]")))
             .await
             .unwrap_or_else(|e| panic!("no element [data-testid={testid}]: {e}"))
