@@ -3,6 +3,7 @@
 //! receiving (the tray shows the listener's status); Quit stops the listener gracefully.
 
 mod commands;
+mod instance;
 
 use clientele_engine::data_dir::{self, LockError};
 use clientele_engine::events::{LIVE_EVENT, LiveUpdate};
@@ -228,11 +229,19 @@ pub unsafe fn prefer_software_compositing() {}
 
 pub fn run() {
     clientele_engine::log_to_stderr();
+    let context = tauri::generate_context!();
+    // One Clientele per data folder (see `instance`): a second launch on the same folder only
+    // brings back the running one's window; one on another folder is an app of its own. When
+    // there is no folder, `prepare` says why.
+    let single_instance =
+        tauri_plugin_single_instance::Builder::new().callback(|app, _args, _cwd| show_main(app));
+    let single_instance = match data_dir::resolve(None) {
+        Ok(dir) => single_instance.dbus_id(instance::dbus_id(&context.config().identifier, &dir)),
+        Err(_) => single_instance,
+    };
     let result = tauri::Builder::default()
         // First, so a second launch only focuses the running window.
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            show_main(app)
-        }))
+        .plugin(single_instance.build())
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_autostart::init(
@@ -295,7 +304,7 @@ pub fn run() {
             commands::export_history,
             commands::show_in_folder,
         ])
-        .build(tauri::generate_context!());
+        .build(context);
     let app = match result {
         Ok(app) => app,
         Err(e) => {

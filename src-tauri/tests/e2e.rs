@@ -11,7 +11,6 @@ use clientele_core::Provider;
 use clientele_tests::{agent, post, signed};
 use fantoccini::Locator;
 use serde_json::json;
-use std::time::Duration;
 use support::App;
 
 const SECRET: &str = "tiquo-e2e-signing-secret-7f3a9c";
@@ -65,8 +64,7 @@ async fn a_receptionist_connects_tiquo_and_watches_customers_arrive() {
 
     // First run: every screen says what to do next.
     app.click("nav-customers").await;
-    app.wait_for_text("No customers yet", Duration::from_secs(10))
-        .await;
+    app.wait_for_text("No customers yet", support::WAIT).await;
     app.shot("01-customers-empty").await;
     app.click("nav-providers").await;
     app.shot("02-providers-empty").await;
@@ -103,7 +101,7 @@ async fn a_receptionist_connects_tiquo_and_watches_customers_arrive() {
     );
     app.shot("05-test-event").await;
     app.click("connect-done").await;
-    app.wait_for_text("main", Duration::from_secs(5)).await;
+    app.wait_for_text("main", support::WAIT).await;
     app.shot("06-providers").await;
 
     // The secret is in the keychain (a real Secret Service), and nowhere in the data folder.
@@ -143,8 +141,7 @@ async fn a_receptionist_connects_tiquo_and_watches_customers_arrive() {
         &created,
     );
     assert_eq!(status, 200, "{text}");
-    app.wait_for_text("Ana Silva", Duration::from_secs(10))
-        .await;
+    app.wait_for_text("Ana Silva", support::WAIT).await;
     app.shot("07-customers-live").await;
 
     // A forged one shows as refused, with a reason a person understands.
@@ -163,7 +160,7 @@ async fn a_receptionist_connects_tiquo_and_watches_customers_arrive() {
     );
     assert_eq!(status, 401);
     app.click("nav-activity").await;
-    app.wait_for_text("signature didn't match", Duration::from_secs(10))
+    app.wait_for_text("signature didn't match", support::WAIT)
         .await;
     app.shot("08-activity").await;
 
@@ -212,14 +209,14 @@ async fn a_receptionist_connects_tiquo_and_watches_customers_arrive() {
     let page = app
         .wait_for_text(
             "Email changed from ana@example.com to ana.new@example.com",
-            Duration::from_secs(10),
+            support::WAIT,
         )
         .await;
     assert!(page.contains("Tiquo"), "each line names the provider");
     app.shot("10-person").await;
 
     app.click("nav-settings").await;
-    app.wait_for_text(&format!("127.0.0.1:{}", app.port), Duration::from_secs(10))
+    app.wait_for_text(&format!("127.0.0.1:{}", app.port), support::WAIT)
         .await;
     // The sidebar shows the address too: wait for the screen itself, not its loading placeholders.
     app.find("port-input").await;

@@ -47,7 +47,7 @@ async fn add_column(app: &App, search: &str, source: &str, header: &str) {
     field.send_keys(search).await.unwrap();
     app.client
         .wait()
-        .at_most(Duration::from_secs(10))
+        .at_most(support::WAIT)
         .for_element(Locator::Css(&format!(
             "[data-testid=\"source-option\"][data-source=\"{source}\"]"
         )))
@@ -140,8 +140,7 @@ async fn a_manager_builds_an_export_in_the_window_and_opens_the_file() {
         assert_eq!(status, 200, "{text}");
     }
     app.click("nav-customers").await;
-    app.wait_for_text("Zoë Brontë", Duration::from_secs(10))
-        .await;
+    app.wait_for_text("Zoë Brontë", support::WAIT).await;
 
     // No exports yet: the screen says what one is and offers to make one.
     app.click("nav-exports").await;
@@ -166,7 +165,7 @@ async fn a_manager_builds_an_export_in_the_window_and_opens_the_file() {
         .click()
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + support::WAIT;
     while column_headers(&app).await != ["Email", "Phone", "Name"] {
         assert!(
             std::time::Instant::now() < deadline,
@@ -187,7 +186,7 @@ async fn a_manager_builds_an_export_in_the_window_and_opens_the_file() {
         "protection against formulas is on by default"
     );
     // The preview follows the editor (debounced): wait for the one with all three columns.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + support::WAIT;
     loop {
         let preview = app.text_of("export-preview").await;
         if [
@@ -284,7 +283,7 @@ async fn a_manager_builds_an_export_in_the_window_and_opens_the_file() {
     assert!(records.iter().any(|r| r[2] == "Zoë Brontë"), "{records:?}");
 
     // Both runs are in the history.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + support::WAIT;
     while app.find_all("export-history-row").await.len() < 2 {
         assert!(
             std::time::Instant::now() < deadline,

@@ -2,16 +2,25 @@
 //! (WM_DELETE_WINDOW, what the title bar's × sends) closes the window — WebKit's web process
 //! with it — and Clientele keeps receiving; a second launch on the same data folder starts no
 //! second listener and brings the window back.
+//!
+//! Every app a test starts is stopped when the test ends, passing or failing (with WebKit's
+//! processes), so one failure never leaves an app behind for the next test to trip over.
 
 mod support;
 
 use clientele_tests::desktop::{count_windows_titled, request_close, visible_windows_titled};
+use clientele_tests::guard::ProcessGuard;
 use clientele_tests::procs::{comm, descendants};
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// One app at a time: the single-instance plugin is per desktop session (D-Bus), so an app
-/// started by one test while another test's app runs would hand over to it and exit.
+/// How long any one step may take. Generous: a debug build on a busy two-core machine (CI right
+/// after the build) started the app in about 3 s and closed the window in under a second, so
+/// this is never why a test fails there; a window that never closes or opens still fails.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// One app at a time: the apps share one X display, and the tests count windows by title.
 static ONE_APP_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn one_app_at_a_time() -> std::sync::MutexGuard<'static, ()> {
@@ -28,52 +37,87 @@ fn health(port: u16) -> u16 {
         .unwrap_or(0)
 }
 
-fn wait_until(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
+/// Waits for `ok`; on timeout, fails with `what` and `context()` (what the app said).
+fn wait_until(
+    what: &str,
+    within: Duration,
+    mut ok: impl FnMut() -> bool,
+    context: impl FnOnce() -> String,
+) {
     let deadline = Instant::now() + within;
     while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            panic!(
+                "timed out after {within:?} waiting for {what}; {}",
+                context()
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
-fn launch(data: &std::path::Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_clientele-app"))
-        .env("CLIENTELE_DATA_DIR", data)
-        .env("CLIENTELE_LISTEN_PORT", port.to_string())
+/// The app started by a test, its output in a file; stopped, with WebKit's processes, when
+/// dropped.
+struct Launched {
+    process: ProcessGuard,
+    log: PathBuf,
+}
+
+impl Launched {
+    /// What the app wrote to its standard error.
+    fn said(&self) -> String {
+        format!(
+            "the app said:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        )
+    }
+
+    /// WebKit's web processes serving the app's window (children of the app).
+    fn web_processes(&self) -> usize {
+        descendants(self.process.id())
+            .into_iter()
+            .filter(|&pid| comm(pid).starts_with("WebKitWebProces"))
+            .count()
+    }
+}
+
+/// Starts the app on `data`, listening on `port` (`"0"`: any), its output in `data/NAME.log`.
+fn launch(data: &Path, port: &str, name: &str) -> Launched {
+    let log = data.join(format!("{name}.log"));
+    let mut app = Command::new(env!("CARGO_BIN_EXE_clientele-app"));
+    app.env("CLIENTELE_DATA_DIR", data)
+        .env("CLIENTELE_LISTEN_PORT", port)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start clientele-app")
+        .stderr(std::fs::File::create(&log).expect("the app's log"));
+    let process = ProcessGuard::spawn("clientele-app", &mut app, Duration::from_secs(5))
+        .expect("start clientele-app");
+    Launched { process, log }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Launches the app again on the same data folder: the single-instance plugin hands over to the
 /// running app (which shows its window) and this launch exits.
-fn launch_again(data: &std::path::Path, port: u16) {
-    let mut again = launch(data, port);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exited = loop {
-        if let Some(status) = again.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = again.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+fn launch_again(data: &Path, port: u16, n: u32) {
+    let mut again = launch(data, &port.to_string(), &format!("again-{n}"));
+    let exited = again.process.wait_within(DEADLINE);
     assert!(
         exited.is_some(),
-        "a second launch must exit, leaving the first running"
+        "a second launch must exit, leaving the first running; {}",
+        again.said()
     );
-}
-
-/// WebKit's web processes serving the app's window (children of the app).
-fn web_processes(app: &Child) -> usize {
-    descendants(app.id())
-        .into_iter()
-        .filter(|&pid| comm(pid).starts_with("WebKitWebProces"))
-        .count()
+    assert!(
+        exited.is_some_and(|s| s.success()),
+        "handing over is no failure: {exited:?}; {}",
+        again.said()
+    );
 }
 
 #[test]
@@ -83,37 +127,44 @@ fn closing_the_window_keeps_receiving_frees_the_web_view_and_a_second_launch_reo
     }
     let _one = one_app_at_a_time();
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut app = launch(data.path(), port);
-    wait_until("the listener", Duration::from_secs(30), || {
-        health(port) == 200
-    });
-    wait_until("the window", Duration::from_secs(10), || {
-        count_windows_titled("Clientele") > 0 && web_processes(&app) > 0
-    });
+    let port = free_port();
+    let mut app = launch(data.path(), &port.to_string(), "app");
+    wait_until(
+        "the listener",
+        DEADLINE,
+        || health(port) == 200,
+        || app.said(),
+    );
+    wait_until(
+        "the window",
+        DEADLINE,
+        || count_windows_titled("Clientele") > 0 && app.web_processes() > 0,
+        || app.said(),
+    );
 
     // A second launch hands over to the first and exits; the first keeps its listener.
-    launch_again(data.path(), port);
+    launch_again(data.path(), port, 1);
     assert_eq!(health(port), 200);
 
     // Closed, the window and its web process go away (rather than hiding and keeping WebKit's
     // memory), and the app keeps receiving.
     assert!(request_close("Clientele") > 0, "found the window to close");
-    wait_until("the window to close", Duration::from_secs(10), || {
-        count_windows_titled("Clientele") == 0
-    });
+    wait_until(
+        "the window to close",
+        DEADLINE,
+        || count_windows_titled("Clientele") == 0,
+        || app.said(),
+    );
     wait_until(
         "WebKit's web process to exit",
-        Duration::from_secs(15),
-        || web_processes(&app) == 0,
+        DEADLINE,
+        || app.web_processes() == 0,
+        || app.said(),
     );
     assert!(
-        app.try_wait().unwrap().is_none(),
-        "closing the window must not quit Clientele"
+        app.process.try_wait().is_none(),
+        "closing the window must not quit Clientele; {}",
+        app.said()
     );
     assert_eq!(
         health(port),
@@ -122,15 +173,60 @@ fn closing_the_window_keeps_receiving_frees_the_web_view_and_a_second_launch_reo
     );
 
     // Opening Clientele again (from a menu, as a second launch) builds the window again.
-    launch_again(data.path(), port);
-    wait_until("the window to open again", Duration::from_secs(15), || {
-        visible_windows_titled("Clientele") > 0 && web_processes(&app) > 0
-    });
-    assert!(app.try_wait().unwrap().is_none());
+    launch_again(data.path(), port, 2);
+    wait_until(
+        "the window to open again",
+        DEADLINE,
+        || visible_windows_titled("Clientele") > 0 && app.web_processes() > 0,
+        || app.said(),
+    );
+    assert!(app.process.try_wait().is_none(), "{}", app.said());
     assert_eq!(health(port), 200);
+}
 
-    let _ = app.kill();
-    let _ = app.wait();
+/// Clientele is one app per data folder, not per desktop: started on a second folder
+/// (`CLIENTELE_DATA_DIR`) while it runs on a first, it starts a second, independent app — its
+/// own listener and window — rather than handing over to the first and showing its data.
+#[test]
+fn apps_on_two_data_folders_run_side_by_side() {
+    if !support::can_run("apps_on_two_data_folders_run_side_by_side") {
+        return;
+    }
+    let _one = one_app_at_a_time();
+    let (first_data, second_data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (first_port, second_port) = (free_port(), free_port());
+    let first = launch(first_data.path(), &first_port.to_string(), "app");
+    wait_until(
+        "the first app's listener",
+        DEADLINE,
+        || health(first_port) == 200,
+        || first.said(),
+    );
+    let mut second = launch(second_data.path(), &second_port.to_string(), "app");
+    wait_until(
+        "the second app's listener, or its exit",
+        DEADLINE,
+        || health(second_port) == 200 || second.process.try_wait().is_some(),
+        || "the second app neither listened nor exited".into(),
+    );
+    assert!(
+        second.process.try_wait().is_none(),
+        "the second app exited, handing over to the first; {}",
+        second.said()
+    );
+    wait_until(
+        "a window for each",
+        DEADLINE,
+        || {
+            visible_windows_titled("Clientele") == 2
+                && first.web_processes() > 0
+                && second.web_processes() > 0
+        },
+        || format!("first: {}\nsecond: {}", first.said(), second.said()),
+    );
+    assert!(second.process.try_wait().is_none(), "{}", second.said());
+    assert_eq!(health(first_port), 200);
+    assert_eq!(health(second_port), 200);
 }
 
 /// The message's title (`clientele_app::CANNOT_START_TITLE`; spelled out so this test doesn't
@@ -158,34 +254,22 @@ fn opening_the_app_while_clientele_serve_runs_says_why_it_cannot_start() {
     ]);
     let serve = clientele_tests::Server::start(serve);
 
-    let log = data.path().join("app-stderr.log");
-    let mut app = Command::new(env!("CARGO_BIN_EXE_clientele-app"))
-        .env("CLIENTELE_DATA_DIR", data.path())
-        .env("CLIENTELE_LISTEN_PORT", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start clientele-app");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while visible_windows_titled(CANNOT_START_TITLE) == 0 {
-        if Instant::now() > deadline {
-            let exited = app.try_wait().unwrap();
-            let _ = app.kill();
-            panic!(
-                "no message saying why within 30 s (the app {}); it said:\n{}",
-                exited.map_or("was still running".into(), |s| format!("exited: {s}")),
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut app = launch(data.path(), "0", "app-stderr");
+    wait_until(
+        "a message saying why",
+        DEADLINE,
+        || visible_windows_titled(CANNOT_START_TITLE) > 0,
+        || match app.process.try_wait() {
+            Some(status) => format!("the app exited: {status}; {}", app.said()),
+            None => format!("the app was still running; {}", app.said()),
+        },
+    );
     assert_eq!(
         visible_windows_titled("Clientele"),
         0,
         "no main window without the engine behind it"
     );
-    let said = std::fs::read_to_string(&log).unwrap();
+    let said = std::fs::read_to_string(&app.log).unwrap();
     assert!(
         said.contains("Another copy of Clientele is already receiving messages into")
             && said.contains("clientele serve"),
@@ -193,10 +277,8 @@ fn opening_the_app_while_clientele_serve_runs_says_why_it_cannot_start() {
     );
 
     // Closing the message (Enter on its button) ends the app, with a failure status.
-    let found = Command::new("xdotool")
-        .args(["search", "--onlyvisible", "--name", CANNOT_START_TITLE])
-        .output()
-        .unwrap();
+    let found = xdotool(&["search", "--onlyvisible", "--name", CANNOT_START_TITLE]);
+    assert!(found.status.success(), "xdotool search: {found:?}");
     let window = String::from_utf8_lossy(&found.stdout)
         .lines()
         .next()
@@ -206,30 +288,31 @@ fn opening_the_app_while_clientele_serve_runs_says_why_it_cannot_start() {
         vec!["windowfocus", "--sync", window.as_str()],
         vec!["key", "Return"],
     ] {
-        assert!(
-            Command::new("xdotool")
-                .args(&args)
-                .status()
-                .unwrap()
-                .success()
-        );
+        let done = xdotool(&args);
+        assert!(done.status.success(), "xdotool {args:?}: {done:?}");
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = app.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = app.kill();
-            panic!("the app must exit once its message is closed");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(status.code(), Some(1));
+    let status = app.process.wait_within(DEADLINE);
+    assert!(
+        status.is_some(),
+        "the app must exit once its message is closed; {}",
+        app.said()
+    );
+    assert_eq!(status.and_then(|s| s.code()), Some(1));
     let health = clientele_tests::agent()
         .get(serve.url("/health"))
         .call()
         .map(|r| r.status().as_u16())
         .unwrap_or(0);
     assert_eq!(health, 200, "clientele serve keeps receiving");
+}
+
+/// Runs xdotool, which must answer within the deadline.
+fn xdotool(args: &[&str]) -> std::process::Output {
+    Command::new("timeout")
+        .arg(DEADLINE.as_secs().to_string())
+        .arg("xdotool")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run xdotool")
 }

@@ -2,11 +2,12 @@
 //! listener on `127.0.0.1:0` with a temporary data folder, and post signed deliveries to it over
 //! real HTTP. Also the benchmarks' shared parts: the reading data set ([`bench_data`]), process
 //! measurements ([`procs`]), the ingest baselines' server ([`baseline`]) and the desktop's windows
-//! ([`desktop`]).
+//! ([`desktop`]); and the guard that stops every process a test starts ([`guard`]).
 
 pub mod baseline;
 pub mod bench_data;
 pub mod desktop;
+pub mod guard;
 pub mod procs;
 
 use chrono::{DateTime, Utc};
@@ -14,7 +15,7 @@ use clientele_core::{Provider, Sensitive, providers};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -211,15 +212,19 @@ impl Workspace {
     }
 }
 
-/// A running `clientele serve`; killed on drop.
+/// A running `clientele serve`; killed (SIGKILL) on drop, also when the test fails.
 #[derive(Debug)]
 pub struct Server {
-    pub child: Child,
+    pub child: guard::ProcessGuard,
     pub addr: String,
     /// Its standard error (the log), in a file so a chatty server never blocks on a full pipe.
     pub log: PathBuf,
     _log_dir: tempfile::TempDir,
 }
+
+/// How long `clientele serve` gets to say where it listens, and to stop after SIGTERM: generous,
+/// for a debug build on a busy two-core machine; a server that hangs still fails the test.
+const SERVE_DEADLINE: Duration = Duration::from_secs(60);
 
 impl Server {
     /// Starts `cmd` (a `clientele serve`, possibly behind a wrapper that `exec`s it) and waits
@@ -227,20 +232,30 @@ impl Server {
     pub fn start(mut cmd: Command) -> Server {
         let log_dir = tempfile::tempdir().expect("temp dir for the log");
         let log = log_dir.path().join("serve.log");
-        let mut child = cmd
-            .stdin(Stdio::null())
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
+            .stderr(std::fs::File::create(&log).expect("log file"));
+        // Guarded from the start: a panic below still stops it.
+        let mut child = guard::ProcessGuard::spawn("clientele serve", &mut cmd, Duration::ZERO)
             .expect("start clientele serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read stdout");
+        let stdout = child.child_mut().stdout.take().expect("stdout");
+        // Read on a thread so a server that never says anything fails the test, not hangs it.
+        let (said, line) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let read = BufReader::new(stdout).read_line(&mut line);
+            let _ = said.send(read.map(|_| line));
+        });
+        let line = match line.recv_timeout(SERVE_DEADLINE) {
+            Ok(Ok(line)) => line,
+            Ok(Err(e)) => panic!("reading serve's output: {e}"),
+            Err(_) => panic!(
+                "serve said nothing within {SERVE_DEADLINE:?}; it logged:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            ),
+        };
         let Some(addr) = line.trim().strip_prefix("listening on http://") else {
-            let _ = child.kill();
-            let _ = child.wait();
+            child.stop();
             let err = std::fs::read_to_string(&log).unwrap_or_default();
             panic!("serve did not start: {line:?} {err}");
         };
@@ -272,8 +287,7 @@ impl Server {
 
     /// SIGKILL: no chance to flush or clean up.
     pub fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill9();
     }
 
     /// SIGTERM, wait for a graceful stop, and return its status with everything it logged.
@@ -290,18 +304,11 @@ impl Server {
 
     /// SIGTERM and wait for a graceful stop.
     pub fn stop(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        self.child.wait().expect("wait for serve")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.signal(guard::Signal::Term);
+        match self.child.wait_within(SERVE_DEADLINE) {
+            Some(status) => status,
+            None => panic!("clientele serve didn't stop within {SERVE_DEADLINE:?} of SIGTERM"),
+        }
     }
 }
 

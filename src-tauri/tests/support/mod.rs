@@ -6,15 +6,28 @@
 
 #![allow(dead_code)]
 
+use clientele_tests::guard::ProcessGuard;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// How long starting tauri-driver, WebKitWebDriver and the app may take: generous, for a debug
+/// build on a busy two-core machine; an app that never starts still fails.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// How long the window may take to show what a step leads to (an element, a text, a preview).
+/// Generous: with both cores of the machine busy, a whole end-to-end test took under 35 s; a
+/// screen that never shows it still fails.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// The app under WebDriver. Dropped — at the end of a test, or when it fails — it stops
+/// tauri-driver, WebKitWebDriver and the app with its WebKit processes (see [`ProcessGuard`]).
 pub struct App {
     pub client: Client,
-    driver: Child,
+    /// tauri-driver, and through it WebKitWebDriver and the app.
+    driver: ProcessGuard,
     pub data: tempfile::TempDir,
     pub port: u16,
     shots: PathBuf,
@@ -103,7 +116,8 @@ impl App {
         std::fs::create_dir_all(&shots).expect("screenshot folder");
         let log_path = shots.join("tauri-driver.log");
         let log = std::fs::File::create(&log_path).expect("tauri-driver log");
-        let driver = Command::new(tauri_driver().expect("tauri-driver"))
+        let mut driver = Command::new(tauri_driver().expect("tauri-driver"));
+        driver
             .args([
                 "--port",
                 &driver_port.to_string(),
@@ -114,18 +128,17 @@ impl App {
             .env("CLIENTELE_LISTEN_PORT", port.to_string())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("tauri-driver log"))
-            .stderr(log)
-            .spawn()
+            .stderr(log);
+        // SIGTERM first: tauri-driver then stops WebKitWebDriver itself; what is left (the app
+        // WebKitWebDriver started, when no session was closed) is killed with the group.
+        let driver = ProcessGuard::spawn("tauri-driver", &mut driver, DRIVER_GRACE)
             .expect("start tauri-driver");
-        let mut guard = Driver {
-            child: Some(driver),
-        };
         // tauri-driver listens at once but only proxies to WebKitWebDriver, which it starts at
         // the same moment; a session request that arrives before WebKitWebDriver listens is
         // dropped (hyper's IncompleteMessage). On a cold, busy 2-core machine that is a real
         // race, so wait for both, and retry the session a few times.
-        wait_for_port(driver_port, Duration::from_secs(30));
-        wait_for_port(native_port, Duration::from_secs(30));
+        wait_for_port(driver_port, DEADLINE);
+        wait_for_port(native_port, DEADLINE);
         let mut caps = serde_json::Map::new();
         caps.insert(
             "tauri:options".into(),
@@ -153,10 +166,10 @@ impl App {
                 }
             }
         };
-        wait_for_port(port, Duration::from_secs(30));
+        wait_for_port(port, DEADLINE);
         App {
             client,
-            driver: guard.child.take().expect("tauri-driver"),
+            driver,
             data,
             port,
             shots,
@@ -174,8 +187,9 @@ impl App {
     /// that mode, though every other command does.
     pub async fn shot(&self, name: &str) {
         let file = self.shots.join(format!("{name}.png"));
-        let out = std::process::Command::new("import")
-            .args(["-window", "root"])
+        let out = std::process::Command::new("timeout")
+            .arg(DEADLINE.as_secs().to_string())
+            .args(["import", "-window", "root"])
             .arg(&file)
             .output()
             .expect("run import (ImageMagick) for a screenshot");
@@ -189,7 +203,7 @@ impl App {
     pub async fn find(&self, testid: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
-            .at_most(Duration::from_secs(10))
+            .at_most(WAIT)
             .for_element(Locator::Css(&format!("[data-testid=\"{testid}\"]")))
             .await
             .unwrap_or_else(|e| panic!("no element [data-testid={testid}]: {e}"))
@@ -328,31 +342,14 @@ impl App {
         })
     }
 
-    /// Closes the session and stops tauri-driver with SIGTERM (SIGKILL would orphan
-    /// WebKitWebDriver and hang the run).
+    /// Closes the session (WebKitWebDriver then closes the app), and stops tauri-driver with
+    /// SIGTERM (SIGKILL would orphan WebKitWebDriver) and whatever is left with it.
     pub async fn stop(mut self) {
         let _ = self.client.clone().close().await;
-        terminate(&mut self.driver);
+        self.driver.stop();
     }
 }
 
-/// tauri-driver until the session exists: stopped with SIGTERM if starting the session fails, so
-/// a failed start doesn't leave WebKitWebDriver running.
-struct Driver {
-    child: Option<Child>,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            terminate(&mut child);
-        }
-    }
-}
-
-fn terminate(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-}
+/// How long tauri-driver gets to stop WebKitWebDriver after SIGTERM before the guard kills what
+/// is left.
+const DRIVER_GRACE: Duration = Duration::from_secs(10);
