@@ -319,7 +319,7 @@ async fn build_preview_run_and_cancel_an_export_like_the_exports_screen() {
         rows: RowKind::People,
         columns: vec![column("Email", "email"), column("First name", "first_name")],
         format: FileKind::Csv,
-        preset: "other".into(),
+        preset: clientele_core::export::profile::Preset::Other,
         neutralize_formulas: true,
         incremental: false,
         time_zone: None,

@@ -69,6 +69,9 @@ export type { DeliveryStatus } from "./bindings/DeliveryStatus";
 export type { EventKind } from "./bindings/EventKind";
 export type { ProviderId } from "./bindings/ProviderId";
 export type { ValueKind } from "./bindings/ValueKind";
+export type { CsvPreset } from "./bindings/CsvPreset";
+export type { PhoneFormat } from "./bindings/PhoneFormat";
+export type { TextCase } from "./bindings/TextCase";
 
 /** What each row of an export is (ExportDraft.rows), and the file it writes (ExportDraft.format). */
 export type { RowKind as ExportRows } from "./bindings/RowKind";

@@ -4,7 +4,6 @@
 import type {
   ExportColumnDraft,
   ExportDraft,
-  ExportFormat,
   ExportProfileSummary,
   ExportRows,
   ExportRunView,
@@ -50,7 +49,7 @@ export function formatChoice(draft: Pick<ExportDraft, "format" | "preset">): For
   return draft.preset === "other" ? "csv-other" : "csv-excel";
 }
 
-export function applyFormatChoice(choice: FormatChoice): { format: ExportFormat; preset: string } {
+export function applyFormatChoice(choice: FormatChoice): Pick<ExportDraft, "format" | "preset"> {
   switch (choice) {
     case "xlsx":
       return { format: "xlsx", preset: "excel" };

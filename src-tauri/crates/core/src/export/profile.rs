@@ -168,15 +168,17 @@ impl Transform {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
+#[ts(export, rename = "TextCase")]
 pub enum Case {
     Upper,
     Lower,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
+#[ts(export)]
 pub enum PhoneFormat {
     /// `+447911123456`
     E164,
@@ -296,8 +298,9 @@ pub struct XlsxFormat {
     pub neutralize_formulas: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
+#[ts(export, rename = "CsvPreset")]
 pub enum Preset {
     /// Comma, UTF-8 with BOM, CRLF: opens with accents intact in Excel.
     Excel,

@@ -6,7 +6,7 @@ use super::{Operations, iso};
 use crate::error::{ApiResult, AppError, ErrorCode};
 use chrono::{DateTime, Utc};
 pub use clientele_core::export::profile::RowKind;
-use clientele_core::export::profile::{ExportProfile, Format};
+use clientele_core::export::profile::{Case, ExportProfile, Format, PhoneFormat, Preset};
 use clientele_store::export::{self, ExportRequest, ExportRun};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -22,13 +22,11 @@ pub struct ExportColumnDraft {
     pub header: String,
     pub source: String,
     pub trim: bool,
-    /// "upper" | "lower" | null
-    pub case: Option<String>,
+    pub case: Option<Case>,
     pub default: Option<String>,
     /// strftime pattern
     pub date_format: Option<String>,
-    /// "e164" | "national" | null
-    pub phone: Option<String>,
+    pub phone: Option<PhoneFormat>,
     pub join: Option<String>,
 }
 
@@ -57,8 +55,8 @@ pub struct ExportDraft {
     pub rows: RowKind,
     pub columns: Vec<ExportColumnDraft>,
     pub format: FileKind,
-    /// "excel" | "other" (CSV only)
-    pub preset: String,
+    /// CSV only (an Excel file is always written the one way).
+    pub preset: Preset,
     pub neutralize_formulas: bool,
     pub incremental: bool,
     pub time_zone: Option<String>,
@@ -162,15 +160,17 @@ fn to_profile(draft: &ExportDraft, existing: Option<&ExportProfile>) -> ApiResul
             if c.trim {
                 transform.insert("trim".into(), json!(true));
             }
-            for (key, value) in [
-                ("case", &c.case),
-                ("phone", &c.phone),
-                ("default", &c.default),
-                ("join", &c.join),
-            ] {
-                if let Some(v) = value.as_ref().filter(|v| !v.is_empty() || key == "default") {
-                    transform.insert(key.into(), json!(v));
-                }
+            if let Some(case) = c.case {
+                transform.insert("case".into(), json!(case));
+            }
+            if let Some(phone) = c.phone {
+                transform.insert("phone".into(), json!(phone));
+            }
+            if let Some(default) = &c.default {
+                transform.insert("default".into(), json!(default));
+            }
+            if let Some(join) = c.join.as_ref().filter(|j| !j.is_empty()) {
+                transform.insert("join".into(), json!(join));
             }
             if let Some(format) = c.date_format.as_ref().filter(|f| !f.is_empty()) {
                 transform.insert("date".into(), json!({ "format": format }));
@@ -217,20 +217,12 @@ fn to_profile(draft: &ExportDraft, existing: Option<&ExportProfile>) -> ApiResul
 
 fn to_draft(profile: &ExportProfile) -> ExportDraft {
     let (preset, neutralize) = match &profile.format {
-        Format::Xlsx(x) => ("excel".to_string(), x.neutralize_formulas.unwrap_or(true)),
+        Format::Xlsx(x) => (Preset::Excel, x.neutralize_formulas.unwrap_or(true)),
         Format::Csv(c) => (
-            c.preset
-                .map(|p| {
-                    serde_json::to_value(p)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default()
-                })
-                .unwrap_or_else(|| "excel".into()),
+            c.preset.unwrap_or(Preset::Excel),
             c.neutralize_formulas.unwrap_or(true),
         ),
     };
-    let word = |v: &dyn erased::AsJsonWord| v.word();
     ExportDraft {
         name: profile.name.clone(),
         rows: profile.rows,
@@ -241,10 +233,10 @@ fn to_draft(profile: &ExportProfile) -> ExportDraft {
                 header: c.header.clone(),
                 source: c.source.clone(),
                 trim: c.transform.trim,
-                case: c.transform.case.as_ref().map(|v| word(v)),
+                case: c.transform.case,
                 default: c.transform.default.clone(),
                 date_format: c.transform.date.as_ref().and_then(|d| d.format.clone()),
-                phone: c.transform.phone.as_ref().map(|v| word(v)),
+                phone: c.transform.phone,
                 join: c.transform.join.clone(),
             })
             .collect(),
@@ -253,22 +245,6 @@ fn to_draft(profile: &ExportProfile) -> ExportDraft {
         neutralize_formulas: neutralize,
         incremental: profile.incremental,
         time_zone: profile.time_zone.clone(),
-    }
-}
-
-/// Serde's lowercase name of a unit enum value ("upper", "e164").
-mod erased {
-    pub trait AsJsonWord {
-        fn word(&self) -> String;
-    }
-
-    impl<T: serde::Serialize> AsJsonWord for T {
-        fn word(&self) -> String {
-            serde_json::to_value(self)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        }
     }
 }
 
@@ -470,7 +446,7 @@ mod tests {
                     header: "Name".into(),
                     source: "full_name".into(),
                     trim: true,
-                    case: Some("upper".into()),
+                    case: Some(Case::Upper),
                     default: Some("".into()),
                     date_format: None,
                     phone: None,
@@ -483,7 +459,7 @@ mod tests {
                     case: None,
                     default: None,
                     date_format: None,
-                    phone: Some("e164".into()),
+                    phone: Some(PhoneFormat::E164),
                     join: None,
                 },
                 ExportColumnDraft {
@@ -498,7 +474,7 @@ mod tests {
                 },
             ],
             format: FileKind::Csv,
-            preset: "other".into(),
+            preset: Preset::Other,
             neutralize_formulas: false,
             incremental: true,
             time_zone: Some("Europe/London".into()),
@@ -511,7 +487,7 @@ mod tests {
         assert_eq!(to_draft(&profile), draft());
         let xlsx = ExportDraft {
             format: FileKind::Xlsx,
-            preset: "excel".into(),
+            preset: Preset::Excel,
             ..draft()
         };
         assert_eq!(to_draft(&to_profile(&xlsx, None).unwrap()), xlsx);
@@ -519,15 +495,18 @@ mod tests {
 
     #[test]
     fn invalid_drafts_say_what_is_wrong() {
+        // A case the engine doesn't write can't even arrive: the draft's JSON is refused.
+        let mut json = serde_json::to_value(draft()).unwrap();
+        json["columns"][0]["case"] = serde_json::json!("title");
+        let refused = serde_json::from_value::<ExportDraft>(json).unwrap_err();
+        assert!(refused.to_string().contains("title"), "{refused}");
+        // What only the profile's rules can tell is refused in words.
         let bad = ExportDraft {
-            columns: vec![ExportColumnDraft {
-                case: Some("title".into()),
-                ..draft().columns[0].clone()
-            }],
+            time_zone: Some("Mars/Olympus_Mons".into()),
             ..draft()
         };
         let err = to_profile(&bad, None).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidInput);
-        assert!(err.message.contains("case"), "{}", err.message);
+        assert!(err.message.contains("time zone"), "{}", err.message);
     }
 }
