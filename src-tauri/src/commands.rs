@@ -37,12 +37,12 @@ async fn blocking<T: Send + 'static>(
 
 #[tauri::command]
 pub async fn list_providers(state: State<'_, AppState>) -> Reply<Vec<ProviderInfo>> {
-    Ok(state.ops.providers())
+    Ok(state.ops().providers())
 }
 
 #[tauri::command]
 pub async fn list_connections(state: State<'_, AppState>) -> Reply<Vec<ConnectionView>> {
-    blocking(&state.ops, |api| api.connections(Utc::now())).await
+    blocking(state.ops(), |api| api.connections(Utc::now())).await
 }
 
 #[tauri::command]
@@ -50,7 +50,7 @@ pub async fn add_connection(
     state: State<'_, AppState>,
     request: NewConnectionRequest,
 ) -> Reply<ConnectionView> {
-    blocking(&state.ops, move |api| {
+    blocking(state.ops(), move |api| {
         api.add_connection(request, Utc::now())
     })
     .await
@@ -63,7 +63,7 @@ pub async fn replace_secret(
     name: String,
     secret: String,
 ) -> Reply<()> {
-    blocking(&state.ops, move |api| {
+    blocking(state.ops(), move |api| {
         api.replace_secret(&provider, &name, secret)
     })
     .await
@@ -75,7 +75,7 @@ pub async fn remove_connection(
     provider: String,
     name: String,
 ) -> Reply<()> {
-    blocking(&state.ops, move |api| {
+    blocking(state.ops(), move |api| {
         api.remove_connection(&provider, &name, Utc::now())
             .map(|_secret_kept| ())
     })
@@ -89,7 +89,7 @@ pub async fn set_connection_paused(
     name: String,
     paused: bool,
 ) -> Reply<ConnectionView> {
-    blocking(&state.ops, move |api| {
+    blocking(state.ops(), move |api| {
         api.set_paused(&provider, &name, paused, Utc::now())
     })
     .await
@@ -101,7 +101,7 @@ pub async fn send_test_event(
     provider: String,
     name: String,
 ) -> Reply<TestEventResult> {
-    blocking(&state.ops, move |api| {
+    blocking(state.ops(), move |api| {
         api.send_test_event(&provider, &name, Utc::now())
     })
     .await
@@ -112,17 +112,17 @@ pub async fn list_activity(
     state: State<'_, AppState>,
     query: ActivityQuery,
 ) -> Reply<Vec<ActivityItem>> {
-    blocking(&state.ops, move |api| api.activity(query, Utc::now())).await
+    blocking(state.ops(), move |api| api.activity(query, Utc::now())).await
 }
 
 #[tauri::command]
 pub async fn delivery_detail(state: State<'_, AppState>, id: i64) -> Reply<DeliveryDetailView> {
-    blocking(&state.ops, move |api| api.delivery_detail(id)).await
+    blocking(state.ops(), move |api| api.delivery_detail(id)).await
 }
 
 #[tauri::command]
 pub async fn reprocess_delivery(state: State<'_, AppState>, id: i64) -> Reply<DeliveryDetailView> {
-    blocking(&state.ops, move |api| api.reprocess_delivery(id)).await
+    blocking(state.ops(), move |api| api.reprocess_delivery(id)).await
 }
 
 #[tauri::command]
@@ -132,7 +132,7 @@ pub async fn search_people(
     offset: u32,
     limit: u32,
 ) -> Reply<PeoplePage> {
-    blocking(&state.ops, move |api| {
+    blocking(state.ops(), move |api| {
         api.search_people(&query, offset, limit)
     })
     .await
@@ -140,12 +140,12 @@ pub async fn search_people(
 
 #[tauri::command]
 pub async fn person_detail(state: State<'_, AppState>, id: i64) -> Reply<PersonDetail> {
-    blocking(&state.ops, move |api| api.person_detail(id)).await
+    blocking(state.ops(), move |api| api.person_detail(id)).await
 }
 
 #[tauri::command]
 pub async fn get_settings(state: State<'_, AppState>) -> Reply<SettingsView> {
-    blocking(&state.ops, |api| api.settings()).await
+    blocking(state.ops(), |api| api.settings()).await
 }
 
 #[tauri::command]
@@ -154,20 +154,20 @@ pub async fn update_settings(
     state: State<'_, AppState>,
     update: SettingsUpdate,
 ) -> Reply<SettingsView> {
-    let before = blocking(&state.ops, |api| api.prefs()).await?;
-    let prefs = blocking(&state.ops, move |api| api.save_settings(&update)).await?;
+    let before = blocking(state.ops(), |api| api.prefs()).await?;
+    let prefs = blocking(state.ops(), move |api| api.save_settings(&update)).await?;
     crate::apply_prefs(&app, &state, before, prefs).await;
-    blocking(&state.ops, |api| api.settings()).await
+    blocking(state.ops(), |api| api.settings()).await
 }
 
 #[tauri::command]
 pub async fn list_export_profiles(state: State<'_, AppState>) -> Reply<Vec<ExportProfileSummary>> {
-    blocking(&state.ops, |api| api.export_profiles()).await
+    blocking(state.ops(), |api| api.export_profiles()).await
 }
 
 #[tauri::command]
 pub async fn get_export_profile(state: State<'_, AppState>, name: String) -> Reply<ExportDraft> {
-    blocking(&state.ops, move |api| api.export_profile(&name)).await
+    blocking(state.ops(), move |api| api.export_profile(&name)).await
 }
 
 #[tauri::command]
@@ -175,7 +175,7 @@ pub async fn save_export_profile(
     state: State<'_, AppState>,
     draft: ExportDraft,
 ) -> Reply<ExportProfileSummary> {
-    blocking(&state.ops, move |api| {
+    blocking(state.ops(), move |api| {
         api.save_export_profile(&draft, Utc::now())
     })
     .await
@@ -183,7 +183,7 @@ pub async fn save_export_profile(
 
 #[tauri::command]
 pub async fn delete_export_profile(state: State<'_, AppState>, name: String) -> Reply<()> {
-    blocking(&state.ops, move |api| api.delete_export_profile(&name)).await
+    blocking(state.ops(), move |api| api.delete_export_profile(&name)).await
 }
 
 #[tauri::command]
@@ -191,7 +191,7 @@ pub async fn export_sources(
     state: State<'_, AppState>,
     rows: RowKind,
 ) -> Reply<Vec<SourceOptionView>> {
-    blocking(&state.ops, move |api| api.export_sources(rows, Utc::now())).await
+    blocking(state.ops(), move |api| api.export_sources(rows, Utc::now())).await
 }
 
 #[tauri::command]
@@ -200,7 +200,7 @@ pub async fn preview_export(
     draft: ExportDraft,
     limit: u32,
 ) -> Reply<ExportPreviewView> {
-    blocking(&state.ops, move |api| {
+    blocking(state.ops(), move |api| {
         api.preview_export(&draft, limit, Utc::now())
     })
     .await
@@ -243,7 +243,7 @@ pub async fn run_export(
     path: String,
 ) -> Reply<ExportRunView> {
     use tauri::Emitter;
-    let ops = state.ops.clone();
+    let ops = state.ops().clone();
     tauri::async_runtime::spawn_blocking(move || {
         ops.run_export(&name, std::path::Path::new(&path), Utc::now(), &mut |p| {
             let _ = app.emit(EXPORT_PROGRESS_EVENT, p);
@@ -255,7 +255,7 @@ pub async fn run_export(
 
 #[tauri::command]
 pub async fn cancel_export(state: State<'_, AppState>, name: String) -> Reply<()> {
-    state.ops.cancel_export(&name);
+    state.ops().cancel_export(&name);
     Ok(())
 }
 
@@ -264,7 +264,7 @@ pub async fn export_history(
     state: State<'_, AppState>,
     name: Option<String>,
 ) -> Reply<Vec<ExportRunView>> {
-    blocking(&state.ops, move |api| api.export_history(name.as_deref())).await
+    blocking(state.ops(), move |api| api.export_history(name.as_deref())).await
 }
 
 /// Opens the file manager with the exported file selected.

@@ -21,9 +21,15 @@ const PORT_ENV: &str = "CLIENTELE_LISTEN_PORT";
 
 pub(crate) struct AppState {
     engine: Engine,
-    ops: Arc<Operations>,
     tray_status: Mutex<Option<MenuItem<tauri::Wry>>>,
     keep_in_tray: Mutex<bool>,
+}
+
+impl AppState {
+    /// What the commands call.
+    pub(crate) fn ops(&self) -> &Arc<Operations> {
+        self.engine.operations()
+    }
 }
 
 /// Starts the engine on the data folder (`CLIENTELE_DATA_DIR`, else the platform's), with the
@@ -39,11 +45,12 @@ fn prepare() -> anyhow::Result<AppState> {
         ),
         other => other.into(),
     })?;
-    let ops = engine.operations().clone();
-    let keep_in_tray = ops.prefs().map(|p| p.keep_in_tray).unwrap_or(true);
+    let keep_in_tray = engine
+        .operations()
+        .prefs()
+        .map_or(ListenerPrefs::DEFAULT.keep_in_tray, |p| p.keep_in_tray);
     Ok(AppState {
         engine,
-        ops,
         tray_status: Mutex::new(None),
         keep_in_tray: Mutex::new(keep_in_tray),
     })
@@ -99,7 +106,7 @@ pub(crate) async fn apply_prefs(
         }
     }
     let address_changed = (before.port, before.allow_network) != (prefs.port, prefs.allow_network);
-    if address_changed || !state.ops.listener_status().running {
+    if address_changed || !state.ops().listener_status().running {
         start_listener(app, state, prefs).await;
     }
 }
@@ -269,7 +276,7 @@ pub fn run() {
                     *state.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner()) = false;
                 }
             }
-            let prefs = state.ops.prefs().unwrap_or(ListenerPrefs::DEFAULT);
+            let prefs = state.ops().prefs().unwrap_or(ListenerPrefs::DEFAULT);
             app.manage(state);
             tauri::async_runtime::spawn(async move {
                 let state = handle.state::<AppState>();

@@ -60,14 +60,15 @@ impl Operations {
         let flag = |key: &str, default: bool| -> ApiResult<bool> {
             Ok(reader.setting(key)?.map_or(default, |v| v == "true"))
         };
+        let default = ListenerPrefs::DEFAULT;
         Ok(ListenerPrefs {
             port: reader
                 .setting("listener_port")?
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(DEFAULT_PORT),
-            allow_network: flag("listener_allow_network", false)?,
-            start_at_login: flag("start_at_login", false)?,
-            keep_in_tray: flag("keep_in_tray", true)?,
+                .unwrap_or(default.port),
+            allow_network: flag("listener_allow_network", default.allow_network)?,
+            start_at_login: flag("start_at_login", default.start_at_login)?,
+            keep_in_tray: flag("keep_in_tray", default.keep_in_tray)?,
         })
     }
 
