@@ -20,6 +20,9 @@ pub struct Connection {
     pub requires_secret: bool,
     pub paused: bool,
     pub created_at: DateTime<Utc>,
+    /// A relay's connection, on a desk that pulls from it: its deliveries arrive through the
+    /// relay (which holds the secret), not at this computer's own listener.
+    pub via_relay: bool,
 }
 
 /// What `add_connection` needs.
@@ -49,7 +52,8 @@ pub fn validate_name(name: &str) -> Result<(), StoreError> {
     }
 }
 
-const COLUMNS: &str = "id, provider, name, settings, requires_secret, paused, created_at";
+const COLUMNS: &str =
+    "id, provider, name, settings, requires_secret, paused, created_at, via_relay";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Connection> {
     let settings: String = row.get(3)?;
@@ -63,6 +67,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Connection> {
         requires_secret: row.get(4)?,
         paused: row.get(5)?,
         created_at: from_millis(row.get(6)?),
+        via_relay: row.get(7)?,
     })
 }
 

@@ -121,73 +121,80 @@ impl Writer {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut outcomes = Vec::with_capacity(deliveries.len());
-        {
-            // Insert, or (rarely) count the duplicate. Not one `INSERT … ON CONFLICT DO UPDATE …
-            // RETURNING`: SQLite runs that through a temporary table and a statement journal for
-            // every row, which made it the writer's costliest step under load.
+        let outcomes = insert_deliveries(&tx, deliveries)?;
+        if !rejections.is_empty() {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO deliveries
-                    (connection_id, received_at, dedupe_key, headers, body, verification, is_test)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (connection_id, dedupe_key) DO NOTHING",
+                "INSERT INTO rejections
+                    (received_at, provider, connection, code, reason, remote_addr, body_bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
-            for d in deliveries {
-                let headers = serde_json::to_string(&d.headers)?;
-                let received_at = to_millis(d.received_at);
-                let inserted = insert.execute(params![
-                    d.connection_id,
-                    received_at,
-                    d.dedupe_key,
-                    headers,
-                    d.body,
-                    d.verification,
-                    d.is_test
+            for r in rejections {
+                insert.execute(params![
+                    to_millis(r.received_at),
+                    bounded(&r.provider, REJECTION_NAME_CHARS),
+                    bounded(&r.connection, REJECTION_NAME_CHARS),
+                    r.code,
+                    bounded(&r.reason, REJECTION_REASON_CHARS),
+                    r.remote_addr,
+                    r.body_bytes
                 ])?;
-                outcomes.push(if inserted == 1 {
-                    IngestOutcome::Stored {
-                        id: tx.last_insert_rowid(),
-                    }
-                } else {
-                    let (id, duplicates) = tx
-                        .prepare_cached(
-                            "UPDATE deliveries SET duplicates = duplicates + 1,
-                                last_duplicate_at = ?3
-                             WHERE connection_id = ?1 AND dedupe_key = ?2
-                             RETURNING id, duplicates",
-                        )?
-                        .query_row(params![d.connection_id, d.dedupe_key, received_at], |r| {
-                            Ok((r.get(0)?, r.get(1)?))
-                        })?;
-                    IngestOutcome::Duplicate { id, duplicates }
-                });
             }
-            if !rejections.is_empty() {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO rejections
-                        (received_at, provider, connection, code, reason, remote_addr, body_bytes)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?;
-                for r in rejections {
-                    insert.execute(params![
-                        to_millis(r.received_at),
-                        bounded(&r.provider, REJECTION_NAME_CHARS),
-                        bounded(&r.connection, REJECTION_NAME_CHARS),
-                        r.code,
-                        bounded(&r.reason, REJECTION_REASON_CHARS),
-                        r.remote_addr,
-                        r.body_bytes
-                    ])?;
-                }
-                tx.execute(
-                    "DELETE FROM rejections WHERE id <= (SELECT MAX(id) FROM rejections) - ?1",
-                    [REJECTION_CAP],
-                )?;
-            }
+            tx.execute(
+                "DELETE FROM rejections WHERE id <= (SELECT MAX(id) FROM rejections) - ?1",
+                [REJECTION_CAP],
+            )?;
         }
         tx.commit()?;
         Ok(outcomes)
     }
+}
+
+/// Inserts `deliveries` (or counts each duplicate) inside the caller's transaction; the outcomes
+/// are in the order of `deliveries`.
+pub(crate) fn insert_deliveries(
+    tx: &rusqlite::Transaction<'_>,
+    deliveries: &[NewDelivery],
+) -> Result<Vec<IngestOutcome>, StoreError> {
+    let mut outcomes = Vec::with_capacity(deliveries.len());
+    // Insert, or (rarely) count the duplicate. Not one `INSERT … ON CONFLICT DO UPDATE …
+    // RETURNING`: SQLite runs that through a temporary table and a statement journal for every
+    // row, which made it the writer's costliest step under load.
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO deliveries
+            (connection_id, received_at, dedupe_key, headers, body, verification, is_test)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (connection_id, dedupe_key) DO NOTHING",
+    )?;
+    for d in deliveries {
+        let headers = serde_json::to_string(&d.headers)?;
+        let received_at = to_millis(d.received_at);
+        let inserted = insert.execute(params![
+            d.connection_id,
+            received_at,
+            d.dedupe_key,
+            headers,
+            d.body,
+            d.verification,
+            d.is_test
+        ])?;
+        outcomes.push(if inserted == 1 {
+            IngestOutcome::Stored {
+                id: tx.last_insert_rowid(),
+            }
+        } else {
+            let (id, duplicates) = tx
+                .prepare_cached(
+                    "UPDATE deliveries SET duplicates = duplicates + 1, last_duplicate_at = ?3
+                     WHERE connection_id = ?1 AND dedupe_key = ?2
+                     RETURNING id, duplicates",
+                )?
+                .query_row(params![d.connection_id, d.dedupe_key, received_at], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            IngestOutcome::Duplicate { id, duplicates }
+        });
+    }
+    Ok(outcomes)
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ pub mod export;
 mod ingest;
 mod people;
 mod queries;
+mod relay;
+mod relay_link;
 mod schema;
 mod stored;
 mod time;
@@ -38,6 +40,8 @@ pub use queries::{
     DeliveryDetail, DeliveryRow, PeoplePage, PersonDetail, PersonSummary, ProfileValue,
     RejectionRow, SEARCH_COUNT_LIMIT, SharedKey, SourceRef, TimelineEntry,
 };
+pub use relay::{ClaimRefused, Device, FeedConnection, FeedItem, SealedRow};
+pub use relay_link::{PulledUpTo, RelayLink};
 pub use time::{from_millis, to_millis};
 
 use std::path::{Path, PathBuf};

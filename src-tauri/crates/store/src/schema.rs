@@ -175,6 +175,53 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER people_count_delete AFTER DELETE ON people
     BEGIN UPDATE people_count SET n = n - 1 WHERE id = 1; END;
     "#,
+    // 4: the relay. On a relay: the paired devices (a hash of each token, never the token), the
+    // one-time pairing codes (hashed too), and connection secrets sealed under the relay's key.
+    // On a desk: the relay it pulls from, and which connections receive through it.
+    r#"
+    CREATE TABLE relay_devices (
+        id         INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL,
+        token_hash BLOB NOT NULL UNIQUE,
+        admin      INTEGER NOT NULL,
+        paired_at  INTEGER NOT NULL,
+        last_seen  INTEGER,
+        -- The newest delivery id the device has stored (its acknowledgement).
+        acked      INTEGER NOT NULL DEFAULT 0,
+        revoked_at INTEGER
+    );
+    CREATE UNIQUE INDEX relay_devices_active_name ON relay_devices(name) WHERE revoked_at IS NULL;
+
+    CREATE TABLE relay_pairing_codes (
+        code_hash   BLOB PRIMARY KEY,
+        device_name TEXT NOT NULL,
+        admin       INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        used_at     INTEGER
+    );
+
+    CREATE TABLE sealed_secrets (
+        account    TEXT PRIMARY KEY,
+        nonce      BLOB NOT NULL,
+        ciphertext BLOB NOT NULL
+    );
+
+    CREATE TABLE relay_link (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        url         TEXT NOT NULL,
+        device_name TEXT NOT NULL,
+        admin       INTEGER NOT NULL,
+        ca_cert     TEXT,
+        public_url  TEXT NOT NULL,
+        joined_at   INTEGER NOT NULL,
+        cursor      TEXT NOT NULL DEFAULT '0',
+        last_pull_at INTEGER,
+        received    INTEGER NOT NULL DEFAULT 0
+    );
+
+    ALTER TABLE connections ADD COLUMN via_relay INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build writes.
