@@ -13,6 +13,7 @@ pub mod identity;
 pub mod profile;
 pub mod provider;
 pub mod providers;
+pub mod relay_protocol;
 pub mod sensitive;
 pub mod summary;
 pub mod time;

@@ -3,7 +3,7 @@
 
 use crate::checkpoint::{self, WalCheckpoints};
 use clientele_store::{
-    DeriveReport, IngestOutcome, NewDelivery, NewRejection, Store, StoreError, Writer,
+    DeriveReport, IngestOutcome, NewDelivery, NewRejection, PulledUpTo, Store, StoreError, Writer,
 };
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::collections::BTreeSet;
@@ -85,6 +85,12 @@ enum Job {
         oneshot::Sender<Result<IngestOutcome, IngestError>>,
     ),
     Reject(NewRejection),
+    /// A page pulled from a relay, stored with the cursor past it in one transaction.
+    Pulled(
+        Vec<NewDelivery>,
+        PulledUpTo,
+        oneshot::Sender<Result<Vec<IngestOutcome>, IngestError>>,
+    ),
     /// Derive everything pending, then answer (tests, `reprocess`-like callers).
     Flush(oneshot::Sender<Result<(), IngestError>>),
 }
@@ -109,14 +115,32 @@ impl std::fmt::Debug for Job {
         f.write_str(match self {
             Job::Deliver(..) => "Deliver",
             Job::Reject(_) => "Reject",
+            Job::Pulled(..) => "Pulled",
             Job::Flush(_) => "Flush",
         })
     }
 }
 
+/// Whether the pipeline builds timelines from what it stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derivation {
+    /// A desk: derive between groups, and what a previous run left pending.
+    On,
+    /// A relay: store only. Its desks derive what they pull.
+    Off,
+}
+
 /// Starts the pipeline on its own thread. Deliveries stored earlier but not yet derived (the
 /// process was killed) are derived first.
 pub fn start(store: &Store) -> Result<(IngestHandle, Pipeline), StoreError> {
+    start_with(store, Derivation::On)
+}
+
+/// [`start`], choosing whether to derive.
+pub fn start_with(
+    store: &Store,
+    derivation: Derivation,
+) -> Result<(IngestHandle, Pipeline), StoreError> {
     let mut writer = store.writer()?;
     writer.checkpoint_elsewhere()?;
     let checkpointer = store.checkpointer()?;
@@ -129,7 +153,7 @@ pub fn start(store: &Store) -> Result<(IngestHandle, Pipeline), StoreError> {
     let (checkpoints, checkpointer) = checkpoint::spawn(checkpointer).map_err(spawn_error)?;
     let thread = std::thread::Builder::new()
         .name(WRITER_THREAD.into())
-        .spawn(move || run(writer, rx, thread_notices, checkpoints))
+        .spawn(move || run(writer, rx, thread_notices, checkpoints, derivation))
         .map_err(spawn_error)?;
     Ok((
         IngestHandle { jobs, notices },
@@ -145,6 +169,18 @@ impl IngestHandle {
     pub async fn deliver(&self, delivery: NewDelivery) -> Result<IngestOutcome, IngestError> {
         let (tx, rx) = oneshot::channel();
         self.send(Job::Deliver(delivery, tx)).await?;
+        rx.await.map_err(|_| IngestError::ShuttingDown)?
+    }
+
+    /// Stores a page pulled from a relay and moves the relay cursor past it, in one durable
+    /// transaction; resolves once it is committed. The outcomes are in the order of `deliveries`.
+    pub async fn deliver_pulled(
+        &self,
+        deliveries: Vec<NewDelivery>,
+        up_to: PulledUpTo,
+    ) -> Result<Vec<IngestOutcome>, IngestError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Pulled(deliveries, up_to, tx)).await?;
         rx.await.map_err(|_| IngestError::ShuttingDown)?
     }
 
@@ -204,10 +240,12 @@ fn run(
     rx: Receiver<Job>,
     notices: broadcast::Sender<Notice>,
     checkpoints: WalCheckpoints,
+    derivation: Derivation,
 ) {
+    let derives = derivation == Derivation::On;
     let mut chunk = 32usize; // between groups
     let mut idle_chunk = 32usize; // when nothing is waiting
-    let mut behind = true; // derive whatever a previous run left pending
+    let mut behind = derives; // derive whatever a previous run left pending
     let mut committed = 0usize; // jobs in the group the last turn stored
     let mut earned = Duration::ZERO; // derivation time earned by committing groups
     loop {
@@ -239,11 +277,11 @@ fn run(
         match first {
             Some(job) => {
                 let committing = Instant::now();
-                let group = commit_group(&mut writer, job, &rx, &notices);
+                let group = commit_group(&mut writer, job, &rx, &notices, derives);
                 earned = (earned + derive_share(committing.elapsed())).min(4 * DERIVE_SLICE);
                 checkpoints.after_commit(&mut writer);
                 committed = group.jobs;
-                behind |= group.stored_any;
+                behind |= group.stored_any && derives;
                 if behind && earned >= DERIVE_SLICE {
                     // A short slice between groups keeps the timeline close behind the listener.
                     let started = Instant::now();
@@ -268,7 +306,7 @@ fn run(
         }
     }
     // Shutting down: derive what is left so a clean stop leaves nothing pending.
-    while derive(&mut writer, IDLE_DERIVE_CHUNK, &notices) {}
+    while derives && derive(&mut writer, IDLE_DERIVE_CHUNK, &notices) {}
 }
 
 /// The derivation time a group that took `commit` to store earns: [`DERIVE_SHARE`] of the
@@ -302,6 +340,40 @@ fn derive(writer: &mut Writer, chunk: usize, notices: &broadcast::Sender<Notice>
     }
 }
 
+/// Stores one pulled page with its cursor and answers its sender; true if anything was new.
+fn store_pulled(
+    writer: &mut Writer,
+    page: &[NewDelivery],
+    up_to: &PulledUpTo,
+    reply: oneshot::Sender<Result<Vec<IngestOutcome>, IngestError>>,
+    notices: &broadcast::Sender<Notice>,
+) -> bool {
+    match writer.ingest_pulled(page, up_to) {
+        Ok(outcomes) => {
+            let mut stored_any = false;
+            for outcome in &outcomes {
+                let _ = notices.send(match *outcome {
+                    IngestOutcome::Stored { id } => {
+                        stored_any = true;
+                        Notice::Stored { delivery_id: id }
+                    }
+                    IngestOutcome::Duplicate { id, duplicates } => Notice::Duplicate {
+                        delivery_id: id,
+                        duplicates,
+                    },
+                });
+            }
+            let _ = reply.send(Ok(outcomes));
+            stored_any
+        }
+        Err(e) => {
+            tracing::error!(error = %e, count = page.len(), "couldn't store a pulled page");
+            let _ = reply.send(Err(IngestError::from_store(&e)));
+            false
+        }
+    }
+}
+
 /// What [`commit_group`] did.
 struct Group {
     /// Jobs taken from the queue (deliveries, rejections, flushes).
@@ -317,12 +389,14 @@ fn commit_group(
     first: Job,
     rx: &Receiver<Job>,
     notices: &broadcast::Sender<Notice>,
+    derives: bool,
 ) -> Group {
     let mut deliveries = Vec::new();
     let mut waiters = Vec::new();
     let mut rejections = Vec::new();
     let mut flushes = Vec::new();
     let mut jobs = 0;
+    let mut stored_any = false;
     let mut next = Some(first);
     while let Some(job) = next.take() {
         jobs += 1;
@@ -332,6 +406,10 @@ fn commit_group(
                 waiters.push(reply);
             }
             Job::Reject(r) => rejections.push(r),
+            Job::Pulled(page, up_to, reply) => {
+                // Its own transaction: the cursor must commit with exactly this page.
+                stored_any |= store_pulled(writer, &page, &up_to, reply, notices);
+            }
             Job::Flush(reply) => flushes.push(reply),
         }
         if deliveries.len() < MAX_GROUP {
@@ -339,7 +417,6 @@ fn commit_group(
         }
     }
     let result = writer.ingest(&deliveries, &rejections);
-    let mut stored_any = false;
     match result {
         Ok(outcomes) => {
             for (outcome, reply) in outcomes.into_iter().zip(waiters) {
@@ -373,18 +450,22 @@ fn commit_group(
         }
     }
     if !flushes.is_empty() {
-        let outcome = writer
-            .derive_all()
-            .map(|report| {
-                let _ = notices.send(Notice::Derived {
-                    deliveries: report.deliveries,
-                    people: report.people_changed,
-                });
-            })
-            .map_err(|e| {
-                tracing::error!(error = %e, "couldn't derive timelines for a flush");
-                IngestError::from_store(&e)
-            });
+        let outcome = if !derives {
+            Ok(())
+        } else {
+            writer
+                .derive_all()
+                .map(|report| {
+                    let _ = notices.send(Notice::Derived {
+                        deliveries: report.deliveries,
+                        people: report.people_changed,
+                    });
+                })
+                .map_err(|e| {
+                    tracing::error!(error = %e, "couldn't derive timelines for a flush");
+                    IngestError::from_store(&e)
+                })
+        };
         for reply in flushes {
             let _ = reply.send(outcome);
         }

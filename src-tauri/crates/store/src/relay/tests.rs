@@ -91,7 +91,11 @@ fn the_feed_is_in_id_order_and_counts_what_each_device_is_behind() {
         .claim_pairing_code(b"c", b"t", None, now)
         .unwrap()
         .unwrap();
-    assert_eq!(device.behind, 5, "a new device gets the whole history");
+    assert_eq!(
+        store.reader().unwrap().device_behind(device.id).unwrap(),
+        5,
+        "a new device gets the whole history"
+    );
     let reader = store.reader().unwrap();
     let page = reader.feed(0, 3).unwrap();
     let ids: Vec<i64> = page.iter().map(|d| d.id).collect();
