@@ -1,0 +1,10 @@
+//! A desk's side of the relay: [`client`] talks to it (pairing, pulling, acknowledging, and an
+//! admin desk's changes to its connections); [`pull`] keeps this desk's store up to date with it,
+//! live while the desk is awake and catching up at once when it wakes.
+
+pub mod client;
+pub mod pull;
+pub mod wake;
+
+pub use client::{ClientError, RelayClient};
+pub use pull::{LinkState, PullStatus, Puller};

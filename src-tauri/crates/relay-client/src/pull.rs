@@ -1,0 +1,305 @@
+//! [`Puller`]: keeps this desk's store up to date with its relay.
+//!
+//! Each turn asks for the deliveries after the saved cursor, waiting at the relay up to
+//! [`WAIT`] when there are none, so a new delivery reaches the desk as soon as it is stored
+//! there. A page goes through the desk's one writer together with the cursor past it
+//! (`IngestHandle::deliver_pulled`): a desk stopped at any moment resumes from exactly what it
+//! stored. Only then is the relay told (`ack`), so it never counts a delivery as delivered that
+//! isn't on the desk's disk. A delivery that also came in at the desk's own listener has the same
+//! dedupe key on the same connection and is stored once.
+//!
+//! When the relay can't be reached the puller says so (with the time it started) and tries again
+//! after a growing pause (up to [`MAX_BACKOFF`]); waking from sleep tries at once, on a new
+//! connection. When the relay says this desk's access was removed, it stops and says that.
+
+use crate::client::{ClientError, RelayClient};
+use crate::wake;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use clientele_core::Provider;
+use clientele_core::relay_protocol::{FeedConnectionInfo, Page};
+use clientele_ingest::IngestHandle;
+use clientele_store::{IngestOutcome, NewDelivery, PulledUpTo, Store};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long one pull waits at the relay for something new.
+pub const WAIT: Duration = Duration::from_secs(25);
+/// Deliveries asked for per page.
+pub const PAGE: usize = 1_000;
+/// The longest pause between tries while the relay can't be reached.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// How the link to the relay is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LinkState {
+    /// Not yet heard from the relay since starting.
+    Connecting,
+    Connected,
+    /// Failing since `since`; deliveries wait at the relay.
+    Unreachable {
+        since: DateTime<Utc>,
+        error: String,
+    },
+    /// The relay removed this desk's access.
+    Revoked {
+        message: String,
+    },
+}
+
+/// What the window and `relay status` show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PullStatus {
+    pub state: LinkState,
+    pub last_pull_at: Option<DateTime<Utc>>,
+    /// When the newest delivery pulled in this run was received at the relay.
+    pub last_delivery_at: Option<DateTime<Utc>>,
+    /// Deliveries stored from the relay in this run.
+    pub pulled: u64,
+}
+
+impl Default for PullStatus {
+    fn default() -> Self {
+        PullStatus {
+            state: LinkState::Connecting,
+            last_pull_at: None,
+            last_delivery_at: None,
+            pulled: 0,
+        }
+    }
+}
+
+/// Why storing a page failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreFailure {
+    #[error(transparent)]
+    Relay(#[from] ClientError),
+    #[error("{0}")]
+    Local(String),
+}
+
+/// Pulls from one relay into one store.
+#[derive(Debug)]
+pub struct Puller {
+    client: RelayClient,
+    ca_pem: Option<String>,
+    store: Store,
+    ingest: IngestHandle,
+    cursor: String,
+    status: watch::Sender<PullStatus>,
+    /// The desk's connection id for each relay connection seen.
+    connections: HashMap<(Provider, String), i64>,
+}
+
+impl Puller {
+    /// A puller starting from `cursor`; its status is published on `status`.
+    pub fn new(
+        client: RelayClient,
+        ca_pem: Option<String>,
+        store: Store,
+        ingest: IngestHandle,
+        cursor: String,
+        status: watch::Sender<PullStatus>,
+    ) -> Puller {
+        Puller {
+            client,
+            ca_pem,
+            store,
+            ingest,
+            cursor,
+            status,
+            connections: HashMap::new(),
+        }
+    }
+
+    /// Pulls until there is nothing more, without waiting at the relay; returns how many
+    /// deliveries were new to this desk.
+    pub async fn catch_up(&mut self) -> Result<u64, StoreFailure> {
+        let mut stored = 0;
+        loop {
+            let page = self.client.pull(&self.cursor, PAGE, Duration::ZERO).await?;
+            let more = page.more;
+            stored += self.store_page(page).await?;
+            if !more {
+                return Ok(stored);
+            }
+        }
+    }
+
+    /// Pulls until `stop` becomes true (or its sender is dropped).
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_secs(1);
+        let mut failing_since: Option<DateTime<Utc>> = None;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let turn = async {
+                let page = self.client.pull(&self.cursor, PAGE, WAIT).await?;
+                self.store_page(page).await
+            };
+            let outcome = tokio::select! {
+                outcome = turn => outcome,
+                _ = stop.changed() => return,
+                () = wake::next_wake() => {
+                    self.reconnect();
+                    continue;
+                }
+            };
+            match outcome {
+                Ok(_) => {
+                    backoff = Duration::from_secs(1);
+                    failing_since = None;
+                }
+                Err(StoreFailure::Relay(e)) if e.is_revoked() => {
+                    tracing::warn!(error = %e, "the relay removed this computer's access");
+                    self.status.send_modify(|s| {
+                        s.state = LinkState::Revoked {
+                            message: e.to_string(),
+                        }
+                    });
+                    // Nothing to do until someone pairs again (which restarts pulling).
+                    let _ = stop.changed().await;
+                    return;
+                }
+                Err(e) => {
+                    let since = *failing_since.get_or_insert_with(Utc::now);
+                    if backoff == Duration::from_secs(1) {
+                        tracing::warn!(error = %e, "couldn't pull from the relay");
+                    }
+                    self.status.send_modify(|s| {
+                        s.state = LinkState::Unreachable {
+                            since,
+                            error: e.to_string(),
+                        }
+                    });
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => return,
+                        () = wake::next_wake() => self.reconnect(),
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Drops every connection to the relay: the next pull starts on a new one.
+    fn reconnect(&mut self) {
+        match self.client.fresh(self.ca_pem.as_deref()) {
+            Ok(fresh) => self.client = fresh,
+            Err(e) => tracing::warn!(error = %e, "couldn't renew the relay's connection"),
+        }
+    }
+
+    /// Stores a page with its cursor, then acknowledges it; returns how many were new here.
+    async fn store_page(&mut self, page: Page) -> Result<u64, StoreFailure> {
+        let now = Utc::now();
+        if page.deliveries.is_empty() {
+            let store = self.store.clone();
+            // A bookkeeping write: failing it loses nothing.
+            let _ = tokio::task::spawn_blocking(move || {
+                store.writer().and_then(|mut w| w.note_pull(now))
+            })
+            .await;
+            self.status.send_modify(|s| {
+                s.state = LinkState::Connected;
+                s.last_pull_at = Some(now);
+            });
+            return Ok(0);
+        }
+        self.learn_connections(&page.connections).await?;
+        let base64 = base64::engine::general_purpose::STANDARD;
+        let mut deliveries = Vec::with_capacity(page.deliveries.len());
+        let mut newest = None;
+        for d in page.deliveries {
+            let connection_id = *self
+                .connections
+                .get(&(d.provider, d.connection.clone()))
+                .ok_or_else(|| {
+                    StoreFailure::Relay(ClientError::NotARelay {
+                        url: self.client.url().to_string(),
+                        reason: "a delivery named a connection the page didn't describe".into(),
+                    })
+                })?;
+            let body = base64.decode(d.body.as_bytes()).map_err(|_| {
+                StoreFailure::Relay(ClientError::NotARelay {
+                    url: self.client.url().to_string(),
+                    reason: "a delivery's body wasn't valid base64".into(),
+                })
+            })?;
+            newest = newest.max(Some(d.received_at));
+            deliveries.push(NewDelivery {
+                connection_id,
+                received_at: d.received_at,
+                dedupe_key: d.dedupe_key,
+                headers: d.headers,
+                body,
+                verification: d.verification,
+                is_test: d.is_test,
+            });
+        }
+        let up_to = PulledUpTo {
+            cursor: page.next.clone(),
+            at: now,
+        };
+        let outcomes = self
+            .ingest
+            .deliver_pulled(deliveries, up_to)
+            .await
+            .map_err(|e| StoreFailure::Local(e.to_string()))?;
+        let stored = outcomes
+            .iter()
+            .filter(|o| matches!(o, IngestOutcome::Stored { .. }))
+            .count() as u64;
+        self.cursor = page.next;
+        // Stored: now the relay may count it as delivered here. A lost ack is repeated by the
+        // next one (they only move forward).
+        if let Err(e) = self.client.ack(&self.cursor).await {
+            tracing::debug!(error = %e, "couldn't acknowledge to the relay; the next ack covers it");
+        }
+        self.status.send_modify(|s| {
+            s.state = LinkState::Connected;
+            s.last_pull_at = Some(now);
+            s.last_delivery_at = s.last_delivery_at.max(newest);
+            s.pulled += stored;
+        });
+        Ok(stored)
+    }
+
+    /// Makes sure each relay connection has its row here (with the relay's settings).
+    async fn learn_connections(
+        &mut self,
+        connections: &[FeedConnectionInfo],
+    ) -> Result<(), StoreFailure> {
+        let unknown: Vec<FeedConnectionInfo> = connections
+            .iter()
+            .filter(|c| !self.connections.contains_key(&(c.provider, c.name.clone())))
+            .cloned()
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let store = self.store.clone();
+        let ids = tokio::task::spawn_blocking(move || {
+            let mut writer = store.writer()?;
+            let now = Utc::now();
+            unknown
+                .into_iter()
+                .map(|c| {
+                    writer
+                        .relay_connection(c.provider, &c.name, &c.settings, now)
+                        .map(|id| ((c.provider, c.name), id))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| StoreFailure::Local(e.to_string()))?
+        .map_err(|e| StoreFailure::Local(e.to_string()))?;
+        self.connections.extend(ids);
+        Ok(())
+    }
+}
