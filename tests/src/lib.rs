@@ -9,6 +9,7 @@ pub mod bench_data;
 pub mod desktop;
 pub mod guard;
 pub mod procs;
+pub mod relay;
 
 use chrono::{DateTime, Utc};
 use clientele_core::{Provider, Sensitive, providers};
@@ -217,6 +218,8 @@ impl Workspace {
 pub struct Server {
     pub child: guard::ProcessGuard,
     pub addr: String,
+    /// `http` or `https`.
+    pub scheme: String,
     /// Its standard error (the log), in a file so a chatty server never blocks on a full pipe.
     pub log: PathBuf,
     _log_dir: tempfile::TempDir,
@@ -229,7 +232,13 @@ const SERVE_DEADLINE: Duration = Duration::from_secs(60);
 impl Server {
     /// Starts `cmd` (a `clientele serve`, possibly behind a wrapper that `exec`s it) and waits
     /// for its "listening on" line.
-    pub fn start(mut cmd: Command) -> Server {
+    pub fn start(cmd: Command) -> Server {
+        Server::start_expecting(cmd, "listening on ")
+    }
+
+    /// Starts `cmd` and waits for the line `{prefix}http://ADDR` (or `https://`) on its standard
+    /// output (`relay listening on ` for a relay).
+    pub fn start_expecting(mut cmd: Command, prefix: &str) -> Server {
         let log_dir = tempfile::tempdir().expect("temp dir for the log");
         let log = log_dir.path().join("serve.log");
         cmd.stdin(Stdio::null())
@@ -254,13 +263,18 @@ impl Server {
                 std::fs::read_to_string(&log).unwrap_or_default()
             ),
         };
-        let Some(addr) = line.trim().strip_prefix("listening on http://") else {
+        let Some((scheme, addr)) = line
+            .trim()
+            .strip_prefix(prefix)
+            .and_then(|url| url.split_once("://"))
+        else {
             child.stop();
             let err = std::fs::read_to_string(&log).unwrap_or_default();
             panic!("serve did not start: {line:?} {err}");
         };
         Server {
             child,
+            scheme: scheme.to_string(),
             addr: addr.to_string(),
             log,
             _log_dir: log_dir,
@@ -282,7 +296,7 @@ impl Server {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
 
     /// SIGKILL: no chance to flush or clean up.

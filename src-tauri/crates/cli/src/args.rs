@@ -41,6 +41,9 @@ pub enum SecretsMode {
 pub enum Command {
     /// Run the webhook listener.
     Serve(ServeArgs),
+    /// Run a relay on an always-on server, or pair this computer with one.
+    #[command(subcommand)]
+    Relay(RelayCommand),
     /// Add, list or remove provider connections.
     #[command(subcommand)]
     Connection(ConnectionCommand),
@@ -112,6 +115,98 @@ pub struct ServeArgs {
     /// Address to listen on. Anything but 127.0.0.1 lets other computers send to Clientele.
     #[arg(long, default_value = DEFAULT_BIND)]
     pub bind: SocketAddr,
+    /// Largest accepted message, in bytes.
+    #[arg(long, default_value_t = DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+}
+
+/// The relay's default listening address: every interface, so providers on the internet reach it.
+pub const DEFAULT_RELAY_BIND: &str = "0.0.0.0:8788";
+
+#[derive(Debug, Subcommand)]
+pub enum RelayCommand {
+    /// Run the relay: receive providers' webhooks and keep them for the desks paired with it.
+    Serve(RelayServeArgs),
+    /// Make a one-time pairing code for a desk (valid 15 minutes, usable once).
+    Pair {
+        /// What to call the desk ("Front desk").
+        #[arg(long)]
+        name: String,
+        /// Let the desk add and remove the relay's connections.
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the desks paired with this relay.
+    Devices {
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a desk's access at once.
+    Revoke { name: String },
+    /// List the relay's connections.
+    Connections {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove one of the relay's connections.
+    #[command(subcommand)]
+    Connection(RelayConnectionCommand),
+    /// Pair this computer with a relay, using the code its operator gave you.
+    Join {
+        /// The relay's address, e.g. https://relay.example.com
+        url: String,
+        /// The pairing code, e.g. K7QF-2MXD
+        code: String,
+        /// This computer's name on the relay (default: the name the code was made for).
+        #[arg(long)]
+        name: Option<String>,
+        /// Trust this certificate (PEM) for the relay, when it uses its own.
+        #[arg(long, value_name = "PEM")]
+        ca_cert: Option<PathBuf>,
+    },
+    /// Show the relay this computer pulls from, and whether it can be reached.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop pulling from the relay (everything already pulled is kept).
+    Leave,
+    /// Pull everything waiting at the relay now, then build the timelines.
+    Pull {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RelayConnectionCommand {
+    /// Remove a connection from the relay (what it received is kept).
+    Remove { provider: Provider, name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct RelayServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = DEFAULT_RELAY_BIND)]
+    pub bind: SocketAddr,
+    /// The address providers use, when a reverse proxy is in front (e.g. https://relay.example.com).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// A reverse proxy's address: take the client's address from its X-Forwarded-For header
+    /// (repeatable).
+    #[arg(long = "trust-proxy", value_name = "ADDR")]
+    pub trust_proxy: Vec<IpAddr>,
+    /// Delete deliveries older than this many days once every paired desk has them.
+    #[arg(long, value_name = "N")]
+    pub keep_days: Option<u32>,
     /// Largest accepted message, in bytes.
     #[arg(long, default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,

@@ -56,10 +56,14 @@ pub fn run(ops: &Operations, mode: SecretsMode, cmd: ConnectionCommand) -> Resul
                 provider.display_name(),
                 added.name
             );
+            let address = if added.via_relay {
+                ops.webhook_url(&added)?
+            } else {
+                format!("http://{DEFAULT_BIND}{}", webhook_path(provider, &added.name))
+            };
             println!(
-                "Paste this address into {}: http://{DEFAULT_BIND}{}",
-                provider.display_name(),
-                webhook_path(provider, &added.name)
+                "Paste this address into {}: {address}",
+                provider.display_name()
             );
             if no_secret {
                 println!(
@@ -74,6 +78,10 @@ pub fn run(ops: &Operations, mode: SecretsMode, cmd: ConnectionCommand) -> Resul
                 provider: Provider,
                 name: String,
                 webhook_path: String,
+                /// The whole address providers post to (the relay's, for its connections).
+                address: String,
+                /// Its messages arrive through the relay.
+                via_relay: bool,
                 requires_secret: bool,
                 secret_set: Option<bool>,
                 paused: bool,
@@ -84,10 +92,18 @@ pub fn run(ops: &Operations, mode: SecretsMode, cmd: ConnectionCommand) -> Resul
                 .reader()?
                 .connections()?
                 .into_iter()
-                .map(|c| Row {
+                .map(|c| {
+                    let address = if c.via_relay {
+                        ops.webhook_url(&c)?
+                    } else {
+                        format!("http://{DEFAULT_BIND}{}", webhook_path(c.provider, &c.name))
+                    };
+                    anyhow::Ok(Row {
+                    address,
+                    via_relay: c.via_relay,
                     secret_set: c
                         .requires_secret
-                        .then(|| ops.secret_is_set(c.provider, &c.name)),
+                        .then(|| c.via_relay || ops.secret_is_set(c.provider, &c.name)),
                     webhook_path: webhook_path(c.provider, &c.name),
                     provider: c.provider,
                     name: c.name,
@@ -95,7 +111,8 @@ pub fn run(ops: &Operations, mode: SecretsMode, cmd: ConnectionCommand) -> Resul
                     paused: c.paused,
                     created_at: c.created_at,
                 })
-                .collect();
+                })
+                .collect::<Result<_>>()?;
             if json {
                 return print_json(&rows);
             }

@@ -9,6 +9,8 @@ mod customers;
 mod deliveries;
 mod export;
 mod print;
+mod relay;
+mod relay_serve;
 mod serve;
 
 use anyhow::Result;
@@ -35,6 +37,7 @@ fn run(cli: Cli) -> Result<()> {
     let dir = data_dir::resolve(cli.data_dir.as_deref())?;
     match cli.command {
         Command::Serve(args) => serve::serve(&dir, cli.secrets, args),
+        Command::Relay(cmd) => relay::run(&dir, cli.secrets, cmd),
         Command::Connection(cmd) => {
             connection::run(&operations(&dir, cli.secrets)?, cli.secrets, cmd)
         }

@@ -40,6 +40,16 @@ pub fn serve(dir: &Path, mode: SecretsMode, args: ServeArgs) -> Result<()> {
                 "No connections yet. Add one with, for example: clientele connection add tiquo main"
             );
         }
+        // A desk joined to a relay pulls from it while it runs: at once, then live.
+        match engine.start_pulling().await {
+            Ok(true) => {
+                if let Ok(Some(link)) = engine.operations().relay_link() {
+                    eprintln!("pulling from the relay at {}", link.url);
+                }
+            }
+            Ok(false) => {}
+            Err(e) => eprintln!("warning: not pulling from the relay: {e}"),
+        }
         println!("listening on http://{addr}");
         std::io::stdout().flush().ok();
         shutdown_signal().await;
@@ -53,7 +63,7 @@ pub fn serve(dir: &Path, mode: SecretsMode, args: ServeArgs) -> Result<()> {
     result
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -4,10 +4,12 @@
 //! [`Engine::shutdown`] draining and joining the pipeline.
 
 use crate::data_dir::{DataDirLock, LockError};
-use crate::error::{ApiResult, AppError};
+use crate::error::{ApiResult, AppError, ErrorCode};
 use crate::ops::Operations;
 use crate::ops::settings::{ListenerPrefs, ListenerStatus};
-use clientele_ingest::{IngestHandle, Notice, Pipeline};
+use clientele_ingest::{Derivation, IngestHandle, Notice, Pipeline};
+use clientele_relay_client::pull::StoreFailure;
+use clientele_relay_client::{PullStatus, Puller};
 use clientele_secrets::SecretStore;
 use clientele_server::connections::ConnectionRegistry;
 use clientele_server::listener::{self, ClockHandle, DEFAULT_BODY_LIMIT, ListenerState};
@@ -32,6 +34,8 @@ pub struct Engine {
     pipeline: Mutex<Option<Pipeline>>,
     notices: broadcast::Sender<Notice>,
     listener: tokio::sync::Mutex<Option<Listening>>,
+    /// The relay puller, on a joined desk while it runs.
+    puller: tokio::sync::Mutex<Option<Pulling>>,
     body_limit: usize,
     _lock: DataDirLock,
 }
@@ -41,6 +45,13 @@ pub struct Engine {
 struct Listening {
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// A running relay puller.
+#[derive(Debug)]
+struct Pulling {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// Why the engine couldn't start.
@@ -66,10 +77,19 @@ impl Engine {
     /// starts the pipeline (which first derives whatever a previous run left pending). The
     /// listener starts separately ([`Engine::listen`]).
     pub fn start(data_dir: &Path, secrets: Arc<dyn SecretStore>) -> Result<Engine, StartError> {
+        Engine::start_with(data_dir, secrets, Derivation::On)
+    }
+
+    /// [`Engine::start`], choosing whether the pipeline derives (a relay doesn't).
+    pub(crate) fn start_with(
+        data_dir: &Path,
+        secrets: Arc<dyn SecretStore>,
+        derivation: Derivation,
+    ) -> Result<Engine, StartError> {
         let lock = DataDirLock::acquire(data_dir)?;
         let store = Store::open_dir(data_dir)?;
         let registry = Arc::new(ConnectionRegistry::load(store.clone(), secrets.clone())?);
-        let (ingest, pipeline) = clientele_ingest::start(&store)?;
+        let (ingest, pipeline) = clientele_ingest::start_with(&store, derivation)?;
         let operations =
             Arc::new(Operations::new(store, secrets, data_dir).with_registry(registry.clone()));
         Ok(Engine {
@@ -79,6 +99,7 @@ impl Engine {
             ingest: Mutex::new(Some(ingest)),
             pipeline: Mutex::new(Some(pipeline)),
             listener: tokio::sync::Mutex::new(None),
+            puller: tokio::sync::Mutex::new(None),
             body_limit: DEFAULT_BODY_LIMIT,
             _lock: lock,
         })
@@ -207,10 +228,85 @@ impl Engine {
             .set_listener_status(ListenerStatus::default());
     }
 
+    /// On a desk joined to a relay, starts pulling from it (stopping a puller already running
+    /// first): at once, to catch up, then live. Returns false when this desk isn't joined.
+    /// Needs a Tokio runtime.
+    pub async fn start_pulling(&self) -> ApiResult<bool> {
+        self.stop_pulling().await;
+        let operations = self.operations.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            if operations.relay_link()?.is_none() {
+                return Ok(None);
+            }
+            operations.relay_client().map(Some)
+        })
+        .await
+        .map_err(|e| AppError::internal("Clientele couldn't start pulling from the relay.", &e))??;
+        let Some((link, client)) = prepared else {
+            return Ok(false);
+        };
+        let Some(ingest) = self.ingest_handle() else {
+            return Ok(false);
+        };
+        let (status_tx, status_rx) = tokio::sync::watch::channel(PullStatus::default());
+        let puller = Puller::new(
+            client,
+            link.ca_cert.clone(),
+            self.operations.store().clone(),
+            ingest,
+            link.cursor.clone(),
+            status_tx,
+        );
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(puller.run(stop_rx));
+        self.operations.set_pull_status(Some(status_rx));
+        *self.puller.lock().await = Some(Pulling { stop, task });
+        Ok(true)
+    }
+
+    /// Pulls everything the relay has for this desk, then derives it; returns how many
+    /// deliveries were new here. For `clientele relay pull`.
+    pub async fn pull_once(&self) -> ApiResult<u64> {
+        let operations = self.operations.clone();
+        let (link, client) = tokio::task::spawn_blocking(move || operations.relay_client())
+            .await
+            .map_err(|e| AppError::internal("Clientele couldn't pull from the relay.", &e))??;
+        let Some(ingest) = self.ingest_handle() else {
+            return Ok(0);
+        };
+        let (status_tx, _) = tokio::sync::watch::channel(PullStatus::default());
+        let mut puller = Puller::new(
+            client,
+            link.ca_cert.clone(),
+            self.operations.store().clone(),
+            ingest,
+            link.cursor.clone(),
+            status_tx,
+        );
+        let pulled = puller.catch_up().await.map_err(|e| match e {
+            StoreFailure::Relay(e) => AppError::from(e),
+            StoreFailure::Local(message) => AppError::new(ErrorCode::Database, message),
+        })?;
+        self.flush().await?;
+        Ok(pulled)
+    }
+
+    /// Stops pulling from the relay (what was pulled is stored already).
+    pub async fn stop_pulling(&self) {
+        if let Some(running) = self.puller.lock().await.take() {
+            let _ = running.stop.send(true);
+            if tokio::time::timeout(SHUTDOWN_WAIT, running.task).await.is_err() {
+                tracing::warn!("the relay puller didn't stop in time");
+            }
+        }
+        self.operations.set_pull_status(None);
+    }
+
     /// Stops everything in order: the listener (requests in flight finish), then the pipeline,
     /// which stores and derives what is queued before its threads end and are joined. Safe to
     /// call more than once.
     pub async fn shutdown(&self) {
+        self.stop_pulling().await;
         self.stop_listening().await;
         if let Some(pipeline) = self.release_pipeline() {
             let joined = tokio::task::spawn_blocking(move || pipeline.join());
@@ -224,6 +320,12 @@ impl Engine {
     /// its runtime is gone, a test's guard): joins the pipeline on this thread. Inside a Tokio
     /// runtime, only a multi-threaded one: the listener's task must run to let the pipeline go.
     pub fn shutdown_blocking(&self) {
+        if let Ok(mut puller) = self.puller.try_lock()
+            && let Some(running) = puller.take()
+        {
+            let _ = running.stop.send(true);
+            running.task.abort();
+        }
         if let Ok(mut listener) = self.listener.try_lock()
             && let Some(running) = listener.take()
         {

@@ -73,6 +73,22 @@ pub enum ErrorCode {
     ExportRunning,
     /// The file manager couldn't be opened on a file.
     ShowInFolder,
+    /// The relay can't be reached (down, wrong address, no network).
+    RelayUnreachable,
+    /// The relay's certificate isn't trusted by this computer.
+    RelayUntrusted,
+    /// The address answered, but not as a Clientele relay.
+    NotARelay,
+    /// The relay refused: a wrong, used or expired pairing code, a name taken, too many tries.
+    RelayRefused,
+    /// The relay removed this computer's access (or never paired it).
+    RelayAccessRemoved,
+    /// This computer may read from the relay but not change its connections.
+    RelayNotAdmin,
+    /// This computer isn't joined to a relay.
+    RelayNotJoined,
+    /// This computer already pulls from a relay.
+    RelayAlreadyJoined,
     /// Something unexpected; the details are in the log.
     Internal,
 }

@@ -13,6 +13,7 @@ mod engine;
 pub mod error;
 pub mod events;
 pub mod ops;
+pub mod relay;
 
 pub use engine::{Engine, StartError};
 

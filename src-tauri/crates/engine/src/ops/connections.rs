@@ -43,6 +43,8 @@ pub struct ConnectionView {
     pub secret_set: bool,
     pub paused: bool,
     pub created_at: String,
+    /// Its messages arrive through the relay (which holds its secret).
+    pub via_relay: bool,
     pub health: ConnectionHealth,
 }
 
@@ -115,17 +117,26 @@ impl Operations {
             .earliest()
             .map_or(now - Duration::hours(24), |t| t.with_timezone(&Utc));
         let base = self.base_url();
+        let relay_base = self.relay_link()?.map(|link| link.public_url);
         reader
             .connections()?
             .into_iter()
             .map(|c| {
                 let stats = reader.connection_stats(c.id, c.provider, &c.name, start_of_day)?;
                 let rejections = reader.rejections_for(c.provider, &c.name, 5)?;
-                let secret_set = !c.requires_secret || self.secret_is_set(c.provider, &c.name);
+                // The relay's connections keep their secret on the relay.
+                let secret_set = !c.requires_secret
+                    || c.via_relay
+                    || self.secret_is_set(c.provider, &c.name);
+                let base = match (&relay_base, c.via_relay) {
+                    (Some(relay), true) => relay.as_str(),
+                    _ => base.as_str(),
+                };
                 Ok(ConnectionView {
                     provider: c.provider,
                     provider_name: c.provider.display_name().into(),
                     webhook_url: format!("{base}{}", webhook_path(c.provider, &c.name)),
+                    via_relay: c.via_relay,
                     requires_secret: c.requires_secret,
                     secret_set,
                     paused: c.paused,
@@ -192,6 +203,9 @@ impl Operations {
     ) -> ApiResult<Connection> {
         let p = request.provider;
         let name = self.check_new_connection(p, &request.name)?;
+        if let Some((_, relay)) = self.relay_admin()? {
+            return self.add_relay_connection(&relay, request, name, now);
+        }
         let saved_secret = match &request.secret {
             NewSecret::Given(secret) => {
                 if secret.expose().trim().is_empty() {
@@ -243,6 +257,67 @@ impl Operations {
         };
         self.connections_changed()?;
         Ok(added)
+    }
+
+    /// On an admin desk: adds the connection at the relay. The secret goes there over the
+    /// authenticated channel and never touches this computer's disk; this desk keeps a row for
+    /// the connection (marked as the relay's) so its list and its pulled deliveries know it.
+    fn add_relay_connection(
+        &self,
+        relay: &clientele_relay_client::RelayClient,
+        request: AddConnection,
+        name: String,
+        now: DateTime<Utc>,
+    ) -> ApiResult<Connection> {
+        let p = request.provider;
+        let secret = match request.secret {
+            NewSecret::Given(secret) => Some(secret),
+            NewSecret::AlreadySet => Some(self.secrets.get(p, &name)?.ok_or_else(|| {
+                AppError::new(
+                    ErrorCode::SecretUnavailable,
+                    format!(
+                        "No {} is set for {} connection '{name}' in {}.",
+                        p.secret_word(),
+                        p.display_name(),
+                        self.secrets.describe()
+                    ),
+                )
+            })?),
+            NewSecret::Unsigned => None,
+        };
+        if secret.as_ref().is_some_and(|s| s.expose().trim().is_empty()) {
+            return Err(AppError::new(
+                ErrorCode::SecretEmpty,
+                format!("Paste the {} from {} first.", p.secret_word(), p.display_name()),
+            ));
+        }
+        let add = clientele_core::relay_protocol::AddRemoteConnection {
+            provider: p,
+            name: name.clone(),
+            secret: secret.map(|s| s.expose().trim().to_string()),
+            settings: request.settings.clone(),
+        };
+        super::relay::block_on(relay.add_connection(&add))?;
+        self.store
+            .writer()?
+            .relay_connection(p, &name, &request.settings, now)?;
+        self.store
+            .reader()?
+            .connection(p, &name)?
+            .ok_or_else(|| AppError::no_connection(p, &name))
+    }
+
+    /// The address providers post to for a connection: the relay's public one for the relay's
+    /// connections, this computer's listener for its own.
+    pub fn webhook_url(&self, connection: &Connection) -> ApiResult<String> {
+        let base = match (connection.via_relay, self.relay_link()?) {
+            (true, Some(link)) => link.public_url,
+            _ => self.base_url(),
+        };
+        Ok(format!(
+            "{base}{}",
+            webhook_path(connection.provider, &connection.name)
+        ))
     }
 
     /// The Connect flow's "Add": [`Self::add_connection_with`], answered as the Providers
@@ -298,6 +373,14 @@ impl Operations {
         now: DateTime<Utc>,
     ) -> ApiResult<Option<String>> {
         let p = provider(provider_id)?;
+        let here = self.store.reader()?.connection(p, name)?;
+        if here.as_ref().is_none_or(|c| c.via_relay)
+            && let Some((_, relay)) = self.relay_admin()?
+        {
+            super::relay::block_on(relay.remove_connection(p, name))?;
+            self.store.writer()?.drop_relay_connection(p, name, now)?;
+            return Ok(None);
+        }
         self.store.writer()?.remove_connection(p, name, now)?;
         let secret_kept = self.secrets.delete(p, name).err().map(|e| {
             tracing::warn!(error = %e, "couldn't delete a removed connection's secret");

@@ -4,7 +4,8 @@
 //! the Tauri commands and the command line both call these.
 //!
 //! One module per area: [`connections`] (the Providers screen), [`activity`], [`people`]
-//! (Customers), [`settings`], [`exports`], and [`maintenance`] (catching up and reprocessing).
+//! (Customers), [`settings`], [`exports`], [`maintenance`] (catching up and reprocessing), and
+//! [`relay`] (receiving from the internet through a relay).
 
 pub mod activity;
 pub mod connections;
@@ -12,6 +13,7 @@ pub mod exports;
 pub mod maintenance;
 pub mod people;
 pub mod providers;
+pub mod relay;
 pub mod settings;
 
 use crate::error::{ApiResult, AppError, ErrorCode};
@@ -38,6 +40,8 @@ pub struct Operations {
     test_token: Arc<Sensitive<String>>,
     listener: RwLock<ListenerStatus>,
     exports: exports::RunningExports,
+    /// The relay puller's status, while this process pulls.
+    pulling: RwLock<Option<tokio::sync::watch::Receiver<clientele_relay_client::PullStatus>>>,
 }
 
 impl Operations {
@@ -51,6 +55,7 @@ impl Operations {
             test_token: Arc::new(new_test_token()),
             listener: RwLock::new(ListenerStatus::default()),
             exports: Default::default(),
+            pulling: RwLock::new(None),
         }
     }
 

@@ -1,0 +1,110 @@
+//! `clientele relay serve`: the relay, until Ctrl+C or SIGTERM.
+
+use crate::args::RelayServeArgs;
+use anyhow::{Context, Result, bail};
+use clientele_engine::Engine;
+use clientele_engine::relay::{PUBLIC_URL_SETTING, RelayListen};
+use clientele_server::client_addr::TrustedProxies;
+use clientele_store::Store;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+
+pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(clientele_server::tls::load_tls(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let public_url = match &args.public_url {
+        Some(url) => checked_public_url(url)?,
+        None => format!("{scheme}://{}", args.bind),
+    };
+    let (engine, key_source) = Engine::start_relay(dir)?;
+    let engine = engine.with_body_limit(args.body_limit);
+    eprintln!("relay key: {key_source}");
+    Store::open_dir(dir)?
+        .writer()?
+        .set_setting(PUBLIC_URL_SETTING, &public_url)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("clientele-relay")
+        .build()
+        .context("couldn't start the network runtime")?;
+    let result = runtime.block_on(async {
+        let options = RelayListen {
+            public_url: public_url.clone(),
+            tls,
+            trusted_proxies: TrustedProxies::new(args.trust_proxy.iter().copied()),
+            keep_days: args.keep_days,
+        };
+        let addr = engine
+            .listen_relay(args.bind, options)
+            .await
+            .with_context(|| {
+                format!(
+                    "couldn't listen on {} (is another program using that port?)",
+                    args.bind
+                )
+            })?;
+        if args.public_url.is_none() && !is_public(addr) {
+            eprintln!(
+                "warning: providers on the internet can't reach {public_url}. Put the relay on a public address, or behind a reverse proxy and pass its address with --public-url https://relay.example.com"
+            );
+        }
+        if args.public_url.is_none() && tls_missing(scheme) {
+            eprintln!(
+                "warning: the relay speaks plain HTTP. On the internet, serve HTTPS: --tls-cert and --tls-key, or a reverse proxy such as Caddy in front with --public-url."
+            );
+        }
+        println!("relay listening on {scheme}://{addr}");
+        std::io::stdout().flush().ok();
+        crate::serve::shutdown_signal().await;
+        engine.shutdown().await;
+        anyhow::Ok(())
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    engine.shutdown_blocking();
+    eprintln!("stopped");
+    result
+}
+
+fn tls_missing(scheme: &str) -> bool {
+    scheme == "http"
+}
+
+/// An address providers could reach from the internet (not loopback, private or link-local).
+fn is_public(addr: SocketAddr) -> bool {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) => {
+            !(ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_documentation())
+        }
+        std::net::IpAddr::V6(ip) => !(ip.is_loopback() || ip.is_unspecified()),
+    }
+}
+
+/// `--public-url`, checked and without a trailing slash.
+fn checked_public_url(url: &str) -> Result<String> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let ok = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
+        && trimmed.len() > "https://".len()
+        && !trimmed.contains(['?', '#', ' ']);
+    if !ok {
+        bail!(
+            "--public-url must be the address providers use, such as https://relay.example.com (got '{url}')"
+        );
+    }
+    Ok(trimmed.to_string())
+}
+
+/// The public address the relay last served with, for commands run beside it.
+pub fn saved_public_url(store: &Store) -> Result<String> {
+    Ok(store
+        .reader()?
+        .setting(PUBLIC_URL_SETTING)?
+        .unwrap_or_else(|| format!("http://{}", crate::args::DEFAULT_RELAY_BIND)))
+}

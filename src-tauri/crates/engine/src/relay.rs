@@ -1,0 +1,161 @@
+//! Running as a relay: the same [`Engine`] — data folder lock, store, connections, pipeline,
+//! listener — with connection secrets sealed in the relay's database instead of a keychain, a
+//! pipeline that stores without deriving (its desks derive what they pull), and the relay's own
+//! routes (`POST /pair`, `/v1/`) served beside the hooks route on one port.
+
+use crate::engine::{Engine, StartError};
+use crate::error::{AppError, ErrorCode};
+use crate::ops::Operations;
+use crate::ops::connections::{AddConnection, NewSecret};
+use axum::http::StatusCode;
+use chrono::{Duration, Utc};
+use clientele_core::relay_protocol::{AddRemoteConnection, RemoteConnection, RemoteRejection};
+use clientele_core::{Provider, Sensitive};
+use clientele_relay::api::{ApiError, RelayAdmin};
+use clientele_relay::sealed::{RelayKey, SealedSecrets};
+use clientele_secrets::SecretStore;
+use clientele_server::webhook_path;
+use clientele_store::Store;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The settings key keeping the relay's public address, for commands run beside it.
+pub const PUBLIC_URL_SETTING: &str = "relay.public_url";
+
+/// The relay's secret store: connection secrets sealed under the relay's key (the key file in
+/// the data folder, created on first use, or `CLIENTELE_RELAY_KEY`). Also says where the key
+/// came from, for the start-up line.
+pub fn sealed_secrets_with_source(
+    data_dir: &Path,
+    store: &Store,
+) -> Result<(Arc<dyn SecretStore>, String), AppError> {
+    let (key, source) = RelayKey::load_or_create(data_dir)
+        .map_err(|e| AppError::new(ErrorCode::InvalidInput, e.to_string()))?;
+    Ok((
+        Arc::new(SealedSecrets::new(store.clone(), key)),
+        source.to_string(),
+    ))
+}
+
+/// [`sealed_secrets_with_source`] without the source.
+pub fn sealed_secrets(data_dir: &Path, store: &Store) -> Result<Arc<dyn SecretStore>, AppError> {
+    sealed_secrets_with_source(data_dir, store).map(|(s, _)| s)
+}
+
+impl Engine {
+    /// Starts a relay over `data_dir`; returns it and where its key came from.
+    pub fn start_relay(data_dir: &Path) -> Result<(Engine, String), StartError> {
+        let store = Store::open_dir(data_dir)?;
+        let (secrets, source) =
+            sealed_secrets_with_source(data_dir, &store).map_err(StartError::Store)?;
+        let engine = Engine::start_with(data_dir, secrets, clientele_ingest::Derivation::Off)?;
+        Ok((engine, source))
+    }
+}
+
+/// What an admin desk may do, with the rules of the desk's own Providers screen.
+#[derive(Debug)]
+pub(crate) struct Admin {
+    pub(crate) operations: Arc<Operations>,
+}
+
+fn api_error(e: AppError) -> ApiError {
+    let (status, code) = match e.code {
+        ErrorCode::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+        ErrorCode::ConnectionNameTaken => (StatusCode::CONFLICT, "connection_name_taken"),
+        ErrorCode::InvalidInput | ErrorCode::UnknownProvider | ErrorCode::SecretEmpty => {
+            (StatusCode::BAD_REQUEST, "invalid_input")
+        }
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    };
+    ApiError::new(status, code, e.message)
+}
+
+impl Admin {
+    fn view(
+        &self,
+        c: clientele_store::Connection,
+        public_url: &str,
+        reader: &clientele_store::Reader,
+    ) -> Result<RemoteConnection, AppError> {
+        let stats = reader.connection_stats(c.id, c.provider, &c.name, Utc::now() - Duration::hours(24))?;
+        Ok(RemoteConnection {
+            address: format!("{public_url}{}", webhook_path(c.provider, &c.name)),
+            secret_set: !c.requires_secret || self.operations.secret_is_set(c.provider, &c.name),
+            settings: c.settings.clone(),
+            requires_secret: c.requires_secret,
+            paused: c.paused,
+            created_at: c.created_at,
+            last_delivery_at: stats.last_delivery_at,
+            deliveries: stats.deliveries_since,
+            rejections: stats.rejections_since,
+            provider: c.provider,
+            name: c.name,
+        })
+    }
+}
+
+impl RelayAdmin for Admin {
+    fn connections(&self, public_url: &str) -> Result<Vec<RemoteConnection>, ApiError> {
+        let run = || -> Result<Vec<RemoteConnection>, AppError> {
+            let reader = self.operations.store().reader()?;
+            reader
+                .connections()?
+                .into_iter()
+                .map(|c| self.view(c, public_url, &reader))
+                .collect()
+        };
+        run().map_err(api_error)
+    }
+
+    fn add_connection(
+        &self,
+        add: AddRemoteConnection,
+        public_url: &str,
+    ) -> Result<RemoteConnection, ApiError> {
+        let run = || -> Result<RemoteConnection, AppError> {
+            let added = self.operations.add_connection_with(
+                AddConnection {
+                    provider: add.provider,
+                    name: add.name.clone(),
+                    secret: match &add.secret {
+                        Some(secret) => NewSecret::Given(Sensitive::new(secret.clone())),
+                        None => NewSecret::Unsigned,
+                    },
+                    settings: add.settings.clone(),
+                },
+                Utc::now(),
+            )?;
+            let reader = self.operations.store().reader()?;
+            self.view(added, public_url, &reader)
+        };
+        run().map_err(api_error)
+    }
+
+    fn remove_connection(&self, provider: Provider, name: &str) -> Result<(), ApiError> {
+        self.operations
+            .remove_connection(provider.id(), name, Utc::now())
+            .map(drop)
+            .map_err(api_error)
+    }
+
+    fn rejections(&self, limit: usize) -> Result<Vec<RemoteRejection>, ApiError> {
+        let run = || -> Result<Vec<RemoteRejection>, AppError> {
+            Ok(self
+                .operations
+                .store()
+                .reader()?
+                .rejections(Some(limit))?
+                .into_iter()
+                .map(|r| RemoteRejection {
+                    received_at: r.received_at,
+                    provider: r.provider,
+                    connection: r.connection,
+                    code: r.code,
+                    reason: r.reason,
+                })
+                .collect())
+        };
+        run().map_err(api_error)
+    }
+}
