@@ -9,6 +9,7 @@ use crate::ops::Operations;
 use crate::ops::settings::{ListenerPrefs, ListenerStatus};
 use clientele_ingest::{IngestHandle, Notice, Pipeline};
 use clientele_secrets::SecretStore;
+use clientele_server::client_addr::TrustedProxies;
 use clientele_server::connections::ConnectionRegistry;
 use clientele_server::listener::{self, ClockHandle, DEFAULT_BODY_LIMIT, ListenerState};
 use clientele_store::Store;
@@ -143,6 +144,7 @@ impl Engine {
             body_limit: self.body_limit,
             clock: ClockHandle(clientele_server::system_clock()),
             test_token: Some(self.operations.test_token().clone()),
+            trusted_proxies: TrustedProxies::default(),
         };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(listener::run(tcp, state, async {

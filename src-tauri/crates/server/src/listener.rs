@@ -2,6 +2,7 @@
 //! and `GET /health`), the limits every request is held to, and the serve loop.
 
 use crate::Clock;
+use crate::client_addr::TrustedProxies;
 use crate::connections::ConnectionRegistry;
 use crate::hooks::{HOOKS_ROUTE, receive};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
@@ -37,6 +38,9 @@ pub struct ListenerState {
     pub clock: ClockHandle,
     /// The desktop app's per-run token marking its own "Send a test event" deliveries.
     pub test_token: Option<Arc<clientele_core::Sensitive<String>>>,
+    /// Reverse proxies whose forwarding headers name the sender (see [`crate::client_addr`]);
+    /// empty: the peer is the sender.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// `Clock` with a `Debug` impl.
