@@ -147,7 +147,7 @@ impl Engine {
             trusted_proxies: TrustedProxies::default(),
         };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(listener::run(tcp, state, async {
+        let task = tokio::spawn(listener::run(tcp, state, None, async {
             let _ = stop_rx.await;
         }));
         *current = Some(Listening {
