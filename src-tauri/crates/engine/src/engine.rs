@@ -11,6 +11,7 @@ use clientele_ingest::{Derivation, IngestHandle, Notice, Pipeline};
 use clientele_relay_client::pull::StoreFailure;
 use clientele_relay_client::{PullStatus, Puller};
 use clientele_secrets::SecretStore;
+use clientele_server::client_addr::TrustedProxies;
 use clientele_server::connections::ConnectionRegistry;
 use clientele_server::listener::{self, ClockHandle, DEFAULT_BODY_LIMIT, ListenerState};
 use clientele_store::Store;
@@ -164,9 +165,10 @@ impl Engine {
             body_limit: self.body_limit,
             clock: ClockHandle(clientele_server::system_clock()),
             test_token: Some(self.operations.test_token().clone()),
+            trusted_proxies: TrustedProxies::default(),
         };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(listener::run(tcp, state, async {
+        let task = tokio::spawn(listener::run(tcp, state, None, async {
             let _ = stop_rx.await;
         }));
         *current = Some(Listening {

@@ -11,6 +11,7 @@
 //! A genuine delivery that can't be *read* is still a `200`: it is stored and marked
 //! "needs attention" by derivation, to be read again after an update.
 
+use crate::client_addr::client_addr;
 use crate::connections::LiveConnection;
 use crate::listener::ListenerState;
 use axum::Json;
@@ -51,11 +52,13 @@ pub(crate) async fn receive(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
-    // Present when served through `run`; absent in socket-less router tests.
+    // Present when served through `run`; absent in socket-less router tests. Behind a trusted
+    // reverse proxy the peer is the proxy, and the sender is named in its header: the log and the
+    // allow-list both want the sender.
     let remote = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+        .map(|ConnectInfo(peer)| client_addr(peer.ip(), &headers, &state.trusted_proxies));
     let now = (state.clock.0)();
     let reject = |code: &str, reason: String, body_bytes: Option<usize>| {
         state.ingest.reject(NewRejection {

@@ -1,11 +1,15 @@
 //! Clientele's HTTP side, and only that: the hooks route providers post to ([`hooks`]), the
-//! listener that serves it with its limits ([`listener`]), and the live view of connections and
-//! their secrets that every request is checked against ([`connections`]). Storing is the ingest
-//! pipeline's job (`clientele-ingest`); starting all of it is the engine's (`clientele-engine`).
+//! listener that serves it with its limits ([`listener`]) over plain HTTP or HTTPS ([`tls`]),
+//! who sent a request when a reverse proxy stands in between ([`client_addr`]), and the live view
+//! of connections and their secrets that every request is checked against ([`connections`]).
+//! Storing is the ingest pipeline's job (`clientele-ingest`); starting all of it is the engine's
+//! (`clientele-engine`).
 
+pub mod client_addr;
 pub mod connections;
 pub mod hooks;
 pub mod listener;
+pub mod tls;
 
 pub use hooks::{TEST_HEADER, webhook_path};
 

@@ -1,9 +1,12 @@
 //! The HTTP listener: its routes (`POST /hooks/{provider}/{connection}`, see [`crate::hooks`],
-//! and `GET /health`), the limits every request is held to, and the serve loop.
+//! and `GET /health`), the limits every request is held to, and the serve loop — plain HTTP on a
+//! desk, HTTPS on a relay that holds its own certificate ([`crate::tls`]).
 
 use crate::Clock;
+use crate::client_addr::TrustedProxies;
 use crate::connections::ConnectionRegistry;
 use crate::hooks::{HOOKS_ROUTE, receive};
+use crate::tls::TlsSettings;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -11,9 +14,10 @@ use axum::{Json, Router};
 use clientele_ingest::IngestHandle;
 use serde_json::json;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -37,6 +41,9 @@ pub struct ListenerState {
     pub clock: ClockHandle,
     /// The desktop app's per-run token marking its own "Send a test event" deliveries.
     pub test_token: Option<Arc<clientele_core::Sensitive<String>>>,
+    /// Reverse proxies whose forwarding headers name the sender (see [`crate::client_addr`]);
+    /// empty: the peer is the sender.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// `Clock` with a `Debug` impl.
@@ -67,23 +74,31 @@ pub fn router(state: ListenerState) -> Router {
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` resolves, then finishes in-flight
-/// requests.
+/// requests. With `tls`, every connection is HTTPS (see [`crate::tls`]); without, plain HTTP.
 ///
 /// This is `axum::serve` plus [`HEADER_READ_TIMEOUT`], which `axum::serve` has no setting for:
 /// the same HTTP/1 connections, the peer's address as `ConnectInfo`, and the same graceful stop.
+/// A TLS handshake runs in the connection's own task, so a slow or silent client never holds up
+/// the accept loop; it gets [`TlsSettings::handshake_timeout`] to finish, a failed handshake is
+/// only worth a debug line (scanners do it all day), and a handshake still under way when
+/// `shutdown` resolves is abandoned rather than waited for.
 pub async fn run(
     listener: TcpListener,
     state: ListenerState,
+    tls: Option<TlsSettings>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use tower::ServiceExt;
+    use hyper_util::rt::TokioTimer;
 
     let app = router(state);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
+    let http = Arc::new(http);
     let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    // Tells handshakes under way that the listener is stopping (connections being served are
+    // told by `connections`).
+    let (stopping, _) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let (stream, remote) = tokio::select! {
@@ -99,26 +114,80 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
-        let service =
-            app.clone()
-                .map_request(move |mut request: Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(remote));
-                    request
-                });
-        let connection = http.serve_connection(
-            TokioIo::new(stream),
-            hyper_util::service::TowerToHyperService::new(service),
-        );
-        let connection = connections.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+        // Taken here, before any later shutdown, so the shutdown reaches this connection however
+        // long its handshake takes.
+        let watcher = connections.watcher();
+        let (app, http) = (app.clone(), http.clone());
+        match &tls {
+            None => {
+                tokio::spawn(serve_connection(http, stream, app, remote, watcher));
             }
-        });
+            Some(tls) => {
+                let tls = tls.clone();
+                let stopping = stopping.subscribe();
+                tokio::spawn(async move {
+                    if let Some(stream) = handshake(&tls, stream, remote, stopping).await {
+                        serve_connection(http, stream, app, remote, watcher).await;
+                    }
+                });
+            }
+        }
     }
+    stopping.send_replace(true);
     drop(listener);
     connections.shutdown().await;
     Ok(())
+}
+
+/// The TLS handshake on `stream`, or `None` when it fails, takes too long, or the listener stops
+/// first.
+async fn handshake(
+    tls: &TlsSettings,
+    stream: TcpStream,
+    remote: SocketAddr,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let accept = tokio::time::timeout(tls.handshake_timeout(), tls.acceptor().accept(stream));
+    tokio::select! {
+        handshake = accept => match handshake {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(e)) => {
+                tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%remote, "TLS handshake took too long");
+                None
+            }
+        },
+        _ = stopping.wait_for(|stopping| *stopping) => None,
+    }
+}
+
+/// Serves HTTP/1 on one connection (plain or TLS), each request carrying the peer's address.
+async fn serve_connection<S>(
+    http: Arc<hyper::server::conn::http1::Builder>,
+    stream: S,
+    app: Router,
+    remote: SocketAddr,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::rt::TokioIo;
+    use tower::ServiceExt;
+
+    let service = app.map_request(move |mut request: Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(remote));
+        request
+    });
+    let connection = http.serve_connection(
+        TokioIo::new(stream),
+        hyper_util::service::TowerToHyperService::new(service),
+    );
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
 }
 
 fn is_connection_error(e: &std::io::Error) -> bool {
