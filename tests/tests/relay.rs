@@ -192,9 +192,10 @@ fn repeated_wrong_codes_from_one_address_are_slowed_down() {
 /// A code with a correct check character that no relay made (from the real code generator's
 /// alphabet: made by `relay pair` on a throwaway relay data folder would be slower).
 fn well_formed_unknown_code(n: usize) -> String {
-    let code = clientele_relay::code::PairingCode::generate();
     let _ = n;
-    code.to_string()
+    clientele_relay::code::PairingCode::generate()
+        .expect("randomness")
+        .to_string()
 }
 
 #[test]
@@ -441,7 +442,9 @@ fn a_desk_refuses_an_address_that_is_not_a_relay() {
         said.contains("typo") || said.contains("not like a Clientele relay"),
         "{said}"
     );
-    let code = clientele_relay::code::PairingCode::generate().to_string();
+    let code = clientele_relay::code::PairingCode::generate()
+        .expect("randomness")
+        .to_string();
     let out = Workspace::new().run(&["relay", "join", &server.url(""), &code]);
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);

@@ -167,7 +167,7 @@ fn pair(dir: &Path, name: &str, admin: bool, json: bool) -> Result<()> {
         .map_err(|e| anyhow::anyhow!(e.body.message))?
         .to_string();
     let store = Store::open_dir(dir)?;
-    let code = PairingCode::generate();
+    let code = PairingCode::generate()?;
     let now = Utc::now();
     let expires_at = now + CODE_LIFETIME;
     store

@@ -45,7 +45,27 @@ pub struct Engine {
 #[derive(Debug)]
 struct Listening {
     stop: oneshot::Sender<()>,
+    /// Tells a relay's waiting pulls to answer now.
+    closing: tokio::sync::watch::Sender<bool>,
+    /// Tasks that live as long as the listener (a relay's retention).
+    background: Vec<tokio::task::JoinHandle<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// How a listener serves, beyond its address.
+#[derive(Debug, Default)]
+pub(crate) struct Serving {
+    pub(crate) tls: Option<clientele_server::tls::TlsSettings>,
+    pub(crate) trusted_proxies: TrustedProxies,
+    /// A relay's own routes beside the hooks route.
+    pub(crate) relay: Option<RelayServing>,
+}
+
+/// What a relay's routes need.
+#[derive(Debug)]
+pub(crate) struct RelayServing {
+    pub(crate) public_url: String,
+    pub(crate) keep_days: Option<u32>,
 }
 
 /// A running relay puller.
@@ -150,6 +170,15 @@ impl Engine {
     /// Starts listening on `addr` (stopping a listener already running first) and returns the
     /// address it bound. Needs a Tokio runtime.
     pub async fn listen(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        self.listen_with(addr, Serving::default()).await
+    }
+
+    /// [`Engine::listen`] with TLS, trusted proxies, or a relay's routes.
+    pub(crate) async fn listen_with(
+        &self,
+        addr: SocketAddr,
+        serving: Serving,
+    ) -> std::io::Result<SocketAddr> {
         let mut current = self.listener.lock().await;
         if let Some(running) = current.take() {
             stop(running).await;
@@ -159,20 +188,47 @@ impl Engine {
         };
         let tcp = tokio::net::TcpListener::bind(addr).await?;
         let bound = tcp.local_addr()?;
+        let trusted = serving.trusted_proxies.clone();
         let state = ListenerState {
             connections: self.registry.clone(),
             ingest,
             body_limit: self.body_limit,
             clock: ClockHandle(clientele_server::system_clock()),
             test_token: Some(self.operations.test_token().clone()),
-            trusted_proxies: TrustedProxies::default(),
+            trusted_proxies: serving.trusted_proxies,
         };
+        let (closing, closing_rx) = tokio::sync::watch::channel(false);
+        let mut app = listener::router(state);
+        let mut background = Vec::new();
+        if let Some(relay) = serving.relay {
+            let mut routes = clientele_relay::api::RelayState::new(
+                self.operations.store().clone(),
+                self.notices.clone(),
+                &relay.public_url,
+                Arc::new(crate::relay::Admin {
+                    operations: self.operations.clone(),
+                }),
+                closing_rx,
+            );
+            routes.client_ip = Arc::new(move |headers, peer| {
+                peer.map(|p| clientele_server::client_addr::client_addr(p.ip(), headers, &trusted))
+            });
+            app = app.merge(clientele_relay::api::router(routes));
+            if let Some(days) = relay.keep_days {
+                background.push(tokio::spawn(crate::relay::retention(
+                    self.operations.store().clone(),
+                    days,
+                )));
+            }
+        }
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(listener::run(tcp, state, None, async {
+        let task = tokio::spawn(listener::serve(tcp, app, serving.tls, async {
             let _ = stop_rx.await;
         }));
         *current = Some(Listening {
             stop: stop_tx,
+            closing,
+            background,
             task,
         });
         self.operations.set_listener_status(ListenerStatus {
@@ -331,6 +387,7 @@ impl Engine {
         if let Ok(mut listener) = self.listener.try_lock()
             && let Some(running) = listener.take()
         {
+            let _ = running.closing.send(true);
             let _ = running.stop.send(());
         }
         if let Some(pipeline) = self.release_pipeline() {
@@ -350,6 +407,10 @@ impl Engine {
 }
 
 async fn stop(running: Listening) {
+    let _ = running.closing.send(true);
+    for task in &running.background {
+        task.abort();
+    }
     let _ = running.stop.send(());
     match tokio::time::timeout(SHUTDOWN_WAIT, running.task).await {
         Ok(Ok(Ok(()))) => {}

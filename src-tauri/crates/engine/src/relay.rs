@@ -42,7 +42,62 @@ pub fn sealed_secrets(data_dir: &Path, store: &Store) -> Result<Arc<dyn SecretSt
     sealed_secrets_with_source(data_dir, store).map(|(s, _)| s)
 }
 
+/// How `clientele relay serve` listens.
+#[derive(Debug)]
+pub struct RelayListen {
+    /// Where providers post to (`<public_url>/hooks/…`).
+    pub public_url: String,
+    pub tls: Option<clientele_server::tls::TlsSettings>,
+    pub trusted_proxies: clientele_server::client_addr::TrustedProxies,
+    /// Delete deliveries older than this that every paired desk has.
+    pub keep_days: Option<u32>,
+}
+
+/// How often retention runs.
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes, every [`RETENTION_EVERY`] (and once at start), deliveries older than `days` that
+/// every paired desk has acknowledged.
+pub(crate) async fn retention(store: Store, days: u32) {
+    let mut tick = tokio::time::interval(RETENTION_EVERY);
+    loop {
+        tick.tick().await;
+        let store = store.clone();
+        let cutoff = Utc::now() - Duration::days(i64::from(days));
+        let deleted = tokio::task::spawn_blocking(move || {
+            store.writer().and_then(|mut w| w.delete_acknowledged(cutoff))
+        })
+        .await;
+        match deleted {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(deleted = n, days, "retention: deleted old deliveries every desk has"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "retention couldn't delete old deliveries"),
+            Err(e) => tracing::warn!(error = %e, "retention failed"),
+        }
+    }
+}
+
 impl Engine {
+    /// Listens as a relay: the hooks route and the relay's own routes on one port.
+    pub async fn listen_relay(
+        &self,
+        addr: std::net::SocketAddr,
+        options: RelayListen,
+    ) -> std::io::Result<std::net::SocketAddr> {
+        self.listen_with(
+            addr,
+            crate::engine::Serving {
+                tls: options.tls,
+                trusted_proxies: options.trusted_proxies,
+                relay: Some(crate::engine::RelayServing {
+                    public_url: options.public_url,
+                    keep_days: options.keep_days,
+                }),
+            },
+        )
+        .await
+    }
+
     /// Starts a relay over `data_dir`; returns it and where its key came from.
     pub fn start_relay(data_dir: &Path) -> Result<(Engine, String), StartError> {
         let store = Store::open_dir(data_dir)?;

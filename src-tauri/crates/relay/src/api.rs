@@ -260,7 +260,7 @@ async fn authenticate(
     };
     let Some(device) = found else {
         if let Some(ip) = ip {
-            state.throttle.failed(ip, Instant::now());
+            let _ = state.throttle.failed(ip, Instant::now());
         }
         return ApiError::unauthorized().into_response();
     };
@@ -340,7 +340,7 @@ async fn pair(
         .map_err(|_| ApiError::invalid("The pairing request wasn't understood."))?;
     let failed = |e: ApiError| {
         if let Some(ip) = ip {
-            state.throttle.failed(ip, Instant::now());
+            let _ = state.throttle.failed(ip, Instant::now());
         }
         e
     };
@@ -350,7 +350,14 @@ async fn pair(
         Some(name) => Some(validate_device_name(name)?.to_string()),
         None => None,
     };
-    let token = DeviceToken::generate();
+    let token = DeviceToken::generate().map_err(|e| {
+        tracing::error!(error = %e, "no randomness for a device token");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The relay couldn't make an access key just now. Try again shortly.",
+        )
+    })?;
     let (store, code_hash, token_hash, now) =
         (state.store.clone(), code.hash(), token.hash(), (state.clock)());
     let claimed = blocking(move || {

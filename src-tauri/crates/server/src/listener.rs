@@ -88,9 +88,18 @@ pub async fn run(
     tls: Option<TlsSettings>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve(listener, router(state), tls, shutdown).await
+}
+
+/// [`run`] for any app built on [`router`] (a relay adds its own routes beside the hooks route).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<TlsSettings>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use hyper_util::rt::TokioTimer;
 
-    let app = router(state);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);

@@ -279,6 +279,15 @@ impl Operations {
         })
     }
 
+    /// Changes of the puller's status while this process pulls, for the window and the tray
+    /// (`None` when it doesn't pull).
+    pub fn watch_pull_status(&self) -> Option<watch::Receiver<PullStatus>> {
+        self.pulling
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// The puller's status, while this process pulls (set by the engine).
     pub(crate) fn set_pull_status(&self, status: Option<watch::Receiver<PullStatus>>) {
         *self.pulling.write().unwrap_or_else(|p| p.into_inner()) = status;
