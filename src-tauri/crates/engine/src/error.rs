@@ -153,7 +153,9 @@ impl From<SecretError> for AppError {
             SecretError::Ambiguous { .. } => ErrorCode::KeychainAmbiguous,
             SecretError::Keychain => ErrorCode::KeychainError,
             SecretError::ReadOnly { .. } => ErrorCode::SecretsReadOnly,
-            SecretError::Empty { .. } | SecretError::EmptyVariable { .. } => ErrorCode::SecretEmpty,
+            SecretError::Empty { .. }
+            | SecretError::EmptyVariable { .. }
+            | SecretError::EmptyToken => ErrorCode::SecretEmpty,
             SecretError::Unreadable { .. } => ErrorCode::SecretUnreadable,
         };
         AppError::new(code, e.to_string())

@@ -65,6 +65,14 @@ pub enum SecretError {
         variable: String,
     },
 
+    /// An empty (or whitespace-only) relay device token was offered to `set_relay_token`. The
+    /// token comes from pairing, so the fix is to pair again.
+    #[error(
+        "The relay's device token is empty, so it can't be saved. Pair this desk with the relay \
+         again."
+    )]
+    EmptyToken,
+
     /// Something is stored, but it is not a usable secret (not text, or blank).
     #[error("Clientele can't read {what}. Set it again to replace it.")]
     Unreadable {
@@ -108,7 +116,9 @@ impl SecretError {
             SecretError::Ambiguous { .. } => "keychain_ambiguous",
             SecretError::Keychain => "keychain_error",
             SecretError::ReadOnly { .. } => "secrets_read_only",
-            SecretError::Empty { .. } | SecretError::EmptyVariable { .. } => "secret_empty",
+            SecretError::Empty { .. }
+            | SecretError::EmptyVariable { .. }
+            | SecretError::EmptyToken => "secret_empty",
             SecretError::Unreadable { .. } => "secret_unreadable",
         }
     }
@@ -141,6 +151,7 @@ mod tests {
             SecretError::EmptyVariable {
                 variable: "CLIENTELE_SECRET_TIQUO_MAIN".into(),
             },
+            SecretError::EmptyToken,
             SecretError::Unreadable {
                 what: "the x".into(),
             },
