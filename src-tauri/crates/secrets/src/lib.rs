@@ -33,7 +33,7 @@ mod memory;
 
 pub use clientele_core::{Provider, Sensitive};
 pub use env::{EnvStore, RELAY_TOKEN_VARIABLE, env_var_name};
-pub use error::SecretError;
+pub use error::{SecretError, describe_secret};
 pub use keychain::{KeychainStore, RELAY_TOKEN_ACCOUNT};
 pub use memory::MemoryStore;
 
