@@ -169,8 +169,15 @@ impl From<SecretError> for AppError {
             SecretError::Ambiguous { .. } => ErrorCode::KeychainAmbiguous,
             SecretError::Keychain => ErrorCode::KeychainError,
             SecretError::ReadOnly { .. } => ErrorCode::SecretsReadOnly,
-            SecretError::Empty { .. } | SecretError::EmptyVariable { .. } => ErrorCode::SecretEmpty,
+            SecretError::Empty { .. }
+            | SecretError::EmptyVariable { .. }
+            | SecretError::EmptyToken => ErrorCode::SecretEmpty,
             SecretError::Unreadable { .. } => ErrorCode::SecretUnreadable,
+            // A relay's own failures, reported to an admin desk: the secret can't be used until
+            // the key is put back or the secret set again; the database is the database.
+            SecretError::RelayKeyMismatch { .. } => ErrorCode::SecretUnavailable,
+            SecretError::RelayDatabase => ErrorCode::Database,
+            SecretError::RelayKeepsNoToken => ErrorCode::InvalidInput,
         };
         AppError::new(code, e.to_string())
     }
@@ -256,6 +263,13 @@ mod tests {
                 },
                 ErrorCode::SecretsReadOnly,
             ),
+            (SecretError::EmptyToken, ErrorCode::SecretEmpty),
+            (
+                SecretError::RelayKeyMismatch { what: "x".into() },
+                ErrorCode::SecretUnavailable,
+            ),
+            (SecretError::RelayDatabase, ErrorCode::Database),
+            (SecretError::RelayKeepsNoToken, ErrorCode::InvalidInput),
         ];
         for (error, code) in errors {
             assert_eq!(AppError::from(error).code, code);

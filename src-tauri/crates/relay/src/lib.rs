@@ -10,6 +10,9 @@
 //! - [`sealed`]: connection secrets kept in the database sealed under a key held apart from it.
 
 pub mod code;
+mod random;
 pub mod sealed;
 pub mod throttle;
 pub mod token;
+
+pub use random::RandomUnavailable;

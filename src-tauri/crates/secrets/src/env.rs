@@ -2,7 +2,9 @@
 //! (`clientele serve --secrets env`).
 //!
 //! Each connection's secret is in `CLIENTELE_SECRET_<PROVIDER>_<CONNECTION>` (see
-//! [`env_var_name`]). The store is read-only: a process cannot change the environment it was
+//! [`env_var_name`]), and a desk's relay device token in [`RELAY_TOKEN_VARIABLE`]
+//! (`CLIENTELE_RELAY_TOKEN`), a name no connection's variable can take (those all start
+//! `CLIENTELE_SECRET_`). The store is read-only: a process cannot change the environment it was
 //! started with in a way its operator would see, so `set` and `delete` answer
 //! [`SecretError::ReadOnly`] naming the variable to set instead.
 //!
@@ -36,6 +38,9 @@ pub fn env_var_name(provider: Provider, connection: &str) -> String {
         })
         .collect()
 }
+
+/// The environment variable that holds the desk's relay device token.
+pub const RELAY_TOKEN_VARIABLE: &str = "CLIENTELE_RELAY_TOKEN";
 
 type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
@@ -102,13 +107,9 @@ impl fmt::Debug for EnvStore {
     }
 }
 
-impl SecretStore for EnvStore {
-    fn get(
-        &self,
-        provider: Provider,
-        connection: &str,
-    ) -> Result<Option<Sensitive<String>>, SecretError> {
-        let variable = env_var_name(provider, connection);
+impl EnvStore {
+    /// The trimmed value of `variable`: `None` when it is not set, an error when it is blank.
+    fn read_trimmed(&self, variable: String) -> Result<Option<Sensitive<String>>, SecretError> {
         let Some(value) = self.read(&variable)? else {
             return Ok(None);
         };
@@ -118,6 +119,16 @@ impl SecretStore for EnvStore {
             return Err(SecretError::EmptyVariable { variable });
         }
         Ok(Some(Sensitive::new(trimmed.to_string())))
+    }
+}
+
+impl SecretStore for EnvStore {
+    fn get(
+        &self,
+        provider: Provider,
+        connection: &str,
+    ) -> Result<Option<Sensitive<String>>, SecretError> {
+        self.read_trimmed(env_var_name(provider, connection))
     }
 
     fn set(
@@ -139,6 +150,22 @@ impl SecretStore for EnvStore {
 
     fn describe(&self) -> &'static str {
         "environment variables"
+    }
+
+    fn relay_token(&self) -> Result<Option<Sensitive<String>>, SecretError> {
+        self.read_trimmed(RELAY_TOKEN_VARIABLE.to_string())
+    }
+
+    fn set_relay_token(&self, _token: &Sensitive<String>) -> Result<(), SecretError> {
+        Err(SecretError::ReadOnly {
+            variable: RELAY_TOKEN_VARIABLE.to_string(),
+        })
+    }
+
+    fn delete_relay_token(&self) -> Result<(), SecretError> {
+        Err(SecretError::ReadOnly {
+            variable: RELAY_TOKEN_VARIABLE.to_string(),
+        })
     }
 }
 
@@ -230,6 +257,53 @@ mod tests {
             );
             assert!(!message.contains("topsecret"), "{message}");
         }
+    }
+
+    #[test]
+    fn the_relay_token_is_read_trimmed_from_its_own_variable() {
+        let store = store_with(&[("CLIENTELE_RELAY_TOKEN", " clt_abc\n")]);
+        assert_eq!(
+            store
+                .relay_token()
+                .unwrap()
+                .as_ref()
+                .map(|t| t.expose().as_str()),
+            Some("clt_abc")
+        );
+        assert!(store_with(&[]).relay_token().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_blank_relay_token_variable_is_an_error_not_a_missing_token() {
+        let store = store_with(&[("CLIENTELE_RELAY_TOKEN", "  ")]);
+        let err = store.relay_token().unwrap_err();
+        assert_eq!(
+            err,
+            SecretError::EmptyVariable {
+                variable: "CLIENTELE_RELAY_TOKEN".into()
+            }
+        );
+        assert_eq!(err.code(), "secret_empty");
+    }
+
+    #[test]
+    fn setting_or_forgetting_the_relay_token_names_its_variable() {
+        let store = store_with(&[("CLIENTELE_RELAY_TOKEN", "clt_old")]);
+        let token = Sensitive::new("clt_topsecret".to_string());
+        for err in [
+            store.set_relay_token(&token).unwrap_err(),
+            store.delete_relay_token().unwrap_err(),
+        ] {
+            assert_eq!(err.code(), "secrets_read_only");
+            let message = err.to_string();
+            assert!(message.contains("CLIENTELE_RELAY_TOKEN"), "{message}");
+            assert!(!message.contains("topsecret"), "{message}");
+        }
+        assert_eq!(
+            store.relay_token().unwrap().unwrap().expose(),
+            "clt_old",
+            "nothing changes"
+        );
     }
 
     #[test]

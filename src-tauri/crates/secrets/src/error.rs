@@ -65,6 +65,14 @@ pub enum SecretError {
         variable: String,
     },
 
+    /// An empty (or whitespace-only) relay device token was offered to `set_relay_token`. The
+    /// token comes from pairing, so the fix is to pair again.
+    #[error(
+        "The relay's device token is empty, so it can't be saved. Pair this desk with the relay \
+         again."
+    )]
+    EmptyToken,
+
     /// Something is stored, but it is not a usable secret (not text, or blank).
     #[error("Clientele can't read {what}. Set it again to replace it.")]
     Unreadable {
@@ -80,6 +88,35 @@ pub enum SecretError {
         what: String,
     },
 
+    /// A relay's sealed secret doesn't open with the relay's key: the key file was replaced or
+    /// the key variable changed since the secret was saved (or the sealed row was tampered with,
+    /// which looks the same).
+    #[error(
+        "The relay can't open the saved {what}: it was sealed with a different relay key \
+         (relay.key was replaced, or CLIENTELE_RELAY_KEY changed). Put the original key back and \
+         restart the relay, or set the secret again."
+    )]
+    RelayKeyMismatch {
+        /// A plain description such as "signing secret for Tiquo connection 'main'".
+        what: String,
+    },
+
+    /// The relay's database failed while reading or saving a sealed secret. The details are in
+    /// the log.
+    #[error(
+        "The relay couldn't read or save connection secrets in its database. Try again; if it \
+         keeps failing, check the relay's log (the disk may be full)."
+    )]
+    RelayDatabase,
+
+    /// A relay was asked to keep a device token: relays hand tokens out, they don't pair with
+    /// another relay.
+    #[error(
+        "This is a relay: it gives device tokens to desks and doesn't pair with another relay, \
+         so it keeps no device token of its own. Pair a desk with this relay instead."
+    )]
+    RelayKeepsNoToken,
+
     /// Any other keychain failure. The details are in the log.
     #[error(
         "Clientele couldn't use the system keychain. Try again; if it keeps failing, restart \
@@ -90,7 +127,7 @@ pub enum SecretError {
 
 impl SecretError {
     /// Every value [`SecretError::code`] can return, for the UI's mapping and its drift test.
-    pub const CODES: [&'static str; 7] = [
+    pub const CODES: [&'static str; 10] = [
         "keychain_unavailable",
         "keychain_locked",
         "keychain_ambiguous",
@@ -98,6 +135,9 @@ impl SecretError {
         "secrets_read_only",
         "secret_empty",
         "secret_unreadable",
+        "relay_key_mismatch",
+        "relay_database",
+        "relay_keeps_no_token",
     ];
 
     /// The stable identifier the UI maps to its wording (the `code` of `{code, message}`).
@@ -108,14 +148,19 @@ impl SecretError {
             SecretError::Ambiguous { .. } => "keychain_ambiguous",
             SecretError::Keychain => "keychain_error",
             SecretError::ReadOnly { .. } => "secrets_read_only",
-            SecretError::Empty { .. } | SecretError::EmptyVariable { .. } => "secret_empty",
+            SecretError::Empty { .. }
+            | SecretError::EmptyVariable { .. }
+            | SecretError::EmptyToken => "secret_empty",
             SecretError::Unreadable { .. } => "secret_unreadable",
+            SecretError::RelayKeyMismatch { .. } => "relay_key_mismatch",
+            SecretError::RelayDatabase => "relay_database",
+            SecretError::RelayKeepsNoToken => "relay_keeps_no_token",
         }
     }
 }
 
 /// "signing secret for Tiquo connection 'main'" — how messages name one connection's secret.
-pub(crate) fn describe_secret(provider: Provider, connection: &str) -> String {
+pub fn describe_secret(provider: Provider, connection: &str) -> String {
     format!(
         "{} for {} connection '{}'",
         provider.secret_word(),
@@ -141,10 +186,14 @@ mod tests {
             SecretError::EmptyVariable {
                 variable: "CLIENTELE_SECRET_TIQUO_MAIN".into(),
             },
+            SecretError::EmptyToken,
             SecretError::Unreadable {
                 what: "the x".into(),
             },
             SecretError::Ambiguous { what: "x".into() },
+            SecretError::RelayKeyMismatch { what: "x".into() },
+            SecretError::RelayDatabase,
+            SecretError::RelayKeepsNoToken,
             SecretError::Keychain,
         ]
     }
@@ -195,6 +244,15 @@ mod tests {
         assert_eq!(
             describe_secret(Provider::Tiquo, "main"),
             "signing secret for Tiquo connection 'main'"
+        );
+        let mismatch = SecretError::RelayKeyMismatch {
+            what: describe_secret(Provider::Tiquo, "main"),
+        }
+        .to_string();
+        assert!(
+            mismatch.contains("the saved signing secret for Tiquo connection 'main'")
+                && mismatch.contains("relay key"),
+            "{mismatch}"
         );
     }
 }

@@ -18,6 +18,9 @@
 //! `clientele-dev` in debug builds so development never touches the installed app's secrets),
 //! account `{provider}/{connection}` such as `tiquo/main`. On Linux the Secret Service item has the
 //! attributes `service` and `username` with those values, which is how `secret-tool` finds it.
+//! The desk's relay device token is one more item of the same service, account
+//! [`RELAY_TOKEN_ACCOUNT`] (`relay:device-token`): no connection's account can be that, because
+//! theirs all contain a `/`.
 //!
 //! The calls block on the keychain (D-Bus round trips, and on some systems an unlock prompt): from
 //! async code call them inside `spawn_blocking`.
@@ -26,6 +29,10 @@ use clientele_core::{Provider, Sensitive};
 
 use crate::error::describe_secret;
 use crate::{SecretError, SecretStore};
+
+/// The keychain account of the desk's relay device token. It has no `/`, so it never equals a
+/// connection's `{provider}/{connection}` account.
+pub const RELAY_TOKEN_ACCOUNT: &str = "relay:device-token";
 
 /// Secrets in the OS keychain, under one keychain service name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,15 +143,10 @@ impl Default for KeychainStore {
     }
 }
 
-impl SecretStore for KeychainStore {
-    fn get(
-        &self,
-        provider: Provider,
-        connection: &str,
-    ) -> Result<Option<Sensitive<String>>, SecretError> {
-        let op = Op::Get(provider, connection);
-        let account = Self::account(provider, connection);
-        let entry = self.entry(op, &account)?;
+impl KeychainStore {
+    /// The trimmed value of `account`'s item, or `None` when there is none.
+    fn read(&self, op: Op, account: &str) -> Result<Option<Sensitive<String>>, SecretError> {
+        let entry = self.entry(op, account)?;
         match entry.get_password() {
             Ok(value) => {
                 let trimmed = value.trim();
@@ -157,8 +159,59 @@ impl SecretStore for KeychainStore {
                 Ok(Some(Sensitive::new(trimmed.to_string())))
             }
             Err(keyring::Error::NoEntry) => Ok(None),
-            Err(err) => Err(self.failed(op, &account, err)),
+            Err(err) => Err(self.failed(op, account, err)),
         }
+    }
+
+    /// Saves `value` (already normalized) as `account`'s one item.
+    fn write(&self, op: Op, account: &str, value: &str) -> Result<(), SecretError> {
+        let entry = self.entry(op, account)?;
+        match entry.set_password(value) {
+            Ok(()) => {}
+            Err(keyring::Error::Ambiguous(duplicates)) => {
+                // Setting means "this is now the secret": clear every matching item, then save one.
+                self.delete_all(
+                    op,
+                    account,
+                    duplicates.iter().map(|d| d.delete_credential()),
+                )?;
+                entry
+                    .set_password(value)
+                    .map_err(|err| self.failed(op, account, err))?;
+            }
+            Err(err) => return Err(self.failed(op, account, err)),
+        }
+        tracing::info!(store = "keychain", service = %self.service, account, "secret saved");
+        Ok(())
+    }
+
+    /// Removes every item of `account`; none there is `Ok`.
+    fn remove(&self, op: Op, account: &str) -> Result<(), SecretError> {
+        let entry = self.entry(op, account)?;
+        match entry.delete_credential() {
+            Ok(()) => {
+                tracing::info!(store = "keychain", service = %self.service, account, "secret removed");
+                Ok(())
+            }
+            Err(keyring::Error::NoEntry) => Ok(()),
+            Err(keyring::Error::Ambiguous(duplicates)) => self.delete_all(
+                op,
+                account,
+                duplicates.iter().map(|d| d.delete_credential()),
+            ),
+            Err(err) => Err(self.failed(op, account, err)),
+        }
+    }
+}
+
+impl SecretStore for KeychainStore {
+    fn get(
+        &self,
+        provider: Provider,
+        connection: &str,
+    ) -> Result<Option<Sensitive<String>>, SecretError> {
+        let op = Op::new(Action::Get, Item::Secret(provider, connection));
+        self.read(op, &Self::account(provider, connection))
     }
 
     fn set(
@@ -168,51 +221,19 @@ impl SecretStore for KeychainStore {
         secret: &Sensitive<String>,
     ) -> Result<(), SecretError> {
         let value = crate::normalize(provider, secret)?;
-        let op = Op::Set(provider, connection);
-        let account = Self::account(provider, connection);
-        let entry = self.entry(op, &account)?;
-        match entry.set_password(value) {
-            Ok(()) => {}
-            Err(keyring::Error::Ambiguous(duplicates)) => {
-                // Setting means "this is now the secret": clear every matching item, then save one.
-                self.delete_all(
-                    op,
-                    &account,
-                    duplicates.iter().map(|d| d.delete_credential()),
-                )?;
-                entry
-                    .set_password(value)
-                    .map_err(|err| self.failed(op, &account, err))?;
-            }
-            Err(err) => return Err(self.failed(op, &account, err)),
-        }
-        tracing::info!(store = "keychain", service = %self.service, account, "secret saved");
-        Ok(())
+        let op = Op::new(Action::Set, Item::Secret(provider, connection));
+        self.write(op, &Self::account(provider, connection), value)
     }
 
     fn delete(&self, provider: Provider, connection: &str) -> Result<(), SecretError> {
-        let op = Op::Delete(provider, connection);
-        let account = Self::account(provider, connection);
-        let entry = self.entry(op, &account)?;
-        match entry.delete_credential() {
-            Ok(()) => {
-                tracing::info!(store = "keychain", service = %self.service, account, "secret removed");
-                Ok(())
-            }
-            Err(keyring::Error::NoEntry) => Ok(()),
-            Err(keyring::Error::Ambiguous(duplicates)) => self.delete_all(
-                op,
-                &account,
-                duplicates.iter().map(|d| d.delete_credential()),
-            ),
-            Err(err) => Err(self.failed(op, &account, err)),
-        }
+        let op = Op::new(Action::Delete, Item::Secret(provider, connection));
+        self.remove(op, &Self::account(provider, connection))
     }
 
     /// Asks for the item's attributes rather than its secret, so answering "is one set?" never
     /// decrypts or copies the secret.
     fn is_set(&self, provider: Provider, connection: &str) -> Result<bool, SecretError> {
-        let op = Op::IsSet(provider, connection);
+        let op = Op::new(Action::IsSet, Item::Secret(provider, connection));
         let account = Self::account(provider, connection);
         let entry = self.entry(op, &account)?;
         match entry.inner.get_attributes() {
@@ -225,33 +246,70 @@ impl SecretStore for KeychainStore {
     fn describe(&self) -> &'static str {
         "the system keychain"
     }
+
+    fn relay_token(&self) -> Result<Option<Sensitive<String>>, SecretError> {
+        self.read(Op::new(Action::Get, Item::RelayToken), RELAY_TOKEN_ACCOUNT)
+    }
+
+    fn set_relay_token(&self, token: &Sensitive<String>) -> Result<(), SecretError> {
+        let value = crate::normalize_token(token)?;
+        self.write(
+            Op::new(Action::Set, Item::RelayToken),
+            RELAY_TOKEN_ACCOUNT,
+            value,
+        )
+    }
+
+    fn delete_relay_token(&self) -> Result<(), SecretError> {
+        self.remove(
+            Op::new(Action::Delete, Item::RelayToken),
+            RELAY_TOKEN_ACCOUNT,
+        )
+    }
 }
 
-/// Which call failed, for the log and for naming the secret in a message.
+/// Which call failed on which item, for the log and for naming the item in a message.
 #[derive(Clone, Copy)]
-enum Op<'a> {
-    Get(Provider, &'a str),
-    Set(Provider, &'a str),
-    Delete(Provider, &'a str),
-    IsSet(Provider, &'a str),
+struct Op<'a> {
+    action: Action,
+    item: Item<'a>,
 }
 
-impl Op<'_> {
+#[derive(Clone, Copy)]
+enum Action {
+    Get,
+    Set,
+    Delete,
+    IsSet,
+}
+
+#[derive(Clone, Copy)]
+enum Item<'a> {
+    /// One connection's secret.
+    Secret(Provider, &'a str),
+    /// The desk's relay device token.
+    RelayToken,
+}
+
+impl<'a> Op<'a> {
+    fn new(action: Action, item: Item<'a>) -> Self {
+        Op { action, item }
+    }
+
     fn name(self) -> &'static str {
-        match self {
-            Op::Get(..) => "get",
-            Op::Set(..) => "set",
-            Op::Delete(..) => "delete",
-            Op::IsSet(..) => "is_set",
+        match self.action {
+            Action::Get => "get",
+            Action::Set => "set",
+            Action::Delete => "delete",
+            Action::IsSet => "is_set",
         }
     }
 
     fn what(self) -> String {
-        let (Op::Get(provider, connection)
-        | Op::Set(provider, connection)
-        | Op::Delete(provider, connection)
-        | Op::IsSet(provider, connection)) = self;
-        describe_secret(provider, connection)
+        match self.item {
+            Item::Secret(provider, connection) => describe_secret(provider, connection),
+            Item::RelayToken => "device token for the relay".to_string(),
+        }
     }
 }
 
@@ -419,7 +477,7 @@ mod tests {
     #[test]
     fn failures_reach_the_user_as_plain_errors_that_name_the_connection() {
         let store = KeychainStore::new("clientele-unit");
-        let op = Op::Get(Provider::Tiquo, "main");
+        let op = Op::new(Action::Get, Item::Secret(Provider::Tiquo, "main"));
         assert_eq!(
             store.failed(op, "tiquo/main", keyring::Error::BadEncoding(vec![0xff])),
             SecretError::Unreadable {
@@ -442,5 +500,24 @@ mod tests {
             ),
             SecretError::Keychain
         );
+        let token = Op::new(Action::Set, Item::RelayToken);
+        assert_eq!(
+            store.failed(
+                token,
+                RELAY_TOKEN_ACCOUNT,
+                keyring::Error::Ambiguous(Vec::new())
+            ),
+            SecretError::Ambiguous {
+                what: "device token for the relay".into()
+            }
+        );
+    }
+
+    #[test]
+    fn the_relay_token_account_never_equals_a_connections_account() {
+        assert!(!RELAY_TOKEN_ACCOUNT.contains('/'));
+        for provider in Provider::ALL {
+            assert!(KeychainStore::account(provider, "").contains('/'));
+        }
     }
 }

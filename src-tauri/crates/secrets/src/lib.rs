@@ -6,6 +6,12 @@
 //!   (`clientele serve --secrets env`);
 //! - [`MemoryStore`]: this process only, for unit tests.
 //!
+//! Besides one secret per connection, a store keeps the desk's **relay device token**: what
+//! pairing with a relay handed out, which the desk shows the relay on every pull
+//! ([`SecretStore::relay_token`]). It lives beside the connection secrets because it deserves the
+//! same care (whoever holds it can read every delivery the relay keeps), under a name that can't
+//! collide with theirs.
+//!
 //! Rules every store follows, so behaviour doesn't change with the store:
 //!
 //! - Secrets only travel as [`Sensitive<String>`], whose `Debug` is redacted. No error, log line
@@ -26,9 +32,9 @@ mod keychain;
 mod memory;
 
 pub use clientele_core::{Provider, Sensitive};
-pub use env::{EnvStore, env_var_name};
-pub use error::SecretError;
-pub use keychain::KeychainStore;
+pub use env::{EnvStore, RELAY_TOKEN_VARIABLE, env_var_name};
+pub use error::{SecretError, describe_secret};
+pub use keychain::{KeychainStore, RELAY_TOKEN_ACCOUNT};
 pub use memory::MemoryStore;
 
 /// A place that keeps one secret per `(provider, connection)`.
@@ -63,13 +69,36 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
     /// Where secrets are kept, for sentences such as "Secrets are kept in {describe}":
     /// "the system keychain", "environment variables" or "memory".
     fn describe(&self) -> &'static str;
+
+    /// The desk's relay device token, or `None` when this desk has not paired with a relay.
+    fn relay_token(&self) -> Result<Option<Sensitive<String>>, SecretError>;
+
+    /// Saves (or replaces) the desk's relay device token, trimmed of surrounding whitespace. An
+    /// empty token is refused with [`SecretError::EmptyToken`] and leaves any saved one in place.
+    fn set_relay_token(&self, token: &Sensitive<String>) -> Result<(), SecretError>;
+
+    /// Forgets the desk's relay device token (unpairing). Forgetting a token that is not there
+    /// is `Ok`.
+    fn delete_relay_token(&self) -> Result<(), SecretError>;
 }
 
-/// The value `set` stores: trimmed, and refused when that leaves nothing.
-fn normalize(provider: Provider, secret: &Sensitive<String>) -> Result<&str, SecretError> {
+/// The value `set` stores: trimmed, and refused with [`SecretError::Empty`] when that leaves
+/// nothing. Public so stores outside this crate (the relay's sealed store) apply the same rule.
+pub fn normalize(provider: Provider, secret: &Sensitive<String>) -> Result<&str, SecretError> {
     let trimmed = secret.expose().trim();
     if trimmed.is_empty() {
         Err(SecretError::Empty { provider })
+    } else {
+        Ok(trimmed)
+    }
+}
+
+/// The relay device token `set_relay_token` stores: trimmed, and refused with
+/// [`SecretError::EmptyToken`] when that leaves nothing.
+fn normalize_token(token: &Sensitive<String>) -> Result<&str, SecretError> {
+    let trimmed = token.expose().trim();
+    if trimmed.is_empty() {
+        Err(SecretError::EmptyToken)
     } else {
         Ok(trimmed)
     }
@@ -103,6 +132,17 @@ mod tests {
             SecretError::Empty {
                 provider: Provider::Tiquo
             }
+        );
+    }
+
+    #[test]
+    fn normalize_token_trims_and_refuses_blank() {
+        let pasted = Sensitive::new(" clt_abc\n".to_string());
+        assert_eq!(normalize_token(&pasted).unwrap(), "clt_abc");
+        let blank = Sensitive::new("\t\r\n".to_string());
+        assert_eq!(
+            normalize_token(&blank).unwrap_err(),
+            SecretError::EmptyToken
         );
     }
 

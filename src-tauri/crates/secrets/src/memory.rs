@@ -14,6 +14,7 @@ use crate::{SecretError, SecretStore};
 #[derive(Default)]
 pub struct MemoryStore {
     secrets: Mutex<BTreeMap<(Provider, String), Sensitive<String>>>,
+    relay_token: Mutex<Option<Sensitive<String>>>,
 }
 
 impl MemoryStore {
@@ -25,6 +26,13 @@ impl MemoryStore {
     /// (every change is one insert or remove), so a poisoned lock is still safe to use.
     fn secrets(&self) -> MutexGuard<'_, BTreeMap<(Provider, String), Sensitive<String>>> {
         self.secrets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Poisoning is harmless here for the same reason: every change is one assignment.
+    fn relay_token_slot(&self) -> MutexGuard<'_, Option<Sensitive<String>>> {
+        self.relay_token
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -38,6 +46,7 @@ impl fmt::Debug for MemoryStore {
             .collect();
         f.debug_struct("MemoryStore")
             .field("accounts", &accounts)
+            .field("relay_token_set", &self.relay_token_slot().is_some())
             .finish()
     }
 }
@@ -75,6 +84,21 @@ impl SecretStore for MemoryStore {
 
     fn describe(&self) -> &'static str {
         "memory"
+    }
+
+    fn relay_token(&self) -> Result<Option<Sensitive<String>>, SecretError> {
+        Ok(self.relay_token_slot().clone())
+    }
+
+    fn set_relay_token(&self, token: &Sensitive<String>) -> Result<(), SecretError> {
+        let value = crate::normalize_token(token)?;
+        *self.relay_token_slot() = Some(Sensitive::new(value.to_string()));
+        Ok(())
+    }
+
+    fn delete_relay_token(&self) -> Result<(), SecretError> {
+        *self.relay_token_slot() = None;
+        Ok(())
     }
 }
 
@@ -191,14 +215,58 @@ mod tests {
     }
 
     #[test]
+    fn the_relay_token_is_kept_apart_from_connection_secrets() {
+        let store = MemoryStore::new();
+        assert!(store.relay_token().unwrap().is_none());
+        store
+            .delete_relay_token()
+            .expect("forgetting a token that is not there is fine");
+
+        store
+            .set(Provider::Tiquo, "main", &secret("whsec_a"))
+            .unwrap();
+        store.set_relay_token(&secret(" clt_first\n")).unwrap();
+        assert_eq!(
+            store.relay_token().unwrap().unwrap().expose(),
+            "clt_first",
+            "the token is trimmed like a secret"
+        );
+        store.set_relay_token(&secret("clt_second")).unwrap();
+        assert_eq!(store.relay_token().unwrap().unwrap().expose(), "clt_second");
+
+        assert_eq!(
+            store.set_relay_token(&secret(" \n")).unwrap_err(),
+            SecretError::EmptyToken
+        );
+        assert_eq!(
+            store.relay_token().unwrap().unwrap().expose(),
+            "clt_second",
+            "a refused token must leave the saved one in place"
+        );
+
+        store.delete_relay_token().unwrap();
+        assert!(store.relay_token().unwrap().is_none());
+        assert_eq!(
+            store
+                .get(Provider::Tiquo, "main")
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "whsec_a",
+            "forgetting the token must not touch connection secrets"
+        );
+    }
+
+    #[test]
     fn debug_lists_accounts_but_never_secrets() {
         let store = MemoryStore::new();
         store
             .set(Provider::Tiquo, "main", &secret("whsec_topsecret"))
             .unwrap();
+        store.set_relay_token(&secret("clt_tokensecret")).unwrap();
         let shown = format!("{store:?} {store:#?}");
         assert!(
-            !shown.contains("topsecret"),
+            !shown.contains("topsecret") && !shown.contains("tokensecret"),
             "Debug leaked the secret: {shown}"
         );
         assert!(shown.contains("tiquo/main"), "{shown}");

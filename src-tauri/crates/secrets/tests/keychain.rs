@@ -21,7 +21,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use clientele_secrets::{KeychainStore, Provider, SecretError, SecretStore, Sensitive};
+use clientele_secrets::{
+    KeychainStore, Provider, RELAY_TOKEN_ACCOUNT, SecretError, SecretStore, Sensitive,
+};
 
 const REQUIRE: &str = "CLIENTELE_REQUIRE_KEYCHAIN";
 
@@ -333,6 +335,80 @@ fn duplicate_items_are_reported_and_replaced_by_the_next_set() {
     store.delete(Provider::Plain, "support").unwrap();
     assert_eq!(get(&store, Provider::Plain, "support"), None);
     assert_eq!(lookup_elsewhere(&store, "plain/support"), None);
+}
+
+/// Forgets the relay token a test saved even when it fails half-way.
+struct ForgetToken<'a>(&'a KeychainStore);
+
+impl Drop for ForgetToken<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.delete_relay_token();
+    }
+}
+
+#[test]
+fn the_relay_device_token_round_trips_beside_connection_secrets() {
+    let Some(store) = private_keychain("relay_token") else {
+        return;
+    };
+    let _cleanup = Cleanup(&store, vec![(Provider::Tiquo, "main")]);
+    let _forget = ForgetToken(&store);
+    let other_instance = KeychainStore::new(store.service());
+
+    assert!(store.relay_token().unwrap().is_none());
+    store
+        .delete_relay_token()
+        .expect("forgetting a token that is not there is fine");
+
+    store
+        .set(Provider::Tiquo, "main", &secret("whsec_connection"))
+        .unwrap();
+    store.set_relay_token(&secret("  clt_first\n")).unwrap();
+    assert_eq!(
+        other_instance
+            .relay_token()
+            .unwrap()
+            .map(|t| t.expose().clone())
+            .as_deref(),
+        Some("clt_first"),
+        "saved trimmed, and readable by another store instance"
+    );
+    assert_eq!(
+        lookup_elsewhere(&store, "relay:device-token").as_deref(),
+        Some("clt_first"),
+        "libsecret in another process must find the token under service/username"
+    );
+    assert_eq!(RELAY_TOKEN_ACCOUNT, "relay:device-token");
+
+    store.set_relay_token(&secret("clt_second")).unwrap();
+    assert_eq!(
+        lookup_elsewhere(&store, RELAY_TOKEN_ACCOUNT).as_deref(),
+        Some("clt_second")
+    );
+    assert_eq!(
+        store.set_relay_token(&secret(" \n")).unwrap_err(),
+        SecretError::EmptyToken
+    );
+    assert_eq!(
+        lookup_elsewhere(&store, RELAY_TOKEN_ACCOUNT).as_deref(),
+        Some("clt_second"),
+        "a refused token must leave the saved one in place"
+    );
+    assert_eq!(
+        get(&store, Provider::Tiquo, "main").as_deref(),
+        Some("whsec_connection"),
+        "the token must not replace a connection's secret"
+    );
+
+    store.delete_relay_token().unwrap();
+    assert!(other_instance.relay_token().unwrap().is_none());
+    assert_eq!(lookup_elsewhere(&store, RELAY_TOKEN_ACCOUNT), None);
+    assert_eq!(
+        get(&store, Provider::Tiquo, "main").as_deref(),
+        Some("whsec_connection"),
+        "forgetting the token must leave connection secrets alone"
+    );
+    store.delete_relay_token().unwrap();
 }
 
 /// Set in the child run of [`a_locked_keychain_says_which_fix_to_make`].
