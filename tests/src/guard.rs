@@ -223,6 +223,10 @@ impl Drop for ProcessGuard {
 pub enum Signal {
     Term,
     Kill,
+    /// Freezes the process (as a laptop's lid closing does to everything on it).
+    Stop,
+    /// Lets a frozen process go on.
+    Cont,
 }
 
 #[cfg(unix)]
@@ -231,6 +235,8 @@ impl Signal {
         match self {
             Signal::Term => libc::SIGTERM,
             Signal::Kill => libc::SIGKILL,
+            Signal::Stop => libc::SIGSTOP,
+            Signal::Cont => libc::SIGCONT,
         }
     }
 }

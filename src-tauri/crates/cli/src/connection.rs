@@ -59,7 +59,10 @@ pub fn run(ops: &Operations, mode: SecretsMode, cmd: ConnectionCommand) -> Resul
             let address = if added.via_relay {
                 ops.webhook_url(&added)?
             } else {
-                format!("http://{DEFAULT_BIND}{}", webhook_path(provider, &added.name))
+                format!(
+                    "http://{DEFAULT_BIND}{}",
+                    webhook_path(provider, &added.name)
+                )
             };
             println!(
                 "Paste this address into {}: {address}",
@@ -99,18 +102,18 @@ pub fn run(ops: &Operations, mode: SecretsMode, cmd: ConnectionCommand) -> Resul
                         format!("http://{DEFAULT_BIND}{}", webhook_path(c.provider, &c.name))
                     };
                     anyhow::Ok(Row {
-                    address,
-                    via_relay: c.via_relay,
-                    secret_set: c
-                        .requires_secret
-                        .then(|| c.via_relay || ops.secret_is_set(c.provider, &c.name)),
-                    webhook_path: webhook_path(c.provider, &c.name),
-                    provider: c.provider,
-                    name: c.name,
-                    requires_secret: c.requires_secret,
-                    paused: c.paused,
-                    created_at: c.created_at,
-                })
+                        address,
+                        via_relay: c.via_relay,
+                        secret_set: c
+                            .requires_secret
+                            .then(|| c.via_relay || ops.secret_is_set(c.provider, &c.name)),
+                        webhook_path: webhook_path(c.provider, &c.name),
+                        provider: c.provider,
+                        name: c.name,
+                        requires_secret: c.requires_secret,
+                        paused: c.paused,
+                        created_at: c.created_at,
+                    })
                 })
                 .collect::<Result<_>>()?;
             if json {

@@ -121,7 +121,9 @@ pub fn run(dir: &Path, mode: SecretsMode, cmd: RelayCommand) -> Result<()> {
         }
         RelayCommand::Leave => {
             if operations(dir, mode)?.leave_relay()? {
-                println!("This computer no longer receives through the relay. Everything already received is kept.");
+                println!(
+                    "This computer no longer receives through the relay. Everything already received is kept."
+                );
             } else {
                 println!("This computer isn't joined to a relay.");
             }
@@ -185,9 +187,7 @@ fn pair(dir: &Path, name: &str, admin: bool, json: bool) -> Result<()> {
     eprintln!(
         "Pairing code for '{name}'{}: enter it on the desk within 15 minutes (until {}). It works once.",
         if admin { " (admin)" } else { "" },
-        expires_at
-            .with_timezone(&chrono::Local)
-            .format("%H:%M")
+        expires_at.with_timezone(&chrono::Local).format("%H:%M")
     );
     Ok(())
 }
@@ -219,7 +219,9 @@ fn devices(dir: &Path, json: bool) -> Result<()> {
         return print_json(&rows);
     }
     if rows.is_empty() {
-        println!("No desks are paired yet. Make a code for one with: clientele relay pair --name \"Front desk\"");
+        println!(
+            "No desks are paired yet. Make a code for one with: clientele relay pair --name \"Front desk\""
+        );
         return Ok(());
     }
     print_table(
@@ -233,7 +235,11 @@ fn devices(dir: &Path, json: bool) -> Result<()> {
                     r.last_seen
                         .map_or("never".into(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
                     r.behind.to_string(),
-                    if r.revoked { "revoked".into() } else { "ok".into() },
+                    if r.revoked {
+                        "revoked".into()
+                    } else {
+                        "ok".into()
+                    },
                 ]
             })
             .collect(),
@@ -275,7 +281,9 @@ fn connections(dir: &Path, json: bool) -> Result<()> {
         return print_json(&rows);
     }
     if rows.is_empty() {
-        println!("The relay has no connections yet. Add them from an admin desk (Providers screen, or `clientele connection add`).");
+        println!(
+            "The relay has no connections yet. Add them from an admin desk (Providers screen, or `clientele connection add`)."
+        );
         return Ok(());
     }
     print_table(

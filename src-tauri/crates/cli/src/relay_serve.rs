@@ -16,16 +16,14 @@ pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let public_url = match &args.public_url {
-        Some(url) => checked_public_url(url)?,
-        None => format!("{scheme}://{}", args.bind),
-    };
+    let public_url = args
+        .public_url
+        .as_deref()
+        .map(checked_public_url)
+        .transpose()?;
     let (engine, key_source) = Engine::start_relay(dir)?;
     let engine = engine.with_body_limit(args.body_limit);
     eprintln!("relay key: {key_source}");
-    Store::open_dir(dir)?
-        .writer()?
-        .set_setting(PUBLIC_URL_SETTING, &public_url)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("clientele-relay")
@@ -33,12 +31,12 @@ pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
         .context("couldn't start the network runtime")?;
     let result = runtime.block_on(async {
         let options = RelayListen {
-            public_url: public_url.clone(),
+            public_url,
             tls,
             trusted_proxies: TrustedProxies::new(args.trust_proxy.iter().copied()),
             keep_days: args.keep_days,
         };
-        let addr = engine
+        let (addr, public_url) = engine
             .listen_relay(args.bind, options)
             .await
             .with_context(|| {
@@ -47,6 +45,11 @@ pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
                     args.bind
                 )
             })?;
+        engine
+            .operations()
+            .store()
+            .writer()?
+            .set_setting(PUBLIC_URL_SETTING, &public_url)?;
         if args.public_url.is_none() && !is_public(addr) {
             eprintln!(
                 "warning: providers on the internet can't reach {public_url}. Put the relay on a public address, or behind a reverse proxy and pass its address with --public-url https://relay.example.com"

@@ -64,7 +64,8 @@ pub(crate) struct Serving {
 /// What a relay's routes need.
 #[derive(Debug)]
 pub(crate) struct RelayServing {
-    pub(crate) public_url: String,
+    /// Default: the address it listens on.
+    pub(crate) public_url: Option<String>,
     pub(crate) keep_days: Option<u32>,
 }
 
@@ -170,15 +171,18 @@ impl Engine {
     /// Starts listening on `addr` (stopping a listener already running first) and returns the
     /// address it bound. Needs a Tokio runtime.
     pub async fn listen(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
-        self.listen_with(addr, Serving::default()).await
+        self.listen_with(addr, Serving::default())
+            .await
+            .map(|(bound, _)| bound)
     }
 
-    /// [`Engine::listen`] with TLS, trusted proxies, or a relay's routes.
+    /// [`Engine::listen`] with TLS, trusted proxies, or a relay's routes; also returns a relay's
+    /// public address.
     pub(crate) async fn listen_with(
         &self,
         addr: SocketAddr,
         serving: Serving,
-    ) -> std::io::Result<SocketAddr> {
+    ) -> std::io::Result<(SocketAddr, Option<String>)> {
         let mut current = self.listener.lock().await;
         if let Some(running) = current.take() {
             stop(running).await;
@@ -200,11 +204,20 @@ impl Engine {
         let (closing, closing_rx) = tokio::sync::watch::channel(false);
         let mut app = listener::router(state);
         let mut background = Vec::new();
+        let mut public_url = None;
         if let Some(relay) = serving.relay {
+            let scheme = if serving.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let url = relay
+                .public_url
+                .unwrap_or_else(|| format!("{scheme}://{bound}"));
             let mut routes = clientele_relay::api::RelayState::new(
                 self.operations.store().clone(),
                 self.notices.clone(),
-                &relay.public_url,
+                &url,
                 Arc::new(crate::relay::Admin {
                     operations: self.operations.clone(),
                 }),
@@ -220,6 +233,7 @@ impl Engine {
                     days,
                 )));
             }
+            public_url = Some(url);
         }
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(listener::serve(tcp, app, serving.tls, async {
@@ -236,7 +250,7 @@ impl Engine {
             address: Some(bound.to_string()),
             error: None,
         });
-        Ok(bound)
+        Ok((bound, public_url))
     }
 
     /// Starts (or restarts) the listener where the settings say: `prefs.port` on this computer
@@ -299,7 +313,9 @@ impl Engine {
             operations.relay_client().map(Some)
         })
         .await
-        .map_err(|e| AppError::internal("Clientele couldn't start pulling from the relay.", &e))??;
+        .map_err(|e| {
+            AppError::internal("Clientele couldn't start pulling from the relay.", &e)
+        })??;
         let Some((link, client)) = prepared else {
             return Ok(false);
         };
@@ -353,7 +369,10 @@ impl Engine {
     pub async fn stop_pulling(&self) {
         if let Some(running) = self.puller.lock().await.take() {
             let _ = running.stop.send(true);
-            if tokio::time::timeout(SHUTDOWN_WAIT, running.task).await.is_err() {
+            if tokio::time::timeout(SHUTDOWN_WAIT, running.task)
+                .await
+                .is_err()
+            {
                 tracing::warn!("the relay puller didn't stop in time");
             }
         }

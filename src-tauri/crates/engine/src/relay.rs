@@ -45,8 +45,8 @@ pub fn sealed_secrets(data_dir: &Path, store: &Store) -> Result<Arc<dyn SecretSt
 /// How `clientele relay serve` listens.
 #[derive(Debug)]
 pub struct RelayListen {
-    /// Where providers post to (`<public_url>/hooks/…`).
-    pub public_url: String,
+    /// Where providers post to (`<public_url>/hooks/…`); default: the address it listens on.
+    pub public_url: Option<String>,
     pub tls: Option<clientele_server::tls::TlsSettings>,
     pub trusted_proxies: clientele_server::client_addr::TrustedProxies,
     /// Delete deliveries older than this that every paired desk has.
@@ -65,12 +65,18 @@ pub(crate) async fn retention(store: Store, days: u32) {
         let store = store.clone();
         let cutoff = Utc::now() - Duration::days(i64::from(days));
         let deleted = tokio::task::spawn_blocking(move || {
-            store.writer().and_then(|mut w| w.delete_acknowledged(cutoff))
+            store
+                .writer()
+                .and_then(|mut w| w.delete_acknowledged(cutoff))
         })
         .await;
         match deleted {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(deleted = n, days, "retention: deleted old deliveries every desk has"),
+            Ok(Ok(n)) => tracing::info!(
+                deleted = n,
+                days,
+                "retention: deleted old deliveries every desk has"
+            ),
             Ok(Err(e)) => tracing::warn!(error = %e, "retention couldn't delete old deliveries"),
             Err(e) => tracing::warn!(error = %e, "retention failed"),
         }
@@ -78,12 +84,13 @@ pub(crate) async fn retention(store: Store, days: u32) {
 }
 
 impl Engine {
-    /// Listens as a relay: the hooks route and the relay's own routes on one port.
+    /// Listens as a relay: the hooks route and the relay's own routes on one port. Returns the
+    /// address bound and the public address it hands out.
     pub async fn listen_relay(
         &self,
         addr: std::net::SocketAddr,
         options: RelayListen,
-    ) -> std::io::Result<std::net::SocketAddr> {
+    ) -> std::io::Result<(std::net::SocketAddr, String)> {
         self.listen_with(
             addr,
             crate::engine::Serving {
@@ -96,6 +103,7 @@ impl Engine {
             },
         )
         .await
+        .map(|(bound, public_url)| (bound, public_url.unwrap_or_default()))
     }
 
     /// Starts a relay over `data_dir`; returns it and where its key came from.
@@ -133,7 +141,8 @@ impl Admin {
         public_url: &str,
         reader: &clientele_store::Reader,
     ) -> Result<RemoteConnection, AppError> {
-        let stats = reader.connection_stats(c.id, c.provider, &c.name, Utc::now() - Duration::hours(24))?;
+        let stats =
+            reader.connection_stats(c.id, c.provider, &c.name, Utc::now() - Duration::hours(24))?;
         Ok(RemoteConnection {
             address: format!("{public_url}{}", webhook_path(c.provider, &c.name)),
             secret_set: !c.requires_secret || self.operations.secret_is_set(c.provider, &c.name),

@@ -19,8 +19,7 @@ use base64::Engine as _;
 use clientele_core::Provider;
 use clientele_core::relay_protocol::{
     Ack, AddRemoteConnection, ApiErrorBody, DeviceInfo, FeedConnectionInfo, MAX_PAGE,
-    MAX_WAIT_SECONDS, Page, PairRequest, Paired, PulledDelivery, RemoteConnection,
-    RemoteRejection,
+    MAX_WAIT_SECONDS, Page, PairRequest, Paired, PulledDelivery, RemoteConnection, RemoteRejection,
 };
 use clientele_ingest::Notice;
 use clientele_server::Clock;
@@ -52,6 +51,9 @@ pub trait RelayAdmin: Send + Sync + std::fmt::Debug {
     fn rejections(&self, limit: usize) -> Result<Vec<RemoteRejection>, ApiError>;
 }
 
+/// Which address a request came from, given its headers and its TCP peer.
+pub type ClientIp = Arc<dyn Fn(&HeaderMap, Option<SocketAddr>) -> Option<IpAddr> + Send + Sync>;
+
 /// What the routes need.
 #[derive(Clone)]
 pub struct RelayState {
@@ -60,13 +62,17 @@ pub struct RelayState {
     pub notices: broadcast::Sender<Notice>,
     /// Where providers post to, without a trailing slash.
     pub public_url: Arc<str>,
-    pub throttle: Arc<GuessThrottle>,
+    /// Wrong pairing codes, by address.
+    pub code_throttle: Arc<GuessThrottle>,
+    /// Unknown tokens, by address. Apart from codes, so a desk's good token never wipes out its
+    /// address's wrong codes.
+    pub token_throttle: Arc<GuessThrottle>,
     pub admin: Arc<dyn RelayAdmin>,
     pub clock: Clock,
     /// Becomes true when the relay is stopping: waiting pulls answer at once.
     pub closing: watch::Receiver<bool>,
     /// Which address a request came from (the proxy's forwarding header when trusted).
-    pub client_ip: Arc<dyn Fn(&HeaderMap, Option<SocketAddr>) -> Option<IpAddr> + Send + Sync>,
+    pub client_ip: ClientIp,
     /// When each device's last-seen time was last written.
     touched: Arc<Mutex<HashMap<i64, Instant>>>,
 }
@@ -91,7 +97,8 @@ impl RelayState {
             store,
             notices,
             public_url: public_url.trim_end_matches('/').into(),
-            throttle: Arc::new(GuessThrottle::new()),
+            code_throttle: Arc::new(GuessThrottle::new()),
+            token_throttle: Arc::new(GuessThrottle::new()),
             admin,
             clock: clientele_server::system_clock(),
             closing,
@@ -179,10 +186,7 @@ pub fn router(state: RelayState) -> Router {
         .merge(admin)
         // Any other /v1/ path: 401 without a token too, never a hint of what exists.
         .route("/v1/{*rest}", axum::routing::any(not_found))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            authenticate,
-        ));
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/pair", post(pair))
         .merge(v1)
@@ -229,18 +233,23 @@ async fn authenticate(
     next: Next,
 ) -> Response {
     let ip = client(&state, &request);
-    if let Some(ip) = ip
-        && let Err(wait) = state.throttle.check(ip, Instant::now())
-    {
-        return too_many(wait.seconds()).into_response();
-    }
-    let token = request
+    let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| DeviceToken::parse(t.trim()));
-    let found = match token {
+        .map(str::trim)
+        .map(str::to_string);
+    // No token at all is not a guess: just 401.
+    let Some(presented) = presented else {
+        return ApiError::unauthorized().into_response();
+    };
+    if let Some(ip) = ip
+        && let Err(wait) = state.token_throttle.check(ip, Instant::now())
+    {
+        return too_many(wait.seconds()).into_response();
+    }
+    let found = match DeviceToken::parse(&presented) {
         None => None,
         Some(token) => {
             let store = state.store.clone();
@@ -260,12 +269,12 @@ async fn authenticate(
     };
     let Some(device) = found else {
         if let Some(ip) = ip {
-            let _ = state.throttle.failed(ip, Instant::now());
+            let _ = state.token_throttle.failed(ip, Instant::now());
         }
         return ApiError::unauthorized().into_response();
     };
     if let Some(ip) = ip {
-        state.throttle.succeeded(ip);
+        state.token_throttle.succeeded(ip);
     }
     touch(&state, &device);
     request.extensions_mut().insert(device);
@@ -295,7 +304,11 @@ fn touch(state: &RelayState, device: &Device) {
     }
 }
 
-async fn require_admin(Extension(device): Extension<Device>, request: Request, next: Next) -> Response {
+async fn require_admin(
+    Extension(device): Extension<Device>,
+    request: Request,
+    next: Next,
+) -> Response {
     if !device.admin {
         return ApiError::new(
             StatusCode::FORBIDDEN,
@@ -308,13 +321,19 @@ async fn require_admin(Extension(device): Extension<Device>, request: Request, n
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "The relay has no such page.")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "The relay has no such page.",
+    )
 }
 
 /// A device name: what people call the computer ("Front desk").
 pub fn validate_device_name(name: &str) -> Result<&str, ApiError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_DEVICE_NAME || name.chars().any(char::is_control)
+    if name.is_empty()
+        || name.chars().count() > MAX_DEVICE_NAME
+        || name.chars().any(char::is_control)
     {
         return Err(ApiError::invalid(format!(
             "A computer's name has 1 to {MAX_DEVICE_NAME} characters, for example Front desk."
@@ -323,13 +342,10 @@ pub fn validate_device_name(name: &str) -> Result<&str, ApiError> {
     Ok(name)
 }
 
-async fn pair(
-    State(state): State<RelayState>,
-    request: Request,
-) -> Result<Json<Paired>, ApiError> {
+async fn pair(State(state): State<RelayState>, request: Request) -> Result<Json<Paired>, ApiError> {
     let ip = client(&state, &request);
     if let Some(ip) = ip
-        && let Err(wait) = state.throttle.check(ip, Instant::now())
+        && let Err(wait) = state.code_throttle.check(ip, Instant::now())
     {
         return Err(too_many(wait.seconds()));
     }
@@ -340,12 +356,12 @@ async fn pair(
         .map_err(|_| ApiError::invalid("The pairing request wasn't understood."))?;
     let failed = |e: ApiError| {
         if let Some(ip) = ip {
-            let _ = state.throttle.failed(ip, Instant::now());
+            let _ = state.code_throttle.failed(ip, Instant::now());
         }
         e
     };
-    let code = PairingCode::parse(&asked.code)
-        .map_err(|e| failed(ApiError::invalid(e.to_string())))?;
+    let code =
+        PairingCode::parse(&asked.code).map_err(|e| failed(ApiError::invalid(e.to_string())))?;
     let rename = match &asked.name {
         Some(name) => Some(validate_device_name(name)?.to_string()),
         None => None,
@@ -358,8 +374,12 @@ async fn pair(
             "The relay couldn't make an access key just now. Try again shortly.",
         )
     })?;
-    let (store, code_hash, token_hash, now) =
-        (state.store.clone(), code.hash(), token.hash(), (state.clock)());
+    let (store, code_hash, token_hash, now) = (
+        state.store.clone(),
+        code.hash(),
+        token.hash(),
+        (state.clock)(),
+    );
     let claimed = blocking(move || {
         store
             .writer()
@@ -396,7 +416,7 @@ async fn pair(
         }
     };
     if let Some(ip) = ip {
-        state.throttle.succeeded(ip);
+        state.code_throttle.succeeded(ip);
     }
     tracing::info!(device = %device.name, admin = device.admin, "a desk paired");
     Ok(Json(Paired {
@@ -548,10 +568,12 @@ async fn ack(
     let upto = parse_cursor(Some(&ack.cursor))?;
     let store = state.store.clone();
     blocking(move || {
-        let newest = store.reader()?.newest_delivery_id()?.unwrap_or(0);
-        store.writer()?.acknowledge(device.id, upto.min(newest))
-    }
-    .map_err(|e: StoreError| ApiError::store(&e)))
+        let run = || -> Result<(), StoreError> {
+            let newest = store.reader()?.newest_delivery_id()?.unwrap_or(0);
+            store.writer()?.acknowledge(device.id, upto.min(newest))
+        };
+        run().map_err(|e| ApiError::store(&e))
+    })
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -576,7 +598,9 @@ async fn device(
     }))
 }
 
-async fn connections(State(state): State<RelayState>) -> Result<Json<Vec<RemoteConnection>>, ApiError> {
+async fn connections(
+    State(state): State<RelayState>,
+) -> Result<Json<Vec<RemoteConnection>>, ApiError> {
     let (admin, url) = (state.admin.clone(), state.public_url.clone());
     blocking(move || admin.connections(&url)).await.map(Json)
 }
@@ -598,9 +622,13 @@ async fn remove_connection(
     Extension(device): Extension<Device>,
     Path((provider, name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let provider: Provider = provider
-        .parse()
-        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "The relay has no such connection."))?;
+    let provider: Provider = provider.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "The relay has no such connection.",
+        )
+    })?;
     let admin = state.admin.clone();
     let gone = name.clone();
     blocking(move || admin.remove_connection(provider, &gone)).await?;

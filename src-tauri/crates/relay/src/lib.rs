@@ -9,6 +9,7 @@
 //! - [`throttle`]: slowing down whoever keeps guessing codes or tokens;
 //! - [`sealed`]: connection secrets kept in the database sealed under a key held apart from it.
 
+pub mod api;
 pub mod code;
 mod random;
 pub mod sealed;

@@ -313,7 +313,10 @@ fn a_database_from_before_the_kept_count_gets_it_on_opening() {
     let conn = store.connect().unwrap();
     conn.execute_batch(
         "DROP TRIGGER people_count_insert; DROP TRIGGER people_count_delete;
-         DROP TABLE people_count; PRAGMA user_version = 2;",
+         DROP TABLE people_count;
+         DROP TABLE relay_devices; DROP TABLE relay_pairing_codes; DROP TABLE sealed_secrets;
+         DROP TABLE relay_link; ALTER TABLE connections DROP COLUMN via_relay;
+         PRAGMA user_version = 2;",
     )
     .unwrap();
     drop(conn);

@@ -125,9 +125,8 @@ impl Operations {
                 let stats = reader.connection_stats(c.id, c.provider, &c.name, start_of_day)?;
                 let rejections = reader.rejections_for(c.provider, &c.name, 5)?;
                 // The relay's connections keep their secret on the relay.
-                let secret_set = !c.requires_secret
-                    || c.via_relay
-                    || self.secret_is_set(c.provider, &c.name);
+                let secret_set =
+                    !c.requires_secret || c.via_relay || self.secret_is_set(c.provider, &c.name);
                 let base = match (&relay_base, c.via_relay) {
                     (Some(relay), true) => relay.as_str(),
                     _ => base.as_str(),
@@ -285,10 +284,17 @@ impl Operations {
             })?),
             NewSecret::Unsigned => None,
         };
-        if secret.as_ref().is_some_and(|s| s.expose().trim().is_empty()) {
+        if secret
+            .as_ref()
+            .is_some_and(|s| s.expose().trim().is_empty())
+        {
             return Err(AppError::new(
                 ErrorCode::SecretEmpty,
-                format!("Paste the {} from {} first.", p.secret_word(), p.display_name()),
+                format!(
+                    "Paste the {} from {} first.",
+                    p.secret_word(),
+                    p.display_name()
+                ),
             ));
         }
         let add = clientele_core::relay_protocol::AddRemoteConnection {

@@ -135,7 +135,8 @@ impl Operations {
                 ),
             )
         })?;
-        let client = RelayClient::new(&link.url, link.ca_cert.as_deref())?.with_token(token.expose());
+        let client =
+            RelayClient::new(&link.url, link.ca_cert.as_deref())?.with_token(token.expose());
         Ok((link, client))
     }
 
@@ -244,9 +245,9 @@ impl Operations {
                 PullStatus {
                     state: match checked {
                         Ok(_) => LinkState::Connected,
-                        Err(e) if e.code == ErrorCode::RelayAccessRemoved => LinkState::Revoked {
-                            message: e.message,
-                        },
+                        Err(e) if e.code == ErrorCode::RelayAccessRemoved => {
+                            LinkState::Revoked { message: e.message }
+                        }
                         Err(e) => LinkState::Unreachable {
                             since: Utc::now(),
                             error: e.message,

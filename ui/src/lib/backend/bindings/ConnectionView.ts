@@ -2,4 +2,8 @@
 import type { ConnectionHealth } from "./ConnectionHealth";
 import type { ProviderId } from "./ProviderId";
 
-export type ConnectionView = { provider: ProviderId, provider_name: string, name: string, webhook_url: string, requires_secret: boolean, secret_set: boolean, paused: boolean, created_at: string, health: ConnectionHealth, };
+export type ConnectionView = { provider: ProviderId, provider_name: string, name: string, webhook_url: string, requires_secret: boolean, secret_set: boolean, paused: boolean, created_at: string, 
+/**
+ * Its messages arrive through the relay (which holds its secret).
+ */
+via_relay: boolean, health: ConnectionHealth, };
