@@ -611,3 +611,163 @@ fn added_output(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// A CA made for one test and a certificate it signed for `localhost` and `127.0.0.1`, written
+/// as PEM files the way an operator would have them.
+struct Certificates {
+    dir: tempfile::TempDir,
+    ca_der: rustls::pki_types::CertificateDer<'static>,
+}
+
+impl Certificates {
+    fn new() -> Certificates {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "Clientele test CA");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        let cert = params.signed_by(&key, &ca).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        Certificates {
+            ca_der: ca.der().clone(),
+            dir,
+        }
+    }
+
+    /// One self-signed certificate, marked as a CA as `openssl req -x509` makes them, in
+    /// `self-signed.pem` with its key in `self-signed-key.pem`.
+    fn self_signed(&self) {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        let cert = params.self_signed(&key).unwrap();
+        std::fs::write(self.dir.path().join("self-signed.pem"), cert.pem()).unwrap();
+        std::fs::write(
+            self.dir.path().join("self-signed-key.pem"),
+            key.serialize_pem(),
+        )
+        .unwrap();
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// Posts as a provider would, over HTTPS, trusting the test's CA.
+    fn post(&self, url: &str, headers: &[(String, String)], body: &[u8]) -> u16 {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.ca_der.clone()).unwrap();
+        #[allow(deprecated)] // ring, as the relay itself uses
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(config)
+            .build()
+            .unwrap();
+        let mut request = client.post(url).body(body.to_vec());
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async { request.send().await.map(|r| r.status().as_u16()) })
+            .unwrap_or(0)
+    }
+}
+
+#[test]
+fn https_with_the_relays_own_certificate_and_desks_that_trust_only_what_they_are_told() {
+    let certs = Certificates::new();
+    let (cert, key, ca) = (
+        certs.path("cert.pem"),
+        certs.path("key.pem"),
+        certs.path("ca.pem"),
+    );
+    let relay = Relay::start(&["--tls-cert", &cert, "--tls-key", &key]);
+    let url = relay.url();
+    assert!(url.starts_with("https://"), "{url}");
+
+    // A desk that hasn't been told to trust the relay's own certificate refuses it, in words.
+    let code = relay.pair("careful", false);
+    let careful = Workspace::new();
+    let out = careful.run(&["relay", "join", &url, &code]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("certificate"), "{said}");
+    assert_eq!(careful.json(&["relay", "status"])["state"], "not_joined");
+
+    // With --ca-cert: an admin desk joins and adds a connection, all over HTTPS.
+    let mut ws = Workspace::new();
+    ws.secrets.push((
+        secret_env(Provider::Tiquo, "main"),
+        test_secret(Provider::Tiquo),
+    ));
+    let admin = Desk::join(ws, &url, &relay.pair("office", true), &["--ca-cert", &ca]);
+    admin.ws.ok(&["connection", "add", "tiquo", "main"]);
+
+    let (body, headers) = delivery(Provider::Tiquo, 1, Utc::now());
+    let status = certs.post(&format!("{url}/hooks/tiquo/main"), &headers, &body);
+    assert_eq!(status, 200, "a provider posts over HTTPS");
+
+    let desk = Desk::join(
+        Workspace::new(),
+        &url,
+        &relay.pair("desk", false),
+        &["--ca-cert", &ca],
+    );
+    let pulled = desk.ws.json(&["relay", "pull"]);
+    assert_eq!(pulled["pulled"], 1, "{pulled}");
+    assert_eq!(desk.dedupe_keys(), vec![dedupe_key(Provider::Tiquo, &body)]);
+}
+
+#[test]
+fn a_plain_self_signed_certificate_is_trusted_as_itself_with_ca_cert() {
+    let certs = Certificates::new();
+    certs.self_signed();
+    let (cert, key) = (
+        certs.path("self-signed.pem"),
+        certs.path("self-signed-key.pem"),
+    );
+    let relay = Relay::start(&["--tls-cert", &cert, "--tls-key", &key]);
+    let desk = Desk::join(
+        Workspace::new(),
+        &relay.url(),
+        &relay.pair("desk", false),
+        &["--ca-cert", &cert],
+    );
+    assert_eq!(desk.status()["connected"], true, "{}", desk.status());
+    // The CA the other test made is no use for this relay.
+    let out = Workspace::new().run(&[
+        "relay",
+        "join",
+        &relay.url(),
+        &relay.pair("other", false),
+        "--ca-cert",
+        &certs.path("ca.pem"),
+    ]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("certificate"), "{said}");
+}

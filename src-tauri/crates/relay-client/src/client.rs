@@ -99,7 +99,7 @@ fn tls_config(ca_pem: Option<&str>) -> Result<rustls::ClientConfig, ClientError>
     // a desk talking to its own relay can do without for now.
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| ClientError::CaCert(e.to_string()))?;
     let config = match ca_pem {
@@ -111,22 +111,130 @@ fn tls_config(ca_pem: Option<&str>) -> Result<rustls::ClientConfig, ClientError>
             use rustls::pki_types::CertificateDer;
             use rustls::pki_types::pem::PemObject;
             let mut roots = rustls::RootCertStore::empty();
+            let mut pinned = Vec::new();
             for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
                 let cert = cert.map_err(|e| ClientError::CaCert(e.to_string()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| ClientError::CaCert(e.to_string()))?;
+                // A certificate that isn't a usable CA is still trusted as itself (pinned).
+                let _ = roots.add(cert.clone());
+                pinned.push(cert);
             }
-            if roots.is_empty() {
+            if pinned.is_empty() {
                 return Err(ClientError::CaCert(
                     "it has no certificate in it (expected a PEM file: -----BEGIN CERTIFICATE-----)"
                         .into(),
                 ));
             }
-            builder.with_root_certificates(roots).with_no_client_auth()
+            let verifier = PinnedOrIssued::new(pinned, roots, provider.clone())?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth()
         }
     };
     Ok(config)
+}
+
+/// Trusts the certificates of `--ca-cert` two ways: a relay presenting exactly one of them (the
+/// usual self-signed certificate, made with `openssl req -x509`, which marks itself as a CA and so
+/// can't be checked as an ordinary server certificate) is trusted as itself; a relay presenting a
+/// certificate issued by one of them is checked as usual (name, dates, chain). The handshake's
+/// signatures are checked either way, so only the holder of the key gets through.
+#[derive(Debug)]
+struct PinnedOrIssued {
+    pinned: Vec<rustls::pki_types::CertificateDer<'static>>,
+    issued: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl PinnedOrIssued {
+    fn new(
+        pinned: Vec<rustls::pki_types::CertificateDer<'static>>,
+        roots: rustls::RootCertStore,
+        provider: Arc<rustls::crypto::CryptoProvider>,
+    ) -> Result<PinnedOrIssued, ClientError> {
+        let issued = if roots.is_empty() {
+            None
+        } else {
+            Some(
+                rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider.clone(),
+                )
+                .build()
+                .map_err(|e| ClientError::CaCert(e.to_string()))?,
+            )
+        };
+        Ok(PinnedOrIssued {
+            pinned,
+            issued,
+            provider,
+        })
+    }
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedOrIssued {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if self
+            .pinned
+            .iter()
+            .any(|c| c.as_ref() == end_entity.as_ref())
+        {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
+        }
+        match &self.issued {
+            Some(issued) => issued.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+            None => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 impl RelayClient {
@@ -343,6 +451,11 @@ impl RelayClient {
                     url,
                     reason: tls.to_string(),
                 };
+            }
+            // Some layers keep only the words of the TLS error.
+            let words = s.to_string();
+            if words.contains("certificate") {
+                return ClientError::Certificate { url, reason: words };
             }
             source = s.source();
         }
