@@ -563,6 +563,21 @@ fn a_secret_added_from_an_admin_desk_verifies_at_the_relay_and_is_never_in_plain
     let (status, _) = send(&relay.url(), Provider::Tiquo, &body, &forged);
     assert_eq!(status, 401);
 
+    // The admin desk sees what the relay refused, and why (Activity and the connection's health
+    // read the same log).
+    admin.ws.ok(&["relay", "pull"]);
+    let refused = admin.ws.json(&["deliveries", "list", "--rejected"]);
+    let refusal = refused
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["connection"] == "main" && r["provider"] == "tiquo")
+        .unwrap_or_else(|| panic!("the relay's refusal reached the admin desk: {refused}"));
+    assert!(
+        refusal["reason"].as_str().unwrap().starts_with("At the relay:"),
+        "{refusal}"
+    );
+
     // The admin desk lists the relay's connection with the relay's address, and no secret.
     let listed = admin.ws.json(&["connection", "list"]);
     let text = listed.to_string();

@@ -11,7 +11,7 @@
 //! - `GET /v1/device` → [`DeviceInfo`]: who this token is.
 //! - Admin desks only: `GET /v1/connections` → `[RemoteConnection]`, `POST /v1/connections`
 //!   [`AddRemoteConnection`] → [`RemoteConnection`], `DELETE /v1/connections/{provider}/{name}`,
-//!   `GET /v1/rejections?limit=N` → `[RemoteRejection]`.
+//!   `GET /v1/rejections?after=ID&limit=N` → `[RemoteRejection]` (oldest first).
 //!
 //! Every `/v1/` call carries `Authorization: Bearer <token>`; without a valid one it is answered
 //! `401`. Errors are [`ApiErrorBody`] `{code, message}` with a message fit to show.
@@ -155,11 +155,16 @@ impl std::fmt::Debug for AddRemoteConnection {
 /// A request the relay refused (never its body).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RemoteRejection {
+    /// Its place in the relay's log: ask for those after it next time.
+    pub id: i64,
     pub received_at: DateTime<Utc>,
     pub provider: String,
     pub connection: String,
     pub code: String,
     pub reason: String,
+    /// The sender's address, as the relay saw it.
+    #[serde(default)]
+    pub remote_addr: Option<String>,
 }
 
 /// Every error the relay's API answers.

@@ -323,7 +323,7 @@ impl Engine {
             return Ok(false);
         };
         let (status_tx, status_rx) = tokio::sync::watch::channel(PullStatus::default());
-        let puller = Puller::new(
+        let mut puller = Puller::new(
             client,
             link.ca_cert.clone(),
             self.operations.store().clone(),
@@ -331,6 +331,9 @@ impl Engine {
             link.cursor.clone(),
             status_tx,
         );
+        if link.admin {
+            puller = puller.copying_refusals(link.rejections_cursor);
+        }
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(puller.run(stop_rx));
         self.operations.set_pull_status(Some(status_rx));
@@ -357,6 +360,9 @@ impl Engine {
             link.cursor.clone(),
             status_tx,
         );
+        if link.admin {
+            puller = puller.copying_refusals(link.rejections_cursor);
+        }
         let pulled = puller.catch_up().await.map_err(|e| match e {
             StoreFailure::Relay(e) => AppError::from(e),
             StoreFailure::Local(message) => AppError::new(ErrorCode::Database, message),

@@ -203,15 +203,17 @@ impl RelayAdmin for Admin {
             .map_err(api_error)
     }
 
-    fn rejections(&self, limit: usize) -> Result<Vec<RemoteRejection>, ApiError> {
+    fn rejections(&self, after: i64, limit: usize) -> Result<Vec<RemoteRejection>, ApiError> {
         let run = || -> Result<Vec<RemoteRejection>, AppError> {
             Ok(self
                 .operations
                 .store()
                 .reader()?
-                .rejections(Some(limit))?
+                .rejections_after(after, limit)?
                 .into_iter()
                 .map(|r| RemoteRejection {
+                    id: r.id,
+                    remote_addr: r.remote_addr,
                     received_at: r.received_at,
                     provider: r.provider,
                     connection: r.connection,

@@ -380,10 +380,15 @@ impl RelayClient {
         .await
     }
 
-    pub async fn rejections(&self, limit: usize) -> Result<Vec<RemoteRejection>, ClientError> {
+    /// The relay's refusals after `after` (its log's id), oldest first.
+    pub async fn rejections(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RemoteRejection>, ClientError> {
         self.call(
             self.request(reqwest::Method::GET, "/v1/rejections")
-                .query(&[("limit", limit.to_string())])
+                .query(&[("after", after.to_string()), ("limit", limit.to_string())])
                 .timeout(CALL_TIMEOUT),
         )
         .await

@@ -18,8 +18,8 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use clientele_core::Provider;
 use clientele_core::relay_protocol::{FeedConnectionInfo, Page};
-use clientele_ingest::IngestHandle;
-use clientele_store::{IngestOutcome, NewDelivery, PulledUpTo, Store};
+use clientele_ingest::{IngestHandle, Notice};
+use clientele_store::{IngestOutcome, NewDelivery, NewRejection, PulledUpTo, Store};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -92,7 +92,15 @@ pub struct Puller {
     status: watch::Sender<PullStatus>,
     /// The desk's connection id for each relay connection seen.
     connections: HashMap<(Provider, String), i64>,
+    /// On an admin desk: the newest relay refusal copied here, and when refusals were last
+    /// copied.
+    refusals: Option<(i64, Option<std::time::Instant>)>,
 }
+
+/// How often an admin desk copies the relay's refusals at most.
+pub const REFUSALS_EVERY: Duration = Duration::from_secs(30);
+/// Refusals asked for per call.
+const REFUSALS_PAGE: usize = 500;
 
 impl Puller {
     /// A puller starting from `cursor`; its status is published on `status`.
@@ -112,7 +120,16 @@ impl Puller {
             cursor,
             status,
             connections: HashMap::new(),
+            refusals: None,
         }
+    }
+
+    /// Also copies the relay's refusals (after the one with id `cursor`) into this desk's log, so
+    /// Activity and each connection's health show what the relay refused and why. For admin
+    /// desks: the relay tells only them.
+    pub fn copying_refusals(mut self, cursor: i64) -> Puller {
+        self.refusals = Some((cursor, None));
+        self
     }
 
     /// Pulls until there is nothing more, without waiting at the relay; returns how many
@@ -124,6 +141,7 @@ impl Puller {
             let more = page.more;
             stored += self.store_page(page).await?;
             if !more {
+                self.copy_refusals(true).await?;
                 return Ok(stored);
             }
         }
@@ -139,7 +157,9 @@ impl Puller {
             }
             let turn = async {
                 let page = self.client.pull(&self.cursor, PAGE, WAIT).await?;
-                self.store_page(page).await
+                let stored = self.store_page(page).await?;
+                self.copy_refusals(false).await?;
+                Ok(stored)
             };
             let outcome = tokio::select! {
                 outcome = turn => outcome,
@@ -185,6 +205,63 @@ impl Puller {
                 }
             }
         }
+    }
+
+    /// On an admin desk, copies the relay's new refusals (at most every [`REFUSALS_EVERY`] unless
+    /// `now`).
+    async fn copy_refusals(&mut self, now: bool) -> Result<(), StoreFailure> {
+        let Some((mut cursor, last)) = self.refusals else {
+            return Ok(());
+        };
+        if !now && last.is_some_and(|t| t.elapsed() < REFUSALS_EVERY) {
+            return Ok(());
+        }
+        loop {
+            let page = self.client.rejections(cursor, REFUSALS_PAGE).await?;
+            let Some(newest) = page.iter().map(|r| r.id).max() else {
+                break;
+            };
+            let full = page.len() >= REFUSALS_PAGE;
+            let rows: Vec<NewRejection> = page
+                .into_iter()
+                .map(|r| NewRejection {
+                    received_at: r.received_at,
+                    provider: r.provider,
+                    connection: r.connection,
+                    code: r.code,
+                    reason: format!("At the relay: {}", r.reason),
+                    remote_addr: r.remote_addr,
+                    body_bytes: None,
+                })
+                .collect();
+            let notices: Vec<Notice> = rows
+                .iter()
+                .map(|r| Notice::Rejected {
+                    provider: r.provider.clone(),
+                    connection: r.connection.clone(),
+                    code: r.code.clone(),
+                })
+                .collect();
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || {
+                store
+                    .writer()
+                    .and_then(|mut w| w.ingest_relay_rejections(&rows, newest))
+            })
+            .await
+            .map_err(|e| StoreFailure::Local(e.to_string()))?
+            .map_err(|e| StoreFailure::Local(e.to_string()))?;
+            let live = self.ingest.notices();
+            for notice in notices {
+                let _ = live.send(notice);
+            }
+            cursor = newest;
+            if !full {
+                break;
+            }
+        }
+        self.refusals = Some((cursor, Some(std::time::Instant::now())));
+        Ok(())
     }
 
     /// Drops every connection to the relay: the next pull starts on a new one.

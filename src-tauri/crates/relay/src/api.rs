@@ -48,7 +48,8 @@ pub trait RelayAdmin: Send + Sync + std::fmt::Debug {
         public_url: &str,
     ) -> Result<RemoteConnection, ApiError>;
     fn remove_connection(&self, provider: Provider, name: &str) -> Result<(), ApiError>;
-    fn rejections(&self, limit: usize) -> Result<Vec<RemoteRejection>, ApiError>;
+    /// The relay's refusals after `after`, oldest first.
+    fn rejections(&self, after: i64, limit: usize) -> Result<Vec<RemoteRejection>, ApiError>;
 }
 
 /// Which address a request came from, given its headers and its TCP peer.
@@ -638,6 +639,7 @@ async fn remove_connection(
 
 #[derive(Debug, Deserialize)]
 struct RejectionsQuery {
+    after: Option<i64>,
     limit: Option<usize>,
 }
 
@@ -647,5 +649,8 @@ async fn rejections(
 ) -> Result<Json<Vec<RemoteRejection>>, ApiError> {
     let admin = state.admin.clone();
     let limit = query.limit.unwrap_or(200).clamp(1, 1_000);
-    blocking(move || admin.rejections(limit)).await.map(Json)
+    let after = query.after.unwrap_or(0).max(0);
+    blocking(move || admin.rejections(after, limit))
+        .await
+        .map(Json)
 }

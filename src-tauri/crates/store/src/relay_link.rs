@@ -30,6 +30,8 @@ pub struct RelayLink {
     pub last_pull_at: Option<DateTime<Utc>>,
     /// Deliveries received from the relay (duplicates of ones already here not counted).
     pub received: i64,
+    /// On an admin desk: the newest of the relay's refusals copied here.
+    pub rejections_cursor: i64,
 }
 
 /// What a pulled page moves the link to.
@@ -45,8 +47,8 @@ impl Writer {
         self.conn.execute(
             "INSERT OR REPLACE INTO relay_link
                 (id, url, device_name, admin, ca_cert, public_url, joined_at, cursor, last_pull_at,
-                 received)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 received, rejections_cursor)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 link.url,
                 link.device_name,
@@ -56,7 +58,8 @@ impl Writer {
                 to_millis(link.joined_at),
                 link.cursor,
                 link.last_pull_at.map(to_millis),
-                link.received
+                link.received,
+                link.rejections_cursor
             ],
         )?;
         Ok(())
@@ -146,6 +149,21 @@ impl Writer {
         Ok(outcomes)
     }
 
+    /// Copies the relay's refusals into this desk's log (so Activity and each connection's health
+    /// show them) and moves the refusals cursor to `up_to`, in one transaction.
+    pub fn ingest_relay_rejections(
+        &mut self,
+        rejections: &[crate::NewRejection],
+        up_to: i64,
+    ) -> Result<(), StoreError> {
+        self.ingest(&[], rejections)?;
+        self.conn.execute(
+            "UPDATE relay_link SET rejections_cursor = MAX(rejections_cursor, ?1) WHERE id = 1",
+            [up_to],
+        )?;
+        Ok(())
+    }
+
     /// Notes a successful pull that brought nothing new.
     pub fn note_pull(&mut self, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.conn.execute(
@@ -163,7 +181,7 @@ impl Reader {
             .conn
             .query_row(
                 "SELECT url, device_name, admin, ca_cert, public_url, joined_at, cursor,
-                        last_pull_at, received
+                        last_pull_at, received, rejections_cursor
                  FROM relay_link WHERE id = 1",
                 [],
                 |r| {
@@ -177,6 +195,7 @@ impl Reader {
                         cursor: r.get(6)?,
                         last_pull_at: r.get::<_, Option<i64>>(7)?.map(from_millis),
                         received: r.get(8)?,
+                        rejections_cursor: r.get(9)?,
                     })
                 },
             )

@@ -217,7 +217,9 @@ const MIGRATIONS: &[&str] = &[
         joined_at   INTEGER NOT NULL,
         cursor      TEXT NOT NULL DEFAULT '0',
         last_pull_at INTEGER,
-        received    INTEGER NOT NULL DEFAULT 0
+        received    INTEGER NOT NULL DEFAULT 0,
+        -- On an admin desk: the newest of the relay's refusals copied here.
+        rejections_cursor INTEGER NOT NULL DEFAULT 0
     );
 
     ALTER TABLE connections ADD COLUMN via_relay INTEGER NOT NULL DEFAULT 0;

@@ -189,6 +189,7 @@ impl Operations {
             cursor: "0".into(),
             last_pull_at: None,
             received: 0,
+            rejections_cursor: 0,
         };
         self.store.writer()?.set_relay_link(&link)?;
         tracing::info!(url = %link.url, name = %link.device_name, "joined a relay");

@@ -179,6 +179,7 @@ fn a_desk_stores_a_page_and_its_cursor_together_and_shares_a_local_connection() 
         cursor: "0".into(),
         last_pull_at: None,
         received: 0,
+        rejections_cursor: 0,
     })
     .unwrap();
     let settings = ConnectionSettings::default();
