@@ -574,7 +574,10 @@ fn a_secret_added_from_an_admin_desk_verifies_at_the_relay_and_is_never_in_plain
         .find(|r| r["connection"] == "main" && r["provider"] == "tiquo")
         .unwrap_or_else(|| panic!("the relay's refusal reached the admin desk: {refused}"));
     assert!(
-        refusal["reason"].as_str().unwrap().starts_with("At the relay:"),
+        refusal["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("At the relay:"),
         "{refusal}"
     );
 
