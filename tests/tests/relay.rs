@@ -563,6 +563,11 @@ fn a_secret_added_from_an_admin_desk_verifies_at_the_relay_and_is_never_in_plain
     let (status, _) = send(&relay.url(), Provider::Tiquo, &body, &forged);
     assert_eq!(status, 401);
 
+    // A test event for the relay's connection is sent by the relay (only it has the secret) and
+    // pulled as a test.
+    let tested = admin.ws.ok(&["connection", "test", "tiquo", "main"]);
+    assert!(tested.contains("It works: the relay received"), "{tested}");
+
     // The admin desk sees what the relay refused, and why (Activity and the connection's health
     // read the same log).
     admin.ws.ok(&["relay", "pull"]);
@@ -579,6 +584,17 @@ fn a_secret_added_from_an_admin_desk_verifies_at_the_relay_and_is_never_in_plain
             .unwrap()
             .starts_with("At the relay:"),
         "{refusal}"
+    );
+    let received = admin.ws.json(&["deliveries", "list"]);
+    let statuses: Vec<&str> = received
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["status"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        statuses.contains(&"test"),
+        "the test event was pulled as a test: {received}"
     );
 
     // The admin desk lists the relay's connection with the relay's address, and no secret.
@@ -744,6 +760,9 @@ fn https_with_the_relays_own_certificate_and_desks_that_trust_only_what_they_are
     ));
     let admin = Desk::join(ws, &url, &relay.pair("office", true), &["--ca-cert", &ca]);
     admin.ws.ok(&["connection", "add", "tiquo", "main"]);
+    // The relay's own test event goes through its hooks route whatever it listens with.
+    let tested = admin.ws.ok(&["connection", "test", "tiquo", "main"]);
+    assert!(tested.contains("It works"), "{tested}");
 
     let (body, headers) = delivery(Provider::Tiquo, 1, Utc::now());
     let status = certs.post(&format!("{url}/hooks/tiquo/main"), &headers, &body);
@@ -756,8 +775,14 @@ fn https_with_the_relays_own_certificate_and_desks_that_trust_only_what_they_are
         &["--ca-cert", &ca],
     );
     let pulled = desk.ws.json(&["relay", "pull"]);
-    assert_eq!(pulled["pulled"], 1, "{pulled}");
-    assert_eq!(desk.dedupe_keys(), vec![dedupe_key(Provider::Tiquo, &body)]);
+    assert_eq!(
+        pulled["pulled"], 2,
+        "the test event and the delivery: {pulled}"
+    );
+    assert!(
+        desk.dedupe_keys()
+            .contains(&dedupe_key(Provider::Tiquo, &body))
+    );
 }
 
 #[test]

@@ -235,6 +235,9 @@ pub enum ConnectionCommand {
     },
     /// Remove a connection (its deliveries and customers are kept) and delete its secret.
     Remove { provider: Provider, name: String },
+    /// Send a signed test message through a connection (needs `clientele serve` running for
+    /// this computer's own connections; the relay's are tested at the relay).
+    Test { provider: Provider, name: String },
 }
 
 #[derive(Debug, Subcommand)]

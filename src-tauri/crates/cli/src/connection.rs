@@ -145,6 +145,14 @@ pub fn run(ops: &Operations, mode: SecretsMode, cmd: ConnectionCommand) -> Resul
             );
             Ok(())
         }
+        ConnectionCommand::Test { provider, name } => {
+            let result = ops.send_test_event(provider.id(), &name, Utc::now())?;
+            if !result.ok {
+                bail!("{}", result.message);
+            }
+            println!("{}", result.message);
+            Ok(())
+        }
         ConnectionCommand::Remove { provider, name } => {
             let secret_kept = ops.remove_connection(provider.id(), &name, Utc::now())?;
             if let Some(problem) = secret_kept

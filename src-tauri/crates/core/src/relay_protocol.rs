@@ -11,7 +11,9 @@
 //! - `GET /v1/device` → [`DeviceInfo`]: who this token is.
 //! - Admin desks only: `GET /v1/connections` → `[RemoteConnection]`, `POST /v1/connections`
 //!   [`AddRemoteConnection`] → [`RemoteConnection`], `DELETE /v1/connections/{provider}/{name}`,
-//!   `GET /v1/rejections?after=ID&limit=N` → `[RemoteRejection]` (oldest first).
+//!   `GET /v1/rejections?after=ID&limit=N` → `[RemoteRejection]` (oldest first),
+//!   `POST /v1/connections/{provider}/{name}/test` → [`TestOutcome`] (the relay sends itself a
+//!   signed test event, which its desks then pull as a test).
 //!
 //! Every `/v1/` call carries `Authorization: Bearer <token>`; without a valid one it is answered
 //! `401`. Errors are [`ApiErrorBody`] `{code, message}` with a message fit to show.
@@ -165,6 +167,13 @@ pub struct RemoteRejection {
     /// The sender's address, as the relay saw it.
     #[serde(default)]
     pub remote_addr: Option<String>,
+}
+
+/// What a test event sent at the relay gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestOutcome {
+    pub ok: bool,
+    pub message: String,
 }
 
 /// Every error the relay's API answers.

@@ -203,6 +203,7 @@ impl Engine {
         };
         let (closing, closing_rx) = tokio::sync::watch::channel(false);
         let mut app = listener::router(state);
+        let hooks = app.clone();
         let mut background = Vec::new();
         let mut public_url = None;
         if let Some(relay) = serving.relay {
@@ -220,6 +221,8 @@ impl Engine {
                 &url,
                 Arc::new(crate::relay::Admin {
                     operations: self.operations.clone(),
+                    hooks,
+                    runtime: tokio::runtime::Handle::current(),
                 }),
                 closing_rx,
             );

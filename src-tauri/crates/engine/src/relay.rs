@@ -9,7 +9,9 @@ use crate::ops::Operations;
 use crate::ops::connections::{AddConnection, NewSecret};
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
-use clientele_core::relay_protocol::{AddRemoteConnection, RemoteConnection, RemoteRejection};
+use clientele_core::relay_protocol::{
+    AddRemoteConnection, RemoteConnection, RemoteRejection, TestOutcome,
+};
 use clientele_core::{Provider, Sensitive};
 use clientele_relay::api::{ApiError, RelayAdmin};
 use clientele_relay::sealed::{RelayKey, SealedSecrets};
@@ -117,9 +119,18 @@ impl Engine {
 }
 
 /// What an admin desk may do, with the rules of the desk's own Providers screen.
-#[derive(Debug)]
 pub(crate) struct Admin {
     pub(crate) operations: Arc<Operations>,
+    /// The relay's hooks route, to put a test event through in-process: the real handler,
+    /// verification and storage, without depending on how the relay listens (HTTPS, a proxy).
+    pub(crate) hooks: axum::Router,
+    pub(crate) runtime: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin").finish_non_exhaustive()
+    }
 }
 
 fn api_error(e: AppError) -> ApiError {
@@ -201,6 +212,43 @@ impl RelayAdmin for Admin {
             .remove_connection(provider.id(), name, Utc::now())
             .map(drop)
             .map_err(api_error)
+    }
+
+    fn send_test_event(&self, provider: Provider, name: &str) -> Result<TestOutcome, ApiError> {
+        use tower::ServiceExt;
+        let connection = self
+            .operations
+            .store()
+            .reader()
+            .and_then(|r| r.connection(provider, name))
+            .map_err(|e| api_error(e.into()))?
+            .ok_or_else(|| api_error(AppError::no_connection(provider, name)))?;
+        let test = self.operations.test_event(&connection, Utc::now());
+        let mut request =
+            axum::http::Request::post(&test.path).header("content-type", "application/json");
+        for (k, v) in &test.headers {
+            request = request.header(k.as_str(), v.as_str());
+        }
+        let request = request
+            .body(axum::body::Body::from(test.body))
+            .map_err(|e| api_error(AppError::internal("The test message couldn't be made.", &e)))?;
+        let hooks = self.hooks.clone();
+        let (code, text) = self
+            .runtime
+            .block_on(async move {
+                let response = hooks.oneshot(request).await.map_err(|e| e.to_string())?;
+                let code = response.status().as_u16();
+                let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>((code, String::from_utf8_lossy(&bytes).into_owned()))
+            })
+            .map_err(|e| api_error(AppError::internal("The test message couldn't be sent.", &e)))?;
+        let result = crate::ops::connections::test_event_result(provider, name, code, &text);
+        Ok(TestOutcome {
+            ok: result.ok,
+            message: result.message,
+        })
     }
 
     fn rejections(&self, after: i64, limit: usize) -> Result<Vec<RemoteRejection>, ApiError> {

@@ -9,7 +9,7 @@
 use clientele_core::Provider;
 use clientele_core::relay_protocol::{
     Ack, AddRemoteConnection, ApiErrorBody, DeviceInfo, MAX_WAIT_SECONDS, Page, PairRequest,
-    Paired, RemoteConnection, RemoteRejection,
+    Paired, RemoteConnection, RemoteRejection, TestOutcome,
 };
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -374,6 +374,22 @@ impl RelayClient {
             self.request(
                 reqwest::Method::DELETE,
                 &format!("/v1/connections/{}/{name}", provider.id()),
+            )
+            .timeout(CALL_TIMEOUT),
+        )
+        .await
+    }
+
+    /// Has the relay send itself a signed test event for a connection.
+    pub async fn send_test_event(
+        &self,
+        provider: Provider,
+        name: &str,
+    ) -> Result<TestOutcome, ClientError> {
+        self.call(
+            self.request(
+                reqwest::Method::POST,
+                &format!("/v1/connections/{}/{name}/test", provider.id()),
             )
             .timeout(CALL_TIMEOUT),
         )

@@ -20,6 +20,7 @@ use clientele_core::Provider;
 use clientele_core::relay_protocol::{
     Ack, AddRemoteConnection, ApiErrorBody, DeviceInfo, FeedConnectionInfo, MAX_PAGE,
     MAX_WAIT_SECONDS, Page, PairRequest, Paired, PulledDelivery, RemoteConnection, RemoteRejection,
+    TestOutcome,
 };
 use clientele_ingest::Notice;
 use clientele_server::Clock;
@@ -48,6 +49,8 @@ pub trait RelayAdmin: Send + Sync + std::fmt::Debug {
         public_url: &str,
     ) -> Result<RemoteConnection, ApiError>;
     fn remove_connection(&self, provider: Provider, name: &str) -> Result<(), ApiError>;
+    /// Sends the relay's own listener a signed test event for the connection.
+    fn send_test_event(&self, provider: Provider, name: &str) -> Result<TestOutcome, ApiError>;
     /// The relay's refusals after `after`, oldest first.
     fn rejections(&self, after: i64, limit: usize) -> Result<Vec<RemoteRejection>, ApiError>;
 }
@@ -178,6 +181,7 @@ pub fn router(state: RelayState) -> Router {
             "/v1/connections/{provider}/{name}",
             delete(remove_connection),
         )
+        .route("/v1/connections/{provider}/{name}/test", post(test_event))
         .route("/v1/rejections", get(rejections))
         .route_layer(middleware::from_fn(require_admin));
     let v1 = Router::new()
@@ -635,6 +639,23 @@ async fn remove_connection(
     blocking(move || admin.remove_connection(provider, &gone)).await?;
     tracing::info!(device = %device.name, provider = %provider, connection = %name, "an admin desk removed a connection");
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn test_event(
+    State(state): State<RelayState>,
+    Path((provider, name)): Path<(String, String)>,
+) -> Result<Json<TestOutcome>, ApiError> {
+    let provider: Provider = provider.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "The relay has no such connection.",
+        )
+    })?;
+    let admin = state.admin.clone();
+    blocking(move || admin.send_test_event(provider, &name))
+        .await
+        .map(Json)
 }
 
 #[derive(Debug, Deserialize)]

@@ -75,6 +75,35 @@ pub struct TestEventResult {
     pub message: String,
 }
 
+/// A test event, ready to post (its headers carry the signature and the test token).
+#[derive(Debug)]
+pub(crate) struct TestEvent {
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+/// What the listener's answer `code` (with body `text`) to a test event means.
+pub(crate) fn test_event_result(p: Provider, name: &str, code: u16, text: &str) -> TestEventResult {
+    let said = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    match code {
+        200 => TestEventResult {
+            ok: true,
+            message: format!(
+                "It works: Clientele received a test message for {} '{name}' and checked it. It shows in Activity and won't appear among your customers.",
+                p.display_name()
+            ),
+        },
+        _ => TestEventResult {
+            ok: false,
+            message: format!("The test message was refused: {said}"),
+        },
+    }
+}
+
 /// Where a new connection's secret comes from (`Sensitive` prints as "(redacted)").
 #[derive(Debug)]
 pub enum NewSecret {
@@ -313,6 +342,29 @@ impl Operations {
             .ok_or_else(|| AppError::no_connection(p, &name))
     }
 
+    /// A test event for one of the relay's connections: the relay sends it to itself (only it
+    /// holds the secret), and this desk then pulls it like any other.
+    fn send_relay_test_event(&self, p: Provider, name: &str) -> ApiResult<TestEventResult> {
+        let Some((_, relay)) = self.relay_admin()? else {
+            return Ok(TestEventResult {
+                ok: false,
+                message: "This connection receives through the relay, and only a desk that manages the relay's connections can send it a test. Ask whoever runs the relay.".into(),
+            });
+        };
+        let outcome = super::relay::block_on(relay.send_test_event(p, name))?;
+        Ok(TestEventResult {
+            ok: outcome.ok,
+            message: if outcome.ok {
+                format!(
+                    "It works: the relay received a test message for {} '{name}' and checked it. It arrives here in a moment, shows in Activity, and won't appear among your customers.",
+                    p.display_name()
+                )
+            } else {
+                outcome.message
+            },
+        })
+    }
+
     /// The address providers post to for a connection: the relay's public one for the relay's
     /// connections, this computer's listener for its own.
     pub fn webhook_url(&self, connection: &Connection) -> ApiResult<String> {
@@ -429,12 +481,9 @@ impl Operations {
             .reader()?
             .connection(p, name)?
             .ok_or_else(|| AppError::no_connection(p, name))?;
-        // Without its secret the test goes unsigned, and the listener's refusal says why.
-        let secret = if connection.requires_secret {
-            self.secrets.get(p, name).ok().flatten()
-        } else {
-            None
-        };
+        if connection.via_relay {
+            return self.send_relay_test_event(p, name);
+        }
         let status = self
             .listener
             .read()
@@ -442,6 +491,40 @@ impl Operations {
             .clone();
         let Some(address) = status.address.filter(|_| status.running) else {
             return Ok(TestEventResult { ok: false, message: "Clientele isn't receiving messages right now, so the test couldn't be sent. Check Settings → Listener.".into() });
+        };
+        let test = self.test_event(&connection, now);
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(10)))
+            .build()
+            .into();
+        let url = format!("http://{address}{}", test.path);
+        let mut request = agent.post(&url).header("content-type", "application/json");
+        for (k, v) in &test.headers {
+            request = request.header(k.as_str(), v.as_str());
+        }
+        Ok(match request.send(&test.body[..]) {
+            Ok(mut response) => {
+                let code = response.status().as_u16();
+                let text = response.body_mut().read_to_string().unwrap_or_default();
+                test_event_result(p, name, code, &text)
+            }
+            Err(e) => TestEventResult {
+                ok: false,
+                message: format!("The test message couldn't be sent: {e}"),
+            },
+        })
+    }
+
+    /// The signed test event for `connection`: a sample message from its provider, marked with
+    /// this process's test token. Without its secret the test goes unsigned, and the listener's
+    /// refusal says why.
+    pub(crate) fn test_event(&self, connection: &Connection, now: DateTime<Utc>) -> TestEvent {
+        let p = connection.provider;
+        let secret = if connection.requires_secret {
+            self.secrets.get(p, &connection.name).ok().flatten()
+        } else {
+            None
         };
         let body = providers::sample_body(
             p,
@@ -454,43 +537,11 @@ impl Operations {
             None => Vec::new(),
         };
         headers.push((TEST_HEADER.into(), self.test_token.expose().clone()));
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(std::time::Duration::from_secs(10)))
-            .build()
-            .into();
-        let url = format!("http://{address}{}", webhook_path(p, name));
-        let mut request = agent.post(&url).header("content-type", "application/json");
-        for (k, v) in &headers {
-            request = request.header(k.as_str(), v.as_str());
+        TestEvent {
+            path: webhook_path(p, &connection.name),
+            headers,
+            body,
         }
-        Ok(match request.send(&body[..]) {
-            Ok(mut response) => {
-                let code = response.status().as_u16();
-                let text = response.body_mut().read_to_string().unwrap_or_default();
-                let said = serde_json::from_str::<serde_json::Value>(&text)
-                    .ok()
-                    .and_then(|v| v["message"].as_str().map(str::to_string))
-                    .unwrap_or_default();
-                match code {
-                    200 => TestEventResult {
-                        ok: true,
-                        message: format!(
-                            "It works: Clientele received a test message for {} '{name}' and checked it. It shows in Activity and won't appear among your customers.",
-                            p.display_name()
-                        ),
-                    },
-                    _ => TestEventResult {
-                        ok: false,
-                        message: format!("The test message was refused: {said}"),
-                    },
-                }
-            }
-            Err(e) => TestEventResult {
-                ok: false,
-                message: format!("The test message couldn't be sent: {e}"),
-            },
-        })
     }
 }
 
