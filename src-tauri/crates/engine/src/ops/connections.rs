@@ -439,6 +439,15 @@ impl Operations {
             self.store.writer()?.drop_relay_connection(p, name, now)?;
             return Ok(None);
         }
+        if here.as_ref().is_some_and(|c| c.via_relay) {
+            return Err(AppError::new(
+                ErrorCode::RelayNotAdmin,
+                format!(
+                    "{} '{name}' is the relay's connection: only a desk that manages the relay's connections can remove it.",
+                    p.display_name()
+                ),
+            ));
+        }
         self.store.writer()?.remove_connection(p, name, now)?;
         let secret_kept = self.secrets.delete(p, name).err().map(|e| {
             tracing::warn!(error = %e, "couldn't delete a removed connection's secret");
