@@ -387,6 +387,17 @@ fn a_stopped_desk_and_a_desk_that_was_off_get_every_delivery_once() {
         sent.iter().all(|k| have.contains(k)),
         "missing after SIGCONT"
     );
+    // The relay's connections are listed with the relay's address, and only an admin desk may
+    // remove them.
+    let listed = awake.ws.json(&["connection", "list"]).to_string();
+    assert!(
+        listed.contains(&format!("{}/hooks/plain/main", relay.url())),
+        "{listed}"
+    );
+    let out = awake.ws.run(&["connection", "remove", "plain", "main"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("only a desk that manages"), "{said}");
 
     // Off during the burst: everything arrives once it starts.
     let serving_off = off.ws.serve();
