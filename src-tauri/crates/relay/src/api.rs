@@ -675,3 +675,35 @@ async fn rejections(
         .await
         .map(Json)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_are_only_the_relay_s_own() {
+        assert_eq!(parse_cursor(None).unwrap(), 0);
+        assert_eq!(parse_cursor(Some("")).unwrap(), 0);
+        assert_eq!(parse_cursor(Some("42")).unwrap(), 42);
+        for bad in ["-1", "abc", "1.5", "99999999999999999999"] {
+            let e = parse_cursor(Some(bad)).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+
+    #[test]
+    fn device_names_are_what_people_call_computers() {
+        assert_eq!(validate_device_name("  Front desk ").unwrap(), "Front desk");
+        assert!(validate_device_name("Caixa 2 — recepção").is_ok());
+        for bad in ["", "   ", "a\nb", &"x".repeat(65)] {
+            assert!(validate_device_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn errors_carry_retry_after_when_asked_to_wait() {
+        let response = too_many(7).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+    }
+}
