@@ -608,6 +608,28 @@ fn a_secret_added_from_an_admin_desk_verifies_at_the_relay_and_is_never_in_plain
         "the test event was pulled as a test: {received}"
     );
 
+    // Another admin desk learns of a connection before any message came in on it, and of its
+    // removal.
+    admin
+        .ws
+        .ok(&["connection", "add", "zupy", "spare", "--no-secret"]);
+    let second = Desk::join(
+        Workspace::new(),
+        &relay.url(),
+        &relay.pair("back", true),
+        &[],
+    );
+    second.ws.ok(&["relay", "pull"]);
+    let listed = second.ws.json(&["connection", "list"]).to_string();
+    assert!(
+        listed.contains(&format!("{}/hooks/zupy/spare", relay.url())),
+        "{listed}"
+    );
+    second.ws.ok(&["connection", "remove", "zupy", "spare"]);
+    admin.ws.ok(&["relay", "pull"]);
+    let listed = admin.ws.json(&["connection", "list"]).to_string();
+    assert!(!listed.contains("spare"), "{listed}");
+
     // The admin desk lists the relay's connection with the relay's address, and no secret.
     let listed = admin.ws.json(&["connection", "list"]);
     let text = listed.to_string();

@@ -207,8 +207,9 @@ impl Puller {
         }
     }
 
-    /// On an admin desk, copies the relay's new refusals (at most every [`REFUSALS_EVERY`] unless
-    /// `now`).
+    /// On an admin desk, copies the relay's new refusals and its list of connections (at most
+    /// every [`REFUSALS_EVERY`] unless `now`): the Providers screen then shows connections another
+    /// admin desk added before any message came in on them, and drops those removed.
     async fn copy_refusals(&mut self, now: bool) -> Result<(), StoreFailure> {
         let Some((mut cursor, last)) = self.refusals else {
             return Ok(());
@@ -216,6 +217,36 @@ impl Puller {
         if !now && last.is_some_and(|t| t.elapsed() < REFUSALS_EVERY) {
             return Ok(());
         }
+        let listed = self.client.connections().await?;
+        let store = self.store.clone();
+        let known = tokio::task::spawn_blocking(move || {
+            let mut writer = store.writer()?;
+            let at = Utc::now();
+            let mut known = Vec::new();
+            for c in &listed {
+                let id = writer.relay_connection(c.provider, &c.name, &c.settings, at)?;
+                known.push(((c.provider, c.name.clone()), id));
+            }
+            let gone: Vec<_> = store
+                .reader()?
+                .connections()?
+                .into_iter()
+                .filter(|c| {
+                    c.via_relay
+                        && !listed
+                            .iter()
+                            .any(|l| l.provider == c.provider && l.name == c.name)
+                })
+                .collect();
+            for c in gone {
+                writer.drop_relay_connection(c.provider, &c.name, at)?;
+            }
+            Ok::<_, clientele_store::StoreError>(known)
+        })
+        .await
+        .map_err(|e| StoreFailure::Local(e.to_string()))?
+        .map_err(|e| StoreFailure::Local(e.to_string()))?;
+        self.connections.extend(known);
         loop {
             let page = self.client.rejections(cursor, REFUSALS_PAGE).await?;
             let Some(newest) = page.iter().map(|r| r.id).max() else {
