@@ -9,6 +9,7 @@ use clientele_engine::ops::connections::{AddConnection, NewSecret};
 use clientele_engine::{ErrorCode, Operations};
 use clientele_secrets::env_var_name;
 use clientele_server::webhook_path;
+use clientele_store::Connection;
 use serde::Serialize;
 use std::io::{IsTerminal, Read};
 
@@ -76,21 +77,7 @@ pub fn run(ops: &Operations, mode: SecretsMode, cmd: ConnectionCommand) -> Resul
             Ok(())
         }
         ConnectionCommand::List { json } => {
-            #[derive(Serialize)]
-            struct Row {
-                provider: Provider,
-                name: String,
-                webhook_path: String,
-                /// The whole address providers post to (the relay's, for its connections).
-                address: String,
-                /// Its messages arrive through the relay.
-                via_relay: bool,
-                requires_secret: bool,
-                secret_set: Option<bool>,
-                paused: bool,
-                created_at: DateTime<Utc>,
-            }
-            let rows: Vec<Row> = ops
+            let rows: Vec<ConnectionRow> = ops
                 .store()
                 .reader()?
                 .connections()?
@@ -101,49 +88,15 @@ pub fn run(ops: &Operations, mode: SecretsMode, cmd: ConnectionCommand) -> Resul
                     } else {
                         format!("http://{DEFAULT_BIND}{}", webhook_path(c.provider, &c.name))
                     };
-                    anyhow::Ok(Row {
-                        address,
-                        via_relay: c.via_relay,
-                        secret_set: c
-                            .requires_secret
-                            .then(|| c.via_relay || ops.secret_is_set(c.provider, &c.name)),
-                        webhook_path: webhook_path(c.provider, &c.name),
-                        provider: c.provider,
-                        name: c.name,
-                        requires_secret: c.requires_secret,
-                        paused: c.paused,
-                        created_at: c.created_at,
-                    })
+                    let secret_set = c.via_relay || ops.secret_is_set(c.provider, &c.name);
+                    Ok(ConnectionRow::new(c, address, secret_set))
                 })
                 .collect::<Result<_>>()?;
-            if json {
-                return print_json(&rows);
-            }
-            if rows.is_empty() {
-                println!(
-                    "No connections yet. Add one with: clientele connection add PROVIDER NAME"
-                );
-                return Ok(());
-            }
-            print_table(
-                &["PROVIDER", "NAME", "ADDRESS PATH", "SECRET", "PAUSED"],
-                rows.iter()
-                    .map(|r| {
-                        vec![
-                            r.provider.display_name().to_string(),
-                            r.name.clone(),
-                            r.webhook_path.clone(),
-                            match r.secret_set {
-                                None => "none (unchecked)".into(),
-                                Some(true) => "set".into(),
-                                Some(false) => "MISSING".into(),
-                            },
-                            if r.paused { "yes".into() } else { "no".into() },
-                        ]
-                    })
-                    .collect(),
-            );
-            Ok(())
+            print_connections(
+                &rows,
+                json,
+                "No connections yet. Add one with: clientele connection add PROVIDER NAME",
+            )
         }
         ConnectionCommand::Test { provider, name } => {
             let result = ops.send_test_event(provider.id(), &name, Utc::now())?;
@@ -195,4 +148,68 @@ fn read_secret(provider: Provider, name: &str) -> Result<Sensitive<String>> {
         );
     }
     Ok(Sensitive::new(secret))
+}
+
+/// A connection as `connection list` and `relay connections` print it.
+#[derive(Debug, Serialize)]
+pub(crate) struct ConnectionRow {
+    provider: Provider,
+    name: String,
+    webhook_path: String,
+    /// The whole address providers post to (the relay's, for its connections).
+    address: String,
+    /// Its messages arrive through the relay.
+    via_relay: bool,
+    requires_secret: bool,
+    secret_set: Option<bool>,
+    paused: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl ConnectionRow {
+    /// `c` posted to at `address`; `secret_set` matters only when it requires one.
+    pub(crate) fn new(c: Connection, address: String, secret_set: bool) -> ConnectionRow {
+        ConnectionRow {
+            webhook_path: webhook_path(c.provider, &c.name),
+            address,
+            via_relay: c.via_relay,
+            secret_set: c.requires_secret.then_some(secret_set),
+            provider: c.provider,
+            name: c.name,
+            requires_secret: c.requires_secret,
+            paused: c.paused,
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// Prints `rows` as JSON or a table (`empty` when there are none).
+pub(crate) fn print_connections(rows: &[ConnectionRow], json: bool, empty: &str) -> Result<()> {
+    if json {
+        return print_json(&rows);
+    }
+    if rows.is_empty() {
+        println!("{empty}");
+        return Ok(());
+    }
+    print_table(
+        &["PROVIDER", "NAME", "ADDRESS", "SECRET", "PAUSED"],
+        rows.iter()
+            .map(|r| {
+                vec![
+                    r.provider.display_name().to_string(),
+                    r.name.clone(),
+                    r.address.clone(),
+                    match (r.secret_set, r.via_relay) {
+                        (None, _) => "none (unchecked)".into(),
+                        (Some(_), true) => "kept by the relay".into(),
+                        (Some(true), false) => "set".into(),
+                        (Some(false), false) => "MISSING".into(),
+                    },
+                    if r.paused { "yes".into() } else { "no".into() },
+                ]
+            })
+            .collect(),
+    );
+    Ok(())
 }

@@ -3,6 +3,7 @@
 //! while the relay is serving: they only touch its database, whose lock SQLite manages.
 
 use crate::args::{RelayCommand, RelayConnectionCommand, SecretsMode};
+use crate::connection::{ConnectionRow, print_connections};
 use crate::print::{print_json, print_table};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -250,58 +251,20 @@ fn devices(dir: &Path, json: bool) -> Result<()> {
 fn connections(dir: &Path, json: bool) -> Result<()> {
     let ops = relay_operations(dir)?;
     let public = crate::relay_serve::saved_public_url(ops.store())?;
-    #[derive(Serialize)]
-    struct Row {
-        provider: clientele_core::Provider,
-        name: String,
-        address: String,
-        requires_secret: bool,
-        secret_set: Option<bool>,
-        paused: bool,
-        created_at: DateTime<Utc>,
-    }
-    let rows: Vec<Row> = ops
+    let rows: Vec<ConnectionRow> = ops
         .store()
         .reader()?
         .connections()?
         .into_iter()
-        .map(|c| Row {
-            secret_set: c
-                .requires_secret
-                .then(|| ops.secret_is_set(c.provider, &c.name)),
-            address: format!("{public}{}", webhook_path(c.provider, &c.name)),
-            provider: c.provider,
-            name: c.name,
-            requires_secret: c.requires_secret,
-            paused: c.paused,
-            created_at: c.created_at,
+        .map(|c| {
+            let address = format!("{public}{}", webhook_path(c.provider, &c.name));
+            let secret_set = ops.secret_is_set(c.provider, &c.name);
+            ConnectionRow::new(c, address, secret_set)
         })
         .collect();
-    if json {
-        return print_json(&rows);
-    }
-    if rows.is_empty() {
-        println!(
-            "The relay has no connections yet. Add them from an admin desk (Providers screen, or `clientele connection add`)."
-        );
-        return Ok(());
-    }
-    print_table(
-        &["PROVIDER", "NAME", "ADDRESS", "SECRET"],
-        rows.iter()
-            .map(|r| {
-                vec![
-                    r.provider.display_name().to_string(),
-                    r.name.clone(),
-                    r.address.clone(),
-                    match r.secret_set {
-                        None => "none (unchecked)".into(),
-                        Some(true) => "set (encrypted)".into(),
-                        Some(false) => "MISSING".into(),
-                    },
-                ]
-            })
-            .collect(),
-    );
-    Ok(())
+    print_connections(
+        &rows,
+        json,
+        "The relay has no connections yet. Add them from an admin desk (Providers screen, or `clientele connection add`).",
+    )
 }

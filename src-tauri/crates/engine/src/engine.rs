@@ -326,22 +326,36 @@ impl Engine {
             return Ok(false);
         };
         let (status_tx, status_rx) = tokio::sync::watch::channel(PullStatus::default());
-        let mut puller = Puller::new(
-            client,
-            link.ca_cert.clone(),
-            self.operations.store().clone(),
-            ingest,
-            link.cursor.clone(),
-            status_tx,
-        );
-        if link.admin {
-            puller = puller.copying_refusals(link.rejections_cursor);
-        }
+        let puller = self.puller_for(&link, client, ingest, status_tx);
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(puller.run(stop_rx));
         self.operations.set_pull_status(Some(status_rx));
         *self.puller.lock().await = Some(Pulling { stop, task });
         Ok(true)
+    }
+
+    /// A puller for `link` from where it got to (an admin desk's also copies the relay's
+    /// refusals and connections).
+    fn puller_for(
+        &self,
+        link: &clientele_store::RelayLink,
+        client: clientele_relay_client::RelayClient,
+        ingest: IngestHandle,
+        status: tokio::sync::watch::Sender<PullStatus>,
+    ) -> Puller {
+        let puller = Puller::new(
+            client,
+            link.ca_cert.clone(),
+            self.operations.store().clone(),
+            ingest,
+            link.cursor.clone(),
+            status,
+        );
+        if link.admin {
+            puller.copying_refusals(link.rejections_cursor)
+        } else {
+            puller
+        }
     }
 
     /// Pulls everything the relay has for this desk, then derives it; returns how many
@@ -355,17 +369,7 @@ impl Engine {
             return Ok(0);
         };
         let (status_tx, _) = tokio::sync::watch::channel(PullStatus::default());
-        let mut puller = Puller::new(
-            client,
-            link.ca_cert.clone(),
-            self.operations.store().clone(),
-            ingest,
-            link.cursor.clone(),
-            status_tx,
-        );
-        if link.admin {
-            puller = puller.copying_refusals(link.rejections_cursor);
-        }
+        let mut puller = self.puller_for(&link, client, ingest, status_tx);
         let pulled = puller.catch_up().await.map_err(|e| match e {
             StoreFailure::Relay(e) => AppError::from(e),
             StoreFailure::Local(message) => AppError::new(ErrorCode::Database, message),

@@ -251,15 +251,7 @@ impl Operations {
             }
             NewSecret::AlreadySet => {
                 if !self.secrets.is_set(p, &name)? {
-                    return Err(AppError::new(
-                        ErrorCode::SecretUnavailable,
-                        format!(
-                            "No {} is set for {} connection '{name}' in {}.",
-                            p.secret_word(),
-                            p.display_name(),
-                            self.secrets.describe()
-                        ),
-                    ));
+                    return Err(self.no_secret_set(p, &name));
                 }
                 false
             }
@@ -287,6 +279,19 @@ impl Operations {
         Ok(added)
     }
 
+    /// "No signing secret is set for Tiquo connection 'main' in environment variables."
+    fn no_secret_set(&self, p: Provider, name: &str) -> AppError {
+        AppError::new(
+            ErrorCode::SecretUnavailable,
+            format!(
+                "No {} is set for {} connection '{name}' in {}.",
+                p.secret_word(),
+                p.display_name(),
+                self.secrets.describe()
+            ),
+        )
+    }
+
     /// On an admin desk: adds the connection at the relay. The secret goes there over the
     /// authenticated channel and never touches this computer's disk; this desk keeps a row for
     /// the connection (marked as the relay's) so its list and its pulled deliveries know it.
@@ -300,17 +305,11 @@ impl Operations {
         let p = request.provider;
         let secret = match request.secret {
             NewSecret::Given(secret) => Some(secret),
-            NewSecret::AlreadySet => Some(self.secrets.get(p, &name)?.ok_or_else(|| {
-                AppError::new(
-                    ErrorCode::SecretUnavailable,
-                    format!(
-                        "No {} is set for {} connection '{name}' in {}.",
-                        p.secret_word(),
-                        p.display_name(),
-                        self.secrets.describe()
-                    ),
-                )
-            })?),
+            NewSecret::AlreadySet => Some(
+                self.secrets
+                    .get(p, &name)?
+                    .ok_or_else(|| self.no_secret_set(p, &name))?,
+            ),
             NewSecret::Unsigned => None,
         };
         if secret
