@@ -232,6 +232,27 @@ describe("Providers", () => {
       expect(screen.getByTestId("connection-card")).not.toHaveTextContent("Connected");
     });
 
+    it("after leaving the relay, says its connections no longer receive, and lets them be removed here", async () => {
+      const user = userEvent.setup();
+      backend.getRelayStatus.mockResolvedValue(NOT_JOINED);
+      backend.listConnections.mockResolvedValue([
+        { ...fromRelay, webhook_url: "http://127.0.0.1:8787/hooks/tiquo/shop" },
+      ]);
+      backend.removeConnection.mockResolvedValue(undefined);
+      render(Providers);
+      const card = await screen.findByTestId("connection-card");
+      expect(within(card).getByTestId("relay-state-badge")).toHaveTextContent("Not receiving: the relay was left");
+      expect(within(card).getByTestId("relay-left-note")).toHaveTextContent("Its customers are kept");
+      expect(within(card).queryByTestId("relay-badge")).not.toBeInTheDocument();
+      // Its old address would mislead: none is offered.
+      expect(within(card).queryByTestId("connection-address")).not.toBeInTheDocument();
+      await user.click(within(card).getByTestId("remove-connection"));
+      expect(screen.getByTestId("remove-dialog")).toHaveTextContent("nothing changes at the relay");
+      expect(screen.getByTestId("remove-dialog")).not.toHaveTextContent("keychain");
+      await user.click(screen.getByTestId("confirm-remove"));
+      expect(backend.removeConnection).toHaveBeenCalledWith("tiquo", "shop");
+    });
+
     it("lists connections as before when the relay's status can't be read", async () => {
       backend.listConnections.mockResolvedValue([connection()]);
       render(Providers);
