@@ -1,5 +1,6 @@
 //! Tauri commands: each one adapts a `clientele_engine::Operations` method, off the UI thread.
-//! Errors reach the webview as `{code, message}`; no command ever returns a secret.
+//! Errors reach the webview as `{code, message}`; no command ever returns a secret (nor the
+//! relay's access key for this computer).
 
 use crate::AppState;
 use chrono::Utc;
@@ -12,6 +13,7 @@ use clientele_engine::ops::exports::{
 };
 use clientele_engine::ops::people::{PeoplePage, PersonDetail};
 use clientele_engine::ops::providers::ProviderInfo;
+use clientele_engine::ops::relay::RelayStatus;
 use clientele_engine::ops::settings::{SettingsUpdate, SettingsView};
 use clientele_engine::{AppError, ErrorCode, Operations};
 use std::sync::Arc;
@@ -276,4 +278,50 @@ pub async fn show_in_folder(path: String) -> Reply<()> {
             format!("Couldn't open the folder of {path}."),
         )
     })
+}
+
+/// Where the link to the relay stands (read from the puller while it runs).
+#[tauri::command]
+pub async fn relay_status(state: State<'_, AppState>) -> Reply<RelayStatus> {
+    blocking(state.ops(), |api| api.relay_status(false)).await
+}
+
+/// Joins the relay at `url` with a one-time pairing `code`, then starts pulling from it. The
+/// access key the relay hands out goes to the keychain, never to the window.
+#[tauri::command]
+pub async fn join_relay(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    url: String,
+    code: String,
+    name: Option<String>,
+) -> Reply<RelayStatus> {
+    let name = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    blocking(state.ops(), move |api| {
+        let joined = api.join_relay(&url, &code, name.as_deref(), None, Utc::now())?;
+        if joined.token_to_show.is_some() {
+            // Only a read-only secret store hands the key back; the app's keychain never is.
+            tracing::warn!("the relay's access key couldn't be kept in the keychain");
+        }
+        Ok(())
+    })
+    .await?;
+    // Joined either way; a puller that can't start says why in the status.
+    if let Err(e) = crate::start_pulling(&app, &state).await {
+        tracing::warn!(error = %e.message, "couldn't start pulling from the relay");
+    }
+    blocking(state.ops(), |api| api.relay_status(false)).await
+}
+
+/// Stops pulling, then leaves the relay: what was received through it stays on this computer.
+#[tauri::command]
+pub async fn leave_relay(app: tauri::AppHandle, state: State<'_, AppState>) -> Reply<RelayStatus> {
+    state.engine.stop_pulling().await;
+    if let Err(e) = blocking(state.ops(), |api| api.leave_relay()).await {
+        // Still joined: carry on receiving through it.
+        let _ = crate::start_pulling(&app, &state).await;
+        return Err(e);
+    }
+    crate::publish_relay_status(&app).await;
+    blocking(state.ops(), |api| api.relay_status(false)).await
 }

@@ -1,14 +1,16 @@
 //! Clientele's desktop shell. It starts the same engine as `clientele serve` (listener, pipeline
 //! and store, in-process, on the same data folder); the window is a view onto it. Closing the window keeps
-//! receiving (the tray shows the listener's status); Quit stops the listener gracefully.
+//! receiving (the tray shows the listener's status, and the relay's when this computer is joined
+//! to one); Quit stops the listener and the relay puller gracefully.
 
 mod commands;
 mod instance;
 
 use clientele_engine::data_dir::{self, LockError};
-use clientele_engine::events::{LIVE_EVENT, LiveUpdate};
+use clientele_engine::events::{LIVE_EVENT, LiveUpdate, RELAY_EVENT};
+use clientele_engine::ops::relay::{RelayState, RelayStatus};
 use clientele_engine::ops::settings::{ListenerPrefs, ListenerStatus};
-use clientele_engine::{Engine, Operations, StartError};
+use clientele_engine::{ApiResult, Engine, Operations, StartError};
 use clientele_secrets::KeychainStore;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,8 +23,18 @@ const PORT_ENV: &str = "CLIENTELE_LISTEN_PORT";
 
 pub(crate) struct AppState {
     engine: Engine,
-    tray_status: Mutex<Option<MenuItem<tauri::Wry>>>,
+    tray: Mutex<Option<Tray>>,
     keep_in_tray: Mutex<bool>,
+    /// One relay status published at a time, so the window and the tray end on the newest.
+    relay_turn: tokio::sync::Mutex<()>,
+}
+
+/// The tray menu's status lines: the listener's, and the relay's while this computer is joined.
+struct Tray {
+    menu: Menu<tauri::Wry>,
+    status: MenuItem<tauri::Wry>,
+    relay: MenuItem<tauri::Wry>,
+    relay_shown: bool,
 }
 
 impl AppState {
@@ -51,8 +63,9 @@ fn prepare() -> anyhow::Result<AppState> {
         .map_or(ListenerPrefs::DEFAULT.keep_in_tray, |p| p.keep_in_tray);
     Ok(AppState {
         engine,
-        tray_status: Mutex::new(None),
+        tray: Mutex::new(None),
         keep_in_tray: Mutex::new(keep_in_tray),
+        relay_turn: tokio::sync::Mutex::new(()),
     })
 }
 
@@ -62,13 +75,13 @@ async fn start_listener(app: &AppHandle, state: &AppState, mut prefs: ListenerPr
         prefs.port = port;
     }
     let status = state.engine.listen_as_configured(prefs).await;
-    if let Some(item) = state
-        .tray_status
+    if let Some(tray) = state
+        .tray
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .as_ref()
     {
-        let _ = item.set_text(tray_text(&status, prefs));
+        let _ = tray.status.set_text(tray_text(&status, prefs));
     }
     let _ = app.emit(LIVE_EVENT, LiveUpdate::default());
 }
@@ -83,6 +96,109 @@ fn tray_text(status: &ListenerStatus, prefs: ListenerPrefs) -> String {
         (None, Some(error)) => error.clone(),
         (None, None) => "Not receiving".into(),
     }
+}
+
+/// Starts pulling from the relay when this computer is joined to one (restarting a puller that
+/// runs), and forwards the puller's status to the window and the tray for as long as it runs.
+pub(crate) async fn start_pulling(app: &AppHandle, state: &AppState) -> ApiResult<bool> {
+    let started = state.engine.start_pulling().await;
+    if let Some(changes) = state.ops().watch_pull_status() {
+        forward_relay_status(app.clone(), changes);
+    }
+    publish_relay_status(app).await;
+    started
+}
+
+/// Publishes the relay status each time the puller's changes; ends with the puller (its sender
+/// goes away when it stops).
+fn forward_relay_status<T: Send + Sync + 'static>(
+    app: AppHandle,
+    mut changes: tokio::sync::watch::Receiver<T>,
+) {
+    tauri::async_runtime::spawn(async move {
+        while changes.changed().await.is_ok() {
+            publish_relay_status(&app).await;
+        }
+    });
+}
+
+/// Reads where the relay link stands and shows it: the window gets [`RELAY_EVENT`] (the status
+/// carries no access key), the tray its second line.
+pub(crate) async fn publish_relay_status(app: &AppHandle) {
+    let Some(state) = app.try_state::<AppState>() else {
+        return;
+    };
+    let _turn = state.relay_turn.lock().await;
+    let ops = state.ops().clone();
+    let status = match tauri::async_runtime::spawn_blocking(move || ops.relay_status(false)).await {
+        Ok(Ok(status)) => status,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e.message, "couldn't read the relay's status");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "couldn't read the relay's status");
+            return;
+        }
+    };
+    if let Some(tray) = state
+        .tray
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_mut()
+    {
+        show_relay_in_tray(tray, &status);
+    }
+    let _ = app.emit(RELAY_EVENT, &status);
+}
+
+/// Shows the relay line under the listener's while joined; removes it otherwise.
+fn show_relay_in_tray(tray: &mut Tray, status: &RelayStatus) {
+    match relay_tray_text(status, chrono::Local::now()) {
+        Some(text) => {
+            let _ = tray.relay.set_text(text);
+            if !tray.relay_shown && tray.menu.insert(&tray.relay, 1).is_ok() {
+                tray.relay_shown = true;
+            }
+        }
+        None => {
+            if tray.relay_shown && tray.menu.remove(&tray.relay).is_ok() {
+                tray.relay_shown = false;
+            }
+        }
+    }
+}
+
+/// The tray's relay line ("Relay: connected to relay.example.com"), or none when this computer
+/// isn't joined to a relay.
+fn relay_tray_text(status: &RelayStatus, now: chrono::DateTime<chrono::Local>) -> Option<String> {
+    let host = status
+        .host
+        .clone()
+        .or_else(|| status.url.clone())
+        .unwrap_or_else(|| "the relay".into());
+    Some(match status.state {
+        RelayState::NotJoined => return None,
+        RelayState::Connecting => format!("Relay: connecting to {host}…"),
+        RelayState::Connected => format!("Relay: connected to {host}"),
+        RelayState::Unreachable => match status.since.as_deref().and_then(|s| local_time(s, now)) {
+            Some(since) => format!("Relay: can't reach {host} since {since}"),
+            None => format!("Relay: can't reach {host}"),
+        },
+        RelayState::Revoked => "Relay: this computer's access was removed".into(),
+    })
+}
+
+/// "09:14" today, "3 Mar 09:14" on another day, in this computer's time zone.
+fn local_time(iso: &str, now: chrono::DateTime<chrono::Local>) -> Option<String> {
+    let at = chrono::DateTime::parse_from_rfc3339(iso)
+        .ok()?
+        .with_timezone(&chrono::Local);
+    Some(if at.date_naive() == now.date_naive() {
+        at.format("%H:%M").to_string()
+    } else {
+        at.format("%-d %b %H:%M").to_string()
+    })
 }
 
 /// Applies saved preferences: listener address, tray behaviour, start at login.
@@ -176,8 +292,10 @@ fn keeps_running_in_tray(app: &AppHandle) -> bool {
         .is_some_and(|s| *s.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
-fn build_tray(app: &AppHandle) -> tauri::Result<MenuItem<tauri::Wry>> {
+fn build_tray(app: &AppHandle) -> tauri::Result<Tray> {
     let status = MenuItem::with_id(app, "status", "Starting…", false, None::<&str>)?;
+    // Inserted under the status line once this computer is joined to a relay.
+    let relay = MenuItem::with_id(app, "relay", "Relay", false, None::<&str>)?;
     let open = MenuItem::with_id(app, "open", "Open Clientele", true, None::<&str>)?;
     let quit_item = MenuItem::with_id(app, "quit", "Quit Clientele", true, None::<&str>)?;
     let menu = Menu::with_items(app, &[&status, &open, &quit_item])?;
@@ -192,11 +310,17 @@ fn build_tray(app: &AppHandle) -> tauri::Result<MenuItem<tauri::Wry>> {
             _ => {}
         })
         .build(app)?;
-    Ok(status)
+    Ok(Tray {
+        menu,
+        status,
+        relay,
+        relay_shown: false,
+    })
 }
 
-/// Stops the listener (in-flight requests finish; stored deliveries are already durable) and the
-/// pipeline (what is queued is stored and derived, its threads joined), then exits.
+/// Stops the relay puller (what it pulled is stored), the listener (in-flight requests finish;
+/// stored deliveries are already durable) and the pipeline (what is queued is stored and
+/// derived, its threads joined), then exits.
 fn quit(app: &AppHandle) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
@@ -267,9 +391,7 @@ pub fn run() {
             let handle = app.handle().clone();
             forward_live_updates(handle.clone(), &state.engine);
             match build_tray(&handle) {
-                Ok(item) => {
-                    *state.tray_status.lock().unwrap_or_else(|p| p.into_inner()) = Some(item)
-                }
+                Ok(tray) => *state.tray.lock().unwrap_or_else(|p| p.into_inner()) = Some(tray),
                 // No system tray (a bare X server): the window still works; closing it quits.
                 Err(e) => {
                     tracing::warn!(error = %e, "no system tray");
@@ -281,6 +403,10 @@ pub fn run() {
             tauri::async_runtime::spawn(async move {
                 let state = handle.state::<AppState>();
                 start_listener(&handle, &state, prefs).await;
+                // Then what waited at the relay while Clientele was closed.
+                if let Err(e) = start_pulling(&handle, &state).await {
+                    tracing::warn!(error = %e.message, "couldn't start pulling from the relay");
+                }
             });
             Ok(())
         })
@@ -310,6 +436,9 @@ pub fn run() {
             commands::cancel_export,
             commands::export_history,
             commands::show_in_folder,
+            commands::relay_status,
+            commands::join_relay,
+            commands::leave_relay,
         ])
         .build(context);
     let app = match result {
@@ -338,4 +467,60 @@ pub fn run() {
             api.prevent_exit();
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn status(state: RelayState, since: Option<String>) -> RelayStatus {
+        RelayStatus {
+            state,
+            url: Some("https://relay.example.com".into()),
+            host: Some("relay.example.com".into()),
+            name: Some("front-desk".into()),
+            admin: false,
+            public_url: Some("https://relay.example.com".into()),
+            since,
+            error: None,
+            last_pull_at: None,
+            last_delivery_at: None,
+            received: 0,
+        }
+    }
+
+    #[test]
+    fn the_tray_says_how_the_relay_is_doing_in_words() {
+        let now = chrono::Local
+            .with_ymd_and_hms(2025, 3, 4, 11, 0, 0)
+            .single()
+            .expect("a local time");
+        let at = |h, m| {
+            chrono::Local
+                .with_ymd_and_hms(2025, 3, 4, h, m, 0)
+                .single()
+                .expect("a local time")
+                .to_rfc3339()
+        };
+        let text = |s: RelayStatus| relay_tray_text(&s, now);
+        assert_eq!(text(status(RelayState::NotJoined, None)), None);
+        assert_eq!(
+            text(status(RelayState::Connected, None)).as_deref(),
+            Some("Relay: connected to relay.example.com")
+        );
+        assert_eq!(
+            text(status(RelayState::Unreachable, Some(at(9, 14)))).as_deref(),
+            Some("Relay: can't reach relay.example.com since 09:14")
+        );
+        let yesterday = (now - chrono::Duration::days(1)).to_rfc3339();
+        assert_eq!(
+            text(status(RelayState::Unreachable, Some(yesterday))).as_deref(),
+            Some("Relay: can't reach relay.example.com since 3 Mar 11:00")
+        );
+        assert_eq!(
+            text(status(RelayState::Revoked, None)).as_deref(),
+            Some("Relay: this computer's access was removed")
+        );
+    }
 }

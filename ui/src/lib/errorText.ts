@@ -26,6 +26,16 @@ const ADVICE: Partial<Record<UiErrorCode, string>> = {
   export_path_is_folder: "Give the file a name, then export again.",
   export_write_failed: "Check that there is free space and that the file isn't open in another program, then export again.",
   export_too_many_rows: "Export to CSV instead: a CSV file has no row limit.",
+  relay_unreachable:
+    "Check that this computer is online. If it is, the relay may be switched off — ask whoever looks after it.",
+  relay_untrusted: "Ask whoever looks after the relay to check its address and its security settings.",
+  not_a_relay: "Check the relay's address with whoever looks after it.",
+  relay_refused: "Ask whoever looks after the relay.",
+  relay_access_removed:
+    "In Settings, stop receiving through the relay, then join it again with a new pairing code from whoever looks after it.",
+  relay_not_admin: "Only whoever looks after the relay can change its connections. Ask them.",
+  relay_not_joined: "Join a relay in Settings, under “Receive from the internet”.",
+  relay_already_joined: "In Settings, stop receiving through the relay first.",
 };
 
 const DEFAULT_ADVICE =

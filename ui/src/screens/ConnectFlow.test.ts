@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 
 vi.mock("$lib/backend", () => import("../test/mock-backend"));
 import * as backend from "../test/mock-backend";
-import { PROVIDERS, connection, settings } from "../test/fixtures";
+import { PROVIDERS, connection, relayStatus, settings } from "../test/fixtures";
 import ConnectFlow from "./ConnectFlow.svelte";
 
 const created = connection({
@@ -199,5 +199,63 @@ describe("Connect a provider", () => {
     setup();
     expect(await screen.findByText("Couldn't start connecting")).toBeInTheDocument();
     expect(screen.getByTestId("copy-details")).toBeInTheDocument();
+  });
+
+  it("on a computer that manages its relay, gives the relay's address and sends the secret there", async () => {
+    backend.getRelayStatus.mockResolvedValue(relayStatus({ admin: true, public_url: "https://relay.example.com/" }));
+    const { user, ondone } = setup();
+    await user.click(await screen.findByTestId("provider-card-tiquo"));
+    await user.click(await screen.findByTestId("name-next"));
+
+    const address = await screen.findByTestId("connect-step-address");
+    expect(within(address).getByTestId("webhook-url")).toHaveTextContent("https://relay.example.com/hooks/tiquo/main");
+    expect(within(address).getByTestId("address-relay-note")).toHaveTextContent("This is the relay's address");
+    await user.click(screen.getByTestId("address-next"));
+
+    const step = await screen.findByTestId("connect-step-secret");
+    expect(within(step).getByTestId("secret-relay-note")).toHaveTextContent(
+      "It goes to the relay, which keeps it locked away. It isn't kept on this computer",
+    );
+    expect(step).not.toHaveTextContent("keychain");
+    await user.type(screen.getByTestId("secret-input"), "whsec_abc123");
+    backend.addConnection.mockResolvedValue({
+      ...created,
+      via_relay: true,
+      webhook_url: "https://relay.example.com/hooks/tiquo/main",
+    });
+    await user.click(screen.getByTestId("save-secret"));
+
+    const test = await screen.findByTestId("connect-step-test");
+    expect(within(test).getByTestId("relay-test-note")).toHaveTextContent("send a test from Tiquo's own settings");
+    expect(screen.queryByTestId("send-test")).not.toBeInTheDocument();
+    expect(screen.queryByTestId("final-webhook-url")).not.toBeInTheDocument();
+    await user.click(screen.getByTestId("connect-done"));
+    expect(ondone).toHaveBeenCalled();
+  });
+
+  it("on a computer joined without managing the relay, connects on this computer as before", async () => {
+    backend.getRelayStatus.mockResolvedValue(relayStatus({ admin: false }));
+    const { user } = setup();
+    await user.click(await screen.findByTestId("provider-card-tiquo"));
+    await user.click(await screen.findByTestId("name-next"));
+    expect(await screen.findByTestId("webhook-url")).toHaveTextContent("http://127.0.0.1:8787/hooks/tiquo/main");
+    expect(screen.queryByTestId("address-relay-note")).not.toBeInTheDocument();
+  });
+
+  it("says plainly when the relay refuses a new connection from this computer", async () => {
+    backend.getRelayStatus.mockResolvedValue(relayStatus({ admin: true }));
+    const { user } = setup();
+    await user.click(await screen.findByTestId("provider-card-tiquo"));
+    await user.click(await screen.findByTestId("name-next"));
+    await user.click(await screen.findByTestId("address-next"));
+    await user.type(await screen.findByTestId("secret-input"), "whsec_abc123");
+    backend.addConnection.mockRejectedValue({
+      code: "relay_not_admin",
+      message: "This computer may not manage the relay's connections.",
+    });
+    await user.click(screen.getByTestId("save-secret"));
+    expect(await screen.findByTestId("secret-error")).toHaveTextContent(
+      "This computer may not change the relay's connections. Ask whoever looks after the relay.",
+    );
   });
 });

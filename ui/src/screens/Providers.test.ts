@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 
 vi.mock("$lib/backend", () => import("../test/mock-backend"));
 import * as backend from "../test/mock-backend";
-import { PROVIDERS, connection, hoursAgo } from "../test/fixtures";
+import { NOT_JOINED, PROVIDERS, connection, hoursAgo, relayStatus } from "../test/fixtures";
 import Providers from "./Providers.svelte";
 
 beforeEach(() => {
@@ -142,5 +142,122 @@ describe("Providers", () => {
     ]);
     backend.emitLive({ deliveries: 1 });
     expect(await screen.findByText(/13 messages today/)).toBeInTheDocument();
+  });
+
+  describe("with a relay", () => {
+    const fromRelay = connection({
+      provider: "tiquo",
+      provider_name: "Tiquo",
+      name: "shop",
+      via_relay: true,
+      webhook_url: "https://relay.example.com/hooks/tiquo/shop",
+    });
+
+    it("says nothing about a relay when this computer isn't joined to one", async () => {
+      backend.getRelayStatus.mockResolvedValue(NOT_JOINED);
+      backend.listConnections.mockResolvedValue([connection()]);
+      render(Providers);
+      await screen.findByTestId("connection-card");
+      expect(screen.queryByTestId("providers-relay")).not.toBeInTheDocument();
+      expect(screen.queryByTestId("relay-badge")).not.toBeInTheDocument();
+    });
+
+    it("says messages also arrive through the relay, and marks its connections with the relay's address", async () => {
+      backend.getRelayStatus.mockResolvedValue(relayStatus());
+      backend.listConnections.mockResolvedValue([connection(), fromRelay]);
+      render(Providers);
+      expect(await screen.findByTestId("providers-relay")).toHaveTextContent(
+        "Messages also arrive through the relay at relay.example.com.",
+      );
+      expect(screen.getByTestId("providers-relay")).toHaveTextContent("managed by whoever looks after it");
+      const [local, relayed] = await screen.findAllByTestId("connection-card");
+      expect(within(local!).queryByTestId("relay-badge")).not.toBeInTheDocument();
+      expect(within(relayed!).getByTestId("relay-badge")).toHaveTextContent("through the relay");
+      expect(within(relayed!).getByTestId("connection-address")).toHaveTextContent(
+        "https://relay.example.com/hooks/tiquo/shop",
+      );
+      // Its secret and its pausing live on the relay; removing it is for who manages the relay.
+      expect(within(relayed!).queryByTestId("edit-secret")).not.toBeInTheDocument();
+      expect(within(relayed!).queryByTestId("toggle-pause")).not.toBeInTheDocument();
+      expect(within(relayed!).queryByTestId("remove-connection")).not.toBeInTheDocument();
+      expect(within(local!).getByTestId("remove-connection")).toBeInTheDocument();
+    });
+
+    it("lets a computer that manages the relay remove the relay's connections, saying what that does", async () => {
+      const user = userEvent.setup();
+      backend.getRelayStatus.mockResolvedValue(relayStatus({ admin: true }));
+      backend.listConnections.mockResolvedValue([fromRelay]);
+      backend.removeConnection.mockResolvedValue(undefined);
+      render(Providers);
+      expect(await screen.findByTestId("providers-relay")).toHaveTextContent(
+        "Connections you add here are added to the relay",
+      );
+      await user.click(await screen.findByTestId("remove-connection"));
+      expect(screen.getByTestId("remove-dialog")).toHaveTextContent("for every computer that receives through it");
+      await user.click(screen.getByTestId("confirm-remove"));
+      expect(backend.removeConnection).toHaveBeenCalledWith("tiquo", "shop");
+    });
+
+    it("says in plain words when the relay couldn't be reached to remove one", async () => {
+      const user = userEvent.setup();
+      backend.getRelayStatus.mockResolvedValue(relayStatus({ admin: true }));
+      backend.listConnections.mockResolvedValue([fromRelay]);
+      backend.removeConnection.mockRejectedValue({
+        code: "relay_unreachable",
+        message: "Clientele couldn't reach the relay at https://relay.example.com/: it didn't answer in time",
+      });
+      render(Providers);
+      await user.click(await screen.findByTestId("remove-connection"));
+      await user.click(screen.getByTestId("confirm-remove"));
+      expect(await screen.findByTestId("connection-error")).toHaveTextContent(
+        "Couldn't reach the relay, so nothing was changed.",
+      );
+    });
+
+    it("warns when the relay can't be reached, and follows the relay's status live", async () => {
+      backend.getRelayStatus.mockResolvedValue(relayStatus());
+      backend.listConnections.mockResolvedValue([fromRelay]);
+      render(Providers);
+      await screen.findByTestId("providers-relay");
+      expect(screen.queryByTestId("providers-relay-trouble")).not.toBeInTheDocument();
+      await waitFor(() => expect(backend.relayListenerCount()).toBe(1));
+      expect(screen.getByTestId("connection-card")).toHaveTextContent("Connected");
+      backend.emitRelay(relayStatus({ state: "unreachable", since: hoursAgo(1) }));
+      expect(await screen.findByTestId("relay-state-badge")).toHaveTextContent("Waiting at the relay");
+      backend.emitRelay(relayStatus({ state: "revoked" }));
+      expect(await screen.findByTestId("providers-relay-trouble")).toHaveTextContent(
+        "This computer's access was removed. See Settings",
+      );
+      expect(screen.getByTestId("relay-state-badge")).toHaveTextContent("Not arriving: access removed");
+      expect(screen.getByTestId("connection-card")).not.toHaveTextContent("Connected");
+    });
+
+    it("after leaving the relay, says its connections no longer receive, and lets them be removed here", async () => {
+      const user = userEvent.setup();
+      backend.getRelayStatus.mockResolvedValue(NOT_JOINED);
+      backend.listConnections.mockResolvedValue([
+        { ...fromRelay, webhook_url: "http://127.0.0.1:8787/hooks/tiquo/shop" },
+      ]);
+      backend.removeConnection.mockResolvedValue(undefined);
+      render(Providers);
+      const card = await screen.findByTestId("connection-card");
+      expect(within(card).getByTestId("relay-state-badge")).toHaveTextContent("Not receiving: the relay was left");
+      expect(within(card).getByTestId("relay-left-note")).toHaveTextContent("Its customers are kept");
+      expect(within(card).queryByTestId("relay-badge")).not.toBeInTheDocument();
+      // Its old address would mislead: none is offered.
+      expect(within(card).queryByTestId("connection-address")).not.toBeInTheDocument();
+      await user.click(within(card).getByTestId("remove-connection"));
+      expect(screen.getByTestId("remove-dialog")).toHaveTextContent("nothing changes at the relay");
+      expect(screen.getByTestId("remove-dialog")).not.toHaveTextContent("keychain");
+      await user.click(screen.getByTestId("confirm-remove"));
+      expect(backend.removeConnection).toHaveBeenCalledWith("tiquo", "shop");
+    });
+
+    it("lists connections as before when the relay's status can't be read", async () => {
+      backend.listConnections.mockResolvedValue([connection()]);
+      render(Providers);
+      expect(await screen.findByTestId("connection-card")).toHaveTextContent("Vagaro – main");
+      expect(screen.queryByTestId("providers-relay")).not.toBeInTheDocument();
+    });
   });
 });

@@ -4,10 +4,13 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 
 vi.mock("$lib/backend", () => import("../test/mock-backend"));
 import * as backend from "../test/mock-backend";
-import { settings } from "../test/fixtures";
+import { NOT_JOINED, relayStatus, settings } from "../test/fixtures";
 import Settings from "./Settings.svelte";
 
-beforeEach(() => backend.resetBackend());
+beforeEach(() => {
+  backend.resetBackend();
+  backend.getRelayStatus.mockResolvedValue(NOT_JOINED);
+});
 
 describe("Settings", () => {
   it("says where Clientele receives messages, the data folder and the version", async () => {
@@ -108,5 +111,22 @@ describe("Settings", () => {
     render(Settings);
     expect(await screen.findByText("Couldn't show the settings")).toBeInTheDocument();
     expect(screen.getByTestId("copy-details")).toBeInTheDocument();
+  });
+
+  it("has a Receive from the internet section after Receiving messages", async () => {
+    backend.getSettings.mockResolvedValue(settings());
+    render(Settings);
+    const section = await screen.findByTestId("relay-section");
+    expect(section).toHaveTextContent("Receive from the internet");
+    expect(await screen.findByTestId("relay-join-form")).toBeInTheDocument();
+    const headings = screen.getAllByRole("heading", { level: 2 }).map((h) => h.textContent);
+    expect(headings.slice(0, 3)).toEqual(["Receiving messages", "Receive from the internet", "Your data"]);
+  });
+
+  it("shows the relay's state when this computer is joined", async () => {
+    backend.getSettings.mockResolvedValue(settings());
+    backend.getRelayStatus.mockResolvedValue(relayStatus());
+    render(Settings);
+    expect(await screen.findByTestId("relay-status")).toHaveTextContent("Connected to relay.example.com");
   });
 });

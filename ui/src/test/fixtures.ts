@@ -7,6 +7,7 @@ import type {
   PersonDetail,
   PersonSummary,
   ProviderInfo,
+  RelayStatus,
   SettingsView,
 } from "$lib/backend";
 
@@ -45,6 +46,7 @@ export function connection(overrides: Partial<ConnectionView> = {}): ConnectionV
     secret_set: true,
     paused: false,
     created_at: "2024-01-10T09:00:00Z",
+    via_relay: false,
     health: {
       last_delivery_at: hoursAgo(3),
       deliveries_today: 12,
@@ -65,6 +67,39 @@ export function settings(overrides: Partial<SettingsView> = {}): SettingsView {
     keep_in_tray: true,
     version: "0.1.0",
     listener: { running: true, address: "127.0.0.1:8787", error: null },
+    ...overrides,
+  };
+}
+
+/** A computer that isn't joined to a relay. */
+export const NOT_JOINED: RelayStatus = {
+  state: "not_joined",
+  url: null,
+  host: null,
+  name: null,
+  admin: false,
+  public_url: null,
+  since: null,
+  error: null,
+  last_pull_at: null,
+  last_delivery_at: null,
+  received: 0,
+};
+
+/** A computer joined to relay.example.com and connected to it. */
+export function relayStatus(overrides: Partial<RelayStatus> = {}): RelayStatus {
+  return {
+    state: "connected",
+    url: "https://relay.example.com",
+    host: "relay.example.com",
+    name: "front-desk",
+    admin: false,
+    public_url: "https://relay.example.com",
+    since: null,
+    error: null,
+    last_pull_at: hoursAgo(0.01),
+    last_delivery_at: null,
+    received: 0,
     ...overrides,
   };
 }

@@ -1,13 +1,13 @@
 // A stand-in for `$lib/backend` in component tests:
 //   vi.mock("$lib/backend", () => import("../test/mock-backend"));
 // Every command is a vi.fn that rejects until a test says what it returns; the pure helpers are
-// the real ones; `emitLive` plays the engine's live update event.
+// the real ones; `emitLive` plays the engine's live update event, `emitRelay` the relay's status.
 
 import { vi } from "vitest";
-import type { LiveUpdate, UiError } from "$lib/backend";
+import type { LiveUpdate, RelayStatus, UiError } from "$lib/backend";
 
 export { NO_BACKEND, toAppError } from "$lib/backend/errors";
-export { EXPORT_PROGRESS_EVENT, LIVE_EVENT } from "$lib/backend/bindings/events";
+export { EXPORT_PROGRESS_EVENT, LIVE_EVENT, RELAY_EVENT } from "$lib/backend/bindings/events";
 export const hasBackend = (): boolean => true;
 
 function unmocked(name: string) {
@@ -29,6 +29,9 @@ export const searchPeople = vi.fn();
 export const personDetail = vi.fn();
 export const getSettings = vi.fn();
 export const updateSettings = vi.fn();
+export const getRelayStatus = vi.fn();
+export const joinRelay = vi.fn();
+export const leaveRelay = vi.fn();
 
 let listeners: ((update: LiveUpdate) => void)[] = [];
 
@@ -49,6 +52,24 @@ export function liveListenerCount(): number {
   return listeners.length;
 }
 
+let relayListeners: ((status: RelayStatus) => void)[] = [];
+
+export const onRelayStatus = vi.fn(async (cb: (status: RelayStatus) => void) => {
+  relayListeners.push(cb);
+  return () => {
+    relayListeners = relayListeners.filter((l) => l !== cb);
+  };
+});
+
+/** Plays one relay status event to every component listening. */
+export function emitRelay(status: RelayStatus): void {
+  for (const l of [...relayListeners]) l(status);
+}
+
+export function relayListenerCount(): number {
+  return relayListeners.length;
+}
+
 const commands = {
   listProviders,
   listConnections,
@@ -64,6 +85,9 @@ const commands = {
   personDetail,
   getSettings,
   updateSettings,
+  getRelayStatus,
+  joinRelay,
+  leaveRelay,
 };
 
 /** Call in beforeEach: forgets calls and answers, and stops every live listener. */
@@ -74,4 +98,6 @@ export function resetBackend(): void {
   }
   onLiveUpdate.mockClear();
   listeners = [];
+  onRelayStatus.mockClear();
+  relayListeners = [];
 }

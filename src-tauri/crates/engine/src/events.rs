@@ -10,6 +10,9 @@ use ts_rs::TS;
 pub const LIVE_EVENT: &str = "clientele://live";
 /// An export's progress. Payload: `ExportProgressView`.
 pub const EXPORT_PROGRESS_EVENT: &str = "clientele://export-progress";
+/// The link to the relay changed (connected, can't reach it, access removed, joined, left).
+/// Payload: `RelayStatus`, which never carries the desk's access key.
+pub const RELAY_EVENT: &str = "clientele://relay-status";
 
 /// What changed since the last update, batched so a burst is one refresh.
 #[derive(Debug, Clone, Default, Serialize, TS)]
@@ -54,6 +57,11 @@ pub fn typescript() -> String {
             "An export's progress (payload: ExportProgressView).",
             "EXPORT_PROGRESS_EVENT",
             EXPORT_PROGRESS_EVENT,
+        ),
+        (
+            "The link to the relay changed (payload: RelayStatus).",
+            "RELAY_EVENT",
+            RELAY_EVENT,
         ),
     ] {
         out.push_str(&format!(

@@ -20,6 +20,10 @@ describe("backend without Tauri (vite preview, a plain browser)", () => {
       message: expect.stringContaining("engine isn't running"),
     });
     await expect(backend.onLiveUpdate(() => {})).rejects.toMatchObject({ code: "no_backend" });
+    await expect(backend.joinRelay("https://relay.example.com", "K7QF-2MQD", null)).rejects.toMatchObject({
+      code: "no_backend",
+    });
+    await expect(backend.onRelayStatus(() => {})).rejects.toMatchObject({ code: "no_backend" });
     expect(invoke).not.toHaveBeenCalled();
   });
 });
@@ -78,9 +82,37 @@ describe("backend inside Tauri", () => {
     });
   });
 
-  it("lists both event names exactly as the engine emits them", () => {
+  it("lists every event name exactly as the engine emits them", () => {
     expect(backend.LIVE_EVENT).toBe("clientele://live");
     expect(backend.EXPORT_PROGRESS_EVENT).toBe("clientele://export-progress");
+    expect(backend.RELAY_EVENT).toBe("clientele://relay-status");
+  });
+
+  it("calls the relay commands by name, with nothing but the address, code and name", async () => {
+    invoke.mockResolvedValue({ state: "connected" });
+    await backend.getRelayStatus();
+    await backend.joinRelay("https://relay.example.com", "K7QF-2MQD", null);
+    await backend.joinRelay("https://relay.example.com", "K7QF-2MQD", "front-desk");
+    await backend.leaveRelay();
+    expect(invoke.mock.calls).toEqual([
+      ["relay_status", undefined],
+      ["join_relay", { url: "https://relay.example.com", code: "K7QF-2MQD", name: null }],
+      ["join_relay", { url: "https://relay.example.com", code: "K7QF-2MQD", name: "front-desk" }],
+      ["leave_relay", undefined],
+    ]);
+  });
+
+  it("listens to the relay's status and hands the payload to the callback", async () => {
+    const unlisten = vi.fn();
+    listen.mockResolvedValue(unlisten);
+    const cb = vi.fn();
+    const stop = await backend.onRelayStatus(cb);
+    expect(listen).toHaveBeenCalledWith("clientele://relay-status", expect.any(Function));
+    const handler = listen.mock.calls[0]![1] as (e: { payload: unknown }) => void;
+    handler({ payload: { state: "revoked" } });
+    expect(cb).toHaveBeenCalledWith({ state: "revoked" });
+    stop();
+    expect(unlisten).toHaveBeenCalled();
   });
 
   it("listens to clientele://live and hands the payload to the callback", async () => {

@@ -19,16 +19,17 @@ import type { PeoplePage } from "./bindings/PeoplePage";
 import type { PersonDetail } from "./bindings/PersonDetail";
 import type { ProviderId } from "./bindings/ProviderId";
 import type { ProviderInfo } from "./bindings/ProviderInfo";
+import type { RelayStatus } from "./bindings/RelayStatus";
 import type { RowKind as ExportRows } from "./bindings/RowKind";
 import type { FileKind as ExportFormat } from "./bindings/FileKind";
 import type { SettingsUpdate } from "./bindings/SettingsUpdate";
 import type { SettingsView } from "./bindings/SettingsView";
 import type { SourceOptionView } from "./bindings/SourceOptionView";
 import type { TestEventResult } from "./bindings/TestEventResult";
-import { EXPORT_PROGRESS_EVENT, LIVE_EVENT } from "./bindings/events";
+import { EXPORT_PROGRESS_EVENT, LIVE_EVENT, RELAY_EVENT } from "./bindings/events";
 import { NO_BACKEND, toAppError } from "./errors";
 
-export { EXPORT_PROGRESS_EVENT, LIVE_EVENT } from "./bindings/events";
+export { EXPORT_PROGRESS_EVENT, LIVE_EVENT, RELAY_EVENT } from "./bindings/events";
 export { NO_BACKEND, toAppError } from "./errors";
 export type { UiError, UiErrorCode } from "./errors";
 export type { ActivityItem } from "./bindings/ActivityItem";
@@ -55,6 +56,8 @@ export type { PersonSummary } from "./bindings/PersonSummary";
 export type { ProfileFieldView } from "./bindings/ProfileFieldView";
 export type { ProviderInfo } from "./bindings/ProviderInfo";
 export type { RejectionView } from "./bindings/RejectionView";
+export type { RelayState } from "./bindings/RelayState";
+export type { RelayStatus } from "./bindings/RelayStatus";
 export type { SettingsUpdate } from "./bindings/SettingsUpdate";
 export type { SettingsView } from "./bindings/SettingsView";
 export type { SourceOptionView } from "./bindings/SourceOptionView";
@@ -226,6 +229,41 @@ export async function onExportProgress(cb: (progress: ExportProgressView) => voi
   if (!hasBackend()) throw { ...NO_BACKEND };
   try {
     return await listen<ExportProgressView>(EXPORT_PROGRESS_EVENT, (event) => cb(event.payload));
+  } catch (e) {
+    throw toAppError(e);
+  }
+}
+
+// Receiving from the internet through a relay -------------------------------------------------
+
+/** Where this computer's link to a relay stands (`not_joined` when it has none). */
+export function getRelayStatus(): Promise<RelayStatus> {
+  return call("relay_status");
+}
+
+/**
+ * Joins the relay at `url` with a one-time pairing `code` (and a name for this computer, or null
+ * for the one chosen with the code), then starts receiving through it. The relay's access key
+ * goes to the keychain and never reaches the window.
+ */
+export function joinRelay(url: string, code: string, name: string | null): Promise<RelayStatus> {
+  return call("join_relay", { url, code, name });
+}
+
+/** Stops receiving through the relay; what was received stays on this computer. */
+export function leaveRelay(): Promise<RelayStatus> {
+  return call("leave_relay");
+}
+
+/**
+ * Calls `cb` each time the link to the relay changes (connected, unreachable, removed, joined,
+ * left). Resolves to a function that stops listening. Rejects with `no_backend` outside the
+ * Tauri window.
+ */
+export async function onRelayStatus(cb: (status: RelayStatus) => void): Promise<() => void> {
+  if (!hasBackend()) throw { ...NO_BACKEND };
+  try {
+    return await listen<RelayStatus>(RELAY_EVENT, (event) => cb(event.payload));
   } catch (e) {
     throw toAppError(e);
   }

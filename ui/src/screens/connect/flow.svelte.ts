@@ -2,10 +2,13 @@
 // into the provider, paste the provider's secret here, and send a test. The connection is created
 // only when the secret is given (or explicitly not), so nothing ever accepts unsigned messages by
 // accident. ConnectFlow.svelte shows the current step; each step is a component in this folder.
+// On a computer that may manage its relay's connections, the connection is added to the relay:
+// the address is the relay's, and the secret goes there.
 
 import { tick } from "svelte";
 import {
   addConnection,
+  getRelayStatus,
   getSettings,
   listConnections,
   listProviders,
@@ -14,12 +17,14 @@ import {
   type ConnectionView,
   type ProviderId,
   type ProviderInfo,
+  type RelayStatus,
   type SettingsView,
   type TestEventResult,
   type UiError,
   type UiErrorCode,
 } from "$lib/backend";
 import { listenerUrl } from "$lib/engine.svelte";
+import { relayActionError } from "$lib/relay";
 
 export type Step = "provider" | "name" | "address" | "secret" | "test";
 
@@ -84,6 +89,10 @@ export class ConnectFlowState {
   existing = $state<ConnectionView[]>([]);
   base = $state<string | null>(null);
   loadError = $state<UiError | null>(null);
+  /** Where this computer's relay link stands; null when it couldn't be read (then: this computer). */
+  relay = $state<RelayStatus | null>(null);
+  /** The new connection goes to the relay (joined, and allowed to manage its connections). */
+  throughRelay = $derived(this.relay !== null && this.relay.state !== "not_joined" && this.relay.admin);
 
   provider = $state<ProviderInfo | null>(null);
   name = $state("main");
@@ -116,10 +125,17 @@ export class ConnectFlowState {
     this.loadError = null;
     this.providers = null;
     try {
-      const [list, connections, settings] = await Promise.all([listProviders(), listConnections(), getSettings()]);
+      const [list, connections, settings, relay] = await Promise.all([
+        listProviders(),
+        listConnections(),
+        getSettings(),
+        // Not knowing about a relay only means connecting on this computer, as before.
+        getRelayStatus().catch(() => null),
+      ]);
       this.providers = list;
       this.existing = connections;
-      this.base = addressBase(settings);
+      this.relay = relay;
+      this.base = this.throughRelay && relay?.public_url ? relay.public_url.replace(/\/+$/, "") : addressBase(settings);
     } catch (e) {
       this.loadError = toAppError(e);
     }
@@ -175,7 +191,7 @@ export class ConnectFlowState {
         this.nameError = err.message;
         void this.go("name");
       } else {
-        this.secretError = err.message;
+        this.secretError = relayActionError(err) ?? err.message;
       }
     } finally {
       this.saving = false;

@@ -51,6 +51,7 @@ pub struct RelayStatus {
     /// When the newest message pulled was received at the relay.
     pub last_delivery_at: Option<String>,
     /// Messages received from the relay, in all.
+    #[ts(type = "number")]
     pub received: i64,
 }
 

@@ -40,4 +40,4 @@ last_delivery_at: string | null,
 /**
  * Messages received from the relay, in all.
  */
-received: bigint, };
+received: number, };

@@ -5,3 +5,6 @@ export const LIVE_EVENT = "clientele://live";
 
 /** An export's progress (payload: ExportProgressView). */
 export const EXPORT_PROGRESS_EVENT = "clientele://export-progress";
+
+/** The link to the relay changed (payload: RelayStatus). */
+export const RELAY_EVENT = "clientele://relay-status";
