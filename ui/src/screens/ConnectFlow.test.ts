@@ -226,9 +226,12 @@ describe("Connect a provider", () => {
     await user.click(screen.getByTestId("save-secret"));
 
     const test = await screen.findByTestId("connect-step-test");
-    expect(within(test).getByTestId("relay-test-note")).toHaveTextContent("send a test from Tiquo's own settings");
-    expect(screen.queryByTestId("send-test")).not.toBeInTheDocument();
+    expect(within(test).getByTestId("relay-test-note")).toHaveTextContent("The relay sends itself a sample message");
     expect(screen.queryByTestId("final-webhook-url")).not.toBeInTheDocument();
+    backend.sendTestEvent.mockResolvedValue({ ok: true, message: "It works: the relay received a test message." });
+    await user.click(screen.getByTestId("send-test"));
+    expect(backend.sendTestEvent).toHaveBeenCalledWith("tiquo", "main");
+    expect(await screen.findByTestId("test-result")).toHaveTextContent("It works: the relay received");
     await user.click(screen.getByTestId("connect-done"));
     expect(ondone).toHaveBeenCalled();
   });
