@@ -11,11 +11,15 @@
 #                 file, with peak memory;
 #                 footprint: the desktop app idle on those 200,000 people (under Xvfb), with its
 #                 window open, then closed to the tray, against a Tauri window of the same size
-#                 and settings with one paragraph in it (`window_floor`).
+#                 and settings with one paragraph in it (`window_floor`);
+#                 relay: `clientele relay serve`'s receiving against bare axum at 64 connections
+#                 (as ingest), 100 deliveries/s for 10 s from a provider's POST to the relay until
+#                 stored at a desk that pulls, and a fresh desk pulling the reading data set from a
+#                 relay (`clientele relay pull`) against `clientele reprocess` of it.
 #                 About 20 minutes on two cores the first time (building the data set takes
 #                 about half of it; it is kept in BENCH_DATA and reused). Prints `bench: …`
-#                 lines and asserts nothing about speed. bench-ingest, bench-read, bench-export
-#                 and bench-footprint run one part.
+#                 lines and asserts nothing about speed. bench-ingest, bench-read, bench-export,
+#                 bench-relay and bench-footprint run one part.
 #   make faults   kill -9 ×20 mid-burst, a full disk, 400 hostile requests, 800 slow clients,
 #                 secrets in files and logs. Prints `faults: …` lines; fails on any loss or leak.
 #                 (`make test` runs the quick variants.)
@@ -28,10 +32,12 @@
 #              CLIENTELE_BENCH_EXPORT_ROWS=10000 CLIENTELE_BENCH_SETTLE_S=5
 #   BENCH_DATA=DIR (or CLIENTELE_BENCH_DATA) keeps the reading data set in DIR and reuses it
 #   while the sizes are the same (other sizes replace it).
+#   make bench-relay CLIENTELE_BENCH_RELAY=live (any of ingest,live,catch_up) runs some of its
+#   parts; CLIENTELE_BENCH_LIVE_RATE (100/s) and CLIENTELE_BENCH_POLL_MS (2) shape the live one.
 #   make fuzz FUZZ_RUNS=10000
 
 BENCH_BIN = $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release
-# The reading data set, shared by read_bench, export_bench and app_footprint.
+# The reading data set, shared by read_bench, export_bench, relay_bench and app_footprint.
 BENCH_DATA ?= $(or $(CLIENTELE_BENCH_DATA),$(BENCH_BIN)/bench-data)
 # The desktop app needs a display and a session bus (with a Secret Service, as in `make unit`).
 BENCH_FOOTPRINT = CLIENTELE_BENCH_DATA="$(BENCH_DATA)" tests/tools/with-secret-service.sh \
@@ -41,7 +47,7 @@ FUZZ_DIR := src-tauri/crates/core/fuzz
 FUZZ_TARGETS := tiquo resdiary vagaro plain zupy standard
 CARGO_FUZZ_VERSION := 0.13.2
 
-.PHONY: bench bench-build bench-ingest bench-read bench-export bench-footprint faults fuzz cargo-fuzz
+.PHONY: bench bench-build bench-ingest bench-read bench-export bench-relay bench-footprint faults fuzz cargo-fuzz
 
 # `build` is the desktop app and `clientele` exactly as `make build` makes them (sharing its
 # release build); then the benchmark tools, and app_footprint's baseline window (an example of
@@ -49,7 +55,7 @@ CARGO_FUZZ_VERSION := 0.13.2
 bench-build: build
 	$(CARGO) build --release -p clientele-cli --bin clientele \
 	  -p clientele-tests --bin loadgen --bin bare_axum --bin group_commit --bin read_bench --bin export_bench \
-	  --bin app_footprint
+	  --bin relay_bench --bin app_footprint
 	$(CARGO) build --release -p clientele-app --example window_floor
 
 # The machine the figures come from, then one line per figure.
@@ -58,6 +64,7 @@ bench: bench-build
 	$(BENCH_BIN)/loadgen
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/read_bench
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/export_bench
+	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/relay_bench
 	$(BENCH_FOOTPRINT)
 
 bench-ingest: bench-build
@@ -68,6 +75,9 @@ bench-read: bench-build
 
 bench-export: bench-build
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/export_bench
+
+bench-relay: bench-build
+	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/relay_bench
 
 bench-footprint: bench-build
 	$(BENCH_FOOTPRINT)

@@ -8,6 +8,7 @@ pub mod baseline;
 pub mod bench_data;
 pub mod desktop;
 pub mod guard;
+pub mod load;
 pub mod procs;
 pub mod relay;
 
@@ -21,7 +22,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The `clientele` binary of this build: next to the test executable's `deps/` folder, built on
-/// first use when a test is run on its own (`cargo test -p clientele-tests`).
+/// first use when a test is run on its own (`cargo test -p clientele-tests`). A benchmark program
+/// (`target/release/relay_bench`) uses the one beside it, as [`sibling_bin`] does.
 pub fn clientele_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -29,6 +31,9 @@ pub fn clientele_bin() -> PathBuf {
             return PathBuf::from(path);
         }
         let exe = std::env::current_exe().expect("test executable path");
+        if exe.parent().and_then(Path::file_name) != Some(std::ffi::OsStr::new("deps")) {
+            return sibling_bin("CLIENTELE_BIN", "clientele");
+        }
         let profile_dir = exe
             .parent()
             .and_then(Path::parent)

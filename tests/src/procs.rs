@@ -15,6 +15,9 @@ pub struct Measured {
     /// process, exact however short the peak (no polling); 0 where unavailable. It is never
     /// below the few MB of the small process that starts it (see [`MeasuredCommand`]).
     pub peak_rss_kb: u64,
+    /// The CPU time it used, user and system, over all its threads (`ru_utime + ru_stime`); 0
+    /// where unavailable.
+    pub cpu_seconds: f64,
 }
 
 /// The first argument that turns a benchmark program into the measuring launcher.
@@ -53,12 +56,18 @@ impl MeasuredCommand {
         let text = std::fs::read_to_string(&self.report)?;
         let mut fields = text.split_whitespace();
         let mut next = || fields.next().unwrap_or("");
-        let (raw_status, seconds, peak) = (next(), next(), next());
-        match (raw_status.parse(), seconds.parse(), peak.parse()) {
-            (Ok(raw), Ok(seconds), Ok(peak_rss_kb)) => Ok(Measured {
+        let (raw_status, seconds, peak, cpu) = (next(), next(), next(), next());
+        match (
+            raw_status.parse(),
+            seconds.parse(),
+            peak.parse(),
+            cpu.parse(),
+        ) {
+            (Ok(raw), Ok(seconds), Ok(peak_rss_kb), Ok(cpu_seconds)) => Ok(Measured {
                 status: exit_status(raw),
                 seconds,
                 peak_rss_kb,
+                cpu_seconds,
             }),
             _ => Err(std::io::Error::other(format!(
                 "the measuring launcher failed ({status}) and reported {text:?}"
@@ -68,7 +77,7 @@ impl MeasuredCommand {
 }
 
 /// In a program that uses [`MeasuredCommand`], call this first in `main`: when the program was
-/// started as the measuring launcher, it runs the command, writes `STATUS SECONDS PEAK_KB` to
+/// started as the measuring launcher, it runs the command, writes `STATUS SECONDS PEAK_KB CPU` to
 /// the report file and exits with the command's exit code; otherwise it returns.
 pub fn serve_measure_request() {
     let mut args = std::env::args_os().skip(1);
@@ -84,7 +93,7 @@ pub fn serve_measure_request() {
         .args(args)
         .spawn()
         .and_then(wait_with_peak);
-    let (status, peak) = match measured {
+    let (status, peak, cpu) = match measured {
         Ok(m) => m,
         Err(e) => {
             eprintln!("couldn't run {}: {e}", program.to_string_lossy());
@@ -92,7 +101,7 @@ pub fn serve_measure_request() {
         }
     };
     let seconds = started.elapsed().as_secs_f64();
-    let line = format!("{} {seconds} {peak}\n", raw_status(status));
+    let line = format!("{} {seconds} {peak} {cpu}\n", raw_status(status));
     if let Err(e) = std::fs::write(&report, line) {
         eprintln!("couldn't write the measurement: {e}");
         std::process::exit(70);
@@ -127,7 +136,7 @@ fn exit_status(raw: i32) -> ExitStatus {
 /// `wait` doesn't; `getrusage(RUSAGE_CHILDREN)` would mix every child ever waited for).
 #[cfg(unix)]
 #[allow(unsafe_code)] // two libc calls: wait4 and a zeroed plain-integer struct
-fn wait_with_peak(child: std::process::Child) -> std::io::Result<(ExitStatus, u64)> {
+fn wait_with_peak(child: std::process::Child) -> std::io::Result<(ExitStatus, u64, f64)> {
     use std::os::unix::process::ExitStatusExt;
     let pid = child.id() as libc::pid_t;
     let mut status: libc::c_int = 0;
@@ -146,16 +155,18 @@ fn wait_with_peak(child: std::process::Child) -> std::io::Result<(ExitStatus, u6
     }
     // The child is reaped: `Child` is dropped without waiting (dropping never waits or kills).
     drop(child);
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     // Linux reports ru_maxrss in kB.
     Ok((
         ExitStatus::from_raw(status),
         u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        seconds(usage.ru_utime) + seconds(usage.ru_stime),
     ))
 }
 
 #[cfg(not(unix))]
-fn wait_with_peak(mut child: std::process::Child) -> std::io::Result<(ExitStatus, u64)> {
-    Ok((child.wait()?, 0))
+fn wait_with_peak(mut child: std::process::Child) -> std::io::Result<(ExitStatus, u64, f64)> {
+    Ok((child.wait()?, 0, 0.0))
 }
 
 /// A `kB` figure from `/proc/PID/status` (`VmRSS`, `VmHWM`, …); `None` once the process is gone.
@@ -176,6 +187,31 @@ fn proc_kb(path: &str, key: &str) -> Option<u64> {
         let rest = l.strip_prefix(key)?.strip_prefix(':')?;
         rest.trim().trim_end_matches("kB").trim().parse().ok()
     })
+}
+
+/// The CPU time a running process has used so far, user and system over all its threads
+/// (`/proc/PID/stat`'s utime + stime), in seconds; `None` once it is gone.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are the 14th and 15th fields, the 12th and 13th after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / clock_ticks_per_second())
+}
+
+/// `sysconf(_SC_CLK_TCK)`: the unit of `/proc`'s CPU times.
+#[cfg(unix)]
+#[allow(unsafe_code)] // sysconf(3): plain integers
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf takes and returns plain integers.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+#[cfg(not(unix))]
+fn clock_ticks_per_second() -> f64 {
+    100.0
 }
 
 /// The process's name (`/proc/PID/comm`, at most 15 bytes).
