@@ -16,8 +16,9 @@
 #                 (as ingest), 100 deliveries/s for 10 s from a provider's POST to the relay until
 #                 stored at a desk that pulls, and a fresh desk pulling the reading data set from a
 #                 relay (`clientele relay pull`) against `clientele reprocess` of it.
-#                 About 20 minutes on two cores the first time (building the data set takes
-#                 about half of it; it is kept in BENCH_DATA and reused). Prints `bench: …`
+#                 About 30 minutes on two cores the first time (building the data set takes
+#                 a third of it; it is kept in BENCH_DATA and reused; the relay's catch-up
+#                 against reprocess takes about 8). Prints `bench: …`
 #                 lines and asserts nothing about speed. bench-ingest, bench-read, bench-export,
 #                 bench-relay and bench-footprint run one part.
 #   make faults   kill -9 ×20 mid-burst, a full disk, 400 hostile requests, 800 slow clients,

@@ -503,7 +503,8 @@ struct Monitor {
 }
 
 impl Monitor {
-    /// Watches the `clientele` process started by this program that isn't one of `others`.
+    /// Watches the `clientele` process started by this program that isn't one of `others` (by
+    /// its name: `CLIENTELE_BIN` may name a copy such as `clientele-b`).
     fn start(db: Option<PathBuf>, others: Vec<u32>, label: &'static str) -> Monitor {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
@@ -518,7 +519,7 @@ impl Monitor {
                 if target.is_none() {
                     target = procs::descendants(std::process::id())
                         .into_iter()
-                        .find(|p| !others.contains(p) && procs::comm(*p) == "clientele");
+                        .find(|p| !others.contains(p) && procs::comm(*p).starts_with("clientele"));
                 }
                 let mut sample = Sample {
                     at: started.elapsed(),

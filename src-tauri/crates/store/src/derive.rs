@@ -56,8 +56,9 @@ const PASS: usize = 2_000;
 /// and the checkpoint copies it again; a delivery changes pages spread over the whole database
 /// (its person, profile, identity keys, search terms), which few of 2,000 deliveries share but
 /// many of 20,000 do. Measured on a fresh desk pulling 950,000 deliveries (`relay_bench`,
-/// relay_catch_up): 230 s against 252 and 292 s with transactions of 2,000, writing 27 GB to disk
-/// instead of 41 GB; `clientele reprocess` of the same deliveries took 211–217 s.
+/// relay_catch_up, 4 runs each): 229–264 s (median 245) against 252–305 s (median 279) with
+/// transactions of 2,000, and 0.86–0.87× in the two back-to-back pairs; the desk wrote 27 GB to
+/// disk instead of 41 GB. `clientele reprocess` of the same deliveries took 211–221 s.
 const DERIVE_ALL_BATCH: usize = 20_000;
 
 /// One stored delivery as derivation needs it.
