@@ -38,22 +38,6 @@ fn tiquo_body(
     serde_json::to_vec(&body).unwrap()
 }
 
-/// Every file in the data folder, searched for the secret's bytes.
-fn data_folder_contains(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(data_folder_contains(&path, needle));
-        } else if let Ok(bytes) = std::fs::read(&path)
-            && bytes.windows(needle.len()).any(|w| w == needle)
-        {
-            found.push(path.display().to_string());
-        }
-    }
-    found
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receptionist_connects_tiquo_and_watches_customers_arrive() {
     if !support::can_run("a_receptionist_connects_tiquo_and_watches_customers_arrive") {
@@ -120,7 +104,7 @@ async fn a_receptionist_connects_tiquo_and_watches_customers_arrive() {
         SECRET,
         "{lookup:?}"
     );
-    let leaks = data_folder_contains(app.data.path(), SECRET.as_bytes());
+    let leaks = support::data_folder_contains(app.data.path(), SECRET.as_bytes());
     assert!(leaks.is_empty(), "the secret leaked into {leaks:?}");
 
     // A signed delivery from outside appears without reloading.

@@ -60,22 +60,6 @@ fn keychain_items() -> String {
     )
 }
 
-/// Every file in the data folder, searched for `needle`.
-fn data_folder_contains(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(data_folder_contains(&path, needle));
-        } else if let Ok(bytes) = std::fs::read(&path)
-            && bytes.windows(needle.len()).any(|w| w == needle)
-        {
-            found.push(path.display().to_string());
-        }
-    }
-    found
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receptionist_joins_a_relay_and_customers_arrive_through_it() {
     if !support::can_run("a_receptionist_joins_a_relay_and_customers_arrive_through_it") {
@@ -195,7 +179,7 @@ async fn a_receptionist_joins_a_relay_and_customers_arrive_through_it() {
         !keychain_items().contains(SECRET),
         "the secret is nowhere in this computer's keychain"
     );
-    let leaks = data_folder_contains(app.data.path(), SECRET.as_bytes());
+    let leaks = support::data_folder_contains(app.data.path(), SECRET.as_bytes());
     assert!(leaks.is_empty(), "the secret leaked into {leaks:?}");
 
     // A signed delivery posted to the RELAY becomes a customer in the window.

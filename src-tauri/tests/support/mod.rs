@@ -353,3 +353,21 @@ impl App {
 /// How long tauri-driver gets to stop WebKitWebDriver after SIGTERM before the guard kills what
 /// is left.
 const DRIVER_GRACE: Duration = Duration::from_secs(10);
+
+/// The files under `dir` (recursively) whose bytes contain `needle`: where a secret must never
+/// be.
+#[allow(dead_code)] // not every test file that includes this module uses it
+pub fn data_folder_contains(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(data_folder_contains(&path, needle));
+        } else if let Ok(bytes) = std::fs::read(&path)
+            && bytes.windows(needle.len()).any(|w| w == needle)
+        {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}

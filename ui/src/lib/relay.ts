@@ -4,6 +4,7 @@
 
 import { onRelayStatus, type RelayStatus, type UiError } from "$lib/backend";
 import { formatRelative } from "$lib/format";
+import { subscribe } from "$lib/live";
 
 const timeOfDay = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const dayAndTime = new Intl.DateTimeFormat(undefined, {
@@ -144,29 +145,9 @@ export function technicalText(message: string | null | undefined): string | null
   return message;
 }
 
-/**
- * Starts listening to the relay's status; returns a function that stops, safe to call at any
- * time (as subscribeLive).
- */
+/** Starts listening to the relay's status; returns a function that stops, safe to call at any time. */
 export function subscribeRelay(cb: (status: RelayStatus) => void): () => void {
-  let stopped = false;
-  let unlisten: (() => void) | null = null;
-  onRelayStatus((status) => {
-    if (!stopped) cb(status);
-  }).then(
-    (fn) => {
-      if (stopped) fn();
-      else unlisten = fn;
-    },
-    () => {
-      // No engine (preview): the screen still shows the status it read, just not live.
-    },
-  );
-  return () => {
-    stopped = true;
-    unlisten?.();
-    unlisten = null;
-  };
+  return subscribe(onRelayStatus, cb);
 }
 
 /**
