@@ -79,6 +79,19 @@ pub enum Notice {
     },
 }
 
+impl Notice {
+    /// What a stored delivery's outcome tells live screens.
+    fn of(outcome: IngestOutcome) -> Notice {
+        match outcome {
+            IngestOutcome::Stored { id } => Notice::Stored { delivery_id: id },
+            IngestOutcome::Duplicate { id, duplicates } => Notice::Duplicate {
+                delivery_id: id,
+                duplicates,
+            },
+        }
+    }
+}
+
 enum Job {
     Deliver(
         NewDelivery,
@@ -352,16 +365,8 @@ fn store_pulled(
         Ok(outcomes) => {
             let mut stored_any = false;
             for outcome in &outcomes {
-                let _ = notices.send(match *outcome {
-                    IngestOutcome::Stored { id } => {
-                        stored_any = true;
-                        Notice::Stored { delivery_id: id }
-                    }
-                    IngestOutcome::Duplicate { id, duplicates } => Notice::Duplicate {
-                        delivery_id: id,
-                        duplicates,
-                    },
-                });
+                stored_any |= matches!(outcome, IngestOutcome::Stored { .. });
+                let _ = notices.send(Notice::of(*outcome));
             }
             let _ = reply.send(Ok(outcomes));
             stored_any
@@ -420,18 +425,9 @@ fn commit_group(
     match result {
         Ok(outcomes) => {
             for (outcome, reply) in outcomes.into_iter().zip(waiters) {
-                let notice = match outcome {
-                    IngestOutcome::Stored { id } => {
-                        stored_any = true;
-                        Notice::Stored { delivery_id: id }
-                    }
-                    IngestOutcome::Duplicate { id, duplicates } => Notice::Duplicate {
-                        delivery_id: id,
-                        duplicates,
-                    },
-                };
+                stored_any |= matches!(outcome, IngestOutcome::Stored { .. });
                 let _ = reply.send(Ok(outcome));
-                let _ = notices.send(notice);
+                let _ = notices.send(Notice::of(outcome));
             }
             for r in rejections {
                 let _ = notices.send(Notice::Rejected {

@@ -219,6 +219,22 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
+/// Runs a query on a reader of `store`, off the async threads; a store failure becomes the API's
+/// plain "try again".
+async fn read<T: Send + 'static>(
+    store: &Store,
+    query: impl FnOnce(&clientele_store::Reader) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = store.clone();
+    blocking(move || {
+        store
+            .reader()
+            .and_then(|r| query(&r))
+            .map_err(|e| ApiError::store(&e))
+    })
+    .await
+}
+
 fn too_many(retry_after: u64) -> ApiError {
     ApiError {
         retry_after: Some(retry_after),
@@ -257,16 +273,8 @@ async fn authenticate(
     let found = match DeviceToken::parse(&presented) {
         None => None,
         Some(token) => {
-            let store = state.store.clone();
             let hash = token.hash();
-            match blocking(move || {
-                store
-                    .reader()
-                    .and_then(|r| r.device_by_token(&hash))
-                    .map_err(|e| ApiError::store(&e))
-            })
-            .await
-            {
+            match read(&state.store, move |r| r.device_by_token(&hash)).await {
                 Ok(found) => found,
                 Err(e) => return e.into_response(),
             }
@@ -467,14 +475,7 @@ async fn deliveries(
     let mut stored = state.notices.subscribe();
     let mut closing = state.closing.clone();
     loop {
-        let store = state.store.clone();
-        let page = blocking(move || {
-            store
-                .reader()
-                .and_then(|r| r.feed(after, limit))
-                .map_err(|e| ApiError::store(&e))
-        })
-        .await?;
+        let page = read(&state.store, move |r| r.feed(after, limit)).await?;
         if !page.is_empty() {
             // Revoked while waiting: nothing more leaves the relay for this token.
             still_paired(&state, &device).await?;
@@ -502,14 +503,8 @@ async fn deliveries(
 }
 
 async fn still_paired(state: &RelayState, device: &Device) -> Result<(), ApiError> {
-    let (store, id) = (state.store.clone(), device.id);
-    let active = blocking(move || {
-        store
-            .reader()
-            .and_then(|r| r.device_active(id))
-            .map_err(|e| ApiError::store(&e))
-    })
-    .await?;
+    let id = device.id;
+    let active = read(&state.store, move |r| r.device_active(id)).await?;
     if active {
         Ok(())
     } else {
@@ -526,15 +521,8 @@ async fn page_of(
         .iter()
         .map(|d| (d.provider, d.connection.clone()))
         .collect();
-    let store = state.store.clone();
-    let connections = blocking(move || {
-        let names: Vec<_> = names.into_iter().collect();
-        store
-            .reader()
-            .and_then(|r| r.feed_connections(&names))
-            .map_err(|e| ApiError::store(&e))
-    })
-    .await?;
+    let names: Vec<_> = names.into_iter().collect();
+    let connections = read(&state.store, move |r| r.feed_connections(&names)).await?;
     let more = items.len() >= limit;
     let next = items.last().map(|d| d.id).unwrap_or_default().to_string();
     let base64 = base64::engine::general_purpose::STANDARD;
@@ -587,14 +575,8 @@ async fn device(
     State(state): State<RelayState>,
     Extension(device): Extension<Device>,
 ) -> Result<Json<DeviceInfo>, ApiError> {
-    let (store, id) = (state.store.clone(), device.id);
-    let behind = blocking(move || {
-        store
-            .reader()
-            .and_then(|r| r.device_behind(id))
-            .map_err(|e| ApiError::store(&e))
-    })
-    .await?;
+    let id = device.id;
+    let behind = read(&state.store, move |r| r.device_behind(id)).await?;
     Ok(Json(DeviceInfo {
         name: device.name,
         admin: device.admin,
