@@ -122,31 +122,41 @@ impl Writer {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let outcomes = insert_deliveries(&tx, deliveries)?;
-        if !rejections.is_empty() {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO rejections
-                    (received_at, provider, connection, code, reason, remote_addr, body_bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for r in rejections {
-                insert.execute(params![
-                    to_millis(r.received_at),
-                    bounded(&r.provider, REJECTION_NAME_CHARS),
-                    bounded(&r.connection, REJECTION_NAME_CHARS),
-                    r.code,
-                    bounded(&r.reason, REJECTION_REASON_CHARS),
-                    r.remote_addr,
-                    r.body_bytes
-                ])?;
-            }
-            tx.execute(
-                "DELETE FROM rejections WHERE id <= (SELECT MAX(id) FROM rejections) - ?1",
-                [REJECTION_CAP],
-            )?;
-        }
+        insert_rejections(&tx, rejections)?;
         tx.commit()?;
         Ok(outcomes)
     }
+}
+
+/// Logs `rejections` inside the caller's transaction, keeping the log to [`REJECTION_CAP`].
+pub(crate) fn insert_rejections(
+    tx: &rusqlite::Transaction<'_>,
+    rejections: &[NewRejection],
+) -> Result<(), StoreError> {
+    if rejections.is_empty() {
+        return Ok(());
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO rejections
+            (received_at, provider, connection, code, reason, remote_addr, body_bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for r in rejections {
+        insert.execute(params![
+            to_millis(r.received_at),
+            bounded(&r.provider, REJECTION_NAME_CHARS),
+            bounded(&r.connection, REJECTION_NAME_CHARS),
+            r.code,
+            bounded(&r.reason, REJECTION_REASON_CHARS),
+            r.remote_addr,
+            r.body_bytes
+        ])?;
+    }
+    tx.execute(
+        "DELETE FROM rejections WHERE id <= (SELECT MAX(id) FROM rejections) - ?1",
+        [REJECTION_CAP],
+    )?;
+    Ok(())
 }
 
 /// Inserts `deliveries` (or counts each duplicate) inside the caller's transaction; the outcomes

@@ -150,17 +150,22 @@ impl Writer {
     }
 
     /// Copies the relay's refusals into this desk's log (so Activity and each connection's health
-    /// show them) and moves the refusals cursor to `up_to`, in one transaction.
+    /// show them) and moves the refusals cursor to `up_to`, in one transaction: each is copied
+    /// once, even if the desk stops in between.
     pub fn ingest_relay_rejections(
         &mut self,
         rejections: &[crate::NewRejection],
         up_to: i64,
     ) -> Result<(), StoreError> {
-        self.ingest(&[], rejections)?;
-        self.conn.execute(
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        crate::ingest::insert_rejections(&tx, rejections)?;
+        tx.execute(
             "UPDATE relay_link SET rejections_cursor = MAX(rejections_cursor, ?1) WHERE id = 1",
             [up_to],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
