@@ -40,7 +40,7 @@ describe("App", () => {
     render(App);
     await waitFor(() => expect(screen.getByTestId("nav-status")).toHaveTextContent("Ready — nothing is connected yet"));
     expect(screen.getByTestId("nav-status")).not.toHaveTextContent("Receiving messages");
-    const link = screen.getByTestId("nav-status-link");
+    const link = screen.getByTestId("status-link");
     expect(link).toHaveTextContent("Connect a provider to start receiving");
     expect(link).toHaveAttribute("href", "#/providers/connect");
   });
@@ -66,7 +66,7 @@ describe("App", () => {
     await waitFor(() => expect(backend.relayListenerCount()).toBeGreaterThan(0));
     backend.emitRelay(relayStatus({ state: "unreachable", since: new Date().toISOString() }));
     await waitFor(() => expect(status).toHaveTextContent("Can't reach the relay — messages wait there"));
-    expect(screen.getByTestId("nav-status-link")).toHaveAttribute("href", "#/settings");
+    expect(screen.getByTestId("status-link")).toHaveAttribute("href", "#/settings");
   });
 
   it("moves between screens from the navigation", async () => {
