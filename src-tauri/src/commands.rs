@@ -6,7 +6,7 @@ use crate::AppState;
 use chrono::Utc;
 use clientele_engine::events::EXPORT_PROGRESS_EVENT;
 use clientele_engine::ops::activity::{ActivityItem, ActivityQuery, DeliveryDetailView};
-use clientele_engine::ops::connections::{ConnectionView, NewConnectionRequest, TestEventResult};
+use clientele_engine::ops::connections::{ConnectionView, NewConnectionRequest};
 use clientele_engine::ops::exports::{
     ExportDraft, ExportPreviewView, ExportProfileSummary, ExportRunView, FileKind, RowKind,
     SourceOptionView,
@@ -15,6 +15,7 @@ use clientele_engine::ops::people::{PeoplePage, PersonDetail};
 use clientele_engine::ops::providers::ProviderInfo;
 use clientele_engine::ops::relay::RelayStatus;
 use clientele_engine::ops::settings::{SettingsUpdate, SettingsView};
+use clientele_engine::ops::test_event::TestEventResult;
 use clientele_engine::{AppError, ErrorCode, Operations};
 use std::sync::Arc;
 use tauri::{Manager, State};

@@ -2,10 +2,11 @@
 //! and a pairing code made on it (`clientele relay pair --admin`); the receptionist types the
 //! relay's address and the code in Settings and sees "Connected to …"; connects Tiquo from
 //! Providers, which adds the connection to the relay (its secret goes there, not to this
-//! computer); a signed delivery posted to the RELAY shows up among the customers; Settings says
-//! when the last message came, that the relay can't be reached while it is down (and connected
-//! again once it is back), and that this computer's access was removed once the relay revokes
-//! it; and "Stop receiving through the relay" leaves it (Providers then says the relay's
+//! computer), the test message going to the relay's public address and saying so, the card
+//! waiting for Tiquo's first message until a signed delivery posted to the RELAY shows up among
+//! the customers and turns it to "Connected"; Settings says when the last message came, that the
+//! relay can't be reached while it is down (and connected again once it is back), and that this
+//! computer's access was removed once the relay revokes it; and "Stop receiving through the relay" leaves it (Providers then says the relay's
 //! connection no longer receives, and the customers stay). The relay's access key is checked to
 //! be in the keychain and never on the screen. Screenshots of each step are kept in
 //! tests/artifacts/e2e/relay/ to be looked at.
@@ -65,9 +66,10 @@ async fn a_receptionist_joins_a_relay_and_customers_arrive_through_it() {
     if !support::can_run("a_receptionist_joins_a_relay_and_customers_arrive_through_it") {
         return;
     }
-    // The relay, on a free loopback port, and a one-time code for an admin desk. Both processes
+    // The relay, on a free loopback port that it is told is its public address (as an operator
+    // tells it the name providers use), and a one-time code for an admin desk. Both processes
     // are stopped by their guards when the test ends, passed or failed.
-    let relay = Relay::start(&[]);
+    let relay = Relay::start_public("http", &[]);
     let relay_url = relay.url();
     let relay_host = relay_url
         .split_once("://")
@@ -76,6 +78,12 @@ async fn a_receptionist_joins_a_relay_and_customers_arrive_through_it() {
     let code = relay.pair("desk", true);
 
     let app = App::start("relay").await;
+    app.wait_for_text_of(
+        "nav-status",
+        "Ready — nothing is connected yet",
+        support::WAIT,
+    )
+    .await;
 
     // Settings explains the relay and asks for its address and the code.
     app.click("nav-settings").await;
@@ -121,6 +129,13 @@ async fn a_receptionist_joins_a_relay_and_customers_arrive_through_it() {
         "the relay's access key is in the keychain"
     );
     assert!(!app.page_text().await.contains(&access_key));
+    // The navigation says messages come through the relay.
+    app.wait_for_text_of(
+        "nav-status",
+        &format!("Receiving through the relay {relay_host}"),
+        support::WAIT,
+    )
+    .await;
     scroll_to(&app, "relay-section").await;
     app.shot("02-settings-connected").await;
 
@@ -151,16 +166,36 @@ async fn a_receptionist_joins_a_relay_and_customers_arrive_through_it() {
     app.shot("04-connect-relay-secret").await;
     app.click("save-secret").await;
     app.find("relay-test-note").await;
-    // The relay sends itself the test (only it holds the secret); this computer then pulls it.
+    // The relay sends the test to its public address (only it holds the secret), over real
+    // HTTP; this computer then pulls it. The words say what that proved.
     app.click("send-test").await;
     let result = app.find("test-result").await.text().await.unwrap();
     assert!(
-        result.contains("It works: the relay received"),
-        "the test event went through the relay: {result}"
+        result.contains(&format!(
+            "The relay received a sample message for Tiquo 'online' at its public address {relay_url} and checked it with the signing secret it keeps."
+        )),
+        "the test went through the relay's public address: {result}"
+    );
+    assert!(!result.contains("It works"), "{result}");
+    // A test is not Tiquo's own message: the step still waits for that.
+    assert!(
+        app.text_of("first-message-waiting")
+            .await
+            .contains("Waiting for the first message from Tiquo"),
+        "the step waits for Tiquo's own message"
     );
     app.shot("05-connect-relay-done").await;
+    // Leave while waiting: nothing is lost, and Providers keeps saying it waits.
+    assert_eq!(
+        app.text_of("connect-done").await,
+        "Done — I'll send it later"
+    );
     app.click("connect-done").await;
     app.find("relay-badge").await;
+    assert_eq!(
+        app.text_of("waiting-badge").await,
+        "Waiting for the first message"
+    );
     assert!(
         app.text_of("connection-address")
             .await
@@ -196,6 +231,11 @@ async fn a_receptionist_joins_a_relay_and_customers_arrive_through_it() {
     assert_eq!(status, 200, "the relay accepts the signed delivery: {text}");
     app.wait_for_text("Rosa Lima", ARRIVE).await;
     app.shot("07-customers-through-relay").await;
+    // Tiquo's first genuine message has arrived: the card no longer waits.
+    app.click("nav-providers").await;
+    app.find("connected-badge").await;
+    app.wait_until_gone("waiting-badge", support::WAIT).await;
+    app.shot("07b-providers-first-message").await;
 
     // Settings says when the last message came.
     app.click("nav-settings").await;

@@ -21,6 +21,21 @@ impl Relay {
         Relay::start_in(Workspace::new(), "127.0.0.1:0", extra)
     }
 
+    /// Starts a relay over a new data folder on a free loopback port, told with `--public-url`
+    /// that its public address is that port (`scheme` `http` or `https`), as an operator tells a
+    /// relay the name providers use. Without it a loopback relay knows no address providers can
+    /// reach, and its test event says so.
+    pub fn start_public(scheme: &str, extra: &[&str]) -> Relay {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let public = format!("{scheme}://127.0.0.1:{port}");
+        let mut args = vec!["--public-url", public.as_str()];
+        args.extend_from_slice(extra);
+        Relay::start_in(Workspace::new(), &format!("127.0.0.1:{port}"), &args)
+    }
+
     /// Starts a relay over `ws` listening on `bind`.
     pub fn start_in(ws: Workspace, bind: &str, extra: &[&str]) -> Relay {
         let mut args = vec!["relay", "serve", "--bind", bind];

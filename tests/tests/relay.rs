@@ -551,10 +551,71 @@ fn a_desk_refuses_an_address_that_is_not_a_relay() {
     assert!(said.contains("couldn't reach the relay"), "{said}");
 }
 
+/// The test event proves the relay's public address only by going there: a relay that knows no
+/// address providers can reach, one whose address leads nowhere, and one whose address leads to
+/// another server each fail the test with words that say what to fix.
+#[test]
+fn a_relay_s_test_goes_through_its_public_address_and_says_plainly_when_that_fails() {
+    let test_from_admin = |relay: &Relay| {
+        let mut ws = Workspace::new();
+        ws.secrets.push((
+            secret_env(Provider::Tiquo, "main"),
+            test_secret(Provider::Tiquo),
+        ));
+        let admin = Desk::join(ws, &relay.url(), &relay.pair("office", true), &[]);
+        admin.ws.ok(&["connection", "add", "tiquo", "main"]);
+        let out = admin.ws.run(&["connection", "test", "tiquo", "main"]);
+        assert!(!out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+
+    // On loopback without --public-url: no address providers can reach.
+    let private = Relay::start(&[]);
+    let said = test_from_admin(&private);
+    assert!(
+        said.contains("doesn't know an address that providers can reach")
+            && said.contains("--public-url"),
+        "{said}"
+    );
+
+    // Told a public address where nothing answers.
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let public = format!("http://127.0.0.1:{nowhere}");
+    let dead_end = Relay::start(&["--public-url", &public]);
+    let said = test_from_admin(&dead_end);
+    assert!(
+        said.contains(&format!(
+            "The relay couldn't reach its own public address {public}"
+        )),
+        "{said}"
+    );
+
+    // Told the address of another relay, which knows no such connection and refuses it.
+    let empty = Relay::start(&[]);
+    let elsewhere = Relay::start(&["--public-url", &empty.url()]);
+    let said = test_from_admin(&elsewhere);
+    assert!(
+        said.contains("answered 404") && said.contains("another server"),
+        "{said}"
+    );
+
+    // Told the address of another relay that accepts the message (it has a connection of that
+    // name, with the same secret): accepted, but not stored at this relay, so not proven.
+    let misdirected = Relay::start(&["--public-url", &private.url()]);
+    let said = test_from_admin(&misdirected);
+    assert!(
+        said.contains("the test message didn't reach this relay"),
+        "{said}"
+    );
+}
+
 #[test]
 fn a_secret_added_from_an_admin_desk_verifies_at_the_relay_and_is_never_in_plain_text() {
     const SECRET: &str = "tiquo-SECRET-f00dcafe-never-in-plain-text";
-    let relay = Relay::start_in(Workspace::new(), "127.0.0.1:0", &[]);
+    let relay = Relay::start_public("http", &[]);
     let mut ws = Workspace::new();
     ws.secrets
         .push((secret_env(Provider::Tiquo, "main"), SECRET.to_string()));
@@ -574,10 +635,20 @@ fn a_secret_added_from_an_admin_desk_verifies_at_the_relay_and_is_never_in_plain
     let (status, _) = send(&relay.url(), Provider::Tiquo, &body, &forged);
     assert_eq!(status, 401);
 
-    // A test event for the relay's connection is sent by the relay (only it has the secret) and
-    // pulled as a test.
+    // A test event for the relay's connection is sent by the relay (only it has the secret) over
+    // HTTP to its public address, and pulled as a test; the words say what that proved.
     let tested = admin.ws.ok(&["connection", "test", "tiquo", "main"]);
-    assert!(tested.contains("It works: the relay received"), "{tested}");
+    assert!(
+        tested.contains(&format!(
+            "The relay received a sample message for Tiquo 'main' at its public address {} and checked it with the signing secret it keeps.",
+            relay.url()
+        )),
+        "{tested}"
+    );
+    assert!(
+        tested.contains("This doesn't show that Tiquo has the address"),
+        "{tested}"
+    );
 
     // The admin desk sees what the relay refused, and why (Activity and the connection's health
     // read the same log).
@@ -772,7 +843,7 @@ fn https_with_the_relays_own_certificate_and_desks_that_trust_only_what_they_are
         certs.path("key.pem"),
         certs.path("ca.pem"),
     );
-    let relay = Relay::start(&["--tls-cert", &cert, "--tls-key", &key]);
+    let relay = Relay::start_public("https", &["--tls-cert", &cert, "--tls-key", &key]);
     let url = relay.url();
     assert!(url.starts_with("https://"), "{url}");
 
@@ -793,9 +864,14 @@ fn https_with_the_relays_own_certificate_and_desks_that_trust_only_what_they_are
     ));
     let admin = Desk::join(ws, &url, &relay.pair("office", true), &["--ca-cert", &ca]);
     admin.ws.ok(&["connection", "add", "tiquo", "main"]);
-    // The relay's own test event goes through its hooks route whatever it listens with.
+    // The relay's own test event goes to its public address over HTTPS; it trusts its own
+    // certificate there, and says that providers may not (it is from a private authority).
     let tested = admin.ws.ok(&["connection", "test", "tiquo", "main"]);
-    assert!(tested.contains("It works"), "{tested}");
+    assert!(
+        tested.contains(&format!("at its public address {url} and checked it")),
+        "{tested}"
+    );
+    assert!(tested.contains("Let's Encrypt"), "{tested}");
 
     let (body, headers) = delivery(Provider::Tiquo, 1, Utc::now());
     let status = certs.post(&format!("{url}/hooks/tiquo/main"), &headers, &body);

@@ -6,7 +6,7 @@ vi.mock("$lib/backend", () => import("./test/mock-backend"));
 import * as backend from "./test/mock-backend";
 import { NO_BACKEND } from "$lib/backend/errors";
 import { router } from "$lib/router.svelte";
-import { settings } from "./test/fixtures";
+import { NOT_JOINED, connection, relayStatus, settings } from "./test/fixtures";
 import App from "./App.svelte";
 
 beforeEach(() => {
@@ -30,7 +30,43 @@ describe("App", () => {
       expect(screen.getByTestId(`nav-${id}`)).toHaveTextContent(label!);
     }
     expect(screen.getByTestId("nav-customers")).toHaveAttribute("aria-current", "page");
-    expect(await screen.findByTestId("nav-status")).toHaveTextContent("Receiving messages");
+  });
+
+  it("says it is ready, and how to start, while nothing is connected", async () => {
+    backend.getSettings.mockResolvedValue(settings());
+    backend.listConnections.mockResolvedValue([]);
+    backend.getRelayStatus.mockResolvedValue(NOT_JOINED);
+    backend.searchPeople.mockResolvedValue({ total: 0, more: false, items: [] });
+    render(App);
+    await waitFor(() => expect(screen.getByTestId("nav-status")).toHaveTextContent("Ready — nothing is connected yet"));
+    expect(screen.getByTestId("nav-status")).not.toHaveTextContent("Receiving messages");
+    const link = screen.getByTestId("status-link");
+    expect(link).toHaveTextContent("Connect a provider to start receiving");
+    expect(link).toHaveAttribute("href", "#/providers/connect");
+  });
+
+  it("says it is receiving, and where, once something is connected", async () => {
+    backend.getSettings.mockResolvedValue(settings());
+    backend.listConnections.mockResolvedValue([connection()]);
+    backend.getRelayStatus.mockResolvedValue(NOT_JOINED);
+    backend.searchPeople.mockResolvedValue({ total: 0, more: false, items: [] });
+    render(App);
+    await waitFor(() => expect(screen.getByTestId("nav-status")).toHaveTextContent("Receiving messages"));
+    expect(screen.getByTestId("nav-status")).toHaveTextContent("http://127.0.0.1:8787");
+  });
+
+  it("on a computer joined to a relay, says messages come through it, and follows the link live", async () => {
+    backend.getSettings.mockResolvedValue(settings());
+    backend.listConnections.mockResolvedValue([]);
+    backend.getRelayStatus.mockResolvedValue(relayStatus());
+    backend.searchPeople.mockResolvedValue({ total: 0, more: false, items: [] });
+    render(App);
+    const status = screen.getByTestId("nav-status");
+    await waitFor(() => expect(status).toHaveTextContent("Receiving through the relay relay.example.com"));
+    await waitFor(() => expect(backend.relayListenerCount()).toBeGreaterThan(0));
+    backend.emitRelay(relayStatus({ state: "unreachable", since: new Date().toISOString() }));
+    await waitFor(() => expect(status).toHaveTextContent("Can't reach the relay — messages wait there"));
+    expect(screen.getByTestId("status-link")).toHaveAttribute("href", "#/settings");
   });
 
   it("moves between screens from the navigation", async () => {

@@ -265,7 +265,8 @@ impl App {
     }
 
     /// Connects `provider` as `name` through the guided flow, as a person would: pick the
-    /// provider, name the connection, paste the secret, send the test event.
+    /// provider, name the connection, paste the secret, send the test message, and leave
+    /// without waiting for the provider's first message.
     pub async fn connect_provider(&self, provider: &str, name: &str, secret: &str) {
         self.click("nav-providers").await;
         self.click("connect-provider").await;
@@ -288,8 +289,44 @@ impl App {
             .text()
             .await
             .unwrap_or_default();
-        assert!(result.contains("It works"), "the test event: {result}");
+        assert!(
+            result.contains("Clientele checked a sample message"),
+            "the test message: {result}"
+        );
         self.click("connect-done").await;
+    }
+
+    /// Waits until the element with this test id says `text` (all of its text, or a part).
+    pub async fn wait_for_text_of(&self, testid: &str, text: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let said = self.text_of(testid).await;
+            if said.contains(text) {
+                return said;
+            }
+            if Instant::now() > deadline {
+                self.shot("failure").await;
+                panic!("[data-testid={testid}] never said {text:?}; it says {said:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until no element has this test id.
+    pub async fn wait_until_gone(&self, testid: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self
+            .client
+            .find(Locator::Css(&format!("[data-testid=\"{testid}\"]")))
+            .await
+            .is_ok()
+        {
+            if Instant::now() > deadline {
+                self.shot("failure").await;
+                panic!("[data-testid={testid}] is still shown");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Every element with this test id, in page order.

@@ -63,16 +63,94 @@ describe("Connect a provider", () => {
     await user.click(screen.getByTestId("save-secret"));
     expect(backend.addConnection).toHaveBeenCalledWith({ provider: "tiquo", name: "main", secret: "whsec_abc123" });
 
-    // 5. Test.
+    // 5. Check it works: the test says what it proved, then the step waits for Tiquo.
     const test = await screen.findByTestId("connect-step-test");
-    expect(test).toHaveTextContent("Tiquo – main is connected");
+    expect(test).toHaveTextContent("Tiquo – main is saved — check it works");
     expect(test).toHaveTextContent("Test messages show in Activity but never create customers.");
-    backend.sendTestEvent.mockResolvedValue({ ok: true, message: "Tiquo's test message arrived and was checked." });
+    expect(test).not.toHaveTextContent("It works");
+    const proved =
+      "Clientele checked a sample message for Tiquo 'main' with the signing secret you pasted, at this computer's address. This doesn't show that Tiquo can reach this computer yet.";
+    backend.sendTestEvent.mockResolvedValue({ ok: true, message: proved });
     await user.click(screen.getByTestId("send-test"));
     expect(backend.sendTestEvent).toHaveBeenCalledWith("tiquo", "main");
-    expect(await screen.findByTestId("test-result")).toHaveTextContent("Tiquo's test message arrived and was checked.");
+    const result = await screen.findByTestId("test-result");
+    expect(result).toHaveTextContent(proved);
+    // Not green: it isn't the proof yet.
+    expect(result).not.toHaveClass("notice-ok");
+    expect(screen.getByTestId("first-message-waiting")).toHaveTextContent(
+      "Waiting for the first message from Tiquo — send a test from Tiquo's webhook settings.",
+    );
+    expect(screen.getByTestId("connect-done")).toHaveTextContent("Done — I'll send it later");
     await user.click(screen.getByTestId("connect-done"));
     expect(ondone).toHaveBeenCalled();
+  });
+
+  it("turns green when Tiquo's own first message arrives", async () => {
+    const { user } = setup();
+    await user.click(await screen.findByTestId("provider-card-tiquo"));
+    await user.click(await screen.findByTestId("name-next"));
+    await user.click(await screen.findByTestId("address-next"));
+    await user.type(await screen.findByTestId("secret-input"), "whsec_abc");
+    backend.addConnection.mockResolvedValue(created);
+    backend.listConnections.mockResolvedValue([connection(), created]);
+    await user.click(screen.getByTestId("save-secret"));
+    await screen.findByTestId("first-message-waiting");
+    await waitFor(() => expect(backend.liveListenerCount()).toBe(1));
+
+    backend.listConnections.mockResolvedValue([
+      connection(),
+      { ...created, health: { ...created.health, last_delivery_at: new Date().toISOString(), deliveries_today: 1 } },
+    ]);
+    backend.emitLive({ deliveries: 1 });
+    const arrived = await screen.findByTestId("first-message-arrived");
+    expect(arrived).toHaveClass("notice-ok");
+    expect(arrived).toHaveTextContent("The first message from Tiquo arrived");
+    expect(arrived).toHaveTextContent("and was checked with the signing secret: Tiquo – main works.");
+    expect(screen.queryByTestId("first-message-waiting")).not.toBeInTheDocument();
+    expect(screen.getByTestId("connect-done")).toHaveTextContent(/^Done$/);
+  });
+
+  it("makes the name from what was typed, and shows it before saving", async () => {
+    const { user } = setup();
+    await user.click(await screen.findByTestId("provider-card-tiquo"));
+    const name = (await screen.findByTestId("connection-name")) as HTMLInputElement;
+    await user.clear(name);
+    await user.type(name, "Main Salon");
+    expect(screen.getByTestId("connection-name-result")).toHaveTextContent("It will be saved as main-salon.");
+    await user.click(screen.getByTestId("name-next"));
+    expect(screen.queryByTestId("name-error")).not.toBeInTheDocument();
+    expect(await screen.findByTestId("webhook-url")).toHaveTextContent("http://127.0.0.1:8787/hooks/tiquo/main-salon");
+    await user.click(screen.getByTestId("address-next"));
+    await user.type(await screen.findByTestId("secret-input"), "whsec_abc");
+    backend.addConnection.mockResolvedValue({ ...created, name: "main-salon" });
+    await user.click(screen.getByTestId("save-secret"));
+    expect(backend.addConnection).toHaveBeenCalledWith({ provider: "tiquo", name: "main-salon", secret: "whsec_abc" });
+  });
+
+  it("clears 'paste the secret first' as soon as something is pasted", async () => {
+    const { user } = setup();
+    await user.click(await screen.findByTestId("provider-card-tiquo"));
+    await user.click(await screen.findByTestId("name-next"));
+    await user.click(await screen.findByTestId("address-next"));
+    await user.click(await screen.findByTestId("save-secret"));
+    expect(await screen.findByTestId("secret-error")).toHaveTextContent("Paste the signing secret from Tiquo first.");
+    const secret = screen.getByTestId("secret-input");
+    expect(secret).toHaveAttribute("aria-invalid", "true");
+    await user.click(secret);
+    await user.paste("whsec_abc");
+    expect(screen.queryByTestId("secret-error")).not.toBeInTheDocument();
+    expect(secret).not.toHaveAttribute("aria-invalid");
+    expect(backend.addConnection).not.toHaveBeenCalled();
+  });
+
+  it("shows the fuller timeline's events beside the customer events", async () => {
+    const { user } = setup();
+    await user.click(await screen.findByTestId("provider-card-tiquo"));
+    await user.click(await screen.findByTestId("name-next"));
+    const address = await screen.findByTestId("connect-step-address");
+    expect(within(address).getByTestId("timeline-events")).toHaveTextContent(
+      "For a fuller timeline (what customers book, buy and earn), also tick: order.created, payment.succeeded, loyalty.points_earned.",
+    );
   });
 
   it("moves the focus into each step as the flow goes on and back", async () => {
@@ -134,9 +212,9 @@ describe("Connect a provider", () => {
     expect(name.value).toBe("main-2");
 
     await user.clear(name);
-    await user.type(name, "main salon");
+    await user.type(name, "!!!");
     await user.click(screen.getByTestId("name-next"));
-    expect(screen.getByTestId("name-error")).toHaveTextContent("letters, digits, - and _");
+    expect(screen.getByTestId("name-error")).toHaveTextContent("Use some letters or digits in the name");
     expect(name).toHaveAttribute("aria-invalid", "true");
 
     await user.clear(name);
@@ -226,12 +304,18 @@ describe("Connect a provider", () => {
     await user.click(screen.getByTestId("save-secret"));
 
     const test = await screen.findByTestId("connect-step-test");
-    expect(within(test).getByTestId("relay-test-note")).toHaveTextContent("The relay sends itself a sample message");
+    expect(within(test).getByTestId("relay-test-note")).toHaveTextContent(
+      "The relay sends a sample message, as if it came from Tiquo, to its own public address",
+    );
     expect(screen.queryByTestId("final-webhook-url")).not.toBeInTheDocument();
-    backend.sendTestEvent.mockResolvedValue({ ok: true, message: "It works: the relay received a test message." });
+    const proved =
+      "The relay received a sample message for Tiquo 'main' at its public address https://relay.example.com and checked it with the signing secret it keeps.";
+    backend.sendTestEvent.mockResolvedValue({ ok: true, message: proved });
     await user.click(screen.getByTestId("send-test"));
     expect(backend.sendTestEvent).toHaveBeenCalledWith("tiquo", "main");
-    expect(await screen.findByTestId("test-result")).toHaveTextContent("It works: the relay received");
+    expect(await screen.findByTestId("test-result")).toHaveTextContent(proved);
+    expect(screen.getByTestId("first-message-waiting")).toHaveTextContent("Waiting for the first message from Tiquo");
+    expect(test).toHaveTextContent("It shows that Tiquo reaches the relay with the right signing secret.");
     await user.click(screen.getByTestId("connect-done"));
     expect(ondone).toHaveBeenCalled();
   });

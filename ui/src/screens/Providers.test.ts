@@ -65,6 +65,29 @@ describe("Providers", () => {
     expect(card.textContent).not.toMatch(/HMAC|payload|webhook event|401/);
   });
 
+  it("says 'Waiting for the first message' until a genuine one has arrived, then 'Connected'", async () => {
+    const waiting = connection({
+      health: { last_delivery_at: null, deliveries_today: 0, rejections_today: 0, recent_rejections: [], quiet_warning: null },
+    });
+    backend.listConnections.mockResolvedValue([waiting]);
+    render(Providers);
+    const card = await screen.findByTestId("connection-card");
+    expect(within(card).getByTestId("waiting-badge")).toHaveTextContent("Waiting for the first message");
+    expect(card).not.toHaveTextContent("Connected");
+    expect(within(card).getByTestId("first-message-hint")).toHaveTextContent(
+      "Send a test from Vagaro's webhook settings: its first message shows that it reaches Clientele.",
+    );
+    await waitFor(() => expect(backend.liveListenerCount()).toBe(1));
+
+    backend.listConnections.mockResolvedValue([
+      { ...waiting, health: { ...waiting.health, last_delivery_at: hoursAgo(0), deliveries_today: 1 } },
+    ]);
+    backend.emitLive({ deliveries: 1 });
+    expect(await screen.findByTestId("connected-badge")).toHaveTextContent("Connected");
+    expect(screen.queryByTestId("waiting-badge")).not.toBeInTheDocument();
+    expect(screen.queryByTestId("first-message-hint")).not.toBeInTheDocument();
+  });
+
   it("pauses and resumes", async () => {
     const user = userEvent.setup();
     backend.listConnections.mockResolvedValue([connection()]);

@@ -23,7 +23,9 @@ export const PROVIDERS: ProviderInfo[] = [
     where_to_find_secret: "In Tiquo, open Webhooks settings and copy your endpoint's signing secret.",
     where_to_paste: "In Tiquo, open Settings → Webhooks → Add endpoint and paste it as the URL.",
     events_to_tick: ["customer.created", "customer.updated", "customer.deleted"],
-    checks: "Checks Tiquo's signature and refuses messages more than 5 minutes old.",
+    timeline_events: ["order.created", "payment.succeeded", "loyalty.points_earned"],
+    events_note: null,
+    checks: "Clientele checks each message's signature with your Tiquo signing secret, and refuses one sent more than 5 minutes earlier (a possible replay).",
   },
   {
     id: "vagaro",
@@ -31,8 +33,10 @@ export const PROVIDERS: ProviderInfo[] = [
     secret_word: "verification token",
     where_to_find_secret: "In Vagaro, open Settings → Webhooks and copy the verification token.",
     where_to_paste: "In Vagaro, open Settings → Webhooks → Create webhook and paste it as the endpoint URL.",
-    events_to_tick: ["Customer", "Appointment"],
-    checks: "Checks that Vagaro's verification token matches.",
+    events_to_tick: ["Customer"],
+    timeline_events: ["Appointment"],
+    events_note: null,
+    checks: "Clientele checks that each message carries your Vagaro verification token. A message sent twice is kept once.",
   },
 ];
 

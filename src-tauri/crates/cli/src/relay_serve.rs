@@ -7,7 +7,6 @@ use clientele_engine::relay::{PUBLIC_URL_SETTING, RelayListen};
 use clientele_server::client_addr::TrustedProxies;
 use clientele_store::Store;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::Path;
 
 pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
@@ -50,7 +49,7 @@ pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
             .store()
             .writer()?
             .set_setting(PUBLIC_URL_SETTING, &public_url)?;
-        if args.public_url.is_none() && !is_public(addr) {
+        if args.public_url.is_none() && !clientele_engine::relay::is_public_address(addr) {
             eprintln!(
                 "warning: providers on the internet can't reach {public_url}. Put the relay on a public address, or behind a reverse proxy and pass its address with --public-url https://relay.example.com"
             );
@@ -74,20 +73,6 @@ pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
 
 fn tls_missing(scheme: &str) -> bool {
     scheme == "http"
-}
-
-/// An address providers could reach from the internet (not loopback, private or link-local).
-fn is_public(addr: SocketAddr) -> bool {
-    match addr.ip() {
-        std::net::IpAddr::V4(ip) => {
-            !(ip.is_loopback()
-                || ip.is_private()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || ip.is_documentation())
-        }
-        std::net::IpAddr::V6(ip) => !(ip.is_loopback() || ip.is_unspecified()),
-    }
 }
 
 /// `--public-url`, checked and without a trailing slash.

@@ -12,8 +12,9 @@
 //! - Admin desks only: `GET /v1/connections` → `[RemoteConnection]`, `POST /v1/connections`
 //!   [`AddRemoteConnection`] → [`RemoteConnection`], `DELETE /v1/connections/{provider}/{name}`,
 //!   `GET /v1/rejections?after=ID&limit=N` → `[RemoteRejection]` (oldest first),
-//!   `POST /v1/connections/{provider}/{name}/test` → [`TestOutcome`] (the relay sends itself a
-//!   signed test event, which its desks then pull as a test).
+//!   `POST /v1/connections/{provider}/{name}/test` → [`TestOutcome`] (the relay sends a signed
+//!   test event over HTTP(S) to its own public address — where providers post — and its desks
+//!   then pull it as a test).
 //!
 //! Every `/v1/` call carries `Authorization: Bearer <token>`; without a valid one it is answered
 //! `401`. Errors are [`ApiErrorBody`] `{code, message}` with a message fit to show.
@@ -173,7 +174,32 @@ pub struct RemoteRejection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestOutcome {
     pub ok: bool,
+    /// What was proven, or what went wrong and what to do, in words fit to show.
     pub message: String,
+    /// The public address the relay sent the test to (`<public_url>/hooks/…`). Absent from
+    /// relays that put the test through in-process, which proved nothing about the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_to: Option<String>,
+    /// Why it failed, when it did: one of [`TestProblem`]'s codes (absent from older relays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<TestProblem>,
+}
+
+/// Why a relay's test failed. Each is something whoever runs the relay must fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestProblem {
+    /// The relay doesn't know an address providers can reach (no `--public-url`, and it listens
+    /// on a private or loopback address).
+    NoPublicUrl,
+    /// The request to the public address failed: DNS, the network, a firewall, a proxy, TLS.
+    Unreachable,
+    /// The public address answered, but not with this relay's acceptance: a refusal, or another
+    /// server.
+    Refused,
+    /// A reason a newer relay gives that this desk doesn't know (its message still says it).
+    #[serde(other)]
+    Other,
 }
 
 /// Every error the relay's API answers.
@@ -209,5 +235,33 @@ mod tests {
         };
         let shown = format!("{paired:?} {add:?}");
         assert!(!shown.contains("topsecret"), "{shown}");
+    }
+
+    #[test]
+    fn test_outcomes_read_old_and_new_relays_alike() {
+        // A relay from before the test went through its public address.
+        let old: TestOutcome = serde_json::from_str(r#"{"ok":true,"message":"It works"}"#).unwrap();
+        assert_eq!((old.sent_to, old.problem), (None, None));
+        // A newer relay's reason this desk doesn't know yet still reads.
+        let newer: TestOutcome = serde_json::from_str(
+            r#"{"ok":false,"message":"…","sent_to":"https://r.example.com/hooks/tiquo/main","problem":"dns_sinkhole"}"#,
+        )
+        .unwrap();
+        assert_eq!(newer.problem, Some(TestProblem::Other));
+        let now = TestOutcome {
+            ok: false,
+            message: "m".into(),
+            sent_to: None,
+            problem: Some(TestProblem::NoPublicUrl),
+        };
+        let text = serde_json::to_string(&now).unwrap();
+        assert_eq!(
+            text,
+            r#"{"ok":false,"message":"m","problem":"no_public_url"}"#
+        );
+        // Old fields first and unchanged: an older desk reads `ok` and `message` as before.
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["ok"], false);
+        assert_eq!(back["message"], "m");
     }
 }

@@ -203,7 +203,6 @@ impl Engine {
         };
         let (closing, closing_rx) = tokio::sync::watch::channel(false);
         let mut app = listener::router(state);
-        let hooks = app.clone();
         let mut background = Vec::new();
         let mut public_url = None;
         if let Some(relay) = serving.relay {
@@ -212,6 +211,11 @@ impl Engine {
             } else {
                 "http"
             };
+            // Without --public-url, the address it listens on is handed out; providers can reach
+            // it only when it is a public one.
+            let known = relay.public_url.clone().or_else(|| {
+                crate::relay::is_public_address(bound).then(|| format!("{scheme}://{bound}"))
+            });
             let url = relay
                 .public_url
                 .unwrap_or_else(|| format!("{scheme}://{bound}"));
@@ -221,7 +225,13 @@ impl Engine {
                 &url,
                 Arc::new(crate::relay::Admin {
                     operations: self.operations.clone(),
-                    hooks,
+                    public_url: known.map(|u| u.trim_end_matches('/').to_string()),
+                    listening: format!("{scheme}://{bound}"),
+                    own_certificates: serving
+                        .tls
+                        .as_ref()
+                        .map(|t| t.certificates().to_vec())
+                        .unwrap_or_default(),
                     runtime: tokio::runtime::Handle::current(),
                 }),
                 closing_rx,

@@ -15,6 +15,8 @@ use clientele_core::relay_protocol::{
 use clientele_core::{Provider, Sensitive};
 use clientele_relay::api::{ApiError, RelayAdmin};
 use clientele_relay::sealed::{RelayKey, SealedSecrets};
+use clientele_relay_client::ClientError;
+use clientele_relay_client::own_address::post_like_a_provider;
 use clientele_secrets::SecretStore;
 use clientele_server::webhook_path;
 use clientele_store::Store;
@@ -118,18 +120,42 @@ impl Engine {
     }
 }
 
+/// An address providers could reach from the internet (not loopback, private, link-local or
+/// unspecified). Without `--public-url`, a relay listening on another kind has no address to
+/// hand out that providers can use.
+pub fn is_public_address(addr: std::net::SocketAddr) -> bool {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) => {
+            !(ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_documentation())
+        }
+        std::net::IpAddr::V6(ip) => !(ip.is_loopback() || ip.is_unspecified()),
+    }
+}
+
 /// What an admin desk may do, with the rules of the desk's own Providers screen.
 pub(crate) struct Admin {
     pub(crate) operations: Arc<Operations>,
-    /// The relay's hooks route, to put a test event through in-process: the real handler,
-    /// verification and storage, without depending on how the relay listens (HTTPS, a proxy).
-    pub(crate) hooks: axum::Router,
+    /// Where providers post to, without a trailing slash: `--public-url`, or the address it
+    /// listens on when that is a public one. `None`: no address providers can reach is known.
+    pub(crate) public_url: Option<String>,
+    /// The address it listens on (`https://0.0.0.0:8443`), for the words when there is no
+    /// public one.
+    pub(crate) listening: String,
+    /// The certificate chain the relay serves itself (`--tls-cert`), trusted as itself when the
+    /// test reaches it at the public address.
+    pub(crate) own_certificates: Vec<clientele_relay_client::own_address::CertificateDer<'static>>,
     pub(crate) runtime: tokio::runtime::Handle,
 }
 
 impl std::fmt::Debug for Admin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Admin").finish_non_exhaustive()
+        f.debug_struct("Admin")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -146,6 +172,31 @@ fn api_error(e: AppError) -> ApiError {
 }
 
 impl Admin {
+    /// Whether the hooks route's answer `text` names a delivery this relay stored for
+    /// `connection` with exactly `body`: the public address led here, not to another server.
+    fn stored_here(
+        &self,
+        text: &str,
+        connection: &clientele_store::Connection,
+        body: &[u8],
+    ) -> bool {
+        let Some(id) = serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|v| v["delivery"].as_i64())
+        else {
+            return false;
+        };
+        self.operations
+            .store()
+            .reader()
+            .and_then(|r| r.delivery(id))
+            .is_ok_and(|d| {
+                d.row.provider == connection.provider
+                    && d.row.connection == connection.name
+                    && d.body == body
+            })
+    }
+
     fn view(
         &self,
         c: clientele_store::Connection,
@@ -214,8 +265,10 @@ impl RelayAdmin for Admin {
             .map_err(api_error)
     }
 
+    /// Posts a signed test event to the relay's public address over real HTTP(S), as a provider
+    /// would, and checks that it was stored here (see `ops::test_event`).
     fn send_test_event(&self, provider: Provider, name: &str) -> Result<TestOutcome, ApiError> {
-        use tower::ServiceExt;
+        use crate::ops::test_event::relay_words;
         let connection = self
             .operations
             .store()
@@ -223,31 +276,37 @@ impl RelayAdmin for Admin {
             .and_then(|r| r.connection(provider, name))
             .map_err(|e| api_error(e.into()))?
             .ok_or_else(|| api_error(AppError::no_connection(provider, name)))?;
+        let Some(public_url) = self.public_url.clone() else {
+            return Ok(relay_words::no_public_url(&self.listening));
+        };
         let test = self.operations.test_event(&connection, Utc::now());
-        let mut request =
-            axum::http::Request::post(&test.path).header("content-type", "application/json");
-        for (k, v) in &test.headers {
-            request = request.header(k.as_str(), v.as_str());
-        }
-        let request = request
-            .body(axum::body::Body::from(test.body))
-            .map_err(|e| api_error(AppError::internal("The test message couldn't be made.", &e)))?;
-        let hooks = self.hooks.clone();
-        let (code, text) = self
-            .runtime
-            .block_on(async move {
-                let response = hooks.oneshot(request).await.map_err(|e| e.to_string())?;
-                let code = response.status().as_u16();
-                let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok::<_, String>((code, String::from_utf8_lossy(&bytes).into_owned()))
-            })
-            .map_err(|e| api_error(AppError::internal("The test message couldn't be sent.", &e)))?;
-        let result = crate::ops::connections::test_event_result(provider, name, code, &text);
-        Ok(TestOutcome {
-            ok: result.ok,
-            message: result.message,
+        let url = format!("{public_url}{}", test.path);
+        let sent = test.body.clone();
+        let own = self.own_certificates.clone();
+        let answer =
+            self.runtime
+                .block_on(post_like_a_provider(&url, &test.headers, test.body, &own));
+        Ok(match answer {
+            Err(ClientError::Certificate { reason, .. }) => {
+                relay_words::untrusted(&public_url, &url, &reason)
+            }
+            Err(ClientError::Unreachable { reason, .. }) => {
+                relay_words::unreachable(provider, &public_url, &url, &reason)
+            }
+            Err(other) => relay_words::unreachable(provider, &public_url, &url, &other.to_string()),
+            Ok(answer)
+                if answer.status == 200 && self.stored_here(&answer.body, &connection, &sent) =>
+            {
+                relay_words::arrived(
+                    provider,
+                    name,
+                    connection.requires_secret,
+                    &public_url,
+                    &url,
+                    answer.own_certificate_only,
+                )
+            }
+            Ok(answer) => relay_words::refused(&public_url, &url, answer.status, &answer.body),
         })
     }
 

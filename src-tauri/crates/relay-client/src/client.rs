@@ -455,40 +455,46 @@ impl RelayClient {
     }
 
     fn transport(&self, e: &reqwest::Error) -> ClientError {
-        let url = self.url().to_string();
-        // The certificate problem is deep in the error's sources.
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-        while let Some(s) = source {
-            if let Some(tls) = s.downcast_ref::<rustls::Error>() {
-                return ClientError::Certificate {
-                    url,
-                    reason: tls.to_string(),
-                };
-            }
-            if let Some(io) = s.downcast_ref::<std::io::Error>()
-                && let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
-            {
-                return ClientError::Certificate {
-                    url,
-                    reason: tls.to_string(),
-                };
-            }
-            // Some layers keep only the words of the TLS error.
-            let words = s.to_string();
-            if words.contains("certificate") {
-                return ClientError::Certificate { url, reason: words };
-            }
-            source = s.source();
-        }
-        let reason = if e.is_timeout() {
-            "it didn't answer in time".to_string()
-        } else if e.is_connect() {
-            "nothing answered at that address".to_string()
-        } else if e.is_decode() || e.is_body() {
-            "the answer was cut off".to_string()
-        } else {
-            e.to_string()
-        };
-        ClientError::Unreachable { url, reason }
+        transport_error(self.url(), e)
     }
+}
+
+/// What a failed request to `url` means: its certificate wasn't trusted, or it couldn't be
+/// reached (and why, in words).
+pub(crate) fn transport_error(url: &str, e: &reqwest::Error) -> ClientError {
+    let url = url.to_string();
+    // The certificate problem is deep in the error's sources.
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
+            return ClientError::Certificate {
+                url,
+                reason: tls.to_string(),
+            };
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            return ClientError::Certificate {
+                url,
+                reason: tls.to_string(),
+            };
+        }
+        // Some layers keep only the words of the TLS error.
+        let words = s.to_string();
+        if words.contains("certificate") {
+            return ClientError::Certificate { url, reason: words };
+        }
+        source = s.source();
+    }
+    let reason = if e.is_timeout() {
+        "it didn't answer in time".to_string()
+    } else if e.is_connect() {
+        "nothing answered at that address".to_string()
+    } else if e.is_decode() || e.is_body() {
+        "the answer was cut off".to_string()
+    } else {
+        e.to_string()
+    };
+    ClientError::Unreachable { url, reason }
 }

@@ -1,8 +1,10 @@
 //! A desk's side of the relay: [`client`] talks to it (pairing, pulling, acknowledging, and an
 //! admin desk's changes to its connections); [`pull`] keeps this desk's store up to date with it,
-//! live while the desk is awake and catching up at once when it wakes.
+//! live while the desk is awake and catching up at once when it wakes. [`own_address`] is the
+//! relay's own use of the same HTTPS client: posting a test event to its public address.
 
 pub mod client;
+pub mod own_address;
 pub mod pull;
 pub mod wake;
 

@@ -49,7 +49,8 @@ pub trait RelayAdmin: Send + Sync + std::fmt::Debug {
         public_url: &str,
     ) -> Result<RemoteConnection, ApiError>;
     fn remove_connection(&self, provider: Provider, name: &str) -> Result<(), ApiError>;
-    /// Sends the relay's own listener a signed test event for the connection.
+    /// Sends a signed test event for the connection to the relay's public address, over real
+    /// HTTP(S) as a provider would, and says what that proved (or what to fix).
     fn send_test_event(&self, provider: Provider, name: &str) -> Result<TestOutcome, ApiError>;
     /// The relay's refusals after `after`, oldest first.
     fn rejections(&self, after: i64, limit: usize) -> Result<Vec<RemoteRejection>, ApiError>;

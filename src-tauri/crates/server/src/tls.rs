@@ -29,6 +29,9 @@ pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct TlsSettings {
     config: Arc<ServerConfig>,
     handshake_timeout: Duration,
+    /// The certificate chain served (the server's own first), when known: a relay trusts exactly
+    /// this certificate when it sends itself a test at its public address.
+    certificates: Vec<CertificateDer<'static>>,
 }
 
 impl TlsSettings {
@@ -37,7 +40,19 @@ impl TlsSettings {
         TlsSettings {
             config,
             handshake_timeout: TLS_HANDSHAKE_TIMEOUT,
+            certificates: Vec::new(),
         }
+    }
+
+    /// Notes the certificate chain `config` serves (see [`TlsSettings::certificates`]).
+    pub fn with_certificates(mut self, certificates: Vec<CertificateDer<'static>>) -> TlsSettings {
+        self.certificates = certificates;
+        self
+    }
+
+    /// The certificate chain served, the server's own first; empty when not known.
+    pub fn certificates(&self) -> &[CertificateDer<'static>] {
+        &self.certificates
     }
 
     /// Replaces [`TLS_HANDSHAKE_TIMEOUT`] (tests use a shorter or a longer one).
@@ -142,7 +157,7 @@ pub enum TlsError {
 pub fn load_tls(cert_pem: &Path, key_pem: &Path) -> Result<TlsSettings, TlsError> {
     let certs = read_certificates(cert_pem)?;
     let key = read_key(key_pem)?;
-    let config = server_config(certs, key).map_err(|e| match e {
+    let config = server_config(certs.clone(), key).map_err(|e| match e {
         rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
             TlsError::KeyMismatch {
                 cert: cert_pem.to_path_buf(),
@@ -164,7 +179,7 @@ pub fn load_tls(cert_pem: &Path, key_pem: &Path) -> Result<TlsSettings, TlsError
             detail: other.to_string(),
         },
     })?;
-    Ok(TlsSettings::new(Arc::new(config)))
+    Ok(TlsSettings::new(Arc::new(config)).with_certificates(certs))
 }
 
 /// A server config for `certs` (the server's certificate first) and `key`, with the ring

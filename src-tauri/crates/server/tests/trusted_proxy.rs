@@ -112,3 +112,35 @@ async fn vagaro_s_allow_list_is_checked_against_the_forwarded_sender() {
     assert_eq!(rejections[0].remote_addr.as_deref(), Some("127.0.0.1"));
     direct.stop().await;
 }
+
+/// A relay sends its own test event to its public address from its own address, which is never
+/// on Vagaro's list: carrying the process's test token, it is exempt from the list (and stored as
+/// a test); a wrong token gets no such pass.
+#[tokio::test]
+async fn the_process_s_own_test_event_is_exempt_from_the_allow_list() {
+    let certs = certificates();
+    let server = start(Setup {
+        connections: vec![unsigned_connection(Provider::Vagaro, "salon", &[SENDER])],
+        test_token: Some("own-test-token".into()),
+        ..Default::default()
+    })
+    .await;
+    let client = client_for(&server, &certs.ca);
+    let send = |token: &'static str, id: &'static str| {
+        client
+            .post(server.url("http", "/hooks/vagaro/salon"))
+            .header(clientele_server::TEST_HEADER, token)
+            .body(format!(r#"{{"id":"{id}"}}"#))
+            .send()
+    };
+    let own = within("POST", send("own-test-token", "evt-own"))
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200, "{:?}", own.text().await);
+    let forged = within("POST", send("guessed", "evt-forged")).await.unwrap();
+    assert_eq!(forged.status(), 401);
+    let rejections = server.rejections().await;
+    assert_eq!(rejections.len(), 1, "{rejections:?}");
+    assert_eq!(rejections[0].code, "address_not_allowed");
+    server.stop().await;
+}

@@ -1,9 +1,13 @@
 // Connecting a provider, step by step: choose it, name the connection, paste Clientele's address
-// into the provider, paste the provider's secret here, and send a test. The connection is created
-// only when the secret is given (or explicitly not), so nothing ever accepts unsigned messages by
-// accident. ConnectFlow.svelte shows the current step; each step is a component in this folder.
-// On a computer that may manage its relay's connections, the connection is added to the relay:
-// the address is the relay's, and the secret goes there.
+// into the provider, paste the provider's secret here, then check it works: a test message shows
+// what Clientele can check from its side, and the step waits, visibly, for the provider's own
+// first message — the only proof that the provider reaches Clientele with the right secret. The
+// connection is created only when the secret is given (or explicitly not), so nothing ever
+// accepts unsigned messages by accident, and leaving while waiting loses nothing (Providers says
+// "Waiting for the first message" until it comes). ConnectFlow.svelte shows the current step;
+// each step is a component in this folder. On a computer that may manage its relay's
+// connections, the connection is added to the relay: the address is the relay's, and the secret
+// goes there.
 
 import { tick } from "svelte";
 import {
@@ -23,7 +27,8 @@ import {
   type UiError,
   type UiErrorCode,
 } from "$lib/backend";
-import { listenerUrl } from "$lib/engine.svelte";
+import { engine, listenerUrl } from "$lib/engine.svelte";
+import { subscribeLive } from "$lib/live";
 import { relayActionError } from "$lib/relay";
 
 export type Step = "provider" | "name" | "address" | "secret" | "test";
@@ -33,11 +38,31 @@ export const STEPS: { id: Step; label: string }[] = [
   { id: "name", label: "Name the connection" },
   { id: "address", label: "Paste the address" },
   { id: "secret", label: "Paste the secret" },
-  { id: "test", label: "Send a test" },
+  { id: "test", label: "Check it works" },
 ];
 
 /** Same rule as the engine: URL-safe, 1 to 64 characters. */
 export const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Letters that don't come apart into a plain letter and an accent. */
+const SPELLED_OUT: Record<string, string> = { ß: "ss", æ: "ae", œ: "oe", ø: "o", ł: "l", đ: "d", ð: "d", þ: "th", ı: "i" };
+
+/**
+ * The connection's name made from what the person typed: "Main Salon" → "main-salon". Lower
+ * case, accents dropped ("Salão" → "salao"), every run of spaces and punctuation one hyphen, none
+ * at either end, at most 64 characters. "" when nothing usable was typed. (The command line keeps
+ * the engine's stricter rule: names are given as they are.)
+ */
+export function connectionNameFrom(typed: string): string {
+  const slug = typed
+    .toLowerCase()
+    .replace(/[ßæœøłđðþı]/g, (c) => SPELLED_OUT[c] ?? c)
+    .normalize("NFKD")
+    .replace(/\p{M}+/gu, "")
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+/, "");
+  return slug.slice(0, 64).replace(/-+$/, "");
+}
 
 /** Names that differ only by case or by - versus _ collide in the engine's secret names. */
 export function sameName(a: string, b: string): boolean {
@@ -71,12 +96,20 @@ export function suggestName(existing: readonly ConnectionView[], provider: Provi
   for (let i = 2; ; i++) if (!names.some((n) => sameName(n, `main-${i}`))) return `main-${i}`;
 }
 
-/** Why `name` (already trimmed) can't name a new `provider` connection, in words; null if it can. */
-export function nameProblem(name: string, provider: ProviderInfo, existing: readonly ConnectionView[]): string | null {
+/**
+ * Why `name` (as made by connectionNameFrom, from `typed`) can't name a new `provider` connection,
+ * in words; null if it can.
+ */
+export function nameProblem(
+  name: string,
+  provider: ProviderInfo,
+  existing: readonly ConnectionView[],
+  typed: string = name,
+): string | null {
   if (!NAME_PATTERN.test(name)) {
-    return name === ""
-      ? "Give the connection a name, for example main."
-      : "Use only letters, digits, - and _ (up to 64), for example main-salon.";
+    return typed.trim() === ""
+      ? "Give the connection a name, for example Main salon."
+      : "Use some letters or digits in the name, for example Main salon.";
   }
   const clash = existing.find((c) => c.provider === provider.id && sameName(c.name, name));
   if (clash) return `There is already a ${provider.name} connection called '${clash.name}'. Choose another name.`;
@@ -95,7 +128,10 @@ export class ConnectFlowState {
   throughRelay = $derived(this.relay !== null && this.relay.state !== "not_joined" && this.relay.admin);
 
   provider = $state<ProviderInfo | null>(null);
-  name = $state("main");
+  /** The name as typed ("Main Salon"). */
+  nameTyped = $state("main");
+  /** The connection's name made from it ("main-salon"): shown before saving, and saved. */
+  name = $derived(connectionNameFrom(this.nameTyped));
   nameError = $state<string | null>(null);
 
   secret = $state("");
@@ -107,11 +143,13 @@ export class ConnectFlowState {
   testing = $state(false);
   testResult = $state<TestEventResult | null>(null);
   testError = $state<string | null>(null);
+  /** When the provider's own first (genuine, not test) message arrived; null while waiting. */
+  firstMessageAt = $state<string | null>(null);
 
   stepIndex = $derived(STEPS.findIndex((s) => s.id === this.step));
   /** The address the connection will have, shown before it is created. */
   previewAddress = $derived(
-    this.provider && this.base ? `${this.base}/hooks/${this.provider.id}/${this.name.trim()}` : null,
+    this.provider && this.base && this.name ? `${this.base}/hooks/${this.provider.id}/${this.name}` : null,
   );
 
   private moved: (step: Step) => void;
@@ -151,18 +189,21 @@ export class ConnectFlowState {
     this.provider = p;
     this.nameError = null;
     const taken = this.existing.some((c) => c.provider === p.id && sameName(c.name, this.name));
-    if (taken) this.name = suggestName(this.existing, p.id);
+    if (taken) this.nameTyped = suggestName(this.existing, p.id);
     void this.go("name");
   }
 
   /** Goes on to the address when the name can be used; otherwise says why and stays. */
   submitName(): void {
     if (!this.provider) return;
-    const trimmed = this.name.trim();
-    this.nameError = nameProblem(trimmed, this.provider, this.existing);
+    this.nameError = nameProblem(this.name, this.provider, this.existing, this.nameTyped);
     if (this.nameError) return;
-    this.name = trimmed;
     void this.go("address");
+  }
+
+  /** The secret field changed: an error about the previous attempt no longer applies. */
+  secretChanged(): void {
+    this.secretError = null;
   }
 
   /** Creates the connection with the pasted secret, or with none; the field is emptied either way. */
@@ -184,6 +225,8 @@ export class ConnectFlowState {
         secret: withSecret ? value.trim() : null,
       });
       this.noSecretWarning = false;
+      // The navigation's line ("Ready — connect a provider") changes with the first connection.
+      void engine.refresh();
       void this.go("test");
     } catch (e) {
       const err = toAppError(e);
@@ -211,5 +254,32 @@ export class ConnectFlowState {
     } finally {
       this.testing = false;
     }
+  }
+
+  /**
+   * Looks whether the provider's first genuine message has arrived: the connection's last message
+   * time, which test messages never set. Keeps what it finds (also when it can't look: then it
+   * simply looks again at the next live update).
+   */
+  async checkFirstMessage(): Promise<void> {
+    const created = this.created;
+    if (!created || this.firstMessageAt) return;
+    try {
+      const found = (await listConnections()).find((c) => c.provider === created.provider && c.name === created.name);
+      if (found?.health.last_delivery_at) {
+        this.created = found;
+        this.firstMessageAt = found.health.last_delivery_at;
+      }
+    } catch {
+      // Not knowing yet is still waiting; the next message tries again.
+    }
+  }
+
+  /** Waits for the first message while the test step is shown; returns a function that stops. */
+  watchForFirstMessage(): () => void {
+    void this.checkFirstMessage();
+    return subscribeLive((update) => {
+      if (update.deliveries > 0) void this.checkFirstMessage();
+    });
   }
 }

@@ -7,7 +7,9 @@ import { PROVIDERS, connection, settings } from "../../test/fixtures";
 import {
   ConnectFlowState,
   addressBase,
+  connectionNameFrom,
   isNameError,
+  NAME_PATTERN,
   nameProblem,
   sameName,
   suggestName,
@@ -41,11 +43,33 @@ describe("connect rules", () => {
     ).toBe("main-3");
   });
 
+  it("makes the connection's name from what was typed", () => {
+    expect(connectionNameFrom("Main Salon")).toBe("main-salon");
+    expect(connectionNameFrom("  Main   Salon  ")).toBe("main-salon");
+    expect(connectionNameFrom("Bella's Café & Bar!")).toBe("bella-s-cafe-bar");
+    expect(connectionNameFrom("Salão Centro")).toBe("salao-centro");
+    expect(connectionNameFrom("Straße 12")).toBe("strasse-12");
+    expect(connectionNameFrom("main_salon--2")).toBe("main-salon-2");
+    expect(connectionNameFrom("main")).toBe("main");
+    expect(connectionNameFrom("---")).toBe("");
+    expect(connectionNameFrom("")).toBe("");
+    expect(connectionNameFrom("サロン")).toBe("");
+    // At most 64 characters, never ending in a hyphen where it was cut.
+    const long = connectionNameFrom(`${"a".repeat(63)} b`);
+    expect(long).toBe("a".repeat(63));
+    expect(connectionNameFrom("x".repeat(80))).toHaveLength(64);
+    // Whatever was typed, the result is a name the engine accepts (or nothing).
+    for (const typed of ["Ünïcödé Ñame", "a/b\\c?d#e", "  -x- ", "Tab\tand\nnewline", "😀 Salon 😀"]) {
+      const made = connectionNameFrom(typed);
+      expect(made === "" || NAME_PATTERN.test(made), `${typed} → ${made}`).toBe(true);
+    }
+  });
+
   it("says what is wrong with a name before the engine is asked", () => {
     const existing = [connection({ provider: "vagaro", name: "main" })];
-    expect(nameProblem("", VAGARO, existing)).toBe("Give the connection a name, for example main.");
-    expect(nameProblem("main salon", VAGARO, existing)).toMatch(/letters, digits, - and _/);
-    expect(nameProblem("x".repeat(65), VAGARO, existing)).toMatch(/up to 64/);
+    expect(nameProblem("", VAGARO, existing)).toBe("Give the connection a name, for example Main salon.");
+    expect(nameProblem("", VAGARO, existing, "!!!")).toBe("Use some letters or digits in the name, for example Main salon.");
+    expect(nameProblem("x".repeat(65), VAGARO, existing)).toMatch(/letters or digits/);
     expect(nameProblem("MAIN", VAGARO, existing)).toBe(
       "There is already a Vagaro connection called 'main'. Choose another name.",
     );
@@ -102,22 +126,74 @@ describe("connect state", () => {
     expect(flow.name).toBe("main-2");
     await vi.waitFor(() => expect(moved).toHaveBeenCalledWith("name"));
 
-    flow.name = "  salon ";
+    flow.nameTyped = "  Main Salon ";
+    expect(flow.name).toBe("main-salon");
     flow.submitName();
     expect(flow.nameError).toBeNull();
-    expect(flow.name).toBe("salon");
     expect(flow.step).toBe("address");
     expect(flow.stepIndex).toBe(2);
-    expect(flow.previewAddress).toBe("http://127.0.0.1:8787/hooks/vagaro/salon");
+    expect(flow.previewAddress).toBe("http://127.0.0.1:8787/hooks/vagaro/main-salon");
   });
 
   it("stays on the name while it can't be used", async () => {
     const flow = await loaded();
     flow.chooseProvider(VAGARO);
-    flow.name = "main";
+    flow.nameTyped = "Main";
     flow.submitName();
     expect(flow.step).toBe("name");
     expect(flow.nameError).toMatch(/already a Vagaro connection called 'main'/);
+    flow.nameTyped = "***";
+    flow.submitName();
+    expect(flow.step).toBe("name");
+    expect(flow.nameError).toMatch(/letters or digits/);
+  });
+
+  it("forgets the secret's error as soon as the field changes", async () => {
+    const flow = await loaded();
+    flow.chooseProvider(TIQUO);
+    await flow.create(true);
+    expect(flow.secretError).toBe("Paste the signing secret from Tiquo first.");
+    flow.secretChanged();
+    expect(flow.secretError).toBeNull();
+  });
+
+  it("waits for the provider's first genuine message, and sees it arrive live", async () => {
+    const waiting = connection({
+      provider: "tiquo",
+      name: "main",
+      health: { last_delivery_at: null, deliveries_today: 0, rejections_today: 0, recent_rejections: [], quiet_warning: null },
+    });
+    backend.addConnection.mockResolvedValue(waiting);
+    const flow = await loaded();
+    flow.chooseProvider(TIQUO);
+    flow.secret = "whsec_abc";
+    await flow.create(true);
+
+    backend.listConnections.mockResolvedValue([connection(), waiting]);
+    const stop = flow.watchForFirstMessage();
+    await vi.waitFor(() => expect(backend.liveListenerCount()).toBe(1));
+    expect(flow.firstMessageAt).toBeNull();
+
+    // A test message changes nothing: the engine's last message time ignores tests.
+    await vi.waitFor(() => expect(backend.listConnections).toHaveBeenCalled());
+    const looked = backend.listConnections.mock.calls.length;
+    backend.emitLive({ deliveries: 1 });
+    await vi.waitFor(() => expect(backend.listConnections.mock.calls.length).toBe(looked + 1));
+    expect(flow.firstMessageAt).toBeNull();
+
+    // The provider's own message arrives.
+    const at = "2024-01-20T15:00:00Z";
+    backend.listConnections.mockResolvedValue([
+      connection(),
+      { ...waiting, health: { ...waiting.health, last_delivery_at: at, deliveries_today: 1 } },
+    ]);
+    backend.emitLive({ rejections: 1 });
+    expect(flow.firstMessageAt).toBeNull();
+    backend.emitLive({ deliveries: 1 });
+    await vi.waitFor(() => expect(flow.firstMessageAt).toBe(at));
+    expect(flow.created?.health.deliveries_today).toBe(1);
+    stop();
+    expect(backend.liveListenerCount()).toBe(0);
   });
 
   it("refuses an empty secret without asking the engine, and always empties the field", async () => {

@@ -496,6 +496,17 @@ pub(crate) fn header_epoch(value: &str, header: &str) -> Result<DateTime<Utc>, R
 /// Replay window shared by Tiquo, Plain and Standard Webhooks: five minutes either way.
 pub(crate) const REPLAY_WINDOW_SECS: i64 = 300;
 
+/// How many seconds a delivery's signed time may be off before `p`'s check refuses it as a
+/// possible replay; `None` when `p` signs no time (Vagaro, ResDiary) or documents no window
+/// (Zupy), and only the dedupe key stops a repeat. What the Connect flow tells staff about each
+/// provider is worded from this, and a test holds it to what [`verify`] does.
+pub fn replay_window_secs(p: Provider) -> Option<i64> {
+    match p {
+        Provider::Tiquo | Provider::Plain | Provider::Standard => Some(REPLAY_WINDOW_SECS),
+        Provider::Resdiary | Provider::Vagaro | Provider::Zupy => None,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // JSON helpers
 // ---------------------------------------------------------------------------------------------

@@ -607,3 +607,34 @@ proptest! {
         }
     }
 }
+
+/// What [`replay_window_secs`] says (and the Connect flow tells staff) is what [`verify`] does:
+/// a sample signed well outside the window is refused as stale exactly for the providers with
+/// one, and one signed just inside it passes.
+#[test]
+fn replay_windows_are_what_verify_does() {
+    for p in Provider::ALL {
+        let now = now();
+        let window = replay_window_secs(p);
+        let old = now - chrono::Duration::seconds(window.unwrap_or(REPLAY_WINDOW_SECS) + 600);
+        let body = sample_body(p, "cust_window", "w@example.com", old);
+        let h = signed_headers(p, SECRET, &body, old);
+        let verdict = verify_with(p, Some(SECRET), &h, &body, now);
+        match window {
+            Some(_) => assert!(
+                matches!(verdict, Err(Rejection::StaleTimestamp { .. })),
+                "{p} claims a replay window but accepted an old message: {verdict:?}"
+            ),
+            None => assert!(
+                verdict.is_ok(),
+                "{p} claims no replay window but refused an old message: {verdict:?}"
+            ),
+        }
+        if let Some(window) = window {
+            let recent = now - chrono::Duration::seconds(window - 10);
+            let body = sample_body(p, "cust_window", "w@example.com", recent);
+            let h = signed_headers(p, SECRET, &body, recent);
+            assert!(verify_with(p, Some(SECRET), &h, &body, now).is_ok(), "{p}");
+        }
+    }
+}

@@ -1,12 +1,12 @@
-//! The Providers screen and `clientele connection`: connections, their secrets, their health,
-//! and the test event that proves one works.
+//! The Providers screen and `clientele connection`: connections, their secrets and their
+//! health. The test event is in [`super::test_event`].
 
 use super::{Operations, iso, provider};
 use crate::error::{ApiResult, AppError, ErrorCode};
 use chrono::{DateTime, Duration, Local, TimeZone, Utc};
-use clientele_core::{ConnectionSettings, Provider, Sensitive, providers};
+use clientele_core::{ConnectionSettings, Provider, Sensitive};
 use clientele_secrets::env_var_name;
-use clientele_server::{TEST_HEADER, webhook_path};
+use clientele_server::webhook_path;
 use clientele_store::{Connection, NewConnection};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -65,42 +65,6 @@ impl std::fmt::Debug for NewConnectionRequest {
             .field("name", &self.name)
             .field("secret", &self.secret.as_ref().map(|_| "(redacted)"))
             .finish()
-    }
-}
-
-#[derive(Debug, Clone, Serialize, TS)]
-#[ts(export)]
-pub struct TestEventResult {
-    pub ok: bool,
-    pub message: String,
-}
-
-/// A test event, ready to post (its headers carry the signature and the test token).
-#[derive(Debug)]
-pub(crate) struct TestEvent {
-    pub(crate) path: String,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Vec<u8>,
-}
-
-/// What the listener's answer `code` (with body `text`) to a test event means.
-pub(crate) fn test_event_result(p: Provider, name: &str, code: u16, text: &str) -> TestEventResult {
-    let said = serde_json::from_str::<serde_json::Value>(text)
-        .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_string))
-        .unwrap_or_default();
-    match code {
-        200 => TestEventResult {
-            ok: true,
-            message: format!(
-                "It works: Clientele received a test message for {} '{name}' and checked it. It shows in Activity and won't appear among your customers.",
-                p.display_name()
-            ),
-        },
-        _ => TestEventResult {
-            ok: false,
-            message: format!("The test message was refused: {said}"),
-        },
     }
 }
 
@@ -341,29 +305,6 @@ impl Operations {
             .ok_or_else(|| AppError::no_connection(p, &name))
     }
 
-    /// A test event for one of the relay's connections: the relay sends it to itself (only it
-    /// holds the secret), and this desk then pulls it like any other.
-    fn send_relay_test_event(&self, p: Provider, name: &str) -> ApiResult<TestEventResult> {
-        let Some((_, relay)) = self.relay_admin()? else {
-            return Ok(TestEventResult {
-                ok: false,
-                message: "This connection receives through the relay, and only a desk that manages the relay's connections can send it a test. Ask whoever runs the relay.".into(),
-            });
-        };
-        let outcome = super::relay::block_on(relay.send_test_event(p, name))?;
-        Ok(TestEventResult {
-            ok: outcome.ok,
-            message: if outcome.ok {
-                format!(
-                    "It works: the relay received a test message for {} '{name}' and checked it. It arrives here in a moment, shows in Activity, and won't appear among your customers.",
-                    p.display_name()
-                )
-            } else {
-                outcome.message
-            },
-        })
-    }
-
     /// The address providers post to for a connection: the relay's public one for the relay's
     /// connections, this computer's listener for its own.
     pub fn webhook_url(&self, connection: &Connection) -> ApiResult<String> {
@@ -473,83 +414,6 @@ impl Operations {
         self.store.writer()?.set_paused(p, name, paused)?;
         self.connections_changed()?;
         self.connection_view(p, name, now)
-    }
-
-    /// Sends a correctly signed sample through the running listener — the real path — marked as
-    /// a test so it shows in Activity but never makes a customer.
-    pub fn send_test_event(
-        &self,
-        provider_id: &str,
-        name: &str,
-        now: DateTime<Utc>,
-    ) -> ApiResult<TestEventResult> {
-        let p = provider(provider_id)?;
-        let connection = self
-            .store
-            .reader()?
-            .connection(p, name)?
-            .ok_or_else(|| AppError::no_connection(p, name))?;
-        if connection.via_relay {
-            return self.send_relay_test_event(p, name);
-        }
-        let status = self
-            .listener
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let Some(address) = status.address.filter(|_| status.running) else {
-            return Ok(TestEventResult { ok: false, message: "Clientele isn't receiving messages right now, so the test couldn't be sent. Check Settings → Listener.".into() });
-        };
-        let test = self.test_event(&connection, now);
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(std::time::Duration::from_secs(10)))
-            .build()
-            .into();
-        let url = format!("http://{address}{}", test.path);
-        let mut request = agent.post(&url).header("content-type", "application/json");
-        for (k, v) in &test.headers {
-            request = request.header(k.as_str(), v.as_str());
-        }
-        Ok(match request.send(&test.body[..]) {
-            Ok(mut response) => {
-                let code = response.status().as_u16();
-                let text = response.body_mut().read_to_string().unwrap_or_default();
-                test_event_result(p, name, code, &text)
-            }
-            Err(e) => TestEventResult {
-                ok: false,
-                message: format!("The test message couldn't be sent: {e}"),
-            },
-        })
-    }
-
-    /// The signed test event for `connection`: a sample message from its provider, marked with
-    /// this process's test token. Without its secret the test goes unsigned, and the listener's
-    /// refusal says why.
-    pub(crate) fn test_event(&self, connection: &Connection, now: DateTime<Utc>) -> TestEvent {
-        let p = connection.provider;
-        let secret = if connection.requires_secret {
-            self.secrets.get(p, &connection.name).ok().flatten()
-        } else {
-            None
-        };
-        let body = providers::sample_body(
-            p,
-            &format!("clientele-test-{}", now.timestamp_millis()),
-            "test@example.com",
-            now,
-        );
-        let mut headers = match &secret {
-            Some(secret) => providers::sign(p, secret, &body, now),
-            None => Vec::new(),
-        };
-        headers.push((TEST_HEADER.into(), self.test_token.expose().clone()));
-        TestEvent {
-            path: webhook_path(p, &connection.name),
-            headers,
-            body,
-        }
     }
 }
 

@@ -4,8 +4,9 @@
 //! the Tauri commands and the command line both call these.
 //!
 //! One module per area: [`connections`] (the Providers screen), [`activity`], [`people`]
-//! (Customers), [`settings`], [`exports`], [`maintenance`] (catching up and reprocessing), and
-//! [`relay`] (receiving from the internet through a relay).
+//! (Customers), [`settings`], [`exports`], [`maintenance`] (catching up and reprocessing),
+//! [`relay`] (receiving from the internet through a relay), [`providers`] (what the Connect flow
+//! says about each provider) and [`test_event`] ("Send a test message").
 
 pub mod activity;
 pub mod connections;
@@ -15,6 +16,7 @@ pub mod people;
 pub mod providers;
 pub mod relay;
 pub mod settings;
+pub mod test_event;
 
 use crate::error::{ApiResult, AppError, ErrorCode};
 use chrono::{DateTime, SecondsFormat, Utc};

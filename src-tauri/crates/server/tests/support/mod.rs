@@ -92,6 +92,8 @@ pub struct Setup {
     pub trusted_proxies: TrustedProxies,
     /// Connections added to the store before the listener starts.
     pub connections: Vec<NewConnection>,
+    /// The process's test token (marks its own test events).
+    pub test_token: Option<String>,
 }
 
 /// A listener serving a store in a temporary folder; stopped (gracefully) by [`Server::stop`].
@@ -123,7 +125,9 @@ pub async fn start(setup: Setup) -> Server {
         ingest: ingest.clone(),
         body_limit: DEFAULT_BODY_LIMIT,
         clock: ClockHandle(clientele_server::system_clock()),
-        test_token: None,
+        test_token: setup
+            .test_token
+            .map(|t| std::sync::Arc::new(clientele_core::Sensitive::new(t))),
         trusted_proxies: setup.trusted_proxies,
     };
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
