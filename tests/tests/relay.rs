@@ -436,12 +436,21 @@ fn every_acknowledged_delivery_survives_a_relay_killed_mid_burst() {
         acknowledged.len() < BURST,
         "some deliveries met a dead relay (else the kill came too late to test anything)"
     );
+    // On a busy machine the senders can run through the rest of the burst against the dead port
+    // before the relay is back, so how many the restarted relay took in the burst varies; what
+    // matters is that some were acknowledged and that the restarted relay takes every retry.
     assert!(
-        acknowledged.len() > 300,
-        "the restarted relay took deliveries again"
+        !acknowledged.is_empty(),
+        "the relay acknowledged nothing before it was killed"
     );
     // Providers retry what wasn't acknowledged; here, a second round to the restarted relay.
-    acknowledged.extend(burst(&relay.url(), 50, 2, "after"));
+    let after = burst(&relay.url(), 50, 2, "after");
+    assert_eq!(
+        after.len(),
+        50,
+        "the restarted relay refused some of a new round"
+    );
+    acknowledged.extend(after);
     let have = desk.wait_for_keys(&acknowledged, ARRIVE);
     let have = unique(&have);
     let missing: Vec<_> = acknowledged.iter().filter(|k| !have.contains(*k)).collect();
