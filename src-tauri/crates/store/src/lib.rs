@@ -16,6 +16,7 @@
 //! readers run while the writer writes.
 
 mod activity;
+mod businesses;
 mod checkpoint;
 mod connections;
 mod derive;
@@ -31,9 +32,10 @@ mod stored;
 mod time;
 
 pub use activity::{ActivityFilter, ActivityRow, ConnectionStats};
+pub use businesses::Business;
 pub use checkpoint::{Checkpointer, WAL_RESTART_FRAMES, WalProgress};
 pub use connections::{Connection, NewConnection, validate_name as validate_connection_name};
-pub use derive::DeriveReport;
+pub use derive::{DeriveReport, RekeyStep};
 pub use error::StoreError;
 pub use ingest::{DeliveryStatus, IngestOutcome, NewDelivery, NewRejection};
 pub use queries::{
@@ -92,7 +94,6 @@ impl Store {
     pub fn writer(&self) -> Result<Writer, StoreError> {
         Ok(Writer {
             conn: self.connect()?,
-            country: None,
         })
     }
 
@@ -137,8 +138,6 @@ impl Store {
 #[derive(Debug)]
 pub struct Writer {
     conn: rusqlite::Connection,
-    /// Default country for phone numbers written without one, cached from settings.
-    country: Option<Option<clientele_core::identity::CountryId>>,
 }
 
 /// A connection for queries.
@@ -189,3 +188,5 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod derive_tests;
+#[cfg(test)]
+mod people_tests;
