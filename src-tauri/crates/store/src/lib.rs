@@ -38,6 +38,7 @@ pub use connections::{Connection, NewConnection, validate_name as validate_conne
 pub use derive::{DeriveReport, RekeyStep};
 pub use error::StoreError;
 pub use ingest::{DeliveryStatus, IngestOutcome, NewDelivery, NewRejection};
+pub use people::MAX_PROFILES_PER_KEY;
 pub use queries::{
     DeliveryDetail, DeliveryRow, PeoplePage, PersonDetail, PersonSummary, ProfileValue,
     RejectionRow, SEARCH_COUNT_LIMIT, SharedKey, SourceRef, TimelineEntry,

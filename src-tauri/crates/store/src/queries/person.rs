@@ -66,24 +66,28 @@ pub struct PersonDetail {
     /// The country the profile's phone number is read in: that record's own, else the
     /// business's default; `None` when neither is known.
     pub phone_country: Option<String>,
+    /// The Vagaro business ids the person's records list now.
+    pub business_ids: Vec<String>,
 }
 
-/// What a person's records had before, and how their phone reads ([`Reader::person`]).
-struct Earlier {
+/// What a person's records had before, how their phone reads, and which businesses list them
+/// ([`Reader::person`]).
+struct MemberFacts {
     emails: Vec<String>,
     phones: Vec<String>,
     phone_country: Option<String>,
+    business_ids: Vec<String>,
 }
 
 impl Reader {
-    /// Every email and phone the person's records ever had that they don't have now, and the
-    /// country the phone of record `phone_source` reads in.
-    fn earlier_identifiers(
+    /// Every email and phone the person's records ever had that they don't have now, the
+    /// country the phone of record `phone_source` reads in, and the businesses listing them.
+    fn member_facts(
         &self,
         person: i64,
         emails: &[String],
         phone_source: Option<i64>,
-    ) -> Result<Earlier, StoreError> {
+    ) -> Result<MemberFacts, StoreError> {
         let states: Vec<(i64, String)> = self
             .conn
             .prepare_cached(
@@ -92,10 +96,11 @@ impl Reader {
             .query_map([person], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         let default_country = self.setting("default_country")?;
-        let mut earlier = Earlier {
+        let mut earlier = MemberFacts {
             emails: Vec::new(),
             phones: Vec::new(),
             phone_country: None,
+            business_ids: Vec::new(),
         };
         let mut current_phones = BTreeSet::new();
         let mut seen_phones = BTreeSet::new();
@@ -119,6 +124,13 @@ impl Reader {
                 current_phones.insert(phone_digits(phone));
             }
             seen_phones.extend(state.seen("phone").map(str::to_string));
+            if let Some(ids) = state.value("vagaro.businessIds").as_array() {
+                for id in ids.iter().filter_map(|v| v.as_str()) {
+                    if !earlier.business_ids.iter().any(|b| b == id) {
+                        earlier.business_ids.push(id.to_string());
+                    }
+                }
+            }
         }
         // The same number written with and without its country code is not an earlier one.
         let same = |a: &str, b: &str| {
@@ -232,7 +244,7 @@ impl Reader {
         let phone_source = merged
             .get("phone")
             .and_then(|v| v["source_profile"].as_i64());
-        let earlier = self.earlier_identifiers(id, &emails, phone_source)?;
+        let earlier = self.member_facts(id, &emails, phone_source)?;
         Ok(PersonDetail {
             id,
             display_name,
@@ -242,6 +254,7 @@ impl Reader {
             earlier_emails: earlier.emails,
             earlier_phones: earlier.phones,
             phone_country: earlier.phone_country,
+            business_ids: earlier.business_ids,
             profile,
             profile_sources,
             sources: self.sources_of(&[id])?.remove(&id).unwrap_or_default(),
