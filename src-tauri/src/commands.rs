@@ -4,14 +4,16 @@
 
 use crate::AppState;
 use chrono::Utc;
-use clientele_engine::events::EXPORT_PROGRESS_EVENT;
+use clientele_engine::events::{EXPORT_PROGRESS_EVENT, LIVE_EVENT, LiveUpdate, PHONE_REREAD_EVENT};
 use clientele_engine::ops::activity::{ActivityItem, ActivityQuery, DeliveryDetailView};
+use clientele_engine::ops::businesses::BusinessView;
 use clientele_engine::ops::connections::{ConnectionView, NewConnectionRequest};
 use clientele_engine::ops::exports::{
     ExportDraft, ExportPreviewView, ExportProfileSummary, ExportRunView, FileKind, RowKind,
     SourceOptionView,
 };
 use clientele_engine::ops::people::{PeoplePage, PersonDetail};
+use clientele_engine::ops::phones::{PhoneSettingsView, RereadSummary};
 use clientele_engine::ops::providers::ProviderInfo;
 use clientele_engine::ops::relay::RelayStatus;
 use clientele_engine::ops::settings::{SettingsUpdate, SettingsView};
@@ -279,6 +281,68 @@ pub async fn show_in_folder(path: String) -> Reply<()> {
             format!("Couldn't open the folder of {path}."),
         )
     })
+}
+
+/// The default country of phone numbers, and the countries to choose from.
+#[tauri::command]
+pub async fn phone_settings(state: State<'_, AppState>) -> Reply<PhoneSettingsView> {
+    blocking(state.ops(), |api| api.phone_settings()).await
+}
+
+/// Sets the default country, then reads earlier phone numbers again beside the listener,
+/// reporting progress as it goes; the screens showing changed people refresh at the end.
+#[tauri::command]
+pub async fn set_default_country(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    code: String,
+) -> Reply<RereadSummary> {
+    use tauri::Emitter;
+    let ops = state.ops().clone();
+    let progress_app = app.clone();
+    let summary = tauri::async_runtime::spawn_blocking(move || {
+        ops.set_default_country(&code, &mut |p| {
+            let _ = progress_app.emit(PHONE_REREAD_EVENT, p);
+        })
+    })
+    .await
+    .map_err(|_| {
+        AppError::new(
+            ErrorCode::Internal,
+            "Reading the phone numbers again stopped unexpectedly.",
+        )
+    })??;
+    let _ = app.emit(
+        LIVE_EVENT,
+        LiveUpdate {
+            people: summary.people_changed.clone(),
+            ..LiveUpdate::default()
+        },
+    );
+    Ok(summary)
+}
+
+/// Vagaro's business ids seen in customers' records, with the names staff gave them.
+#[tauri::command]
+pub async fn list_businesses(
+    state: State<'_, AppState>,
+    provider: String,
+) -> Reply<Vec<BusinessView>> {
+    blocking(state.ops(), move |api| api.businesses(&provider)).await
+}
+
+/// Names one business id (an empty name forgets it).
+#[tauri::command]
+pub async fn name_business(
+    state: State<'_, AppState>,
+    provider: String,
+    id: String,
+    name: String,
+) -> Reply<()> {
+    blocking(state.ops(), move |api| {
+        api.name_business(&provider, &id, &name)
+    })
+    .await
 }
 
 /// Where the link to the relay stands (read from the puller while it runs).

@@ -228,7 +228,8 @@ async fn a_receptionist_connects_tiquo_and_watches_customers_arrive() {
         .await;
     app.shot("08-activity").await;
 
-    // A delivery's detail: what was checked, the message itself.
+    // A delivery's detail: who it was about, what was checked, and the message itself one
+    // click away.
     let rows = app
         .client
         .find_all(Locator::Css("[data-testid=\"activity-row\"]"))
@@ -237,18 +238,38 @@ async fn a_receptionist_connects_tiquo_and_watches_customers_arrive() {
     let mut opened = false;
     for row in rows {
         let text = row.text().await.unwrap_or_default();
-        if text.contains("Joined") || text.contains("Ana") {
+        if text.contains("Ana Silva") {
             row.click().await.unwrap();
             opened = true;
             break;
         }
     }
-    assert!(opened, "a row for Ana's delivery is listed");
-    let panel = app.find("delivery-panel").await.text().await.unwrap();
-    assert!(
-        panel.contains("cust_ana"),
-        "the message content is shown: {panel}"
+    assert!(opened, "a row names Ana");
+    let link = app.find("delivery-person-link").await;
+    assert_eq!(
+        link.text().await.unwrap(),
+        "Ana Silva",
+        "a link to her page"
     );
+    app.find("message-content").await;
+    assert!(
+        !app.is_shown("message-content").await,
+        "the raw message waits behind technical details"
+    );
+    app.find("technical-details")
+        .await
+        .find(Locator::Css("summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        app.is_shown("message-content").await,
+        "shown once asked for"
+    );
+    let panel = app.find("delivery-panel").await.text().await.unwrap();
+    assert!(panel.contains("cust_ana"), "the message content: {panel}");
     assert!(!panel.contains(SECRET));
     app.shot("09-delivery-detail").await;
 

@@ -248,6 +248,27 @@ impl App {
             .unwrap_or_default()
     }
 
+    /// Whether the first element with this test id is on screen: laid out, and not inside a
+    /// closed `<details>`. (This WebKit lays out and reports a size for the content of a closed
+    /// `<details>`, and WebKitWebDriver's "is displayed" says yes to it, though nothing shows.)
+    pub async fn is_shown(&self, testid: &str) -> bool {
+        self.client
+            .execute(
+                &format!(
+                    "const e = document.querySelector('[data-testid=\"{testid}\"]'); \
+                     if (!e || e.getClientRects().length === 0) return false; \
+                     for (let d = e.parentElement; d; d = d.parentElement) \
+                       if (d.tagName === 'DETAILS' && !d.open) return false; \
+                     return true"
+                ),
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
+    }
+
     /// Waits until the page shows `text` (without reloading it).
     pub async fn wait_for_text(&self, text: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;

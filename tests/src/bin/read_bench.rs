@@ -9,7 +9,10 @@
 //! - searching by name, email or phone prefix (`Reader::people_page` with a search, 50 results
 //!   and their count), and by two common first names together (each matches thousands, few or
 //!   nobody both);
-//! - the first page of people (`Reader::people_page` without a search, 50 results).
+//! - the first page of people (`Reader::people_page` without a search, 50 results);
+//! - the Activity list (`Reader::activity`: the latest 200 deliveries and refusals, each
+//!   delivery with its first sentence and the name of the person it was about), for every
+//!   provider and for one.
 //!
 //! The data set: `CLIENTELE_BENCH_PEOPLE` people (default 200,000) known to one to three of the
 //! five providers, and `CLIENTELE_BENCH_DELIVERIES` deliveries (default 1,000,000) — see
@@ -24,6 +27,7 @@
 //! bench: search kind=name|email|phone people=… p50_ms=… p95_ms=… results_avg=…
 //! bench: search kind=two_common_words people=… p50_ms=… p95_ms=… results_avg=… queries=…
 //! bench: people_page people=… deliveries=… p50_ms=… p95_ms=…
+//! bench: activity filter=all|provider deliveries=… p50_ms=… p95_ms=… rows_avg=… named_avg=…
 //! ```
 //!
 //! (`generate` only when the data set is built, not when it is reused.)
@@ -31,6 +35,8 @@
 //! `CLIENTELE_BENCH_DATA=DIR` keeps the data set in DIR and reuses it when it was built with the
 //! same sizes (building 1,000,000 deliveries takes minutes).
 
+use clientele_core::Provider;
+use clientele_store::{ActivityFilter, ActivityRow};
 use clientele_tests::bench_data::{DataSet, Rng, env_usize};
 use std::time::Instant;
 
@@ -175,4 +181,39 @@ fn main() {
     println!(
         "bench: people_page people={people_total} deliveries={deliveries_total} p50_ms={p50:.2} p95_ms={p95:.2}"
     );
+
+    // The Activity screen's list, as it opens and with a provider chosen.
+    for (filter, provider) in [("all", None), ("provider", Some(Provider::Vagaro))] {
+        let (mut rows, mut named) = (0usize, 0usize);
+        let (p50, p95) = time_each(&pages, |_| {
+            let reader = store.reader().expect("reader");
+            let listed = reader
+                .activity(&ActivityFilter {
+                    deliveries: true,
+                    rejections: true,
+                    provider,
+                    limit: 200,
+                    ..Default::default()
+                })
+                .expect("activity");
+            rows += listed.len();
+            named += listed
+                .iter()
+                .filter(|r| {
+                    matches!(
+                        r,
+                        ActivityRow::Delivery {
+                            person: Some(_),
+                            ..
+                        }
+                    )
+                })
+                .count();
+        });
+        println!(
+            "bench: activity filter={filter} deliveries={deliveries_total} p50_ms={p50:.2} p95_ms={p95:.2} rows_avg={:.1} named_avg={:.1}",
+            rows as f64 / pages.len() as f64,
+            named as f64 / pages.len() as f64
+        );
+    }
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { adviceFor, errorDetails } from "./errorText";
 import { formatRelative } from "./format";
 import { hrefFor, parseHash } from "./router.svelte";
-import { duplicatesText, statusLabel } from "./words";
+import { countryName, duplicatesText, phoneLinkText, statusLabel } from "./words";
 
 describe("words", () => {
   it("says duplicates the way people do", () => {
@@ -14,6 +14,21 @@ describe("words", () => {
   it("never shows the engine's status codes", () => {
     expect(statusLabel("needs_attention")).toBe("Couldn't read");
     expect(statusLabel("something_new")).toBe("Received");
+  });
+});
+
+describe("phone numbers that link nobody", () => {
+  it("say why in plain words, naming the country", () => {
+    expect(phoneLinkText(null)).toBeNull();
+    expect(phoneLinkText({ kind: "linked" })).toBeNull();
+    expect(phoneLinkText({ kind: "invalid", country: "GB" })).toBe(
+      "Not linked to other records: this isn't a valid United Kingdom number.",
+    );
+    expect(phoneLinkText({ kind: "invalid", country: null })).toContain("isn't a valid phone number");
+    expect(phoneLinkText({ kind: "no_country" })).toContain("no country for phone numbers is set in Settings");
+    expect(phoneLinkText({ kind: "too_short" })).toContain("too short");
+    expect(phoneLinkText({ kind: "shared", records: 26 })).toContain("26 or more records share this number");
+    expect(countryName("br")).toBe("Brazil");
   });
 });
 

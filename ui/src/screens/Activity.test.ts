@@ -86,7 +86,21 @@ describe("Activity", () => {
     expect(rows[1]).toHaveTextContent("the signature didn't match — the secret may have changed in Vagaro");
   });
 
-  it("opens a detail panel: what was checked, the message content, technical details, re-process", async () => {
+  it("names the customer on every row that was about one", async () => {
+    backend.listActivity.mockResolvedValue([
+      activityItem({ summary: "Added in Vagaro", provider_name: "Vagaro" }),
+      activityItem({ id: 42, summary: "Test message: checked and kept, no customer created", status: "test", person_id: null, person_name: null }),
+      activityItem({ id: 43, summary: "Deleted in Tiquo", person_id: null, person_name: "Unknown customer" }),
+    ]);
+    render(Activity);
+    const rows = await screen.findAllByTestId("activity-row");
+    expect(within(rows[0]!).getByTestId("activity-person")).toHaveTextContent("Ana Silva");
+    expect(rows[0]!.textContent).toMatch(/Ana Silva\s*·\s*Added in Vagaro/);
+    expect(within(rows[1]!).queryByTestId("activity-person")).not.toBeInTheDocument();
+    expect(within(rows[2]!).getByTestId("activity-person")).toHaveTextContent("Unknown customer");
+  });
+
+  it("opens a detail panel: who it was about, what was checked, and the message only behind technical details", async () => {
     const user = userEvent.setup();
     backend.listActivity.mockResolvedValue([activityItem()]);
     backend.deliveryDetail.mockResolvedValue(deliveryDetail());
@@ -95,12 +109,40 @@ describe("Activity", () => {
     const panel = await screen.findByTestId("delivery-panel");
     expect(backend.deliveryDetail).toHaveBeenCalledWith(41);
     expect(await within(panel).findByTestId("verification")).toHaveTextContent("Checked: signed by Tiquo");
-    expect(within(panel).getByText("Message content")).toBeInTheDocument();
-    expect(within(panel).getByTestId("message-content")).toHaveTextContent('"type": "customer.updated"');
+    const link = within(panel).getByTestId("delivery-person-link");
+    expect(link).toHaveTextContent("Ana Silva");
+    expect(link).toHaveAttribute("href", "#/customers/7");
+
+    // The raw message is technical: inside the closed "Show technical details", with Copy details.
     const technical = within(panel).getByTestId("technical-details");
     expect(within(technical).getByText("Show technical details")).toBeInTheDocument();
     expect(technical).not.toHaveAttribute("open");
+    const content = within(technical).getByTestId("message-content");
+    expect(content).toHaveTextContent('"type": "customer.updated"');
+    expect(content).not.toBeVisible();
     expect(technical).toHaveTextContent("x-tiquo-timestamp");
+    await user.click(within(technical).getByText("Show technical details"));
+    expect(technical).toHaveAttribute("open");
+    expect(content).toBeVisible();
+
+    const writeText = vi.fn().mockResolvedValue(undefined);
+    Object.defineProperty(navigator, "clipboard", { value: { writeText }, configurable: true });
+    await user.click(within(technical).getByTestId("copy-details"));
+    expect(writeText).toHaveBeenCalledTimes(1);
+    const copied: string = writeText.mock.calls[0]![0];
+    for (const part of [
+      "Clientele message 41",
+      "Provider: Tiquo (tiquo)",
+      "Connection: main",
+      "Duplicate check key: tiquo:evt_123",
+      "Security check: Checked: signed by Tiquo",
+      "Customer: Ana Silva (7)",
+      "x-tiquo-timestamp: 1705762800",
+      '"type": "customer.updated"',
+    ]) {
+      expect(copied).toContain(part);
+    }
+    expect(await within(technical).findByTestId("copy-details")).toHaveTextContent("Copied");
 
     backend.reprocessDelivery.mockResolvedValue(deliveryDetail({ status: "processed" }));
     await user.click(within(panel).getByTestId("reprocess"));
@@ -110,21 +152,42 @@ describe("Activity", () => {
 
   it("explains a message it couldn't read in plain words", async () => {
     const user = userEvent.setup();
-    backend.listActivity.mockResolvedValue([activityItem({ status: "needs_attention" })]);
+    backend.listActivity.mockResolvedValue([
+      activityItem({
+        status: "needs_attention",
+        summary: "The message was damaged or incomplete; it is kept and can be read again after an update",
+        person_id: null,
+        person_name: null,
+        technical: "the message is not valid JSON: EOF while parsing a value at line 1 column 82",
+      }),
+    ]);
     backend.deliveryDetail.mockResolvedValue(
-      deliveryDetail({ status: "needs_attention", error: "missing field `customer` at line 1", events: [] }),
+      deliveryDetail({
+        status: "needs_attention",
+        error: "the message is not valid JSON: EOF while parsing a value at line 1 column 82",
+        error_plain: "The message was damaged or incomplete",
+        events: [],
+        people: [],
+      }),
     );
     render(Activity);
     const row = await screen.findByTestId("activity-row");
     expect(row).toHaveTextContent("Couldn't read");
+    expect(row).toHaveTextContent("The message was damaged or incomplete");
+    // The list never shows what the parser said.
+    expect(row).not.toHaveTextContent("EOF");
     await user.click(row);
     const status = await screen.findByTestId("delivery-status");
     expect(status).toHaveTextContent(
       "Couldn't read this message; it is kept and can be read again after an update",
     );
+    expect(within(status).getByTestId("delivery-problem")).toHaveTextContent(
+      "What went wrong: The message was damaged or incomplete.",
+    );
     // The technical reason is one click away, not in the main text.
-    expect(status).not.toHaveTextContent("missing field");
-    expect(screen.getByTestId("delivery-error")).toHaveTextContent("missing field");
+    expect(status).not.toHaveTextContent("EOF");
+    expect(screen.getByTestId("delivery-error")).toHaveTextContent("EOF while parsing");
+    expect(screen.getByTestId("delivery-error")).not.toBeVisible();
   });
 
   it("shows a refused request's reason in the panel without asking for a stored message", async () => {
@@ -134,6 +197,25 @@ describe("Activity", () => {
     await user.click(await screen.findByTestId("activity-row"));
     expect(await screen.findByTestId("rejection-reason")).toHaveTextContent("the signature didn't match");
     expect(backend.deliveryDetail).not.toHaveBeenCalled();
+  });
+
+  it("keeps a refusal's technical side behind technical details", async () => {
+    const user = userEvent.setup();
+    backend.listActivity.mockResolvedValue([
+      {
+        ...refused,
+        reason: "The signature sent with this message couldn't be read, so Clientele couldn't check that Vagaro sent it.",
+        technical: "The signature could not be read: a webhook-signature entry isn't valid base64.",
+      },
+    ]);
+    render(Activity);
+    const row = await screen.findByTestId("activity-row");
+    expect(row).toHaveTextContent("couldn't check that Vagaro sent it");
+    expect(row).not.toHaveTextContent("base64");
+    await user.click(row);
+    const technical = await screen.findByTestId("refusal-technical");
+    expect(technical).toHaveTextContent("base64");
+    expect(technical).not.toBeVisible();
   });
 
   it("refreshes on a live update, without polling", async () => {

@@ -6,6 +6,7 @@ vi.mock("$lib/backend", () => import("../test/mock-backend"));
 import * as backend from "../test/mock-backend";
 import { formatDateTime } from "$lib/format";
 import { personDetail } from "../test/fixtures";
+import type { ProfileFieldView } from "$lib/backend";
 import Person from "./Person.svelte";
 
 beforeEach(() => backend.resetBackend());
@@ -52,8 +53,8 @@ describe("Person page", () => {
   it("shows dates in the user's format, not as raw time stamps", async () => {
     const detail = personDetail();
     detail.profile.push({
-      field: "created_at", label: "Created", value: "2023-07-10T08:50:00Z", value_kind: "date",
-      provider_name: "Vagaro", at: "2024-01-18T09:30:00Z",
+      field: "created_at", label: "Customer since", value: "2023-07-10T08:50:00Z", value_kind: "date",
+      provider_name: "Vagaro", at: "2024-01-18T09:30:00Z", group: "dates", phone_link: null,
     });
     backend.personDetail.mockResolvedValue(detail);
     render(Person, { id: 7 });
@@ -61,6 +62,66 @@ describe("Person page", () => {
     const created = fields[fields.length - 1];
     expect(created).toHaveTextContent(formatDateTime("2023-07-10T08:50:00Z"));
     expect(created).not.toHaveTextContent("2023-07-10T08:50:00Z");
+  });
+
+  it("shows the profile in the engine's order, in groups, with labels as written", async () => {
+    const field = (f: string, label: string, value: string, group: ProfileFieldView["group"]): ProfileFieldView => ({
+      field: f, label, value, value_kind: "text", provider_name: "Vagaro", at: "2024-01-18T09:30:00Z", group, phone_link: null,
+    });
+    backend.personDetail.mockResolvedValue(
+      personDetail({
+        profile: [
+          field("first_name", "First name", "Ana", "main"),
+          field("email", "Email", "ana@example.com", "main"),
+          field("phone", "Phone", "+447700900123", "main"),
+          field("city", "City", "Leeds", "address"),
+          field("country_code", "Country code", "GB", "address"),
+          field("created_at", "Customer since", "2021", "dates"),
+        ],
+      }),
+    );
+    render(Person, { id: 7 });
+    const fields = await screen.findAllByTestId("profile-field");
+    expect(fields.map((f) => f.getAttribute("data-field"))).toEqual([
+      "first_name", "email", "phone", "city", "country_code", "created_at",
+    ]);
+    // Sentence case as the engine wrote it: no capitals added by the screen.
+    expect(within(fields[4]!).getByText("Country code")).not.toHaveStyle({ textTransform: "uppercase" });
+    expect(screen.getAllByTestId("profile-group").map((g) => g.textContent)).toEqual(["Address", "Dates"]);
+  });
+
+  it("says next to a phone number why it links nobody, and what the customer had before", async () => {
+    const detail = personDetail({ earlier_emails: ["ana.old@example.com"], earlier_phones: ["07911 123456"] });
+    detail.profile.splice(1, 0, {
+      field: "phone", label: "Phone", value: "+447700900123", value_kind: "text", provider_name: "Vagaro",
+      at: "2024-01-18T09:30:00Z", group: "main", phone_link: { kind: "invalid", country: "GB" },
+    });
+    backend.personDetail.mockResolvedValue(detail);
+    render(Person, { id: 7 });
+    expect(await screen.findByTestId("phone-link-note")).toHaveTextContent(
+      "Not linked to other records: this isn't a valid United Kingdom number.",
+    );
+    expect(screen.getByTestId("earlier-identifiers")).toHaveTextContent("ana.old@example.com, 07911 123456");
+  });
+
+  it("lets staff name a Vagaro business where its number appears", async () => {
+    const user = userEvent.setup();
+    backend.personDetail.mockResolvedValue(
+      personDetail({ businesses: [{ provider: "vagaro", id: "U2FsdGVkX18z", name: null, customers: 0 }] }),
+    );
+    backend.nameBusiness.mockResolvedValue(undefined);
+    render(Person, { id: 7 });
+    const row = await screen.findByTestId("business-row");
+    expect(row).toHaveTextContent("No name yet");
+    await user.click(within(row).getByTestId("name-business"));
+    backend.personDetail.mockResolvedValue(
+      personDetail({ businesses: [{ provider: "vagaro", id: "U2FsdGVkX18z", name: "Salon Uptown", customers: 0 }] }),
+    );
+    await user.type(screen.getByTestId("business-name-input"), "Salon Uptown");
+    await user.click(screen.getByTestId("save-business-name"));
+    expect(backend.nameBusiness).toHaveBeenCalledWith("vagaro", "U2FsdGVkX18z", "Salon Uptown");
+    await waitFor(() => expect(screen.getByTestId("business-row")).toHaveTextContent("Salon Uptown"));
+    expect(backend.personDetail).toHaveBeenCalledTimes(2);
   });
 
   it("lists the linked records and why they were linked", async () => {

@@ -150,9 +150,12 @@ export function personDetail(overrides: Partial<PersonDetail> = {}): PersonDetai
     emails: ["ana.new@example.com"],
     phones: ["+44 7700 900123"],
     profile: [
-      { field: "email", label: "Email", value: "ana.new@example.com", value_kind: "text", provider_name: "Tiquo", at: "2024-01-20T15:00:00Z" },
-      { field: "tier", label: "Loyalty tier", value: "Silver", value_kind: "text", provider_name: "Zupy", at: "2024-01-18T09:30:00Z" },
+      { field: "email", label: "Email", value: "ana.new@example.com", value_kind: "text", provider_name: "Tiquo", at: "2024-01-20T15:00:00Z", group: "main", phone_link: null },
+      { field: "loyalty_tier", label: "Loyalty tier", value: "Silver", value_kind: "text", provider_name: "Zupy", at: "2024-01-18T09:30:00Z", group: "loyalty", phone_link: null },
     ],
+    earlier_emails: [],
+    earlier_phones: [],
+    businesses: [],
     sources: [
       {
         provider: "tiquo",
@@ -217,6 +220,9 @@ export function activityItem(overrides: Partial<ActivityItem> = {}): ActivityIte
     duplicates: 0,
     summary: "Email changed from ana@example.com to ana.new@example.com",
     reason: null,
+    person_id: 7,
+    person_name: "Ana Silva",
+    technical: null,
     ...overrides,
   };
 }
@@ -239,7 +245,9 @@ export function deliveryDetail(overrides: Partial<DeliveryDetailView> = {}): Del
     body_pretty: '{\n  "type": "customer.updated",\n  "data": { "email": "ana.new@example.com" }\n}',
     body_is_json: true,
     error: null,
+    error_plain: null,
     events: [{ occurred_at: "2024-01-20T15:00:00Z", summary: "Email changed from ana@example.com to ana.new@example.com" }],
+    people: [{ id: 7, name: "Ana Silva" }],
     ...overrides,
   };
 }

@@ -4,10 +4,10 @@
 // the real ones; `emitLive` plays the engine's live update event, `emitRelay` the relay's status.
 
 import { vi } from "vitest";
-import type { LiveUpdate, RelayStatus, UiError } from "$lib/backend";
+import type { LiveUpdate, RelayStatus, RereadProgress, UiError } from "$lib/backend";
 
 export { NO_BACKEND, toAppError } from "$lib/backend/errors";
-export { EXPORT_PROGRESS_EVENT, LIVE_EVENT, RELAY_EVENT } from "$lib/backend/bindings/events";
+export { EXPORT_PROGRESS_EVENT, LIVE_EVENT, PHONE_REREAD_EVENT, RELAY_EVENT } from "$lib/backend/bindings/events";
 export const hasBackend = (): boolean => true;
 
 function unmocked(name: string) {
@@ -32,6 +32,10 @@ export const updateSettings = vi.fn();
 export const getRelayStatus = vi.fn();
 export const joinRelay = vi.fn();
 export const leaveRelay = vi.fn();
+export const getPhoneSettings = vi.fn();
+export const setDefaultCountry = vi.fn();
+export const listBusinesses = vi.fn();
+export const nameBusiness = vi.fn();
 
 let listeners: ((update: LiveUpdate) => void)[] = [];
 
@@ -70,6 +74,20 @@ export function relayListenerCount(): number {
   return relayListeners.length;
 }
 
+let rereadListeners: ((progress: RereadProgress) => void)[] = [];
+
+export const onPhoneReread = vi.fn(async (cb: (progress: RereadProgress) => void) => {
+  rereadListeners.push(cb);
+  return () => {
+    rereadListeners = rereadListeners.filter((l) => l !== cb);
+  };
+});
+
+/** Plays one progress report of reading phone numbers again. */
+export function emitReread(progress: RereadProgress): void {
+  for (const l of [...rereadListeners]) l(progress);
+}
+
 const commands = {
   listProviders,
   listConnections,
@@ -88,6 +106,10 @@ const commands = {
   getRelayStatus,
   joinRelay,
   leaveRelay,
+  getPhoneSettings,
+  setDefaultCountry,
+  listBusinesses,
+  nameBusiness,
 };
 
 /** Call in beforeEach: forgets calls and answers, and stops every live listener. */
@@ -100,4 +122,6 @@ export function resetBackend(): void {
   listeners = [];
   onRelayStatus.mockClear();
   relayListeners = [];
+  onPhoneReread.mockClear();
+  rereadListeners = [];
 }

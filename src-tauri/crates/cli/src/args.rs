@@ -276,8 +276,16 @@ pub enum DeliveriesCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SettingsCommand {
-    /// Country for phone numbers written without a country code (e.g. GB, US, BR).
+    /// Country for phone numbers written without a country code (e.g. GB, US, BR); reads the
+    /// numbers of earlier messages again with it (while a listener runs, too).
     DefaultCountry { code: String },
+    /// List Vagaro's business ids seen in customers' records, with the names given to them.
+    Businesses {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Name a Vagaro business id (an empty NAME forgets the name).
+    BusinessName { id: String, name: String },
 }
 
 impl SecretsMode {

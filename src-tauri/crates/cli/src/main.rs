@@ -44,14 +44,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Customers(cmd) => customers::run(&operations(&dir, cli.secrets)?, cmd),
         Command::Deliveries(cmd) => deliveries::run(&operations(&dir, cli.secrets)?, cmd),
         Command::Reprocess => reprocess(&operations(&dir, cli.secrets)?),
-        Command::Settings(SettingsCommand::DefaultCountry { code }) => {
-            operations(&dir, cli.secrets)?.set_default_country(&code)?;
-            println!(
-                "Default country set to {}. Run `clientele reprocess` to apply it to earlier messages.",
-                code.to_uppercase()
-            );
-            Ok(())
-        }
+        Command::Settings(cmd) => settings(&operations(&dir, cli.secrets)?, cmd),
         Command::Export(args) => export::export(operations(&dir, cli.secrets)?, args),
         Command::ExportProfile(cmd) => export::profile(&operations(&dir, cli.secrets)?, cmd),
     }
@@ -60,6 +53,57 @@ fn run(cli: Cli) -> Result<()> {
 /// The operations over the data folder, for a command that runs no listener.
 fn operations(dir: &Path, secrets: SecretsMode) -> Result<Operations> {
     Ok(Operations::new(Store::open_dir(dir)?, secrets.store(), dir))
+}
+
+fn settings(ops: &Operations, cmd: SettingsCommand) -> Result<()> {
+    match cmd {
+        SettingsCommand::DefaultCountry { code } => {
+            let interactive = std::io::stderr().is_terminal();
+            let summary = ops.set_default_country(&code, &mut |p| {
+                if interactive {
+                    eprint!(
+                        "\rReading phone numbers again: {} of {} records",
+                        p.done, p.total
+                    );
+                }
+            })?;
+            if interactive {
+                eprintln!();
+            }
+            println!(
+                "Default country set to {}. Read the phone numbers of {} customer records again; {} people changed.",
+                summary.default_country,
+                summary.records,
+                summary.people_changed.len()
+            );
+        }
+        SettingsCommand::Businesses { json } => {
+            let businesses = ops.businesses("vagaro")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&businesses)?);
+            } else if businesses.is_empty() {
+                println!("No Vagaro business ids seen yet.");
+            } else {
+                for b in businesses {
+                    println!(
+                        "{}\t{}\t{} customers",
+                        b.id,
+                        b.name.as_deref().unwrap_or("(no name)"),
+                        b.customers
+                    );
+                }
+            }
+        }
+        SettingsCommand::BusinessName { id, name } => {
+            ops.name_business("vagaro", &id, &name)?;
+            if name.trim().is_empty() {
+                println!("Forgot the name of business {id}.");
+            } else {
+                println!("Business {id} is now called {}.", name.trim());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn reprocess(ops: &Operations) -> Result<()> {

@@ -109,3 +109,78 @@ pub enum ParseError {
     #[error("{field} has an unexpected value: {detail}")]
     Invalid { field: &'static str, detail: String },
 }
+
+impl ParseError {
+    /// What went wrong in words for the front desk, without the parser's detail (which is the
+    /// error's `Display`, kept for "Show technical details").
+    pub fn plain(&self) -> &'static str {
+        match self {
+            ParseError::NotJson(_) => DAMAGED,
+            ParseError::Missing(what) => missing_words(what),
+            ParseError::Invalid { .. } => UNFAMILIAR,
+        }
+    }
+}
+
+const DAMAGED: &str = "The message was damaged or incomplete";
+const UNFAMILIAR: &str = "Part of the message is in a form Clientele doesn't know yet";
+
+fn missing_words(what: &str) -> &'static str {
+    if what.starts_with("customer id") || what.starts_with("member id") || what == "id" {
+        "The message doesn't say which customer it is about"
+    } else if what.contains("time") || what.contains("timestamp") {
+        "The message doesn't say when it happened"
+    } else if what.contains("type") {
+        "The message doesn't say what happened"
+    } else {
+        "Part of the message is missing"
+    }
+}
+
+/// [`ParseError::plain`] for an error as it was stored (its `Display` text), which is all a
+/// stored delivery keeps: the plain words are read back from the text each variant writes.
+pub fn plain_parse_error(stored: &str) -> &'static str {
+    if stored.starts_with("the message is not valid JSON") {
+        DAMAGED
+    } else if let Some(what) = stored.strip_prefix("the message has no ") {
+        missing_words(what)
+    } else {
+        UNFAMILIAR
+    }
+}
+
+#[cfg(test)]
+mod plain_tests {
+    use super::*;
+
+    /// Every variant's stored text reads back as the same plain words, and none of them carries
+    /// the parser's detail.
+    #[test]
+    fn stored_parse_errors_read_back_as_plain_words() {
+        let json_error = serde_json::from_slice::<serde_json::Value>(b"{\"id\": ")
+            .unwrap_err()
+            .to_string();
+        for error in [
+            ParseError::NotJson(json_error),
+            ParseError::Missing("customer id (payload.customerId)"),
+            ParseError::Missing("event time (created)"),
+            ParseError::Missing("event type (type)"),
+            ParseError::Missing("change type (Changes[0].ChangeType)"),
+            ParseError::Missing("signature"),
+            ParseError::Invalid {
+                field: "Changes",
+                detail: "expected a list".into(),
+            },
+        ] {
+            let stored = error.to_string();
+            assert_eq!(plain_parse_error(&stored), error.plain(), "{stored}");
+            assert!(!error.plain().contains("line"), "{}", error.plain());
+        }
+        assert_eq!(
+            plain_parse_error(
+                "the message is not valid JSON: EOF while parsing a value at line 1 column 82"
+            ),
+            "The message was damaged or incomplete"
+        );
+    }
+}

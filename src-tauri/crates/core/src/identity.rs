@@ -199,6 +199,125 @@ pub fn national_digits_of_e164(e164: &str) -> Option<String> {
     Some(number.national().value().to_string())
 }
 
+/// Why a phone number does or doesn't become an identity key: what the Person screen says next to
+/// a number that links nobody.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhoneCheck {
+    /// A valid number: it links records that share it.
+    Valid(Phone),
+    /// Fewer than six digits (ResDiary's sample sends `"3"`).
+    TooShort,
+    /// Written without a country code, and no country to read it in (no default country set and
+    /// none on the customer's record).
+    NoCountry,
+    /// The phone rules of `country` (the one it was read in, when known) say no such number
+    /// exists: mistyped, or a range kept for films and TV such as the UK's 07700 900xxx.
+    Invalid { country: Option<country::Id> },
+}
+
+/// Reads `raw` as [`parse_phone`] does, and says why it isn't a valid number when it isn't.
+pub fn check_phone(raw: &str, default_country: Option<country::Id>) -> PhoneCheck {
+    if let Some(phone) = parse_phone(raw, default_country) {
+        return PhoneCheck::Valid(phone);
+    }
+    let trimmed = raw.trim();
+    if trimmed.chars().filter(char::is_ascii_digit).count() < 6 {
+        return PhoneCheck::TooShort;
+    }
+    let international = trimmed.starts_with('+') || trimmed.starts_with("00");
+    if !international && default_country.is_none() {
+        return PhoneCheck::NoCountry;
+    }
+    let country = match phonenumber::parse(default_country, trimmed) {
+        Ok(number) => number
+            .country()
+            .id()
+            .or_else(|| main_country_for_code(number.code().value())),
+        Err(_) => default_country.filter(|_| !international),
+    };
+    PhoneCheck::Invalid { country }
+}
+
+/// The country a calling code belongs to first (`44` → GB, `1` → US).
+fn main_country_for_code(code: u16) -> Option<country::Id> {
+    let regions = phonenumber::metadata::DATABASE.by_code(&code)?;
+    let main = regions
+        .iter()
+        .find(|m| m.is_main_country_for_code())
+        .or(regions.first())?;
+    main.id().parse().ok()
+}
+
+/// A country's calling code (`GB` → 44).
+pub fn calling_code(country: country::Id) -> Option<u16> {
+    phonenumber::metadata::DATABASE
+        .by_id(country.as_ref())
+        .map(|m| m.country_code())
+}
+
+/// Every country libphonenumber knows the numbers of, with its calling code, by ISO code.
+pub fn phone_countries() -> Vec<(String, u16)> {
+    let mut all: Vec<(String, u16)> = phonenumber::metadata::DATABASE
+        .iter()
+        .filter(|m| m.id().len() == 2 && m.id().chars().all(|c| c.is_ascii_uppercase()))
+        .map(|m| (m.id().to_string(), m.country_code()))
+        .collect();
+    all.sort();
+    all
+}
+
+/// The digit strings search finds a phone number by, whether or not it is valid: as written
+/// internationally without the `+` (`447700900123`), and every run of four or more digits that
+/// ends the national number (`7700900123`, `0900123`, …), which is what people type — the whole
+/// number with or without its trunk zero, or "the one ending 0123". Search strips a query's
+/// leading zeros and `+` to match.
+///
+/// A valid number gives the same terms as its identity key; one the phone rules refuse still
+/// gives its digits, so a number the profile shows can always be searched for.
+pub fn phone_search_terms(raw: &str, default_country: Option<country::Id>) -> Vec<String> {
+    const MIN_RUN: usize = 4;
+    let suffixes = |digits: &str, into: &mut Vec<String>| {
+        for start in 0..digits.len().saturating_sub(MIN_RUN - 1) {
+            into.push(digits[start..].to_string());
+        }
+    };
+    let mut terms = Vec::new();
+    if let Some(phone) = parse_phone(raw, default_country) {
+        terms.push(phone.e164.trim_start_matches('+').to_string());
+        suffixes(&phone.national_digits, &mut terms);
+    } else {
+        let trimmed = raw.trim();
+        let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
+        if digits.len() < MIN_RUN {
+            return terms;
+        }
+        let international = trimmed.starts_with('+') || trimmed.starts_with("00");
+        let loose = phonenumber::parse(default_country, trimmed).ok();
+        match loose {
+            Some(number) => {
+                let national = number.national().value().to_string();
+                terms.push(format!("{}{national}", number.code().value()));
+                suffixes(&national, &mut terms);
+            }
+            None if international => {
+                let full = digits.strip_prefix("00").unwrap_or(&digits).to_string();
+                suffixes(&full, &mut terms);
+            }
+            None => {
+                let national = digits.trim_start_matches('0');
+                if let Some(code) = default_country.and_then(calling_code) {
+                    terms.push(format!("{code}{national}"));
+                }
+                suffixes(national, &mut terms);
+            }
+        }
+    }
+    terms.retain(|t| t.len() >= MIN_RUN);
+    terms.sort();
+    terms.dedup();
+    terms
+}
+
 /// E.164 form of `raw` when it is a valid number.
 pub fn normalize_phone(raw: &str, default_country: Option<country::Id>) -> Option<String> {
     parse_phone(raw, default_country).map(|p| p.e164)
@@ -337,6 +456,56 @@ mod tests {
         }
         // Without a default country, a national number is ambiguous: no key.
         assert_eq!(normalize_phone("07911 123456", None), None);
+    }
+
+    /// Ofcom keeps 07700 900000–900999 for films and TV: libphonenumber calls them invalid, so
+    /// they link nobody, but search still finds them however they are written.
+    #[test]
+    fn invalid_numbers_are_explained_and_still_searchable() {
+        let gb = parse_country("GB");
+        assert_eq!(
+            check_phone("+447700900123", gb),
+            PhoneCheck::Invalid { country: gb }
+        );
+        assert_eq!(
+            check_phone("07700 900123", gb),
+            PhoneCheck::Invalid { country: gb }
+        );
+        assert_eq!(check_phone("07700 900123", None), PhoneCheck::NoCountry);
+        assert_eq!(check_phone("3", gb), PhoneCheck::TooShort);
+        assert!(matches!(
+            check_phone("07911 123456", gb),
+            PhoneCheck::Valid(_)
+        ));
+
+        for (raw, country) in [
+            ("+447700900123", gb),
+            ("+44 7700 900123", None),
+            ("07700 900123", gb),
+            ("0044 7700 900123", None),
+        ] {
+            let terms = phone_search_terms(raw, country);
+            for wanted in ["447700900123", "7700900123", "900123", "0123"] {
+                assert!(
+                    terms.contains(&wanted.to_string()),
+                    "{raw}: {wanted} in {terms:?}"
+                );
+            }
+        }
+        // A valid number gives what its identity key gave search before.
+        let terms = phone_search_terms("07911 123456", gb);
+        assert!(terms.contains(&"447911123456".to_string()), "{terms:?}");
+        assert!(terms.contains(&"7911123456".to_string()), "{terms:?}");
+        assert!(phone_search_terms("3", gb).is_empty());
+    }
+
+    #[test]
+    fn countries_have_calling_codes() {
+        assert_eq!(calling_code(parse_country("GB").unwrap()), Some(44));
+        let all = phone_countries();
+        assert!(all.contains(&("BR".to_string(), 55)), "{all:?}");
+        assert!(all.len() > 200, "{}", all.len());
+        assert!(all.iter().all(|(id, _)| parse_country(id).is_some()));
     }
 
     #[test]

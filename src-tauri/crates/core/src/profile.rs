@@ -15,7 +15,7 @@ use crate::event::{Change, EventKind, SourceEvent};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Fields that change on every snapshot and would drown the real changes in a computed diff.
 /// They are still kept on the profile.
@@ -38,7 +38,15 @@ pub struct ProfileState {
     pub first_event_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event_at: Option<DateTime<Utc>>,
+    /// Every email and phone number this record has had, as sent (the current ones included), by
+    /// field: staff search for a customer by an address they used to have. Written only by the
+    /// fold, so rebuilding gives the same sets whatever order deliveries arrived in.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub identifiers_seen: BTreeMap<String, BTreeSet<String>>,
 }
+
+/// The fields whose every value is remembered in [`ProfileState::identifiers_seen`].
+pub const IDENTIFIER_FIELDS: &[&str] = &["email", "phone"];
 
 impl ProfileState {
     /// The current value of `field`, `Null` when unknown or cleared.
@@ -70,6 +78,7 @@ impl ProfileState {
                 self.set(&change.field, change.new.clone(), at);
             }
         }
+        self.remember_identifiers(event, &changes);
         match event.kind {
             EventKind::Deleted => self.deleted_at = Some(at),
             EventKind::Created => self.deleted_at = None,
@@ -78,6 +87,47 @@ impl ProfileState {
         self.first_event_at = Some(self.first_event_at.map_or(at, |f| f.min(at)));
         self.last_event_at = Some(self.last_event_at.map_or(at, |l| l.max(at)));
         changes
+    }
+
+    /// Adds the emails and phones `event` mentions — its values, and both sides of its changes
+    /// (a provider's own diff may name an old address the record never had here).
+    fn remember_identifiers(&mut self, event: &SourceEvent, changes: &[Change]) {
+        for field in IDENTIFIER_FIELDS {
+            let values = event
+                .fields
+                .get(*field)
+                .into_iter()
+                .chain(
+                    changes
+                        .iter()
+                        .filter(|c| c.field == *field)
+                        .flat_map(|c| [&c.old, &c.new]),
+                )
+                .filter_map(Value::as_str)
+                .map(str::trim)
+                .filter(|v| !v.is_empty());
+            for value in values {
+                if !self
+                    .identifiers_seen
+                    .get(*field)
+                    .is_some_and(|seen| seen.contains(value))
+                {
+                    self.identifiers_seen
+                        .entry(field.to_string())
+                        .or_default()
+                        .insert(value.to_string());
+                }
+            }
+        }
+    }
+
+    /// Every value `field` has had (see [`ProfileState::identifiers_seen`]).
+    pub fn seen(&self, field: &str) -> impl Iterator<Item = &str> {
+        self.identifiers_seen
+            .get(field)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
     }
 
     fn set(&mut self, field: &str, value: Value, at: DateTime<Utc>) {
@@ -139,6 +189,45 @@ mod tests {
         let mut state = ProfileState::default();
         let diffs = events.iter().map(|e| state.apply(e)).collect();
         (state, diffs)
+    }
+
+    #[test]
+    fn every_email_and_phone_ever_seen_is_remembered_in_any_order() {
+        let events = [
+            snapshot(
+                10,
+                EventKind::Created,
+                json!({"email": "a@x.com", "phone": " 07911 123456 "}),
+            ),
+            snapshot(
+                12,
+                EventKind::Updated,
+                json!({"email": "c@x.com", "phone": null}),
+            ),
+            snapshot(
+                11,
+                EventKind::Updated,
+                json!({"email": "b@x.com", "city": "Leeds"}),
+            ),
+        ];
+        let (state, _) = fold(&mut events.clone());
+        let emails: Vec<&str> = state.seen("email").collect();
+        assert_eq!(emails, ["a@x.com", "b@x.com", "c@x.com"]);
+        assert_eq!(state.seen("phone").collect::<Vec<_>>(), ["07911 123456"]);
+        // A provider's diff names an address the record never had here.
+        let mut update = snapshot(13, EventKind::Updated, json!({"email": "d@x.com"}));
+        update.changes = Some(vec![Change {
+            field: "email".into(),
+            old: json!("old@x.com"),
+            new: json!("d@x.com"),
+        }]);
+        let mut state = state;
+        state.apply(&update);
+        assert!(state.seen("email").any(|e| e == "old@x.com"));
+        // Nothing else is remembered, and a state without any reads as before.
+        assert!(state.seen("city").next().is_none());
+        let plain: ProfileState = serde_json::from_value(json!({"fields": {}})).unwrap();
+        assert!(plain.identifiers_seen.is_empty());
     }
 
     #[test]

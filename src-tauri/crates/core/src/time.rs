@@ -131,11 +131,49 @@ fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
+/// A length of time as people say it: "45 seconds", "5 minutes", "1 hour", "2 hours 5 minutes",
+/// "3 days 4 hours" — at most two units, the smaller rounded down; the sign is ignored.
+pub fn human_duration(seconds: i64) -> String {
+    let s = seconds.unsigned_abs();
+    let unit = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    let pair = |big: u64, big_unit: &str, small: u64, small_unit: &str| {
+        if small == 0 {
+            unit(big, big_unit)
+        } else {
+            format!("{} {}", unit(big, big_unit), unit(small, small_unit))
+        }
+    };
+    match s {
+        0..60 => unit(s, "second"),
+        60..3_600 => unit(s / 60, "minute"),
+        3_600..86_400 => pair(s / 3_600, "hour", s % 3_600 / 60, "minute"),
+        _ => pair(s / 86_400, "day", s % 86_400 / 3_600, "hour"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
     use serde_json::json;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        for (seconds, words) in [
+            (0, "0 seconds"),
+            (1, "1 second"),
+            (45, "45 seconds"),
+            (60, "1 minute"),
+            (359, "5 minutes"),
+            (3_600, "1 hour"),
+            (-3_600, "1 hour"),
+            (7_500, "2 hours 5 minutes"),
+            (86_400, "1 day"),
+            (273_600, "3 days 4 hours"),
+        ] {
+            assert_eq!(human_duration(seconds), words, "{seconds}");
+        }
+    }
 
     fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, mo, d, h, mi, s)

@@ -13,6 +13,9 @@ pub const EXPORT_PROGRESS_EVENT: &str = "clientele://export-progress";
 /// The link to the relay changed (connected, can't reach it, access removed, joined, left).
 /// Payload: `RelayStatus`, which never carries the desk's access key.
 pub const RELAY_EVENT: &str = "clientele://relay-status";
+/// How far reading phone numbers again after a change of the default country got. Payload:
+/// `RereadProgress`.
+pub const PHONE_REREAD_EVENT: &str = "clientele://phone-reread";
 
 /// What changed since the last update, batched so a burst is one refresh.
 #[derive(Debug, Clone, Default, Serialize, TS)]
@@ -62,6 +65,11 @@ pub fn typescript() -> String {
             "The link to the relay changed (payload: RelayStatus).",
             "RELAY_EVENT",
             RELAY_EVENT,
+        ),
+        (
+            "How far reading phone numbers again after a change of the default country got (payload: RereadProgress).",
+            "PHONE_REREAD_EVENT",
+            PHONE_REREAD_EVENT,
         ),
     ] {
         out.push_str(&format!(

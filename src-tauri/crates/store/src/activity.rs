@@ -34,6 +34,8 @@ pub enum ActivityRow {
         /// The first timeline sentence this delivery produced, if any.
         summary: Option<String>,
         error: Option<String>,
+        /// The person that sentence is about (id and name), when the delivery was about one.
+        person: Option<(i64, String)>,
     },
     Rejection {
         id: i64,
@@ -127,11 +129,15 @@ impl Reader {
         let mut rows = Vec::new();
         if filter.deliveries {
             let mut stmt = self.conn.prepare_cached(
+                // The first event (seq 0) names the sentence and the person, each found through
+                // its primary key or unique index: one lookup per row, never a scan.
                 "SELECT d.id, c.provider, c.name, d.received_at, o.status, d.duplicates, d.is_test,
-                        (SELECT e.summary FROM events e WHERE e.delivery_id = d.id ORDER BY e.seq LIMIT 1),
-                        o.error
+                        e.summary, o.error, p.id, p.display_name
                  FROM deliveries d JOIN connections c ON c.id = d.connection_id
                  LEFT JOIN delivery_outcomes o ON o.delivery_id = d.id
+                 LEFT JOIN events e ON e.delivery_id = d.id AND e.seq = 0
+                 LEFT JOIN source_profiles sp ON sp.id = e.source_profile_id
+                 LEFT JOIN people p ON p.id = sp.person_id
                  WHERE d.received_at >= ?1 AND (?2 IS NULL OR c.provider = ?2)
                    AND (?3 IS NULL OR COALESCE(o.status, 'pending') = ?3)
                  ORDER BY d.id DESC LIMIT ?4",
@@ -156,6 +162,10 @@ impl Reader {
                         is_test: r.get(6)?,
                         summary: r.get(7)?,
                         error: r.get(8)?,
+                        person: match (r.get::<_, Option<i64>>(9)?, r.get(10)?) {
+                            (Some(id), Some(name)) => Some((id, name)),
+                            _ => None,
+                        },
                     })
                 },
             )?;
@@ -203,6 +213,25 @@ impl Reader {
             )?
             .query_map([delivery_id], |r| Ok((from_millis(r.get(0)?), r.get(1)?)))?
             .collect::<Result<_, _>>()?)
+    }
+
+    /// The people one delivery's events are about (id and name), in the order it named them.
+    pub fn delivery_people(&self, delivery_id: i64) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows: Vec<(i64, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT p.id, p.display_name FROM events e
+                 JOIN source_profiles sp ON sp.id = e.source_profile_id
+                 JOIN people p ON p.id = sp.person_id
+                 WHERE e.delivery_id = ?1 ORDER BY e.seq",
+            )?
+            .query_map([delivery_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut seen = std::collections::BTreeSet::new();
+        Ok(rows
+            .into_iter()
+            .filter(|(id, _)| seen.insert(*id))
+            .collect())
     }
 
     /// A stored setting.

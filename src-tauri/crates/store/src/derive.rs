@@ -194,27 +194,23 @@ impl Writer {
     }
 
     /// The business's default country for phone numbers written without a country code.
+    ///
+    /// Read from the settings at each pass, never remembered: the window or `clientele settings
+    /// default-country` may change it while a listener's writer runs, and a writer that kept the
+    /// old one would link new deliveries by it (one indexed read per pass costs nothing).
     pub fn default_country(&mut self) -> Result<Option<CountryId>, StoreError> {
-        if let Some(cached) = self.country {
-            return Ok(cached);
-        }
         let code: Option<String> = self
             .conn
-            .query_row(
-                "SELECT value FROM settings WHERE key = 'default_country'",
-                [],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT value FROM settings WHERE key = 'default_country'")?
+            .query_row([], |r| r.get(0))
             .optional()?;
-        let country = code.as_deref().and_then(parse_country);
-        self.country = Some(country);
-        Ok(country)
+        Ok(code.as_deref().and_then(parse_country))
     }
 
-    /// Sets the default country (ISO code such as `GB`). Takes effect for new deliveries; run
-    /// `reprocess` to apply it to earlier ones.
+    /// Sets the default country (ISO code such as `GB`). Takes effect for new deliveries;
+    /// [`Writer::rekey_phones`] (or `reprocess`) applies it to earlier ones.
     pub fn set_default_country(&mut self, code: &str) -> Result<(), StoreError> {
-        let country = parse_country(code).ok_or_else(|| {
+        parse_country(code).ok_or_else(|| {
             StoreError::Invalid(format!(
                 "'{code}' is not a country code (for example GB, US, BR)."
             ))
@@ -224,9 +220,75 @@ impl Writer {
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [code.trim().to_uppercase()],
         )?;
-        self.country = Some(Some(country));
         Ok(())
     }
+
+    /// Reads the phone numbers of up to `batch` source profiles after id `after` again with the
+    /// current default country, and relinks whoever that changes, in one short transaction.
+    ///
+    /// The default country decides only which phone numbers are valid and how they read (their
+    /// identity keys), so this is everything a change of it needs — the same links, people and
+    /// search terms as `reprocess` would give, without re-reading every delivery. In small
+    /// batches, so a listener's writer waits at most one batch for its turn: it runs while the
+    /// app receives. Profiles the listener derives meanwhile use the new country already.
+    pub fn rekey_phones(&mut self, after: i64, batch: usize) -> Result<RekeyStep, StoreError> {
+        let country = self.default_country()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let profiles: Vec<(i64, String, Option<i64>)> = tx
+            .prepare_cached(
+                "SELECT id, state, person_id FROM source_profiles WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?
+            .query_map(params![after, batch as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut relink = BTreeSet::new();
+        let mut rebuild = BTreeSet::new();
+        for (id, state, person) in &profiles {
+            let state: ProfileState = serde_json::from_str(state)?;
+            let own = profile_country(&state).or(country);
+            if people::update_identity_keys(&tx, *id, &state, own, &mut relink)? {
+                relink.insert(*id);
+            }
+            // The search terms of a number that isn't a key (not valid, or an old one) depend on
+            // the country too.
+            if let Some(person) = person {
+                let keyed: i64 = tx
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM identity_keys
+                         WHERE source_profile_id = ?1 AND kind = 'phone'",
+                    )?
+                    .query_row([id], |r| r.get(0))?;
+                if state.seen("phone").count() as i64 > keyed {
+                    rebuild.insert(*person);
+                }
+            }
+        }
+        let mut changed = people::relink(&tx, relink)?;
+        changed.extend(rebuild);
+        for person in &changed {
+            people::rebuild_person(&tx, *person, country)?;
+        }
+        tx.commit()?;
+        Ok(RekeyStep {
+            profiles: profiles.len(),
+            last: profiles.last().map(|p| p.0),
+            people_changed: changed,
+        })
+    }
+}
+
+/// What one batch of [`Writer::rekey_phones`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RekeyStep {
+    /// Source profiles read in this batch; fewer than asked means the last batch.
+    pub profiles: usize,
+    /// The last profile read: where the next batch starts.
+    pub last: Option<i64>,
+    /// People whose row changed (or disappeared), for live updates.
+    pub people_changed: BTreeSet<i64>,
 }
 
 fn derive_in(
@@ -500,7 +562,7 @@ impl<'t> Pass<'t> {
         }
         people_to_rebuild.extend(people::relink(self.tx, relink)?);
         for person in &people_to_rebuild {
-            people::rebuild_person(self.tx, *person)?;
+            people::rebuild_person(self.tx, *person, self.country)?;
         }
         self.report.people_changed = people_to_rebuild;
         Ok(self.report)
@@ -508,7 +570,7 @@ impl<'t> Pass<'t> {
 }
 
 /// A customer's own country (Vagaro sends one) beats the business default for their phone.
-fn profile_country(state: &ProfileState) -> Option<CountryId> {
+pub(crate) fn profile_country(state: &ProfileState) -> Option<CountryId> {
     state.value("country_code").as_str().and_then(parse_country)
 }
 

@@ -16,6 +16,7 @@
 //! readers run while the writer writes.
 
 mod activity;
+mod businesses;
 mod checkpoint;
 mod connections;
 mod derive;
@@ -31,11 +32,13 @@ mod stored;
 mod time;
 
 pub use activity::{ActivityFilter, ActivityRow, ConnectionStats};
+pub use businesses::Business;
 pub use checkpoint::{Checkpointer, WAL_RESTART_FRAMES, WalProgress};
 pub use connections::{Connection, NewConnection, validate_name as validate_connection_name};
-pub use derive::DeriveReport;
+pub use derive::{DeriveReport, RekeyStep};
 pub use error::StoreError;
 pub use ingest::{DeliveryStatus, IngestOutcome, NewDelivery, NewRejection};
+pub use people::MAX_PROFILES_PER_KEY;
 pub use queries::{
     DeliveryDetail, DeliveryRow, PeoplePage, PersonDetail, PersonSummary, ProfileValue,
     RejectionRow, SEARCH_COUNT_LIMIT, SharedKey, SourceRef, TimelineEntry,
@@ -92,7 +95,6 @@ impl Store {
     pub fn writer(&self) -> Result<Writer, StoreError> {
         Ok(Writer {
             conn: self.connect()?,
-            country: None,
         })
     }
 
@@ -137,8 +139,6 @@ impl Store {
 #[derive(Debug)]
 pub struct Writer {
     conn: rusqlite::Connection,
-    /// Default country for phone numbers written without one, cached from settings.
-    country: Option<Option<clientele_core::identity::CountryId>>,
 }
 
 /// A connection for queries.
@@ -189,3 +189,5 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod derive_tests;
+#[cfg(test)]
+mod people_tests;

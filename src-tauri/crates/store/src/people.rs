@@ -12,7 +12,8 @@
 use crate::{StoreError, stored};
 use clientele_core::Provider;
 use clientele_core::identity::{
-    CountryId, IdentityKey, KeyKind, identity_keys, national_digits_of_e164,
+    CountryId, IdentityKey, KeyKind, identity_keys, national_digits_of_e164, normalize_email,
+    phone_search_terms,
 };
 use clientele_core::profile::ProfileState;
 use rusqlite::{Transaction, params};
@@ -226,7 +227,14 @@ struct Member {
 /// name, emails or phones, and rewriting their dozen or so search terms — spread over the whole
 /// term index — wrote about as many pages to the WAL as everything else in a delivery together
 /// (found by profiling `make bench`).
-pub(crate) fn rebuild_person(tx: &Transaction<'_>, person_id: i64) -> Result<(), StoreError> {
+///
+/// `country` is the business's default country: with a member's own, it says how a phone number
+/// that is no identity key (not valid, or one the customer had before) reads for search.
+pub(crate) fn rebuild_person(
+    tx: &Transaction<'_>,
+    person_id: i64,
+    country: Option<CountryId>,
+) -> Result<(), StoreError> {
     let members: Vec<Member> = tx
         .prepare_cached(
             "SELECT sp.id, c.provider, c.name, sp.customer_ref, sp.state, sp.deleted_at
@@ -273,6 +281,7 @@ pub(crate) fn rebuild_person(tx: &Transaction<'_>, person_id: i64) -> Result<(),
     let mut terms = BTreeSet::new();
     for m in &members {
         // The member's stored keys: made from its current state when it was saved.
+        let mut phone_keyed = false;
         for key in keys_of(tx, m.id)? {
             match key.kind {
                 KeyKind::Email => {
@@ -291,8 +300,24 @@ pub(crate) fn rebuild_person(tx: &Transaction<'_>, person_id: i64) -> Result<(),
                     if !phones.contains(&key.value) {
                         phones.push(key.value);
                     }
+                    phone_keyed = true;
                 }
             }
+        }
+        // Every address and number the record ever had finds the person too (old ones, and
+        // numbers the phone rules refuse: what the profile shows must be searchable). The
+        // current number, when it is a key, is already in; parsing it again for every update
+        // would cost more than everything else here.
+        for email in m.state.seen("email").filter_map(normalize_email) {
+            add_email_terms(&mut terms, &email);
+        }
+        let current_phone = m.state.value("phone").as_str().map(str::trim);
+        let member_country = crate::derive::profile_country(&m.state).or(country);
+        for phone in m.state.seen("phone") {
+            if phone_keyed && Some(phone) == current_phone {
+                continue;
+            }
+            terms.extend(phone_search_terms(phone, member_country));
         }
         for field in ["full_name", "first_name", "last_name", "company"] {
             if let Some(text) = m.state.value(field).as_str() {
@@ -344,7 +369,9 @@ pub(crate) fn rebuild_person(tx: &Transaction<'_>, person_id: i64) -> Result<(),
 }
 
 /// Canonical fields only (no `provider.path`), each the latest non-empty value across members,
-/// with who said it and when. Ties go to the member with the smaller id.
+/// with who said it and when — except `created_at`, the earliest: a person joined when their
+/// first record was created, whichever provider says so later. Ties go to the member with the
+/// smaller id.
 fn merged_profile(members: &[Member]) -> BTreeMap<String, Value> {
     let mut best: BTreeMap<&str, (&Member, &clientele_core::profile::FieldValue)> = BTreeMap::new();
     for m in members {
@@ -352,11 +379,13 @@ fn merged_profile(members: &[Member]) -> BTreeMap<String, Value> {
             if field.contains('.') || fv.value.is_null() || fv.value == json!("") {
                 continue;
             }
-            match best.get(field.as_str()) {
-                Some((_, current)) if current.at >= fv.at => {}
-                _ => {
-                    best.insert(field, (m, fv));
-                }
+            let keep_current = match best.get(field.as_str()) {
+                None => false,
+                Some((_, current)) if field == "created_at" => !created_earlier(fv, current),
+                Some((_, current)) => current.at >= fv.at,
+            };
+            if !keep_current {
+                best.insert(field, (m, fv));
             }
         }
     }
@@ -374,6 +403,23 @@ fn merged_profile(members: &[Member]) -> BTreeMap<String, Value> {
             )
         })
         .collect()
+}
+
+/// Whether `candidate` says a record was created before `current` does. A date that can't be
+/// read never replaces one that can.
+fn created_earlier(
+    candidate: &clientele_core::profile::FieldValue,
+    current: &clientele_core::profile::FieldValue,
+) -> bool {
+    use clientele_core::time::parse_provider_time;
+    match (
+        parse_provider_time(&candidate.value),
+        parse_provider_time(&current.value),
+    ) {
+        (Some(a), Some(b)) => a < b,
+        (Some(_), None) => true,
+        _ => false,
+    }
 }
 
 fn display_name(
@@ -406,6 +452,10 @@ fn display_name(
     }
     if let Some(phone) = phones.first() {
         return phone.clone();
+    }
+    // A number the phone rules refuse is still how staff know this customer.
+    if let Some(phone) = text("phone") {
+        return phone;
     }
     format!(
         "{} customer {}",

@@ -224,6 +224,16 @@ const MIGRATIONS: &[&str] = &[
 
     ALTER TABLE connections ADD COLUMN via_relay INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 5: names staff give to a provider's business ids (Vagaro sends `businessIds` such as
+    // `U2FsdGVkX18z…` and no names). Entered by hand, so kept by `reprocess`.
+    r#"
+    CREATE TABLE business_names (
+        provider    TEXT NOT NULL,
+        business_id TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        PRIMARY KEY (provider, business_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -6,6 +6,7 @@ import { invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
 import type { ActivityItem } from "./bindings/ActivityItem";
 import type { ActivityQuery } from "./bindings/ActivityQuery";
+import type { BusinessView } from "./bindings/BusinessView";
 import type { ConnectionView } from "./bindings/ConnectionView";
 import type { DeliveryDetailView } from "./bindings/DeliveryDetailView";
 import type { ExportDraft } from "./bindings/ExportDraft";
@@ -17,24 +18,28 @@ import type { LiveUpdate } from "./bindings/LiveUpdate";
 import type { NewConnectionRequest } from "./bindings/NewConnectionRequest";
 import type { PeoplePage } from "./bindings/PeoplePage";
 import type { PersonDetail } from "./bindings/PersonDetail";
+import type { PhoneSettingsView } from "./bindings/PhoneSettingsView";
 import type { ProviderId } from "./bindings/ProviderId";
 import type { ProviderInfo } from "./bindings/ProviderInfo";
 import type { RelayStatus } from "./bindings/RelayStatus";
+import type { RereadProgress } from "./bindings/RereadProgress";
+import type { RereadSummary } from "./bindings/RereadSummary";
 import type { RowKind as ExportRows } from "./bindings/RowKind";
 import type { FileKind as ExportFormat } from "./bindings/FileKind";
 import type { SettingsUpdate } from "./bindings/SettingsUpdate";
 import type { SettingsView } from "./bindings/SettingsView";
 import type { SourceOptionView } from "./bindings/SourceOptionView";
 import type { TestEventResult } from "./bindings/TestEventResult";
-import { EXPORT_PROGRESS_EVENT, LIVE_EVENT, RELAY_EVENT } from "./bindings/events";
+import { EXPORT_PROGRESS_EVENT, LIVE_EVENT, PHONE_REREAD_EVENT, RELAY_EVENT } from "./bindings/events";
 import { NO_BACKEND, toAppError } from "./errors";
 
-export { EXPORT_PROGRESS_EVENT, LIVE_EVENT, RELAY_EVENT } from "./bindings/events";
+export { EXPORT_PROGRESS_EVENT, LIVE_EVENT, PHONE_REREAD_EVENT, RELAY_EVENT } from "./bindings/events";
 export { NO_BACKEND, toAppError } from "./errors";
 export type { UiError, UiErrorCode } from "./errors";
 export type { ActivityItem } from "./bindings/ActivityItem";
 export type { ActivityQuery } from "./bindings/ActivityQuery";
 export type { AppError } from "./bindings/AppError";
+export type { BusinessView } from "./bindings/BusinessView";
 export type { ChangeView } from "./bindings/ChangeView";
 export type { ConnectionHealth } from "./bindings/ConnectionHealth";
 export type { ConnectionView } from "./bindings/ConnectionView";
@@ -47,17 +52,24 @@ export type { ExportPreviewView } from "./bindings/ExportPreviewView";
 export type { ExportProfileSummary } from "./bindings/ExportProfileSummary";
 export type { ExportProgressView } from "./bindings/ExportProgressView";
 export type { ExportRunView } from "./bindings/ExportRunView";
+export type { FieldGroup } from "./bindings/FieldGroup";
 export type { ListenerStatus } from "./bindings/ListenerStatus";
 export type { LiveUpdate } from "./bindings/LiveUpdate";
 export type { NewConnectionRequest } from "./bindings/NewConnectionRequest";
 export type { PeoplePage } from "./bindings/PeoplePage";
 export type { PersonDetail } from "./bindings/PersonDetail";
+export type { PersonLink } from "./bindings/PersonLink";
 export type { PersonSummary } from "./bindings/PersonSummary";
+export type { PhoneCountry } from "./bindings/PhoneCountry";
+export type { PhoneLink } from "./bindings/PhoneLink";
+export type { PhoneSettingsView } from "./bindings/PhoneSettingsView";
 export type { ProfileFieldView } from "./bindings/ProfileFieldView";
 export type { ProviderInfo } from "./bindings/ProviderInfo";
 export type { RejectionView } from "./bindings/RejectionView";
 export type { RelayState } from "./bindings/RelayState";
 export type { RelayStatus } from "./bindings/RelayStatus";
+export type { RereadProgress } from "./bindings/RereadProgress";
+export type { RereadSummary } from "./bindings/RereadSummary";
 export type { SettingsUpdate } from "./bindings/SettingsUpdate";
 export type { SettingsView } from "./bindings/SettingsView";
 export type { SourceOptionView } from "./bindings/SourceOptionView";
@@ -267,4 +279,42 @@ export async function onRelayStatus(cb: (status: RelayStatus) => void): Promise<
   } catch (e) {
     throw toAppError(e);
   }
+}
+
+// Phone numbers and business names ---------------------------------------------------------------
+
+/** The default country for phone numbers written without a country code, and the choices. */
+export function getPhoneSettings(): Promise<PhoneSettingsView> {
+  return call("phone_settings");
+}
+
+/**
+ * Sets the default country (an ISO code such as "GB"), then reads the earlier customers' phone
+ * numbers again with it; resolves when that is done. Progress arrives through `onPhoneReread`.
+ */
+export function setDefaultCountry(code: string): Promise<RereadSummary> {
+  return call("set_default_country", { code });
+}
+
+/**
+ * Calls `cb` with each progress report of reading phone numbers again. Resolves to a function that
+ * stops listening. Rejects with `no_backend` outside the Tauri window.
+ */
+export async function onPhoneReread(cb: (progress: RereadProgress) => void): Promise<() => void> {
+  if (!hasBackend()) throw { ...NO_BACKEND };
+  try {
+    return await listen<RereadProgress>(PHONE_REREAD_EVENT, (event) => cb(event.payload));
+  } catch (e) {
+    throw toAppError(e);
+  }
+}
+
+/** A provider's business ids seen in customers' records (Vagaro's), with the names given to them. */
+export function listBusinesses(provider: ProviderId): Promise<BusinessView[]> {
+  return call("list_businesses", { provider });
+}
+
+/** Names one business id; an empty name forgets it. */
+export function nameBusiness(provider: ProviderId, id: string, name: string): Promise<void> {
+  return call("name_business", { provider, id, name });
 }

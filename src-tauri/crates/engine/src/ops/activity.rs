@@ -1,10 +1,12 @@
 //! The Activity screen: every delivery and every refusal as it arrives, one delivery in full,
 //! and reading one again after an update.
 
+use super::businesses::BusinessNames;
 use super::{Operations, iso};
 use crate::error::ApiResult;
 use chrono::{DateTime, Duration, Utc};
 use clientele_core::Provider;
+use clientele_core::verify::refusal_words;
 use clientele_store::{ActivityFilter, ActivityRow, DeliveryStatus};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -54,8 +56,31 @@ pub struct ActivityItem {
     #[ts(type = "number")]
     pub duplicates: i64,
     pub summary: String,
+    /// Why a request was refused, in plain words.
     pub reason: Option<String>,
+    /// The customer the message was about, when it was about one: their page's id…
+    #[ts(type = "number | null")]
+    pub person_id: Option<i64>,
+    /// …and their name (else email or phone; "Unknown customer" when a customer was read but
+    /// can't be found).
+    pub person_name: Option<String>,
+    /// The technical side of a refusal (what a parser or a signature check said), for "Show
+    /// technical details" and support; never on the list.
+    pub technical: Option<String>,
 }
+
+/// A customer a message was about, for a link to their page.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct PersonLink {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub name: String,
+}
+
+/// What a row says for a customer it read but can't find (never expected: every profile has a
+/// person once derived).
+pub const UNKNOWN_CUSTOMER: &str = "Unknown customer";
 
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
@@ -81,8 +106,13 @@ pub struct DeliveryDetailView {
     pub headers: Vec<(String, String)>,
     pub body_pretty: String,
     pub body_is_json: bool,
+    /// What the reader said when it couldn't read the message (technical).
     pub error: Option<String>,
+    /// The same in plain words.
+    pub error_plain: Option<String>,
     pub events: Vec<EventLine>,
+    /// The customers it was about, in the order it named them.
+    pub people: Vec<PersonLink>,
 }
 
 impl Operations {
@@ -99,22 +129,47 @@ impl Operations {
             since: query.since_hours.map(|h| now - Duration::hours(h.into())),
             limit: query.limit.clamp(1, 1_000) as usize,
         };
-        Ok(self
-            .store
-            .reader()?
+        let reader = self.store.reader()?;
+        let names = BusinessNames::load(&reader)?;
+        Ok(reader
             .activity(&filter)?
             .into_iter()
             .map(|row| match row {
-                ActivityRow::Delivery { id, provider, connection, received_at, status, duplicates, is_test, summary, error } => {
+                ActivityRow::Delivery {
+                    id,
+                    provider,
+                    connection,
+                    received_at,
+                    status,
+                    duplicates,
+                    is_test,
+                    summary,
+                    error,
+                    person,
+                } => {
+                    let read_a_customer = summary.is_some();
                     let summary = match (status, summary, is_test) {
-                        (_, _, true) => "Test message: checked and kept, no customer created".to_string(),
+                        (_, _, true) => {
+                            "Test message: checked and kept, no customer created".to_string()
+                        }
                         (DeliveryStatus::NeedsAttention, _, _) => format!(
-                            "Couldn't read this message; it is kept and can be read again after an update{}",
-                            error.map(|e| format!(" ({e})")).unwrap_or_default()
+                            "{}; it is kept and can be read again after an update",
+                            error.as_deref().map_or(
+                                "Couldn't read this message",
+                                clientele_core::event::plain_parse_error
+                            )
                         ),
                         (DeliveryStatus::Pending, _, _) => "Received, not read yet".into(),
-                        (_, Some(s), _) if !s.is_empty() => s,
+                        (_, Some(s), _) if !s.is_empty() => names.in_sentence(provider, &s),
                         _ => "Received; nothing about a customer in it".into(),
+                    };
+                    let named = status == DeliveryStatus::Processed && !is_test;
+                    let (person_id, person_name) = match person {
+                        Some((id, name)) if named => (Some(id), Some(name)),
+                        None if named && read_a_customer => {
+                            (None, Some(UNKNOWN_CUSTOMER.to_string()))
+                        }
+                        _ => (None, None),
                     };
                     ActivityItem {
                         kind: ActivityItemKind::Delivery,
@@ -127,20 +182,37 @@ impl Operations {
                         duplicates,
                         summary,
                         reason: None,
+                        person_id,
+                        person_name,
+                        technical: error,
                     }
                 }
-                ActivityRow::Rejection { id, provider, connection, received_at, reason, .. } => ActivityItem {
-                    kind: ActivityItemKind::Rejection,
+                ActivityRow::Rejection {
                     id,
-                    provider_name: Provider::name_for_id(&provider),
                     provider,
                     connection,
-                    received_at: iso(received_at),
-                    status: None,
-                    duplicates: 0,
-                    summary: "Refused".into(),
-                    reason: Some(reason),
-                },
+                    received_at,
+                    code,
+                    reason,
+                } => {
+                    let provider_name = Provider::name_for_id(&provider);
+                    let words = refusal_words(&code, &provider_name, &reason);
+                    ActivityItem {
+                        kind: ActivityItemKind::Rejection,
+                        id,
+                        provider_name,
+                        provider,
+                        connection,
+                        received_at: iso(received_at),
+                        status: None,
+                        duplicates: 0,
+                        summary: "Refused".into(),
+                        reason: Some(words.plain),
+                        person_id: None,
+                        person_name: None,
+                        technical: words.technical,
+                    }
+                }
             })
             .collect())
     }
@@ -148,6 +220,8 @@ impl Operations {
     pub fn delivery_detail(&self, id: i64) -> ApiResult<DeliveryDetailView> {
         let reader = self.store.reader()?;
         let d = reader.delivery(id)?;
+        let names = BusinessNames::load(&reader)?;
+        let provider = d.row.provider;
         let parsed = serde_json::from_slice::<serde_json::Value>(&d.body).ok();
         let body_pretty = match &parsed {
             Some(v) => serde_json::to_string_pretty(v).unwrap_or_default(),
@@ -167,14 +241,24 @@ impl Operations {
             headers: d.headers,
             body_pretty,
             body_is_json: parsed.is_some(),
+            error_plain: d
+                .row
+                .error
+                .as_deref()
+                .map(|e| clientele_core::event::plain_parse_error(e).to_string()),
             error: d.row.error,
             events: reader
                 .delivery_events(id)?
                 .into_iter()
                 .map(|(at, summary)| EventLine {
                     occurred_at: iso(at),
-                    summary,
+                    summary: names.in_sentence(provider, &summary),
                 })
+                .collect(),
+            people: reader
+                .delivery_people(id)?
+                .into_iter()
+                .map(|(id, name)| PersonLink { id, name })
                 .collect(),
         })
     }

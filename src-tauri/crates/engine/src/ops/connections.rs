@@ -141,7 +141,13 @@ impl Operations {
                             .into_iter()
                             .map(|r| RejectionView {
                                 received_at: iso(r.received_at),
-                                reason: r.reason,
+                                // Plain words, as the Activity list says them.
+                                reason: clientele_core::verify::refusal_words(
+                                    &r.code,
+                                    c.provider.display_name(),
+                                    &r.reason,
+                                )
+                                .plain,
                                 code: r.code,
                             })
                             .collect(),

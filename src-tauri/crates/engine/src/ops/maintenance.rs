@@ -1,6 +1,6 @@
 //! Keeping derived data current: catching up what a stopped listener left pending before a
-//! read, rebuilding everything from the stored deliveries, and the setting that changes how
-//! they are read (the default country of phone numbers).
+//! read, and rebuilding everything from the stored deliveries. (The default country of phone
+//! numbers, which changes how they are read, is in [`super::phones`].)
 
 use super::Operations;
 use crate::data_dir::{DataDirLock, LockError};
@@ -53,11 +53,6 @@ impl Operations {
             people: self.store().reader()?.people_count()?,
             needs_attention: report.needs_attention,
         })
-    }
-
-    /// The country for phone numbers written without a country code (e.g. GB, US, BR).
-    pub fn set_default_country(&self, code: &str) -> ApiResult<()> {
-        Ok(self.store().writer()?.set_default_country(code)?)
     }
 }
 

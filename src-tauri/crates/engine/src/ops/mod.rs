@@ -4,15 +4,18 @@
 //! the Tauri commands and the command line both call these.
 //!
 //! One module per area: [`connections`] (the Providers screen), [`activity`], [`people`]
-//! (Customers), [`settings`], [`exports`], [`maintenance`] (catching up and reprocessing),
-//! [`relay`] (receiving from the internet through a relay), [`providers`] (what the Connect flow
-//! says about each provider) and [`test_event`] ("Send a test message").
+//! (Customers), [`settings`], [`phones`] (the default country of phone numbers), [`businesses`]
+//! (names for Vagaro's business ids), [`exports`], [`maintenance`] (catching up and
+//! reprocessing), [`relay`] (receiving from the internet through a relay), [`providers`] (what
+//! the Connect flow says about each provider) and [`test_event`] ("Send a test message").
 
 pub mod activity;
+pub mod businesses;
 pub mod connections;
 pub mod exports;
 pub mod maintenance;
 pub mod people;
+pub mod phones;
 pub mod providers;
 pub mod relay;
 pub mod settings;
@@ -44,6 +47,8 @@ pub struct Operations {
     exports: exports::RunningExports,
     /// The relay puller's status, while this process pulls.
     pulling: RwLock<Option<tokio::sync::watch::Receiver<clientele_relay_client::PullStatus>>>,
+    /// Phone numbers are being read again after a change of the default country.
+    rereading: std::sync::atomic::AtomicBool,
 }
 
 impl Operations {
@@ -58,6 +63,7 @@ impl Operations {
             listener: RwLock::new(ListenerStatus::default()),
             exports: Default::default(),
             pulling: RwLock::new(None),
+            rereading: Default::default(),
         }
     }
 

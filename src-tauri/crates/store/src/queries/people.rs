@@ -327,6 +327,13 @@ impl Reader {
             )?)
     }
 
+    /// How many source profiles (one customer at one connection) there are.
+    pub fn source_profile_count(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM source_profiles", [], |r| r.get(0))?)
+    }
+
     /// How many people there are (kept by the schema's triggers: nothing is counted here).
     pub fn people_count(&self) -> Result<i64, StoreError> {
         Ok(self

@@ -6,4 +6,22 @@ export type ActivityItem = { kind: ActivityItemKind, id: number,
 /**
  * A provider id; a refused request may name one Clientele doesn't know.
  */
-provider: string, provider_name: string, connection: string, received_at: string, status: DeliveryStatus | null, duplicates: number, summary: string, reason: string | null, };
+provider: string, provider_name: string, connection: string, received_at: string, status: DeliveryStatus | null, duplicates: number, summary: string, 
+/**
+ * Why a request was refused, in plain words.
+ */
+reason: string | null, 
+/**
+ * The customer the message was about, when it was about one: their page's id…
+ */
+person_id: number | null, 
+/**
+ * …and their name (else email or phone; "Unknown customer" when a customer was read but
+ * can't be found).
+ */
+person_name: string | null, 
+/**
+ * The technical side of a refusal (what a parser or a signature check said), for "Show
+ * technical details" and support; never on the list.
+ */
+technical: string | null, };

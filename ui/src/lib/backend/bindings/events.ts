@@ -8,3 +8,6 @@ export const EXPORT_PROGRESS_EVENT = "clientele://export-progress";
 
 /** The link to the relay changed (payload: RelayStatus). */
 export const RELAY_EVENT = "clientele://relay-status";
+
+/** How far reading phone numbers again after a change of the default country got (payload: RereadProgress). */
+export const PHONE_REREAD_EVENT = "clientele://phone-reread";
