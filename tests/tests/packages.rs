@@ -297,7 +297,8 @@ fn the_unpacked_app_opens_its_window_and_receives() {
     let data = tempfile::tempdir().expect("temp data folder");
     let port = free_port();
     let log = data.path().join("app.log");
-    let mut cmd = Command::new(tree.path().join("usr/bin/clientele-app"));
+    let program = tree.path().join("usr/bin/clientele-app");
+    let mut cmd = Command::new(&program);
     cmd.env("HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path().join(".config"))
         .env("XDG_CACHE_HOME", home.path().join(".cache"))
@@ -349,6 +350,17 @@ fn the_unpacked_app_opens_its_window_and_receives() {
             colours.trim().parse::<u32>().unwrap_or(0) > 64
         },
         said,
+    );
+
+    // An installed Clientele turns start at login on at its first start (docs/packaging.md says
+    // why): the entry, in the app's own home, starts the installed program out of the way.
+    let entry = home.path().join(".config/autostart/Clientele.desktop");
+    wait_until("the start-at-login entry", || entry.is_file(), said);
+    let text = std::fs::read_to_string(&entry).unwrap();
+    assert_eq!(
+        key(&text, "Exec"),
+        Some(format!("{} --at-login", program.display()).as_str()),
+        "{text}"
     );
     app.stop();
 }
