@@ -51,6 +51,16 @@ trap 'rm -rf -- "$work"' EXIT
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
+# The binaries as packaged: without their debug information (the build profiles keep line tables
+# for backtraces, which made the release app 200 MB and the command 130 MB), keeping the symbols,
+# so a backtrace still names functions. Staged as a target folder of their own, where Tauri's
+# bundler looks for the app (CARGO_TARGET_DIR below); cargo's own binaries are left as built.
+staged="$work/target/$profile"
+mkdir -p "$staged"
+for bin in clientele clientele-app; do
+    strip --strip-debug -o "$staged/$bin" "$bins/$bin"
+done
+
 # The shared libraries a package's binaries link against, as Debian dependencies
 # ("libc6 (>= 2.34), libgtk-3-0 (>= 3.21.5), …"). dpkg-shlibdeps reads debian/control and expects
 # the binaries under debian/PACKAGE/, so it runs in a scratch tree of that shape.
@@ -75,7 +85,7 @@ shlibdeps() {
 # what depends on this build is merged in here: the `clientele` binary's path, and the libraries
 # the binaries link against. libayatana-appindicator3-1 (the tray) is loaded at run time, so no
 # linker sees it: tauri.conf.json names it.
-app_libs="$(shlibdeps clientele "$bins/clientele-app" "$bins/clientele")"
+app_libs="$(shlibdeps clientele "$staged/clientele-app" "$staged/clientele")"
 depends_json="$(printf '%s' "$app_libs" | tr ',' '\n' | sed 's/^ *//; s/"/\\"/g; s/.*/"&"/' | paste -sd, -)"
 config="$work/tauri.package.json"
 cat >"$config" <<JSON
@@ -85,7 +95,7 @@ cat >"$config" <<JSON
       "deb": {
         "depends": ["libayatana-appindicator3-1", $depends_json],
         "files": {
-          "/usr/bin/clientele": "$bins/clientele",
+          "/usr/bin/clientele": "$staged/clientele",
           "/usr/share/doc/clientele/copyright": "$here/copyright"
         }
       }
@@ -95,19 +105,19 @@ cat >"$config" <<JSON
 JSON
 debug_flag=()
 [[ "$profile" == debug ]] && debug_flag=(--debug)
-# --no-binary-patching: the bundler would otherwise rewrite cargo's binary in place (for Tauri's
-# updater, which Clientele doesn't use), and a test run's binary must stay as cargo built it.
-(cd "$root" && "$tauri" bundle "${debug_flag[@]}" --bundles deb --no-binary-patching --ci \
-    --config "$config") >"$work/tauri-bundle.log" 2>&1 || {
+# --no-binary-patching: the bundler would otherwise rewrite the binary (for Tauri's updater, which
+# Clientele doesn't use).
+(cd "$root" && CARGO_TARGET_DIR="$work/target" "$tauri" bundle "${debug_flag[@]}" --bundles deb \
+    --no-binary-patching --ci --config "$config") >"$work/tauri-bundle.log" 2>&1 || {
     cat "$work/tauri-bundle.log" >&2
     exit 1
 }
 app_deb="$out/clientele_${version}_${arch}.deb"
-cp "$bins/bundle/deb/Clientele_${version}_${arch}.deb" "$app_deb"
+cp "$staged/bundle/deb/Clientele_${version}_${arch}.deb" "$app_deb"
 
 # --- The relay, staged and built with dpkg-deb ------------------------------------------------
 relay="$work/relay"
-install -D -m 0755 "$bins/clientele" "$relay/usr/bin/clientele"
+install -D -m 0755 "$staged/clientele" "$relay/usr/bin/clientele"
 install -D -m 0644 "$here/relay/clientele-relay.service" "$relay/usr/lib/systemd/system/clientele-relay.service"
 install -D -m 0644 "$here/relay/relay.conf" "$relay/etc/clientele/relay.conf"
 install -D -m 0644 "$root/docs/relay.md" "$relay/usr/share/doc/clientele-relay/relay.md"
@@ -117,7 +127,7 @@ for script in postinst prerm postrm; do
     install -m 0755 "$here/relay/$script" "$relay/DEBIAN/$script"
 done
 echo /etc/clientele/relay.conf >"$relay/DEBIAN/conffiles"
-relay_libs="$(shlibdeps clientele-relay "$bins/clientele")"
+relay_libs="$(shlibdeps clientele-relay "$staged/clientele")"
 cat >"$relay/DEBIAN/control" <<CONTROL
 Package: clientele-relay
 Version: $version

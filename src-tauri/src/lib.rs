@@ -1,7 +1,8 @@
 //! Clientele's desktop shell. It starts the same engine as `clientele serve` (listener, pipeline
 //! and store, in-process, on the same data folder); the window is a view onto it. Closing the window keeps
 //! receiving (the tray shows the listener's status, and the relay's when this computer is joined
-//! to one); Quit stops the listener and the relay puller gracefully.
+//! to one; on a desktop without a tray the window is minimized instead, see `desktop`); Quit
+//! stops the listener and the relay puller gracefully.
 
 mod commands;
 pub mod desktop;
@@ -462,11 +463,11 @@ pub fn run() {
             }
             start_at_login_on_first_start(app.handle(), &state);
             let prefs = state.ops().prefs().unwrap_or(ListenerPrefs::DEFAULT);
-            if std::env::args().any(|a| a == desktop::AT_LOGIN_ARG) {
-                let keep = *state.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner());
-                start_out_of_the_way(app.handle(), keep);
-            }
+            let keep_in_tray = *state.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner());
             app.manage(state);
+            if std::env::args().any(|a| a == desktop::AT_LOGIN_ARG) {
+                start_out_of_the_way(app.handle(), keep_in_tray);
+            }
             tauri::async_runtime::spawn(async move {
                 let state = handle.state::<AppState>();
                 start_listener(&handle, &state, prefs).await;

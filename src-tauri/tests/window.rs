@@ -93,10 +93,16 @@ impl Launched {
 
 /// Starts the app on `data`, listening on `port` (`"0"`: any), its output in `data/NAME.log`.
 fn launch(data: &Path, port: &str, name: &str) -> Launched {
+    launch_with(data, port, name, &[])
+}
+
+/// [`launch`] with command-line arguments.
+fn launch_with(data: &Path, port: &str, name: &str, args: &[&str]) -> Launched {
     let log = data.join(format!("{name}.log"));
     let home = tempfile::tempdir().expect("a home folder");
     let mut app = Command::new(env!("CARGO_BIN_EXE_clientele-app"));
-    app.env("HOME", home.path())
+    app.args(args)
+        .env("HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path().join(".config"))
         .env("XDG_CACHE_HOME", home.path().join(".cache"))
         .env("CLIENTELE_DATA_DIR", data)
@@ -251,6 +257,44 @@ fn without_a_tray_closing_the_window_minimizes_it_and_keeps_receiving() {
         || app.said(),
     );
     assert!(app.process.try_wait().is_none(), "{}", app.said());
+}
+
+/// Started at login (the autostart entry passes `--at-login`) on a desktop with a tray,
+/// Clientele receives from the tray without putting its window in front of whoever just logged
+/// in; opening it from the menu shows the window.
+#[test]
+fn started_at_login_clientele_waits_in_the_tray_without_a_window() {
+    if !support::can_run("started_at_login_clientele_waits_in_the_tray") {
+        return;
+    }
+    let _one = one_app_at_a_time();
+    let _tray = FakeTray::start();
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut app = launch_with(data.path(), &port.to_string(), "app", &["--at-login"]);
+    wait_until(
+        "the listener",
+        DEADLINE,
+        || health(port) == 200,
+        || app.said(),
+    );
+    // The window made from the configuration is let go at once, with its web view.
+    wait_until(
+        "no window and no web view",
+        DEADLINE,
+        || count_windows_titled("Clientele") == 0 && app.web_processes() == 0,
+        || app.said(),
+    );
+    assert!(app.process.try_wait().is_none(), "{}", app.said());
+
+    launch_again(data.path(), port, 1);
+    wait_until(
+        "the window, opened from the menu",
+        DEADLINE,
+        || visible_windows_titled("Clientele") == 1 && app.web_processes() > 0,
+        || app.said(),
+    );
+    assert_eq!(health(port), 200);
 }
 
 /// Clientele is one app per data folder, not per desktop: started on a second folder

@@ -513,7 +513,7 @@ fn a_new_connection_request_does_not_print_its_secret() {
 
 /// A new data folder takes the first start's choice of start at login; after that, nothing
 /// overrides what a person chose in Settings.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_at_login_is_chosen_once_and_settings_win_after_that() {
     let running = start().await;
     let api = running.api.clone();
@@ -544,7 +544,7 @@ async fn start_at_login_is_chosen_once_and_settings_win_after_that() {
 }
 
 /// A data folder whose owner chose in Settings before any first-start choice keeps theirs.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_choice_made_in_settings_first_is_never_replaced() {
     let running = start().await;
     let api = running.api.clone();

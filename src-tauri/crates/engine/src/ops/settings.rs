@@ -111,12 +111,13 @@ impl Operations {
     /// calls it on every start, so a new installation starts at login without ever overriding
     /// what a person chose.
     pub fn choose_start_at_login_once(&self, on: bool) -> ApiResult<bool> {
-        // Holding the writer, nothing else can record a choice between the read and the write.
-        let mut w = self.store.writer()?;
+        // Only the desktop app's start calls this, before its window can save Settings.
         if self.store.reader()?.setting(START_AT_LOGIN)?.is_some() {
             return Ok(false);
         }
-        w.set_setting(START_AT_LOGIN, &on.to_string())?;
+        self.store
+            .writer()?
+            .set_setting(START_AT_LOGIN, &on.to_string())?;
         Ok(true)
     }
 
