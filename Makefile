@@ -19,23 +19,30 @@ NPM ?= npm
 #   xvfb xauth webkit2gtk-driver                    the real window under Xvfb, driven by WebDriver
 #   xdotool                                         answering the native save dialog in the e2e tests
 #   sqlite3                                         the export benchmark's baseline (`sqlite3 -csv`)
+#   desktop-file-utils systemd                      checking the packages: desktop-file-validate,
+#                                                   systemd-analyze verify (dpkg-deb and
+#                                                   dpkg-shlibdeps come with build-essential)
 APT_PACKAGES := build-essential pkg-config file libssl-dev \
   libwebkit2gtk-4.1-dev libjavascriptcoregtk-4.1-dev libsoup-3.0-dev libgtk-3-dev \
   libayatana-appindicator3-dev librsvg2-dev nodejs npm \
   dbus dbus-x11 gnome-keyring libsecret-tools xvfb xauth webkit2gtk-driver xdotool \
-  sqlite3 imagemagick
+  sqlite3 imagemagick desktop-file-utils systemd
 TAURI_DRIVER_VERSION := 2.1.0
 CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 BINDINGS := ui/src/lib/backend/bindings
+# Where cargo builds, and where `make package` puts the packages.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+PACKAGES := $(TARGET_DIR)/packages
 
 # make bench / make faults / make fuzz
 include tests/bench.mk
 
-.PHONY: help deps toolchain apt ui-deps ui ui-check ui-test tauri-driver run build test fmt lint unit bindings-drift clean
+.PHONY: help deps toolchain apt ui-deps ui ui-check ui-test tauri-driver run build package test fmt lint unit packages-check bindings-drift clean
 
 help:
 	@echo "make run    - install what is missing, build, and open Clientele"
 	@echo "make test   - install what is missing and run every check and test"
+	@echo "make package - build the Debian packages people install (the app, and the relay)"
 	@echo "make bench  - measure receiving, reading and export speed, and memory (prints figures; about 20 minutes)"
 	@echo "make faults - the long fault tests (kill -9, full disk, hostile and slow clients)"
 	@echo "make fuzz   - fuzz every provider's verify-and-parse"
@@ -80,7 +87,13 @@ build: deps ui
 
 # Opens the desktop app on the default data folder (~/.local/share/clientele).
 run: build
-	./target/release/clientele-app
+	$(TARGET_DIR)/release/clientele-app
+
+# The Debian packages people install, from the release build: the desktop app (with the
+# `clientele` command) and the relay. How they are made and checked: docs/packaging.md.
+package: build
+	@echo "Packages:"
+	@src-tauri/packaging/package.sh release $(PACKAGES)
 
 fmt:
 	$(CARGO) fmt --all
@@ -95,12 +108,24 @@ unit: deps ui tauri-driver
 	PATH="$(CARGO_BIN):$$PATH" CLIENTELE_REQUIRE_E2E=1 tests/tools/with-secret-service.sh \
 	  xvfb-run -a -s "-screen 0 1280x800x24" $(CARGO) test --workspace
 
+# The packages bundled from the debug build `unit` made (a release build here would double a fresh
+# run), checked without installing them (tests/tests/packages.rs): unpacked, their programs run,
+# the window opened under Xvfb, the desktop entry and the systemd unit validated.
+# `cargo test --workspace --no-run` is a no-op after `unit`; run alone, it builds the app binary.
+packages-check: deps ui-deps
+	$(CARGO) test --workspace --no-run --quiet
+	$(CARGO) build --quiet -p clientele-cli --bin clientele
+	src-tauri/packaging/package.sh debug $(TARGET_DIR)/packages-debug
+	CLIENTELE_PACKAGES="$(abspath $(TARGET_DIR)/packages-debug)" CLIENTELE_REQUIRE_PACKAGES=1 \
+	  tests/tools/with-secret-service.sh xvfb-run -a -s "-screen 0 1280x800x24" \
+	  $(CARGO) test --workspace --test packages
+
 # ts-rs rewrites the UI's types during `cargo test`; a difference means they were not committed.
 bindings-drift:
 	@changes=$$(git status --porcelain -- $(BINDINGS)); \
 	if [ -n "$$changes" ]; then echo "The UI's generated types are out of date; commit them:"; echo "$$changes"; exit 1; fi
 
-test: lint ui-check ui-test unit bindings-drift
+test: lint ui-check ui-test unit packages-check bindings-drift
 
 clean:
 	$(CARGO) clean

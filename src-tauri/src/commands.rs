@@ -390,3 +390,27 @@ pub async fn leave_relay(app: tauri::AppHandle, state: State<'_, AppState>) -> R
     crate::publish_relay_status(&app).await;
     blocking(state.ops(), |api| api.relay_status(false)).await
 }
+
+/// Whether this desktop shows tray icons, and what closing the window does (Settings).
+#[tauri::command]
+pub async fn desktop_status(app: tauri::AppHandle) -> Reply<crate::desktop::DesktopView> {
+    // A D-Bus call on Linux: off the async runtime's threads.
+    tauri::async_runtime::spawn_blocking(move || crate::desktop::DesktopView {
+        tray: crate::desktop::tray_available(),
+        close_action: crate::close_action(&app),
+    })
+    .await
+    .map_err(|_| {
+        AppError::new(
+            ErrorCode::Internal,
+            "Clientele hit an unexpected problem. Try again.",
+        )
+    })
+}
+
+/// Quit Clientele (Settings' button, for a desktop without a tray): stops receiving until
+/// Clientele is opened again.
+#[tauri::command]
+pub fn quit_app(app: tauri::AppHandle) {
+    crate::quit(&app);
+}

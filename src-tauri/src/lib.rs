@@ -1,9 +1,11 @@
 //! Clientele's desktop shell. It starts the same engine as `clientele serve` (listener, pipeline
 //! and store, in-process, on the same data folder); the window is a view onto it. Closing the window keeps
 //! receiving (the tray shows the listener's status, and the relay's when this computer is joined
-//! to one); Quit stops the listener and the relay puller gracefully.
+//! to one; on a desktop without a tray the window is minimized instead, see `desktop`); Quit
+//! stops the listener and the relay puller gracefully.
 
 mod commands;
+pub mod desktop;
 mod instance;
 
 use clientele_engine::data_dir::{self, LockError};
@@ -209,22 +211,72 @@ pub(crate) async fn apply_prefs(
     prefs: ListenerPrefs,
 ) {
     *state.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner()) = prefs.keep_in_tray;
-    {
-        use tauri_plugin_autostart::ManagerExt;
-        let autostart = app.autolaunch();
-        let result = if prefs.start_at_login {
-            autostart.enable()
-        } else {
-            autostart.disable()
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "couldn't change start at login");
-        }
-    }
+    set_start_at_login(app, prefs.start_at_login);
     let address_changed = (before.port, before.allow_network) != (prefs.port, prefs.allow_network);
     if address_changed || !state.ops().listener_status().running {
         start_listener(app, state, prefs).await;
     }
+}
+
+/// Writes or removes this user's autostart entry (on Linux `~/.config/autostart/Clientele.desktop`,
+/// starting this program with [`desktop::AT_LOGIN_ARG`]).
+fn set_start_at_login(app: &AppHandle, on: bool) {
+    use tauri_plugin_autostart::ManagerExt;
+    // The plugin makes only the last folder of `~/.config/autostart`; a new account may not
+    // have `~/.config` yet.
+    #[cfg(target_os = "linux")]
+    if on && let Some(home) = std::env::var_os("HOME") {
+        let _ = std::fs::create_dir_all(std::path::Path::new(&home).join(".config/autostart"));
+    }
+    let autostart = app.autolaunch();
+    let result = if on {
+        autostart.enable()
+    } else {
+        autostart.disable()
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "couldn't change start at login");
+    }
+}
+
+/// On the first start of a data folder, an installed Clientele turns start at login on: its job
+/// is to be running when messages arrive, and a desk computer restarts (updates, power cuts)
+/// without anyone thinking to open it again. Settings shows the choice and turns it off; once
+/// chosen, either way, this never changes it. A development build leaves it off.
+fn start_at_login_on_first_start(app: &AppHandle, state: &AppState) {
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let on = desktop::start_at_login_by_default(&exe);
+    match state.ops().choose_start_at_login_once(on) {
+        Ok(true) if on => set_start_at_login(app, true),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e.message, "couldn't record start at login"),
+    }
+}
+
+/// Started at login ([`desktop::AT_LOGIN_ARG`]): out of the way, in the tray when there is one,
+/// else minimized — never hidden with no way back.
+fn start_out_of_the_way(app: &AppHandle, keep_in_tray: bool) {
+    let Some(window) = app.get_webview_window("main") else {
+        return;
+    };
+    match desktop::login_start(keep_in_tray, desktop::tray_available()) {
+        // The window goes, and its web view's memory with it; "Open Clientele" in the tray
+        // builds it again.
+        desktop::LoginStart::InTray => {
+            let _ = window.destroy();
+        }
+        desktop::LoginStart::Minimized => {
+            let _ = window.minimize();
+        }
+        desktop::LoginStart::Window => {}
+    }
+}
+
+/// What closing the window does now: Settings shows it, and the window's close follows it.
+pub(crate) fn close_action(app: &AppHandle) -> desktop::CloseAction {
+    desktop::close_action(keeps_running_in_tray(app), desktop::tray_available())
 }
 
 /// Forwards pipeline notices to the window, batched so a burst is one refresh.
@@ -321,7 +373,7 @@ fn build_tray(app: &AppHandle) -> tauri::Result<Tray> {
 /// Stops the relay puller (what it pulled is stored), the listener (in-flight requests finish;
 /// stored deliveries are already durable) and the pipeline (what is queued is stored and
 /// derived, its threads joined), then exits.
-fn quit(app: &AppHandle) {
+pub(crate) fn quit(app: &AppHandle) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         if let Some(state) = app.try_state::<AppState>() {
@@ -377,8 +429,19 @@ pub fn run() {
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-            None,
+            Some(vec![desktop::AT_LOGIN_ARG]),
         ))
+        // Closing the window where there is no tray to come back from minimizes it instead
+        // (see `desktop`); with a tray, or to quit, the window closes as usual.
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event
+                && window.label() == "main"
+                && close_action(window.app_handle()) == desktop::CloseAction::Minimize
+            {
+                api.prevent_close();
+                let _ = window.minimize();
+            }
+        })
         .setup(|app| {
             let state = match prepare() {
                 Ok(state) => state,
@@ -398,8 +461,13 @@ pub fn run() {
                     *state.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner()) = false;
                 }
             }
+            start_at_login_on_first_start(app.handle(), &state);
             let prefs = state.ops().prefs().unwrap_or(ListenerPrefs::DEFAULT);
+            let keep_in_tray = *state.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner());
             app.manage(state);
+            if std::env::args().any(|a| a == desktop::AT_LOGIN_ARG) {
+                start_out_of_the_way(app.handle(), keep_in_tray);
+            }
             tauri::async_runtime::spawn(async move {
                 let state = handle.state::<AppState>();
                 start_listener(&handle, &state, prefs).await;
@@ -443,6 +511,8 @@ pub fn run() {
             commands::relay_status,
             commands::join_relay,
             commands::leave_relay,
+            commands::desktop_status,
+            commands::quit_app,
         ])
         .build(context);
     let app = match result {

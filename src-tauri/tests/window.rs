@@ -3,12 +3,20 @@
 //! with it — and Clientele keeps receiving; a second launch on the same data folder starts no
 //! second listener and brings the window back.
 //!
+//! Without a tray (stock GNOME; the tests' private session bus has none unless a test provides
+//! one), closing the window minimizes it instead, so Clientele is never left running where
+//! nobody can see it.
+//!
 //! Every app a test starts is stopped when the test ends, passing or failing (with WebKit's
-//! processes), so one failure never leaves an app behind for the next test to trip over.
+//! processes), so one failure never leaves an app behind for the next test to trip over. Each
+//! runs with a home folder of its own, so nothing it writes (its start-at-login entry, caches)
+//! lands in the home of whoever runs the tests.
 
 mod support;
 
-use clientele_tests::desktop::{count_windows_titled, request_close, visible_windows_titled};
+use clientele_tests::desktop::{
+    FakeTray, MinimizeWatch, count_windows_titled, request_close, visible_windows_titled,
+};
 use clientele_tests::guard::ProcessGuard;
 use clientele_tests::procs::{comm, descendants};
 use std::path::{Path, PathBuf};
@@ -61,6 +69,8 @@ fn wait_until(
 struct Launched {
     process: ProcessGuard,
     log: PathBuf,
+    /// Its `HOME`.
+    _home: tempfile::TempDir,
 }
 
 impl Launched {
@@ -83,16 +93,30 @@ impl Launched {
 
 /// Starts the app on `data`, listening on `port` (`"0"`: any), its output in `data/NAME.log`.
 fn launch(data: &Path, port: &str, name: &str) -> Launched {
+    launch_with(data, port, name, &[])
+}
+
+/// [`launch`] with command-line arguments.
+fn launch_with(data: &Path, port: &str, name: &str, args: &[&str]) -> Launched {
     let log = data.join(format!("{name}.log"));
+    let home = tempfile::tempdir().expect("a home folder");
     let mut app = Command::new(env!("CARGO_BIN_EXE_clientele-app"));
-    app.env("CLIENTELE_DATA_DIR", data)
+    app.args(args)
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .env("XDG_CACHE_HOME", home.path().join(".cache"))
+        .env("CLIENTELE_DATA_DIR", data)
         .env("CLIENTELE_LISTEN_PORT", port)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("the app's log"));
     let process = ProcessGuard::spawn("clientele-app", &mut app, Duration::from_secs(5))
         .expect("start clientele-app");
-    Launched { process, log }
+    Launched {
+        process,
+        log,
+        _home: home,
+    }
 }
 
 fn free_port() -> u16 {
@@ -126,6 +150,8 @@ fn closing_the_window_keeps_receiving_frees_the_web_view_and_a_second_launch_reo
         return;
     }
     let _one = one_app_at_a_time();
+    // A desktop with a tray (KDE, Xfce, …): closing the window keeps Clientele in the tray.
+    let _tray = FakeTray::start();
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut app = launch(data.path(), &port.to_string(), "app");
@@ -181,6 +207,93 @@ fn closing_the_window_keeps_receiving_frees_the_web_view_and_a_second_launch_reo
         || app.said(),
     );
     assert!(app.process.try_wait().is_none(), "{}", app.said());
+    assert_eq!(health(port), 200);
+}
+
+/// Stock GNOME shows no tray icons: closing the window there must not leave Clientele running
+/// where nobody can see it. It asks the window manager to minimize the window instead, keeps the
+/// window (and receiving), and a second launch brings it back.
+#[test]
+fn without_a_tray_closing_the_window_minimizes_it_and_keeps_receiving() {
+    if !support::can_run("without_a_tray_closing_the_window_minimizes_it") {
+        return;
+    }
+    let _one = one_app_at_a_time();
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut app = launch(data.path(), &port.to_string(), "app");
+    wait_until(
+        "the listener",
+        DEADLINE,
+        || health(port) == 200,
+        || app.said(),
+    );
+    wait_until(
+        "the window",
+        DEADLINE,
+        || visible_windows_titled("Clientele") > 0 && app.web_processes() > 0,
+        || app.said(),
+    );
+
+    let minimized = MinimizeWatch::start();
+    assert!(request_close("Clientele") > 0, "found the window to close");
+    assert!(
+        minimized.wait_for("Clientele", DEADLINE),
+        "closing without a tray must minimize the window; {}",
+        app.said()
+    );
+    // Minimized, not closed: the window and its web view stay, and Clientele keeps receiving.
+    assert_eq!(count_windows_titled("Clientele"), 1);
+    assert!(app.web_processes() > 0, "the window's web view is kept");
+    assert!(app.process.try_wait().is_none(), "{}", app.said());
+    assert_eq!(health(port), 200);
+
+    // Opening Clientele from the menu again shows the same window.
+    launch_again(data.path(), port, 1);
+    wait_until(
+        "the window to be shown",
+        DEADLINE,
+        || visible_windows_titled("Clientele") == 1,
+        || app.said(),
+    );
+    assert!(app.process.try_wait().is_none(), "{}", app.said());
+}
+
+/// Started at login (the autostart entry passes `--at-login`) on a desktop with a tray,
+/// Clientele receives from the tray without putting its window in front of whoever just logged
+/// in; opening it from the menu shows the window.
+#[test]
+fn started_at_login_clientele_waits_in_the_tray_without_a_window() {
+    if !support::can_run("started_at_login_clientele_waits_in_the_tray") {
+        return;
+    }
+    let _one = one_app_at_a_time();
+    let _tray = FakeTray::start();
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut app = launch_with(data.path(), &port.to_string(), "app", &["--at-login"]);
+    wait_until(
+        "the listener",
+        DEADLINE,
+        || health(port) == 200,
+        || app.said(),
+    );
+    // The window made from the configuration is let go at once, with its web view.
+    wait_until(
+        "no window and no web view",
+        DEADLINE,
+        || count_windows_titled("Clientele") == 0 && app.web_processes() == 0,
+        || app.said(),
+    );
+    assert!(app.process.try_wait().is_none(), "{}", app.said());
+
+    launch_again(data.path(), port, 1);
+    wait_until(
+        "the window, opened from the menu",
+        DEADLINE,
+        || visible_windows_titled("Clientele") == 1 && app.web_processes() > 0,
+        || app.said(),
+    );
     assert_eq!(health(port), 200);
 }
 

@@ -82,3 +82,118 @@ pub fn request_close(title: &str) -> usize {
     }
     sent
 }
+
+/// Watches for requests to minimize (iconify) a window: the message a program sends the window
+/// manager (ICCCM `WM_CHANGE_STATE` with `IconicState`, to the root window). Under Xvfb no
+/// window manager acts on it, so a test sees the request itself.
+pub struct MinimizeWatch {
+    conn: x11rb::rust_connection::RustConnection,
+    root: Window,
+    change_state: x11rb::protocol::xproto::Atom,
+}
+
+impl std::fmt::Debug for MinimizeWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MinimizeWatch").finish_non_exhaustive()
+    }
+}
+
+impl MinimizeWatch {
+    /// Starts watching (requests sent before this are not seen).
+    pub fn start() -> MinimizeWatch {
+        use x11rb::protocol::xproto::ChangeWindowAttributesAux;
+        let (conn, screen) = x11rb::connect(None).expect("X display");
+        let root = conn.setup().roots[screen].root;
+        let change_state = conn
+            .intern_atom(false, b"WM_CHANGE_STATE")
+            .expect("intern atom")
+            .reply()
+            .expect("intern atom")
+            .atom;
+        // Messages to the window manager are sent to the root window for the clients that
+        // watch its children (SubstructureNotify); a window manager watches the same way.
+        conn.change_window_attributes(
+            root,
+            &ChangeWindowAttributesAux::new().event_mask(EventMask::SUBSTRUCTURE_NOTIFY),
+        )
+        .expect("watch the root window")
+        .check()
+        .expect("watch the root window");
+        MinimizeWatch {
+            conn,
+            root,
+            change_state,
+        }
+    }
+
+    /// Waits up to `within` for a request to minimize a window titled `title`.
+    pub fn wait_for(&self, title: &str, within: std::time::Duration) -> bool {
+        use x11rb::protocol::Event;
+        /// ICCCM's IconicState.
+        const ICONIC: u32 = 3;
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            match self.conn.poll_for_event().expect("X events") {
+                Some(Event::ClientMessage(message))
+                    if message.type_ == self.change_state
+                        && message.data.as_data32()[0] == ICONIC
+                        && windows_titled(&self.conn, self.root, title)
+                            .contains(&message.window) =>
+                {
+                    return true;
+                }
+                Some(_) => {}
+                None => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
+        }
+        false
+    }
+}
+
+/// A tray on the session bus, for a test: a StatusNotifierWatcher with a host registered, as a
+/// KDE or Xfce panel provides (the test's private bus has none, like stock GNOME). Gone when
+/// dropped.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+pub struct FakeTray {
+    _bus: zbus::blocking::Connection,
+}
+
+#[cfg(target_os = "linux")]
+struct Watcher;
+
+#[cfg(target_os = "linux")]
+#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
+impl Watcher {
+    fn register_status_notifier_item(&self, _service: &str) {}
+
+    fn register_status_notifier_host(&self, _service: &str) {}
+
+    #[zbus(property)]
+    fn registered_status_notifier_items(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    #[zbus(property)]
+    fn is_status_notifier_host_registered(&self) -> bool {
+        true
+    }
+
+    #[zbus(property)]
+    fn protocol_version(&self) -> i32 {
+        0
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl FakeTray {
+    /// Claims `org.kde.StatusNotifierWatcher` on the session bus (`DBUS_SESSION_BUS_ADDRESS`).
+    pub fn start() -> FakeTray {
+        let bus = zbus::blocking::connection::Builder::session()
+            .and_then(|b| b.name("org.kde.StatusNotifierWatcher"))
+            .and_then(|b| b.serve_at("/StatusNotifierWatcher", Watcher))
+            .and_then(|b| b.build())
+            .expect("a StatusNotifierWatcher on the session bus");
+        FakeTray { _bus: bus }
+    }
+}

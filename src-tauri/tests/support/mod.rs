@@ -29,6 +29,9 @@ pub struct App {
     /// tauri-driver, and through it WebKitWebDriver and the app.
     driver: ProcessGuard,
     pub data: tempfile::TempDir,
+    /// The app's `HOME`: what it writes there (its start-at-login entry, caches) stays out of the
+    /// home of whoever runs the tests.
+    pub home: tempfile::TempDir,
     pub port: u16,
     shots: PathBuf,
 }
@@ -107,6 +110,7 @@ impl App {
     /// Starts the app with a fresh data folder and waits for its window and its listener.
     pub async fn start(name: &str) -> App {
         let data = tempfile::tempdir().expect("temp data folder");
+        let home = tempfile::tempdir().expect("temp home folder");
         let port = free_port();
         let driver_port = free_port();
         let native_port = free_port();
@@ -126,6 +130,9 @@ impl App {
             ])
             .env("CLIENTELE_DATA_DIR", data.path())
             .env("CLIENTELE_LISTEN_PORT", port.to_string())
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join(".config"))
+            .env("XDG_CACHE_HOME", home.path().join(".cache"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("tauri-driver log"))
             .stderr(log);
@@ -171,6 +178,7 @@ impl App {
             client,
             driver,
             data,
+            home,
             port,
             shots,
         }

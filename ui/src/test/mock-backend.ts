@@ -29,6 +29,8 @@ export const searchPeople = vi.fn();
 export const personDetail = vi.fn();
 export const getSettings = vi.fn();
 export const updateSettings = vi.fn();
+export const desktopStatus = vi.fn();
+export const quitApp = vi.fn();
 export const getRelayStatus = vi.fn();
 export const joinRelay = vi.fn();
 export const leaveRelay = vi.fn();
@@ -103,6 +105,8 @@ const commands = {
   personDetail,
   getSettings,
   updateSettings,
+  desktopStatus,
+  quitApp,
   getRelayStatus,
   joinRelay,
   leaveRelay,

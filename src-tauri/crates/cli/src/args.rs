@@ -189,26 +189,41 @@ pub enum RelayConnectionCommand {
 #[derive(Debug, Args)]
 pub struct RelayServeArgs {
     /// Address to listen on.
-    #[arg(long, default_value = DEFAULT_RELAY_BIND)]
+    #[arg(long, env = "CLIENTELE_RELAY_BIND", default_value = DEFAULT_RELAY_BIND)]
     pub bind: SocketAddr,
     /// The address providers use, when a reverse proxy is in front (e.g. https://relay.example.com).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, env = "CLIENTELE_RELAY_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
     /// Serve HTTPS with this certificate chain (PEM).
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    #[arg(
+        long,
+        env = "CLIENTELE_RELAY_TLS_CERT",
+        value_name = "PEM",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<PathBuf>,
     /// The certificate's private key (PEM).
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    #[arg(
+        long,
+        env = "CLIENTELE_RELAY_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<PathBuf>,
     /// A reverse proxy's address: take the client's address from its X-Forwarded-For header
-    /// (repeatable).
-    #[arg(long = "trust-proxy", value_name = "ADDR")]
+    /// (repeatable; in the environment, separated by commas).
+    #[arg(
+        long = "trust-proxy",
+        env = "CLIENTELE_RELAY_TRUST_PROXY",
+        value_name = "ADDR",
+        value_delimiter = ','
+    )]
     pub trust_proxy: Vec<IpAddr>,
     /// Delete deliveries older than this many days once every paired desk has them.
-    #[arg(long, value_name = "N")]
+    #[arg(long, env = "CLIENTELE_RELAY_KEEP_DAYS", value_name = "N")]
     pub keep_days: Option<u32>,
     /// Largest accepted message, in bytes.
-    #[arg(long, default_value_t = DEFAULT_BODY_LIMIT)]
+    #[arg(long, env = "CLIENTELE_RELAY_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
 }
 

@@ -510,3 +510,54 @@ fn a_new_connection_request_does_not_print_its_secret() {
     assert!(!shown.contains("whsec_do_not_print"), "{shown}");
     assert!(shown.contains("main"), "{shown}");
 }
+
+/// A new data folder takes the first start's choice of start at login; after that, nothing
+/// overrides what a person chose in Settings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_at_login_is_chosen_once_and_settings_win_after_that() {
+    let running = start().await;
+    let api = running.api.clone();
+    call(&api, |api| {
+        assert!(!api.prefs().unwrap().start_at_login, "off until chosen");
+        assert!(api.choose_start_at_login_once(true).unwrap(), "recorded");
+        assert!(api.prefs().unwrap().start_at_login);
+        assert!(
+            api.settings().unwrap().start_at_login,
+            "Settings shows it on"
+        );
+        // A later start asks again: the first choice stands.
+        assert!(!api.choose_start_at_login_once(false).unwrap());
+        assert!(api.prefs().unwrap().start_at_login);
+
+        // Turned off in Settings, it stays off on every later start.
+        let update = clientele_engine::ops::settings::SettingsUpdate {
+            port: 8787,
+            allow_network: false,
+            start_at_login: false,
+            keep_in_tray: true,
+        };
+        api.save_settings(&update).unwrap();
+        assert!(!api.choose_start_at_login_once(true).unwrap());
+        assert!(!api.prefs().unwrap().start_at_login);
+    })
+    .await;
+}
+
+/// A data folder whose owner chose in Settings before any first-start choice keeps theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_choice_made_in_settings_first_is_never_replaced() {
+    let running = start().await;
+    let api = running.api.clone();
+    call(&api, |api| {
+        let update = clientele_engine::ops::settings::SettingsUpdate {
+            port: 8787,
+            allow_network: false,
+            start_at_login: false,
+            keep_in_tray: true,
+        };
+        api.save_settings(&update).unwrap();
+        assert!(!api.choose_start_at_login_once(true).unwrap());
+        assert!(!api.prefs().unwrap().start_at_login);
+    })
+    .await;
+}

@@ -69,6 +69,17 @@ describe("backend inside Tauri", () => {
     ]);
   });
 
+  it("asks the app about the desktop, and quits it, by the commands' names", async () => {
+    invoke.mockResolvedValueOnce({ tray: false, close_action: "minimize" });
+    await expect(backend.desktopStatus()).resolves.toEqual({ tray: false, close_action: "minimize" });
+    invoke.mockResolvedValueOnce(null);
+    await backend.quitApp();
+    expect(invoke.mock.calls).toEqual([
+      ["desktop_status", undefined],
+      ["quit_app", undefined],
+    ]);
+  });
+
   it("passes the engine's {code, message} through and normalizes anything else", async () => {
     invoke.mockRejectedValueOnce({ code: "invalid_input", message: "'a b' can't be used as a connection name" });
     await expect(backend.listConnections()).rejects.toEqual({

@@ -9,6 +9,7 @@ import type { ActivityQuery } from "./bindings/ActivityQuery";
 import type { BusinessView } from "./bindings/BusinessView";
 import type { ConnectionView } from "./bindings/ConnectionView";
 import type { DeliveryDetailView } from "./bindings/DeliveryDetailView";
+import type { DesktopView } from "./bindings/DesktopView";
 import type { ExportDraft } from "./bindings/ExportDraft";
 import type { ExportPreviewView } from "./bindings/ExportPreviewView";
 import type { ExportProfileSummary } from "./bindings/ExportProfileSummary";
@@ -44,6 +45,8 @@ export type { ChangeView } from "./bindings/ChangeView";
 export type { ConnectionHealth } from "./bindings/ConnectionHealth";
 export type { ConnectionView } from "./bindings/ConnectionView";
 export type { DeliveryDetailView } from "./bindings/DeliveryDetailView";
+export type { CloseAction } from "./bindings/CloseAction";
+export type { DesktopView } from "./bindings/DesktopView";
 export type { ErrorCode } from "./bindings/ErrorCode";
 export type { EventLine } from "./bindings/EventLine";
 export type { ExportColumnDraft } from "./bindings/ExportColumnDraft";
@@ -165,6 +168,16 @@ export function getSettings(): Promise<SettingsView> {
 
 export function updateSettings(update: SettingsUpdate): Promise<SettingsView> {
   return call("update_settings", { update });
+}
+
+/** Whether this desktop shows tray icons, and what closing the window does now. */
+export function desktopStatus(): Promise<DesktopView> {
+  return call("desktop_status");
+}
+
+/** Quits Clientele: it stops receiving until it is opened again. */
+export function quitApp(): Promise<void> {
+  return call("quit_app");
 }
 
 /**

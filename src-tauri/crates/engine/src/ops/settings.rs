@@ -35,6 +35,9 @@ pub struct SettingsUpdate {
     pub keep_in_tray: bool,
 }
 
+/// The setting behind "Start Clientele when I log in".
+const START_AT_LOGIN: &str = "start_at_login";
+
 /// Stored listener preferences.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenerPrefs {
@@ -45,7 +48,9 @@ pub struct ListenerPrefs {
 }
 
 impl ListenerPrefs {
-    /// What a new data folder starts with.
+    /// What a new data folder starts with. Start at login is off until someone (or the first
+    /// start of an installed Clientele, through [`Operations::choose_start_at_login_once`])
+    /// chooses.
     pub const DEFAULT: ListenerPrefs = ListenerPrefs {
         port: DEFAULT_PORT,
         allow_network: false,
@@ -67,7 +72,7 @@ impl Operations {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(default.port),
             allow_network: flag("listener_allow_network", default.allow_network)?,
-            start_at_login: flag("start_at_login", default.start_at_login)?,
+            start_at_login: flag(START_AT_LOGIN, default.start_at_login)?,
             keep_in_tray: flag("keep_in_tray", default.keep_in_tray)?,
         })
     }
@@ -96,9 +101,24 @@ impl Operations {
         let mut w = self.store.writer()?;
         w.set_setting("listener_port", &update.port.to_string())?;
         w.set_setting("listener_allow_network", &update.allow_network.to_string())?;
-        w.set_setting("start_at_login", &update.start_at_login.to_string())?;
+        w.set_setting(START_AT_LOGIN, &update.start_at_login.to_string())?;
         w.set_setting("keep_in_tray", &update.keep_in_tray.to_string())?;
         self.prefs()
+    }
+
+    /// Records `on` as the start-at-login choice unless one was ever made for this data folder
+    /// (in Settings, or by an earlier call); returns whether it recorded it. The desktop app
+    /// calls it on every start, so a new installation starts at login without ever overriding
+    /// what a person chose.
+    pub fn choose_start_at_login_once(&self, on: bool) -> ApiResult<bool> {
+        // Only the desktop app's start calls this, before its window can save Settings.
+        if self.store.reader()?.setting(START_AT_LOGIN)?.is_some() {
+            return Ok(false);
+        }
+        self.store
+            .writer()?
+            .set_setting(START_AT_LOGIN, &on.to_string())?;
+        Ok(true)
     }
 
     pub(crate) fn set_listener_status(&self, status: ListenerStatus) {
