@@ -8,8 +8,8 @@ use clientele_engine::events::EXPORT_PROGRESS_EVENT;
 use clientele_engine::ops::activity::{ActivityItem, ActivityQuery, DeliveryDetailView};
 use clientele_engine::ops::connections::{ConnectionView, NewConnectionRequest, TestEventResult};
 use clientele_engine::ops::exports::{
-    ExportDraft, ExportPreviewView, ExportProfileSummary, ExportRunView, FileKind, RowKind,
-    SourceOptionView,
+    ExportDraft, ExportFilterChoices, ExportPreviewView, ExportProfileSummary, ExportRunView,
+    FileKind, RowKind, SourceOptionView,
 };
 use clientele_engine::ops::people::{PeoplePage, PersonDetail};
 use clientele_engine::ops::providers::ProviderInfo;
@@ -194,6 +194,11 @@ pub async fn export_sources(
     rows: RowKind,
 ) -> Reply<Vec<SourceOptionView>> {
     blocking(state.ops(), move |api| api.export_sources(rows, Utc::now())).await
+}
+
+#[tauri::command]
+pub async fn export_filter_choices(state: State<'_, AppState>) -> Reply<ExportFilterChoices> {
+    blocking(state.ops(), |api| api.export_filter_choices()).await
 }
 
 #[tauri::command]

@@ -36,7 +36,7 @@ mod rows;
 #[cfg(test)]
 mod tests;
 
-pub use catalog::{SourceOption, source_options};
+pub use catalog::{SourceOption, filter_values, source_options};
 use profiles::RunEnd;
 pub use profiles::{ExportRun, RunOutcome, Saved, SavedProfile};
 

@@ -7,7 +7,7 @@ use crate::{IngestOutcome, Store, Writer};
 use calamine::{Data, Reader as _, Xlsx, open_workbook_from_rs};
 use chrono::{Duration, TimeZone};
 use clientele_core::Provider;
-use clientele_core::export::RowKind;
+use clientele_core::export::{ColumnKind, RowKind};
 use serde_json::{Value, json};
 use std::sync::atomic::AtomicBool;
 
@@ -834,6 +834,10 @@ fn source_options_list_every_source_with_samples_but_never_sample_sensitive_ones
     let email = find(&people, "email");
     assert_eq!(email.label, "Email");
     assert_eq!(email.group, "customer");
+    assert_eq!(email.kind, ColumnKind::Text);
+    assert_eq!(find(&people, "phone").kind, ColumnKind::Phone);
+    assert_eq!(find(&people, "email_marketing_opt_in").kind, ColumnKind::YesNo);
+    assert_eq!(find(&people, "first_seen").kind, ColumnKind::Date);
     assert!(
         email.samples.contains(&"zoe@example.com".to_string()),
         "{email:?}"
@@ -1045,4 +1049,34 @@ fn the_consent_exported_is_the_one_given_for_the_address_exported() {
     let mut emails = read_csv(&bytes, b',', true)[1..].to_vec();
     emails.sort();
     assert_eq!(emails, [vec!["ana@example.com"], vec!["farah@new.example"]]);
+}
+
+#[test]
+fn filter_pickers_offer_the_tiers_and_tags_customers_have() {
+    let f = fixture();
+    let mut w = f.store.writer().unwrap();
+    deliver(
+        &mut w,
+        f.tiquo,
+        &tiquo_created(
+            "cust_3",
+            7,
+            json!({"firstName": "Tag", "email": "tag@example.com", "tags": ["vip", "Lapsed "],
+                   "loyaltyTier": "Silver"}),
+        ),
+    );
+    deliver(
+        &mut w,
+        f.tiquo,
+        &tiquo_created(
+            "cust_4",
+            8,
+            json!({"firstName": "Tig", "email": "tig@example.com", "tags": ["VIP"]}),
+        ),
+    );
+    let (tiers, tags) = filter_values(&f.store, 50).unwrap();
+    assert_eq!(tiers, ["Gold", "Silver"]);
+    assert_eq!(tags, ["Lapsed", "VIP"], "one spelling each, the commonest");
+    let (_, tags) = filter_values(&f.store, 1).unwrap();
+    assert_eq!(tags, ["Lapsed"]);
 }
