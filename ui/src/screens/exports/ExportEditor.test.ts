@@ -572,7 +572,7 @@ describe("Export editor: which customers", () => {
 describe("Export editor: preview", () => {
   it("shows the first rows exactly as the preview returns them, and how many there are", async () => {
     const rows = Array.from({ length: 50 }, (_, i) => [`customer${i + 1}@example.com`, ` Ana ${i + 1}`, "Silver"]);
-    exportsBackend.previewExport.mockResolvedValue(preview({ rows, total: 1234 }));
+    exportsBackend.previewExport.mockResolvedValue(preview({ rows, total: 1234, matching: 1234 }));
     open();
     const table = await screen.findByTestId("export-preview");
     expect(within(table).getAllByRole("columnheader").map((h) => h.textContent)).toEqual([
@@ -584,9 +584,23 @@ describe("Export editor: preview", () => {
     expect([...cells].map((c) => c.textContent)).toEqual(["customer1@example.com", " Ana 1", "Silver"]);
     expect(table.querySelectorAll("tbody tr")).toHaveLength(50);
     expect(screen.getByTestId("preview-count")).toHaveTextContent("Showing the first 50 of 1,234");
+    const [sentFirst] = exportsBackend.previewExport.mock.calls[0]!;
+    expect((sentFirst as ExportDraft).filters.email_marketing).toBeNull();
     const [sent, limit] = exportsBackend.previewExport.mock.calls[0]!;
     expect(limit).toBe(50);
     expect((sent as ExportDraft).columns.map((c) => c.source)).toEqual(["email", "first_name", "loyalty_tier"]);
+  });
+
+  it("counts what the file will have: the rows that match, or at most how many when not counted", async () => {
+    const user = userEvent.setup();
+    exportsBackend.previewExport.mockResolvedValue(preview({ total: 40, matching: 2 }));
+    open();
+    expect(await screen.findByTestId("preview-count")).toHaveTextContent("Showing all 2 rows");
+    exportsBackend.previewExport.mockResolvedValue(preview({ total: 120_000, matching: null }));
+    await user.selectOptions(screen.getByTestId("filter-email-marketing"), "yes");
+    await waitFor(() =>
+      expect(screen.getByTestId("preview-count")).toHaveTextContent("Showing the first 2 of at most 120,000"),
+    );
   });
 
   it("asks again a moment after a change, not on every keystroke", async () => {

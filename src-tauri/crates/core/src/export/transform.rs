@@ -468,8 +468,16 @@ mod tests {
         let p = words("yes_no");
         assert_eq!(cell(&p, json!(true)), text("Yes"));
         assert_eq!(cell(&p, json!(false)), text("No"));
-        assert_eq!(cell(&p, json!(null)), Cell::Empty, "never asked stays empty");
-        assert_eq!(cell(&p, json!("yes")), text("Yes"), "a provider's text answer");
+        assert_eq!(
+            cell(&p, json!(null)),
+            Cell::Empty,
+            "never asked stays empty"
+        );
+        assert_eq!(
+            cell(&p, json!("yes")),
+            text("Yes"),
+            "a provider's text answer"
+        );
         assert_eq!(cell(&p, json!(0)), text("No"), "a provider's number answer");
         assert_eq!(cell(&p, json!("maybe")), text("maybe"), "kept as it came");
         let p = words("one_zero");
@@ -502,6 +510,9 @@ mod tests {
         );
         assert_eq!(cell(&p, json!(true)), text("1"));
         // Text columns don't guess: "yes" in a name stays "yes".
-        assert_eq!(cell(&plan("full_name", json!({})), json!("yes")), text("yes"));
+        assert_eq!(
+            cell(&plan("full_name", json!({})), json!("yes")),
+            text("yes")
+        );
     }
 }

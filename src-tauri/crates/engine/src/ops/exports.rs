@@ -85,12 +85,11 @@ impl ExportFiltersDraft {
             }
             out
         };
-        let event_time = (self.event_from.is_some() || self.event_to.is_some()).then(|| {
-            TimeRange {
+        let event_time =
+            (self.event_from.is_some() || self.event_to.is_some()).then(|| TimeRange {
                 from: self.event_from.clone(),
                 to: self.event_to.clone(),
-            }
-        });
+            });
         Filters {
             providers: list(&self.providers),
             connections: list(&self.connections),
@@ -702,7 +701,10 @@ mod tests {
         // "Include deleted" means nothing for events: dropped rather than refused.
         let mut events = opened.clone();
         events.filters.include_deleted = true;
-        assert_eq!(to_profile(&events, None).unwrap().filters.include_deleted, None);
+        assert_eq!(
+            to_profile(&events, None).unwrap().filters.include_deleted,
+            None
+        );
         // Cleared choices leave no filters behind.
         let cleared = ExportDraft {
             filters: ExportFiltersDraft::default(),

@@ -240,7 +240,10 @@ fn excel_csv_preset_has_bom_crlf_accents_and_neutralized_formulas() {
     assert_eq!(hyper[0], "'=HYPERLINK(\"http://x\",\"click\")");
     assert_eq!(hyper[2], "00447911123456");
     assert_eq!(hyper[3], "-5", "numbers are never neutralized");
-    assert_eq!(hyper[6], "No", "a yes/no in words, for a person reading Excel");
+    assert_eq!(
+        hyper[6], "No",
+        "a yes/no in words, for a person reading Excel"
+    );
     assert_eq!(
         hyper[7], "2024-02-01T00:00:00Z",
         "Tiquo's date, as the adapter stored it"
@@ -275,7 +278,9 @@ fn other_preset_and_explicit_csv_options() {
         "for other software a phone number goes as it is (no ' for a mailing tool to keep)"
     );
     assert_eq!(
-        rows.iter().filter(|r| r[0] == "'=HYPERLINK(\"http://x\",\"click\")").count(),
+        rows.iter()
+            .filter(|r| r[0] == "'=HYPERLINK(\"http://x\",\"click\")")
+            .count(),
         1,
         "everything else formula-like is still neutralized: {rows:?}"
     );
@@ -715,7 +720,11 @@ fn preview_shows_the_first_rows_exactly_as_written() {
         .collect();
     assert_eq!(texts, rows[1..].to_vec());
     assert_eq!(preview.total, 3);
-    assert_eq!(preview.matching, Some(3), "no filter on the profile: every row read");
+    assert_eq!(
+        preview.matching,
+        Some(3),
+        "no filter on the profile: every row read"
+    );
     assert_eq!(preview.file_name, "mailing-2024-03-15.csv");
     let hyper = preview
         .rows
@@ -836,7 +845,10 @@ fn source_options_list_every_source_with_samples_but_never_sample_sensitive_ones
     assert_eq!(email.group, "customer");
     assert_eq!(email.kind, ColumnKind::Text);
     assert_eq!(find(&people, "phone").kind, ColumnKind::Phone);
-    assert_eq!(find(&people, "email_marketing_opt_in").kind, ColumnKind::YesNo);
+    assert_eq!(
+        find(&people, "email_marketing_opt_in").kind,
+        ColumnKind::YesNo
+    );
     assert_eq!(find(&people, "first_seen").kind, ColumnKind::Date);
     assert!(
         email.samples.contains(&"zoe@example.com".to_string()),
@@ -872,7 +884,11 @@ fn a_preview_counts_who_matches_the_filters() {
     p.filters.email_marketing_opt_in = Some(true);
     let preview = preview_export(&f.store, &p, 50, t(200)).unwrap();
     assert_eq!(preview.total, 3, "people read");
-    assert_eq!(preview.matching, Some(1), "Zoë is the only one who said yes");
+    assert_eq!(
+        preview.matching,
+        Some(1),
+        "Zoë is the only one who said yes"
+    );
     assert_eq!(preview.rows.len(), 1);
     // Counted even when fewer rows are shown than match.
     p.filters.email_marketing_opt_in = Some(false);
@@ -994,10 +1010,12 @@ fn the_consent_exported_is_the_one_given_for_the_address_exported() {
         .query_row("SELECT COUNT(*) FROM people", [], |r| r.get(0))
         .unwrap();
     assert_eq!(people, 2, "Farah's two records are one person");
-    f.save(json!({"name": "all", "rows": "people", "format": {"type": "csv", "preset": "other"},
+    f.save(
+        json!({"name": "all", "rows": "people", "format": {"type": "csv", "preset": "other"},
         "columns": [{"header": "Email", "source": "email"},
                     {"header": "Email marketing", "source": "email_marketing_opt_in"},
-                    {"header": "Providers", "source": "providers"}]}));
+                    {"header": "Providers", "source": "providers"}]}),
+    );
     let (_, bytes) = f.run("all", "all.csv");
     let rows = read_csv(&bytes, b',', true);
     assert_eq!(
@@ -1012,24 +1030,34 @@ fn the_consent_exported_is_the_one_given_for_the_address_exported() {
     );
 
     // A mailing list of people who said yes has Ana, and not Farah's new address.
-    f.save(json!({"name": "mailing", "rows": "people", "format": {"type": "csv", "preset": "other"},
+    f.save(
+        json!({"name": "mailing", "rows": "people", "format": {"type": "csv", "preset": "other"},
         "filters": {"email_marketing_opt_in": true},
-        "columns": [{"header": "Email", "source": "email"}]}));
+        "columns": [{"header": "Email", "source": "email"}]}),
+    );
     let (run, bytes) = f.run("mailing", "mailing.csv");
     assert_eq!(
         read_csv(&bytes, b',', true),
         [vec!["Email"], vec!["ana@example.com"]]
     );
     assert_eq!(run.rows, 1);
-    let p = f.store.reader().unwrap().export_profile("mailing").unwrap().profile;
+    let p = f
+        .store
+        .reader()
+        .unwrap()
+        .export_profile("mailing")
+        .unwrap()
+        .profile;
     let preview = preview_export(&f.store, &p, 50, t(200)).unwrap();
     assert_eq!(preview.matching, Some(1), "the count agrees with the file");
 
     // Timeline rows read the same person the same way.
-    f.save(json!({"name": "tl", "rows": "events", "format": {"type": "csv", "preset": "other"},
+    f.save(
+        json!({"name": "tl", "rows": "events", "format": {"type": "csv", "preset": "other"},
         "filters": {"providers": ["vagaro"]},
         "columns": [{"header": "Email", "source": "email"},
-                    {"header": "Email marketing", "source": "email_marketing_opt_in"}]}));
+                    {"header": "Email marketing", "source": "email_marketing_opt_in"}]}),
+    );
     let (_, bytes) = f.run("tl", "tl.csv");
     assert_eq!(
         read_csv(&bytes, b',', true)[1],

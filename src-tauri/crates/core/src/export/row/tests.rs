@@ -248,12 +248,12 @@ fn with_phone(phone: &str) -> PersonRow {
 
 fn phone_profile(format: Value) -> CompiledProfile {
     compile(json!({"name": "m", "rows": "people", "format": format,
-        "columns": [
-            {"header": "Phone", "source": "phone"},
-            {"header": "Phones", "source": "phones"},
-            {"header": "Name", "source": "full_name"},
-            {"header": "Points", "source": "loyalty_points"}
-        ]}))
+    "columns": [
+        {"header": "Phone", "source": "phone"},
+        {"header": "Phones", "source": "phones"},
+        {"header": "Name", "source": "full_name"},
+        {"header": "Points", "source": "loyalty_points"}
+    ]}))
 }
 
 #[test]
@@ -303,12 +303,22 @@ fn a_csv_for_other_software_writes_phone_numbers_as_they_are_and_nothing_else() 
     // A CSV for Excel keeps the quote on phone numbers (Excel would make them numbers); an
     // Excel workbook marks cells instead of changing them; protection off is off.
     let excel = phone_profile(json!({"type": "csv", "preset": "excel"}));
-    assert!(excel.protections().iter().all(|p| *p == Protection::Formulas));
+    assert!(
+        excel
+            .protections()
+            .iter()
+            .all(|p| *p == Protection::Formulas)
+    );
     let p = with_phone("+447700900123");
     assert_eq!(csv_cells(&excel, RowRef::Person(&p))[0], "'+447700900123");
     let xlsx = phone_profile(json!({"type": "xlsx"}));
-    assert!(xlsx.protections().iter().all(|p| *p == Protection::Formulas));
-    let off = phone_profile(json!({"type": "csv", "preset": "other", "neutralize_formulas": false}));
+    assert!(
+        xlsx.protections()
+            .iter()
+            .all(|p| *p == Protection::Formulas)
+    );
+    let off =
+        phone_profile(json!({"type": "csv", "preset": "other", "neutralize_formulas": false}));
     assert!(off.protections().iter().all(|p| *p == Protection::Off));
     assert_eq!(
         csv_cells(&off, RowRef::Person(&with_phone("+1+cmd|' /C calc'!A0")))[0],
@@ -320,16 +330,26 @@ fn a_csv_for_other_software_writes_phone_numbers_as_they_are_and_nothing_else() 
 fn yes_no_answers_default_to_what_the_file_is_for() {
     let written = |format: Value, transform: Value| {
         let c = compile(json!({"name": "m", "rows": "people", "format": format,
-            "columns": [
-                {"header": "Email marketing", "source": "email_marketing_opt_in", "transform": transform},
-                {"header": "SMS", "source": "sms_marketing_opt_in"}
-            ]}));
+        "columns": [
+            {"header": "Email marketing", "source": "email_marketing_opt_in", "transform": transform},
+            {"header": "SMS", "source": "sms_marketing_opt_in"}
+        ]}));
         csv_cells(&c, RowRef::Person(&person()))
     };
-    assert_eq!(written(json!({"type": "csv"}), json!({})), ["Yes", ""], "never asked stays empty");
-    assert_eq!(written(json!({"type": "csv", "preset": "other"}), json!({})), ["true", ""]);
     assert_eq!(
-        written(json!({"type": "csv", "preset": "other"}), json!({"yes_no": "one_zero"})),
+        written(json!({"type": "csv"}), json!({})),
+        ["Yes", ""],
+        "never asked stays empty"
+    );
+    assert_eq!(
+        written(json!({"type": "csv", "preset": "other"}), json!({})),
+        ["true", ""]
+    );
+    assert_eq!(
+        written(
+            json!({"type": "csv", "preset": "other"}),
+            json!({"yes_no": "one_zero"})
+        ),
         ["1", ""]
     );
     assert_eq!(
@@ -341,7 +361,10 @@ fn yes_no_answers_default_to_what_the_file_is_for() {
 /// Farah: linked through her phone, with her Vagaro record holding her new email and no
 /// marketing answer, and her Tiquo record holding her old email and a "yes" given for it.
 fn farah() -> PersonRow {
-    let field = |v: Value, h: u32| FieldValue { value: v, at: at(h) };
+    let field = |v: Value, h: u32| FieldValue {
+        value: v,
+        at: at(h),
+    };
     PersonRow {
         id: 11,
         display_name: "Farah Haddad".into(),
@@ -381,7 +404,10 @@ fn farah() -> PersonRow {
                 connection: "uptown".into(),
                 customer_ref: "v-farah".into(),
                 fields: BTreeMap::from([
-                    ("email".to_string(), field(json!("farah.new@example.com"), 11)),
+                    (
+                        "email".to_string(),
+                        field(json!("farah.new@example.com"), 11),
+                    ),
                     ("phone".to_string(), field(json!("+447911123456"), 11)),
                 ]),
             },
@@ -392,16 +418,21 @@ fn farah() -> PersonRow {
 
 #[test]
 fn a_consent_is_the_one_given_for_the_address_exported() {
-    let c = compile(json!({"name": "m", "rows": "people", "format": {"type": "csv", "preset": "other"},
+    let c = compile(
+        json!({"name": "m", "rows": "people", "format": {"type": "csv", "preset": "other"},
         "columns": [
             {"header": "Email", "source": "email"},
             {"header": "Email marketing", "source": "email_marketing_opt_in"},
             {"header": "Phone", "source": "phone"},
             {"header": "SMS marketing", "source": "sms_marketing_opt_in"}
-        ]}));
+        ]}),
+    );
     assert!(c.profile_fields().contains("email") && c.profile_fields().contains("phone"));
     let mut p = farah();
-    assert!(c.needs_consent_records(&p), "the answers came from another record");
+    assert!(
+        c.needs_consent_records(&p),
+        "the answers came from another record"
+    );
     c.pair_consents(&mut p);
     assert_eq!(
         csv_cells(&c, RowRef::Person(&p)),
@@ -421,26 +452,38 @@ fn a_consent_is_the_one_given_for_the_address_exported() {
     p.records[0].fields.get_mut("phone").unwrap().value = json!("07911 654321");
     c.pair_consents(&mut p);
     assert_eq!(csv_cells(&c, RowRef::Person(&p))[3], "");
-    let said_yes = compile(json!({"name": "y", "rows": "people", "format": {"type": "csv"},
+    let said_yes = compile(
+        json!({"name": "y", "rows": "people", "format": {"type": "csv"},
         "columns": [{"header": "Email", "source": "email"}],
-        "filters": {"email_marketing_opt_in": true}}));
+        "filters": {"email_marketing_opt_in": true}}),
+    );
     let mut p = farah();
     assert!(said_yes.needs_consent_records(&p));
     said_yes.pair_consents(&mut p);
-    assert!(!said_yes.keeps(RowRef::Person(&p)), "not a yes for the address in the file");
+    assert!(
+        !said_yes.keeps(RowRef::Person(&p)),
+        "not a yes for the address in the file"
+    );
 
     // When her current email is the one she said yes with, the yes is hers.
     let mut p = farah();
     p.profile.insert("email".into(), json!("farah@example.com"));
     p.field_records.insert("email".into(), 20);
     p.field_records.insert("phone".into(), 20);
-    assert!(!c.needs_consent_records(&p), "addresses and answers from one record");
+    assert!(
+        !c.needs_consent_records(&p),
+        "addresses and answers from one record"
+    );
     let mut p = farah();
     p.records[1].fields.insert(
         "email".into(),
-        FieldValue { value: json!("FARAH@example.com "), at: at(11) },
+        FieldValue {
+            value: json!("FARAH@example.com "),
+            at: at(11),
+        },
     );
-    p.profile.insert("email".into(), json!("FARAH@example.com "));
+    p.profile
+        .insert("email".into(), json!("FARAH@example.com "));
     c.pair_consents(&mut p);
     assert_eq!(
         csv_cells(&c, RowRef::Person(&p))[1],
@@ -449,7 +492,9 @@ fn a_consent_is_the_one_given_for_the_address_exported() {
     );
 
     // A profile that reads no consent never pays for records.
-    let plain = compile(json!({"name": "p", "rows": "people", "format": {"type": "csv"},
-        "columns": [{"header": "Email", "source": "email"}]}));
+    let plain = compile(
+        json!({"name": "p", "rows": "people", "format": {"type": "csv"},
+        "columns": [{"header": "Email", "source": "email"}]}),
+    );
     assert!(!plain.needs_consent_records(&farah()));
 }
