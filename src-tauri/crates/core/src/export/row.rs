@@ -313,6 +313,12 @@ impl CompiledProfile {
         &self.protections
     }
 
+    /// Whether a column or a filter reads a marketing consent: only then does the store need to
+    /// know which record each of a person's values came from ([`PersonRow::field_records`]).
+    pub fn reads_consent(&self) -> bool {
+        !self.consents.is_empty()
+    }
+
     /// Whether `person`'s consent answers may belong to another address than the one exported
     /// (the answer and the address came from different records): then the store loads their
     /// records' fields and calls [`Self::pair_consents`]. Usually false, so most people cost
@@ -352,7 +358,7 @@ impl CompiledProfile {
                             .is_some_and(|key| same_address(&key, &exported))
                     })
                     .filter_map(|r| r.fields.get(*consent))
-                    .filter(|fv| !fv.value.is_null() && fv.value != Value::from(""))
+                    .filter(|fv| !fv.value.is_null() && fv.value != "")
                     .max_by_key(|fv| fv.at)
                     .map(|fv| fv.value.clone())
             });

@@ -295,11 +295,16 @@ struct StateFields {
 /// `{value, source, at, …}`); the other fields are skipped without being built. An export reads
 /// a handful of fields from profiles that hold dozens, once per row: building them all was most
 /// of what an export of events with people's columns cost beyond `sqlite3 -csv` (`make bench`).
-fn wanted_values(json: &str, wanted: &BTreeSet<String>) -> Result<Wanted, serde_json::Error> {
+/// `with_records`: also note the record each value came from (`Wanted::records`).
+fn wanted_values(
+    json: &str,
+    wanted: &BTreeSet<String>,
+    with_records: bool,
+) -> Result<Wanted, serde_json::Error> {
     use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
     use std::borrow::Cow;
 
-    struct Seed<'a>(&'a BTreeSet<String>);
+    struct Seed<'a>(&'a BTreeSet<String>, bool);
 
     impl<'de> Visitor<'de> for Seed<'_> {
         type Value = Wanted;
@@ -314,7 +319,7 @@ fn wanted_values(json: &str, wanted: &BTreeSet<String>) -> Result<Wanted, serde_
                 if self.0.contains(key.as_ref()) {
                     let merged: MergedValue = map.next_value()?;
                     let key = key.into_owned();
-                    if let Some(record) = merged.source_profile {
+                    if let Some(record) = merged.source_profile.filter(|_| self.1) {
                         out.records.insert(key.clone(), record);
                     }
                     out.values.insert(key, merged.value);
@@ -335,7 +340,7 @@ fn wanted_values(json: &str, wanted: &BTreeSet<String>) -> Result<Wanted, serde_
     }
 
     let mut de = serde_json::Deserializer::from_str(json);
-    let values = Seed(wanted).deserialize(&mut de)?;
+    let values = Seed(wanted, with_records).deserialize(&mut de)?;
     de.end()?;
     Ok(values)
 }
@@ -351,7 +356,7 @@ fn person_from(
     let first: Option<i64> = r.get(5)?;
     let last: Option<i64> = r.get(6)?;
     let id: i64 = r.get(0)?;
-    let merged = wanted_values(&profile, c.profile_fields())?;
+    let merged = wanted_values(&profile, c.profile_fields(), c.reads_consent())?;
     let mut person = PersonRow {
         id,
         display_name: r.get(1)?,
@@ -467,7 +472,7 @@ mod wanted_values_tests {
         .to_string()
         .replace("café", "caf\\u00e9");
         let wanted: BTreeSet<String> = ["email", "tags", "café", "phone"].map(String::from).into();
-        let values = wanted_values(&profile, &wanted).unwrap();
+        let values = wanted_values(&profile, &wanted, true).unwrap();
         assert_eq!(
             values.values,
             BTreeMap::from([
@@ -481,7 +486,14 @@ mod wanted_values_tests {
             BTreeMap::from([("email".to_string(), 4)]),
             "the record each value came from, when the profile says"
         );
-        assert!(wanted_values("{\"email\": {\"value\": 1}} trailing", &wanted).is_err());
-        assert!(wanted_values("[]", &wanted).is_err());
+        assert!(wanted_values("{\"email\": {\"value\": 1}} trailing", &wanted, true).is_err());
+        assert!(wanted_values("[]", &wanted, true).is_err());
+        assert!(
+            wanted_values(&profile, &wanted, false)
+                .unwrap()
+                .records
+                .is_empty(),
+            "records noted only when asked"
+        );
     }
 }
