@@ -352,6 +352,7 @@ describe("Export editor: the file", () => {
     const help = await screen.findByTestId("neutralize-help");
     expect(help).toHaveTextContent("gets a ' in front");
     expect(help).toHaveTextContent("Excel would turn +447700900123 into the number 447700900123");
+    expect(help).toHaveTextContent("An Excel workbook (.xlsx) keeps them exactly");
     expect(screen.getByText(/Going into a mailing tool such as Mailchimp\? Choose “CSV for other software”/)).toBeInTheDocument();
     await user.selectOptions(screen.getByTestId("export-format"), "csv-other");
     expect(screen.getByTestId("neutralize-help")).toHaveTextContent(

@@ -74,7 +74,7 @@ export function protectionHelp(choice: FormatChoice): string {
     case "xlsx":
       return "Text that starts with =, +, - or @ is marked as text inside the workbook: Excel shows it exactly as written and never runs it. Nothing is added in front, phone numbers included.";
     default:
-      return "Text that starts with =, +, - or @ gets a ' in front, so Excel shows it instead of running it as a formula. Phone numbers get one too, or Excel would turn +447700900123 into the number 447700900123.";
+      return "Text that starts with =, +, - or @ gets a ' in front, so Excel shows it instead of running it as a formula. Phone numbers get one too, or Excel would turn +447700900123 into the number 447700900123. An Excel workbook (.xlsx) keeps them exactly, with nothing in front.";
   }
 }
 
