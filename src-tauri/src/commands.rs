@@ -9,8 +9,8 @@ use clientele_engine::ops::activity::{ActivityItem, ActivityQuery, DeliveryDetai
 use clientele_engine::ops::businesses::BusinessView;
 use clientele_engine::ops::connections::{ConnectionView, NewConnectionRequest};
 use clientele_engine::ops::exports::{
-    ExportDraft, ExportPreviewView, ExportProfileSummary, ExportRunView, FileKind, RowKind,
-    SourceOptionView,
+    ExportDraft, ExportFilterChoices, ExportPreviewView, ExportProfileSummary, ExportRunView,
+    FileKind, RowKind, SourceOptionView,
 };
 use clientele_engine::ops::people::{PeoplePage, PersonDetail};
 use clientele_engine::ops::phones::{PhoneSettingsView, RereadSummary};
@@ -197,6 +197,11 @@ pub async fn export_sources(
     rows: RowKind,
 ) -> Reply<Vec<SourceOptionView>> {
     blocking(state.ops(), move |api| api.export_sources(rows, Utc::now())).await
+}
+
+#[tauri::command]
+pub async fn export_filter_choices(state: State<'_, AppState>) -> Reply<ExportFilterChoices> {
+    blocking(state.ops(), |api| api.export_filter_choices()).await
 }
 
 #[tauri::command]

@@ -498,6 +498,7 @@ pub fn run() {
             commands::save_export_profile,
             commands::delete_export_profile,
             commands::export_sources,
+            commands::export_filter_choices,
             commands::preview_export,
             commands::choose_export_file,
             commands::run_export,

@@ -10,13 +10,14 @@ import * as backend from "../test/mock-backend";
 import * as exportsBackend from "../test/mock-exports";
 import { NO_BACKEND } from "$lib/backend/errors";
 import { hoursAgo } from "../test/fixtures";
-import { PEOPLE_SOURCES, draft, preview, run, summary } from "../test/export-fixtures";
+import { filterChoices, PEOPLE_SOURCES, draft, preview, run, summary } from "../test/export-fixtures";
 import Exports from "./Exports.svelte";
 
 beforeEach(() => {
   backend.resetBackend();
   exportsBackend.resetExportsBackend();
   exportsBackend.exportSources.mockResolvedValue(PEOPLE_SOURCES);
+  exportsBackend.exportFilterChoices.mockResolvedValue(filterChoices());
   exportsBackend.previewExport.mockResolvedValue(preview());
   exportsBackend.exportHistory.mockResolvedValue([]);
 });

@@ -20,6 +20,7 @@ export const getExportProfile = vi.fn();
 export const saveExportProfile = vi.fn();
 export const deleteExportProfile = vi.fn();
 export const exportSources = vi.fn();
+export const exportFilterChoices = vi.fn();
 export const previewExport = vi.fn();
 export const chooseExportFile = vi.fn();
 export const runExport = vi.fn();
@@ -51,6 +52,7 @@ const commands = {
   saveExportProfile,
   deleteExportProfile,
   exportSources,
+  exportFilterChoices,
   previewExport,
   chooseExportFile,
   runExport,

@@ -283,7 +283,8 @@ async fn build_preview_run_and_cancel_an_export_like_the_exports_screen() {
             serde_json::to_vec(&serde_json::json!({
                 "id": format!("evt_{i}"), "type": "customer.created", "created": "2024-01-20T14:30:00Z",
                 "data": {"id": format!("cust_{i}"), "firstName": "=HYPERLINK(\"http://x\",\"click\")",
-                         "lastName": format!("N{i}"), "email": format!("p{i}@example.com")}
+                         "lastName": format!("N{i}"), "email": format!("p{i}@example.com"),
+                         "marketingConsent": i < 2}
             }))
             .unwrap()
         })
@@ -313,6 +314,7 @@ async fn build_preview_run_and_cancel_an_export_like_the_exports_screen() {
         date_format: None,
         phone: None,
         join: None,
+        yes_no: None,
     };
     let draft = ExportDraft {
         name: "mailing".into(),
@@ -323,6 +325,7 @@ async fn build_preview_run_and_cancel_an_export_like_the_exports_screen() {
         neutralize_formulas: true,
         incremental: false,
         time_zone: None,
+        filters: Default::default(),
     };
     let sources = call(api, |a| a.export_sources(RowKind::People, Utc::now()))
         .await
@@ -343,6 +346,29 @@ async fn build_preview_run_and_cancel_an_export_like_the_exports_screen() {
         preview.rows.iter().all(|r| r[1].starts_with("'=")),
         "formulas neutralized in the preview too: {:?}",
         preview.rows
+    );
+    assert_eq!(preview.matching, Some(3));
+
+    // "Which customers": the choices, and how many match as they change.
+    let choices = call(api, |a| a.export_filter_choices()).await.unwrap();
+    assert_eq!(
+        choices
+            .connections
+            .iter()
+            .map(|c| (c.value.as_str(), c.label.as_str()))
+            .collect::<Vec<_>>(),
+        [("tiquo/main", "Tiquo – main")]
+    );
+    assert_eq!(choices.providers[0].label, "Tiquo");
+    let mut said_yes = draft.clone();
+    said_yes.filters.email_marketing = Some(true);
+    let preview = call(api, move |a| a.preview_export(&said_yes, 1, Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (preview.rows.len(), preview.total, preview.matching),
+        (1, Some(3), Some(2)),
+        "two of three said yes"
     );
 
     let d = draft.clone();

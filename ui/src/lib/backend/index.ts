@@ -11,6 +11,7 @@ import type { ConnectionView } from "./bindings/ConnectionView";
 import type { DeliveryDetailView } from "./bindings/DeliveryDetailView";
 import type { DesktopView } from "./bindings/DesktopView";
 import type { ExportDraft } from "./bindings/ExportDraft";
+import type { ExportFilterChoices } from "./bindings/ExportFilterChoices";
 import type { ExportPreviewView } from "./bindings/ExportPreviewView";
 import type { ExportProfileSummary } from "./bindings/ExportProfileSummary";
 import type { ExportProgressView } from "./bindings/ExportProgressView";
@@ -51,6 +52,9 @@ export type { ErrorCode } from "./bindings/ErrorCode";
 export type { EventLine } from "./bindings/EventLine";
 export type { ExportColumnDraft } from "./bindings/ExportColumnDraft";
 export type { ExportDraft } from "./bindings/ExportDraft";
+export type { ExportFilterChoices } from "./bindings/ExportFilterChoices";
+export type { ExportFiltersDraft } from "./bindings/ExportFiltersDraft";
+export type { FilterChoice } from "./bindings/FilterChoice";
 export type { ExportPreviewView } from "./bindings/ExportPreviewView";
 export type { ExportProfileSummary } from "./bindings/ExportProfileSummary";
 export type { ExportProgressView } from "./bindings/ExportProgressView";
@@ -87,7 +91,9 @@ export type { DeliveryStatus } from "./bindings/DeliveryStatus";
 export type { EventKind } from "./bindings/EventKind";
 export type { ProviderId } from "./bindings/ProviderId";
 export type { ValueKind } from "./bindings/ValueKind";
+export type { ColumnKind } from "./bindings/ColumnKind";
 export type { CsvPreset } from "./bindings/CsvPreset";
+export type { YesNoWords } from "./bindings/YesNoWords";
 export type { PhoneFormat } from "./bindings/PhoneFormat";
 export type { TextCase } from "./bindings/TextCase";
 
@@ -215,6 +221,11 @@ export function deleteExportProfile(name: string): Promise<void> {
 /** Everything a column can show for rows of `rows`, with a real sample value when there is one. */
 export function exportSources(rows: ExportRows): Promise<SourceOptionView[]> {
   return call("export_sources", { rows });
+}
+
+/** What the "Which customers" choices can be: connections, and the tiers and tags customers have. */
+export function exportFilterChoices(): Promise<ExportFilterChoices> {
+  return call("export_filter_choices");
 }
 
 /** The first `limit` rows exactly as a run now would write them; the draft needn't be saved. */

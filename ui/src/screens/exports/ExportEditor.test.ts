@@ -9,7 +9,15 @@ vi.mock("$lib/backend", async () => ({
 import * as backend from "../../test/mock-backend";
 import * as exportsBackend from "../../test/mock-exports";
 import type { ExportDraft } from "$lib/backend";
-import { EVENT_SOURCES, PEOPLE_SOURCES, column, draft, preview, summary } from "../../test/export-fixtures";
+import {
+  EVENT_SOURCES,
+  PEOPLE_SOURCES,
+  column,
+  draft,
+  filterChoices,
+  preview,
+  summary,
+} from "../../test/export-fixtures";
 import ExportEditor from "./ExportEditor.svelte";
 
 const onback = vi.fn();
@@ -23,6 +31,7 @@ beforeEach(() => {
   exportsBackend.exportSources.mockImplementation(async (rows: string) =>
     rows === "events" ? EVENT_SOURCES : PEOPLE_SOURCES,
   );
+  exportsBackend.exportFilterChoices.mockResolvedValue(filterChoices());
   exportsBackend.previewExport.mockResolvedValue(preview());
   exportsBackend.exportHistory.mockResolvedValue([]);
   exportsBackend.getExportProfile.mockResolvedValue(draft());
@@ -199,35 +208,84 @@ describe("Export editor: columns", () => {
     expect(savedDraft().columns.map((c) => c.source)).toEqual(["email", "loyalty_tier"]);
   });
 
-  it("changes how a column is written", async () => {
+  it("changes how a column is written, offering only what fits each column", async () => {
     const user = userEvent.setup();
+    exportsBackend.getExportProfile.mockResolvedValue(
+      draft({
+        columns: [
+          column("Email", "email"),
+          column("First name", "first_name"),
+          column("Phone", "phone"),
+          column("Joined", "first_seen"),
+          column("Tags", "tags"),
+          column("Email marketing", "email_marketing_opt_in"),
+        ],
+      }),
+    );
     open();
     await screen.findAllByTestId("export-column");
-    const col = columnNamed("First name");
-    await user.click(within(col).getByText("Change how it's written"));
-    await user.click(within(col).getByTestId("column-trim"));
-    await user.selectOptions(within(col).getByTestId("column-case"), "upper");
-    await user.type(within(col).getByTestId("column-default"), "(none)");
-    expect(col).toHaveTextContent("Spaces trimmed · UPPERCASE · “(none)” when empty");
+    const open_ = async (header: string) => {
+      const col = columnNamed(header);
+      await user.click(within(col).getByText("Change how it's written"));
+      return col;
+    };
 
-    const joined = columnNamed("Email");
-    await user.click(within(joined).getByText("Change how it's written"));
-    await user.selectOptions(within(joined).getByTestId("column-date"), "%d/%m/%Y");
-    await user.selectOptions(within(joined).getByTestId("column-phone"), "e164");
-    await user.type(within(joined).getByTestId("column-join"), " | ");
+    const name = await open_("First name");
+    await user.click(within(name).getByTestId("column-trim"));
+    await user.selectOptions(within(name).getByTestId("column-case"), "upper");
+    await user.type(within(name).getByTestId("column-default"), "(none)");
+    expect(name).toHaveTextContent("Spaces trimmed · UPPERCASE · “(none)” when empty");
+    for (const absent of ["column-phone", "column-date", "column-yes-no", "column-join"]) {
+      expect(within(name).queryByTestId(absent)).not.toBeInTheDocument();
+    }
 
-    const tier = columnNamed("Tier");
-    await user.click(within(tier).getByText("Change how it's written"));
-    await user.selectOptions(within(tier).getByTestId("column-date"), "custom");
-    const custom = within(tier).getByTestId("column-date-custom");
+    // A phone column offers phone formats, never dates.
+    const phone = await open_("Phone");
+    expect(within(phone).queryByTestId("column-date")).not.toBeInTheDocument();
+    expect(within(phone).queryByTestId("column-case")).not.toBeInTheDocument();
+    await user.selectOptions(within(phone).getByTestId("column-phone"), "e164");
+
+    // A date column offers dates, never phone formats.
+    const joined = await open_("Joined");
+    expect(within(joined).queryByTestId("column-phone")).not.toBeInTheDocument();
+    await user.selectOptions(within(joined).getByTestId("column-date"), "custom");
+    const custom = within(joined).getByTestId("column-date-custom");
     await user.clear(custom);
     await user.type(custom, "%d.%m.%Y");
+
+    const tags = await open_("Tags");
+    await user.type(within(tags).getByTestId("column-join"), " | ");
+
+    // A yes/no column says how a yes is written, defaulting to what the file type suggests.
+    const consent = await open_("Email marketing");
+    const yesNo = within(consent).getByTestId("column-yes-no") as HTMLSelectElement;
+    expect(yesNo.selectedOptions[0]).toHaveTextContent("As the file type suggests (Yes / No)");
+    await user.selectOptions(screen.getByTestId("export-format"), "csv-other");
+    expect(yesNo.selectedOptions[0]).toHaveTextContent("As the file type suggests (true / false)");
+    await user.selectOptions(yesNo, "one_zero");
+    expect(consent).toHaveTextContent("Yes/no as 1 / 0");
+    expect(within(consent).queryByTestId("column-date")).not.toBeInTheDocument();
 
     await user.click(screen.getByTestId("save-export"));
     const sent = savedDraft().columns;
     expect(sent[1]).toEqual(column("First name", "first_name", { trim: true, case: "upper", default: "(none)" }));
-    expect(sent[0]).toEqual(column("Email", "email", { date_format: "%d/%m/%Y", phone: "e164", join: " | " }));
-    expect(sent[2]).toEqual(column("Tier", "loyalty_tier", { date_format: "%d.%m.%Y" }));
+    expect(sent[2]).toEqual(column("Phone", "phone", { phone: "e164" }));
+    expect(sent[3]).toEqual(column("Joined", "first_seen", { date_format: "%d.%m.%Y" }));
+    expect(sent[4]).toEqual(column("Tags", "tags", { join: " | " }));
+    expect(sent[5]).toEqual(column("Email marketing", "email_marketing_opt_in", { yes_no: "one_zero" }));
+  });
+
+  it("still shows a way of writing that an older export used on a column it doesn't fit, so it can be undone", async () => {
+    const user = userEvent.setup();
+    exportsBackend.getExportProfile.mockResolvedValue(
+      draft({ columns: [column("Phone", "phone", { date_format: "%d/%m/%Y" })] }),
+    );
+    open();
+    const phone = await screen.findByTestId("export-column");
+    await user.click(within(phone).getByText("Change how it's written"));
+    await user.selectOptions(within(phone).getByTestId("column-date"), "");
+    await user.click(screen.getByTestId("save-export"));
+    expect(savedDraft().columns[0]).toEqual(column("Phone", "phone"));
   });
 
   it("reloads the list of fields when each row becomes a timeline event", async () => {
@@ -286,6 +344,22 @@ describe("Export editor: the file", () => {
 
     await user.click(box);
     expect(screen.queryByTestId("neutralize-warning")).not.toBeInTheDocument();
+  });
+
+  it("says what the protection does for each file type: phone numbers go as they are only for other software", async () => {
+    const user = userEvent.setup();
+    open(null);
+    const help = await screen.findByTestId("neutralize-help");
+    expect(help).toHaveTextContent("gets a ' in front");
+    expect(help).toHaveTextContent("Excel would turn +447700900123 into the number 447700900123");
+    expect(help).toHaveTextContent("An Excel workbook (.xlsx) keeps them exactly");
+    expect(screen.getByText(/Going into a mailing tool such as Mailchimp\? Choose “CSV for other software”/)).toBeInTheDocument();
+    await user.selectOptions(screen.getByTestId("export-format"), "csv-other");
+    expect(screen.getByTestId("neutralize-help")).toHaveTextContent(
+      "Phone numbers in a phone column (like +447700900123) go as they are, ready for a mailing tool",
+    );
+    await user.selectOptions(screen.getByTestId("export-format"), "xlsx");
+    expect(screen.getByTestId("neutralize-help")).toHaveTextContent("marked as text inside the workbook");
   });
 
   it("sends “only what changed” when it is ticked", async () => {
@@ -379,10 +453,127 @@ describe("Export editor: the file", () => {
   });
 });
 
+describe("Export editor: which customers", () => {
+  it("chooses who is exported on screen and sends it with the export", async () => {
+    const user = userEvent.setup();
+    open();
+    const section = await screen.findByTestId("export-filters");
+    expect(section).toHaveTextContent("Which customers");
+    expect(await within(section).findByTestId("filter-count")).toHaveTextContent("All 2 customers");
+
+    await user.selectOptions(within(section).getByTestId("filter-email-marketing"), "yes");
+    await user.selectOptions(within(section).getByTestId("filter-sms-marketing"), "not-yes");
+    const box = (testid: string, value: string) =>
+      within(section)
+        .getAllByTestId(testid)
+        .find((b) => b.dataset.value === value)!;
+    await user.click(box("filter-provider", "tiquo"));
+    await user.click(box("filter-tier", "Gold"));
+    await user.click(box("filter-tag", "VIP"));
+    await user.click(within(section).getByTestId("filter-include-deleted"));
+    // One connection per provider: the provider boxes say it all.
+    expect(within(section).queryByTestId("filter-connection")).not.toBeInTheDocument();
+    expect(screen.getByTestId("export-summary")).toHaveTextContent("Unsaved changes");
+
+    await user.click(screen.getByTestId("save-export"));
+    expect(savedDraft().filters).toMatchObject({
+      email_marketing: true,
+      sms_marketing: false,
+      providers: ["tiquo"],
+      tiers: ["Gold"],
+      tags: ["VIP"],
+      include_deleted: true,
+    });
+    // The preview follows the choices (the engine filters it).
+    await waitFor(() =>
+      expect((exportsBackend.previewExport.mock.calls.at(-1)![0] as ExportDraft).filters.email_marketing).toBe(true),
+    );
+    // Unticking removes it again.
+    await user.click(box("filter-tier", "Gold"));
+    await user.selectOptions(within(section).getByTestId("filter-email-marketing"), "any");
+    await user.click(screen.getByTestId("save-export"));
+    expect(savedDraft().filters).toMatchObject({ email_marketing: null, tiers: [] });
+  });
+
+  it("says how many match as the choices change", async () => {
+    const user = userEvent.setup();
+    open();
+    const section = await screen.findByTestId("export-filters");
+    exportsBackend.previewExport.mockResolvedValue(preview({ rows: [["ana@example.com", "Ana", "Gold"]], total: 40, matching: 12 }));
+    await user.selectOptions(within(section).getByTestId("filter-email-marketing"), "yes");
+    await waitFor(() => expect(within(section).getByTestId("filter-count")).toHaveTextContent("12 customers match"));
+    exportsBackend.previewExport.mockResolvedValue(preview({ rows: [], total: 40, matching: 0 }));
+    await user.selectOptions(within(section).getByTestId("filter-sms-marketing"), "yes");
+    await waitFor(() =>
+      expect(within(section).getByTestId("filter-count")).toHaveTextContent("No customers match these choices"),
+    );
+    exportsBackend.previewExport.mockResolvedValue(preview({ rows: [], total: 120_000, matching: null }));
+    await user.selectOptions(within(section).getByTestId("filter-sms-marketing"), "any");
+    await waitFor(() =>
+      expect(within(section).getByTestId("filter-count")).toHaveTextContent("At most 120,000 customers"),
+    );
+  });
+
+  it("opens an export's saved choices, keeping ones nobody has any more, and offers connections when a provider has several", async () => {
+    exportsBackend.exportFilterChoices.mockResolvedValue(
+      filterChoices({
+        connections: [
+          { value: "tiquo/main-salon", label: "Tiquo – main-salon" },
+          { value: "tiquo/uptown", label: "Tiquo – uptown" },
+        ],
+      }),
+    );
+    exportsBackend.getExportProfile.mockResolvedValue(
+      draft({
+        filters: {
+          email_marketing: true,
+          sms_marketing: null,
+          providers: [],
+          connections: ["tiquo/uptown"],
+          tiers: ["gold", "Platinum"],
+          tags: [],
+          include_deleted: false,
+          event_from: "2024-01-01",
+          event_to: null,
+          event_kinds: [],
+        },
+      }),
+    );
+    open();
+    const section = await screen.findByTestId("export-filters");
+    expect((within(section).getByTestId("filter-email-marketing") as HTMLSelectElement).value).toBe("yes");
+    const tiers = await within(section).findAllByTestId("filter-tier");
+    expect(tiers.map((t) => [t.dataset.value, (t as HTMLInputElement).checked])).toEqual([
+      ["Gold", true],
+      ["Silver", false],
+      ["Platinum", true],
+    ]);
+    expect(section).toHaveTextContent("Platinum (nobody has it now)");
+    const connections = within(section).getAllByTestId("filter-connection");
+    expect(connections.map((c) => (c as HTMLInputElement).checked)).toEqual([false, true]);
+    expect(within(section).getByTestId("filter-kept")).toHaveTextContent("set outside this screen");
+  });
+
+  it("has no “deleted” choice for a timeline export, and says when the choices can't be listed", async () => {
+    const user = userEvent.setup();
+    exportsBackend.exportFilterChoices.mockRejectedValue({ code: "internal", message: "The database is busy." });
+    open();
+    const section = await screen.findByTestId("export-filters");
+    expect(await within(section).findByRole("alert")).toHaveTextContent(
+      "Couldn't list your providers, tiers and tags: The database is busy.",
+    );
+    // The consent choices work without the list.
+    expect(within(section).getByTestId("filter-email-marketing")).toBeInTheDocument();
+    expect(within(section).getByTestId("filter-include-deleted")).toBeInTheDocument();
+    await user.click(screen.getByTestId("export-rows-events"));
+    expect(within(section).queryByTestId("filter-include-deleted")).not.toBeInTheDocument();
+  });
+});
+
 describe("Export editor: preview", () => {
   it("shows the first rows exactly as the preview returns them, and how many there are", async () => {
     const rows = Array.from({ length: 50 }, (_, i) => [`customer${i + 1}@example.com`, ` Ana ${i + 1}`, "Silver"]);
-    exportsBackend.previewExport.mockResolvedValue(preview({ rows, total: 1234 }));
+    exportsBackend.previewExport.mockResolvedValue(preview({ rows, total: 1234, matching: 1234 }));
     open();
     const table = await screen.findByTestId("export-preview");
     expect(within(table).getAllByRole("columnheader").map((h) => h.textContent)).toEqual([
@@ -394,9 +585,23 @@ describe("Export editor: preview", () => {
     expect([...cells].map((c) => c.textContent)).toEqual(["customer1@example.com", " Ana 1", "Silver"]);
     expect(table.querySelectorAll("tbody tr")).toHaveLength(50);
     expect(screen.getByTestId("preview-count")).toHaveTextContent("Showing the first 50 of 1,234");
+    const [sentFirst] = exportsBackend.previewExport.mock.calls[0]!;
+    expect((sentFirst as ExportDraft).filters.email_marketing).toBeNull();
     const [sent, limit] = exportsBackend.previewExport.mock.calls[0]!;
     expect(limit).toBe(50);
     expect((sent as ExportDraft).columns.map((c) => c.source)).toEqual(["email", "first_name", "loyalty_tier"]);
+  });
+
+  it("counts what the file will have: the rows that match, or at most how many when not counted", async () => {
+    const user = userEvent.setup();
+    exportsBackend.previewExport.mockResolvedValue(preview({ total: 40, matching: 2 }));
+    open();
+    expect(await screen.findByTestId("preview-count")).toHaveTextContent("Showing all 2 rows");
+    exportsBackend.previewExport.mockResolvedValue(preview({ total: 120_000, matching: null }));
+    await user.selectOptions(screen.getByTestId("filter-email-marketing"), "yes");
+    await waitFor(() =>
+      expect(screen.getByTestId("preview-count")).toHaveTextContent("Showing the first 2 of at most 120,000"),
+    );
   });
 
   it("asks again a moment after a change, not on every keystroke", async () => {

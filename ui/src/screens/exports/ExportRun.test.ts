@@ -9,7 +9,7 @@ vi.mock("$lib/backend", async () => ({
 import * as backend from "../../test/mock-backend";
 import * as exportsBackend from "../../test/mock-exports";
 import type { ExportDraft, ExportRunView } from "$lib/backend";
-import { PEOPLE_SOURCES, draft, preview, run, summary } from "../../test/export-fixtures";
+import { filterChoices, PEOPLE_SOURCES, draft, preview, run, summary } from "../../test/export-fixtures";
 import ExportEditor from "./ExportEditor.svelte";
 
 const onback = vi.fn();
@@ -32,6 +32,7 @@ beforeEach(() => {
   onback.mockReset();
   onchanged.mockReset();
   exportsBackend.exportSources.mockResolvedValue(PEOPLE_SOURCES);
+  exportsBackend.exportFilterChoices.mockResolvedValue(filterChoices());
   exportsBackend.previewExport.mockResolvedValue(preview());
   exportsBackend.exportHistory.mockResolvedValue([]);
   exportsBackend.getExportProfile.mockResolvedValue(draft());

@@ -3,12 +3,17 @@ import {
   applyFormatChoice,
   durationText,
   formatChoice,
+  defaultYesNo,
+  emptyFilters,
+  hasFilters,
   lastRunText,
+  matchText,
   moveItem,
   onlyForEvents,
   plainMessage,
   suggestedFileName,
   transformSummary,
+  transformsFor,
 } from "./words";
 import { column, run } from "../../test/export-fixtures";
 
@@ -80,5 +85,36 @@ describe("export words", () => {
   it("moves an item", () => {
     expect(moveItem(["a", "b", "c"], 2, 0)).toEqual(["c", "a", "b"]);
     expect(moveItem(["a", "b", "c"], 0, 2)).toEqual(["b", "c", "a"]);
+  });
+
+  it("offers only the ways of writing that fit a column's kind, and any it already uses", () => {
+    const plain = column("X", "x");
+    expect([...transformsFor("phone", plain)].sort()).toEqual(["default", "phone", "trim"]);
+    expect([...transformsFor("date", plain)].sort()).toEqual(["date", "default"]);
+    expect([...transformsFor("yes_no", plain)].sort()).toEqual(["default", "yes_no"]);
+    expect([...transformsFor("phone_list", plain)].sort()).toEqual(["default", "join", "phone"]);
+    expect(transformsFor("phone", plain).has("date")).toBe(false);
+    expect(transformsFor("phone", column("X", "phone", { date_format: "%d/%m/%Y" })).has("date")).toBe(true);
+    expect([...transformsFor(null, plain)].sort()).toEqual(["case", "default", "join", "trim"]);
+  });
+
+  it("writes yes/no in words for people and true/false for software", () => {
+    expect(defaultYesNo("csv-excel")).toBe("yes_no");
+    expect(defaultYesNo("xlsx")).toBe("yes_no");
+    expect(defaultYesNo("csv-other")).toBe("true_false");
+    expect(transformSummary(column("C", "email_marketing_opt_in", { yes_no: "one_zero" }))).toBe("Yes/no as 1 / 0");
+  });
+
+  it("says how many match", () => {
+    expect(matchText("people", 40, 40, false)).toBe("All 40 customers");
+    expect(matchText("people", 12, 40, true)).toBe("12 customers match");
+    expect(matchText("people", 1, 40, true)).toBe("1 customer matches");
+    expect(matchText("people", 0, 40, true)).toBe("No customers match these choices");
+    expect(matchText("events", 3, 9, true)).toBe("3 timeline events match");
+    expect(matchText("people", null, 120_000, true)).toBe("At most 120,000 customers (too many to count while you edit)");
+    expect(matchText("people", null, null, true)).toBe("");
+    expect(hasFilters(emptyFilters())).toBe(false);
+    expect(hasFilters({ ...emptyFilters(), include_deleted: true })).toBe(false);
+    expect(hasFilters({ ...emptyFilters(), email_marketing: false })).toBe(true);
   });
 });

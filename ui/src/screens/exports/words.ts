@@ -2,13 +2,16 @@
 // what file is written, how a run went, and the draft the editor works on.
 
 import type {
+  ColumnKind,
   ExportColumnDraft,
   ExportDraft,
+  ExportFiltersDraft,
   ExportProfileSummary,
   ExportRows,
   ExportRunView,
+  YesNoWords,
 } from "$lib/backend";
-import { count, formatRelative } from "$lib/format";
+import { count, formatNumber, formatRelative } from "$lib/format";
 
 /** How many rows the live preview shows. */
 export const PREVIEW_LIMIT = 50;
@@ -30,12 +33,12 @@ export const FORMAT_CHOICES: { value: FormatChoice; label: string; hint: string 
   {
     value: "csv-excel",
     label: "CSV for Excel",
-    hint: "A CSV file that Excel opens with accents and line breaks intact.",
+    hint: "A CSV file that Excel opens with accents and line breaks intact. Going into a mailing tool such as Mailchimp? Choose “CSV for other software”.",
   },
   {
     value: "csv-other",
     label: "CSV for other software",
-    hint: "A plain CSV file (no byte-order mark, Unix line endings) for mailing tools and other programs.",
+    hint: "A plain CSV file (no byte-order mark, Unix line endings) for mailing tools such as Mailchimp and other programs.",
   },
   {
     value: "xlsx",
@@ -57,6 +60,21 @@ export function applyFormatChoice(choice: FormatChoice): Pick<ExportDraft, "form
       return { format: "csv", preset: "other" };
     default:
       return { format: "csv", preset: "excel" };
+  }
+}
+
+/**
+ * What "Protect against spreadsheet formulas" does for this file type, in words (the rule is the
+ * engine's: clientele_core::export::cell).
+ */
+export function protectionHelp(choice: FormatChoice): string {
+  switch (choice) {
+    case "csv-other":
+      return "Text that starts with =, +, - or @ gets a ' in front, so a spreadsheet can't run it as a formula. Phone numbers in a phone column (like +447700900123) go as they are, ready for a mailing tool: a number like that can't run as a formula.";
+    case "xlsx":
+      return "Text that starts with =, +, - or @ is marked as text inside the workbook: Excel shows it exactly as written and never runs it. Nothing is added in front, phone numbers included.";
+    default:
+      return "Text that starts with =, +, - or @ gets a ' in front, so Excel shows it instead of running it as a formula. Phone numbers get one too, or Excel would turn +447700900123 into the number 447700900123. An Excel workbook (.xlsx) keeps them exactly, with nothing in front.";
   }
 }
 
@@ -170,6 +188,7 @@ export function plainColumn(header: string, source: string): ExportColumnDraft {
     date_format: null,
     phone: null,
     join: null,
+    yes_no: null,
   };
 }
 
@@ -187,6 +206,23 @@ export function stripKey(column: EditColumn): ExportColumnDraft {
     date_format: column.date_format,
     phone: column.phone,
     join: column.join,
+    yes_no: column.yes_no,
+  };
+}
+
+/** No filters: everyone (people deleted everywhere left out). */
+export function emptyFilters(): ExportFiltersDraft {
+  return {
+    email_marketing: null,
+    sms_marketing: null,
+    providers: [],
+    connections: [],
+    tiers: [],
+    tags: [],
+    include_deleted: false,
+    event_from: null,
+    event_to: null,
+    event_kinds: [],
   };
 }
 
@@ -200,6 +236,7 @@ export function emptyDraft(): ExportDraft {
     neutralize_formulas: true,
     incremental: false,
     time_zone: null,
+    filters: emptyFilters(),
   };
 }
 
@@ -220,6 +257,56 @@ export const DATE_PRESETS: { value: string; label: string }[] = [
   { value: "%d %b %Y", label: "Short month (20 Jan 2024)" },
 ];
 
+/** How a yes/no answer can be written. */
+export const YES_NO_CHOICES: { value: YesNoWords; label: string }[] = [
+  { value: "yes_no", label: "Yes / No" },
+  { value: "true_false", label: "true / false" },
+  { value: "one_zero", label: "1 / 0" },
+];
+
+/** How yes/no answers are written when a column doesn't say: words for a person, true/false for software. */
+export function defaultYesNo(choice: FormatChoice): YesNoWords {
+  return choice === "csv-other" ? "true_false" : "yes_no";
+}
+
+export function yesNoLabel(words: YesNoWords): string {
+  return YES_NO_CHOICES.find((c) => c.value === words)?.label ?? words;
+}
+
+/** The ways of writing a column, as the editor offers them. */
+export type TransformName = "trim" | "case" | "phone" | "date" | "yes_no" | "default" | "join";
+
+/**
+ * Which ways of writing fit a column of each kind. The kind comes from the engine's field
+ * catalogue (SourceOptionView.kind), so a phone column is never offered date formats.
+ */
+const FITS: Record<ColumnKind, TransformName[]> = {
+  text: ["trim", "case", "default"],
+  phone: ["trim", "phone", "default"],
+  phone_list: ["phone", "default", "join"],
+  date: ["date", "default"],
+  yes_no: ["yes_no", "default"],
+  number: ["default"],
+  list: ["trim", "case", "default", "join"],
+  other: ["trim", "case", "default", "join"],
+};
+
+/**
+ * The ways of writing to offer for `column`: those that fit its kind (the general ones while the
+ * kind isn't known yet), plus any it already uses, so a choice made earlier can still be undone.
+ */
+export function transformsFor(kind: ColumnKind | null | undefined, column: ExportColumnDraft): Set<TransformName> {
+  const out = new Set<TransformName>(FITS[kind ?? "other"]);
+  if (column.trim) out.add("trim");
+  if (column.case) out.add("case");
+  if (column.phone) out.add("phone");
+  if (column.date_format) out.add("date");
+  if (column.yes_no) out.add("yes_no");
+  if (column.default) out.add("default");
+  if (column.join) out.add("join");
+  return out;
+}
+
 export function isDatePreset(format: string | null): boolean {
   return format === null || DATE_PRESETS.some((p) => p.value === format);
 }
@@ -236,6 +323,7 @@ export function transformSummary(column: ExportColumnDraft): string {
     const preset = DATE_PRESETS.find((p) => p.value === column.date_format);
     parts.push(`Dates ${preset ? (/\(([^)]*)\)/.exec(preset.label)?.[1] ?? column.date_format) : column.date_format}`);
   }
+  if (column.yes_no) parts.push(`Yes/no as ${yesNoLabel(column.yes_no)}`);
   if (column.default) parts.push(`“${column.default}” when empty`);
   if (column.join !== null && column.join !== "") parts.push(`Lists joined by “${column.join}”`);
   return parts.length ? parts.join(" · ") : "Written as it is";
@@ -271,4 +359,46 @@ export function plainMessage(message: string, columns: readonly Pick<ExportColum
     })
     .replace(/(^|: )(?:name|columns|format|rows): /g, "$1")
     .replace(/(^|: )time_zone: /g, "$1time zone: ");
+}
+
+// Which customers ----------------------------------------------------------------------------------
+
+/** The consent filter's three choices, as a <select> value. */
+export type ConsentChoice = "any" | "yes" | "not-yes";
+
+export function consentChoice(value: boolean | null): ConsentChoice {
+  return value === true ? "yes" : value === false ? "not-yes" : "any";
+}
+
+export function consentValue(choice: string): boolean | null {
+  return choice === "yes" ? true : choice === "not-yes" ? false : null;
+}
+
+/** Whether any choice narrows the rows (include deleted widens them, so it doesn't count). */
+export function hasFilters(f: ExportFiltersDraft): boolean {
+  return (
+    f.email_marketing !== null ||
+    f.sms_marketing !== null ||
+    f.providers.length > 0 ||
+    f.connections.length > 0 ||
+    f.tiers.length > 0 ||
+    f.tags.length > 0 ||
+    f.event_from !== null ||
+    f.event_to !== null ||
+    f.event_kinds.length > 0
+  );
+}
+
+/**
+ * How many rows the export has now: "All 40 customers", "12 customers match", "No customers match
+ * these choices", or — when the engine didn't count because there are too many to read while
+ * editing — "At most 120,000 customers".
+ */
+export function matchText(rows: string, matching: number | null, total: number | null, filtered: boolean): string {
+  if (total === null) return "";
+  const [one, many] = rows === "events" ? ["timeline event", "timeline events"] : ["customer", "customers"];
+  if (matching === null) return `At most ${count(total, one, many)} (too many to count while you edit)`;
+  if (!filtered) return matching === 1 ? `The only ${one}` : `All ${count(matching, one, many)}`;
+  if (matching === 0) return `No ${many} match these choices`;
+  return `${count(matching, one, many)} ${matching === 1 ? "matches" : "match"}`;
 }

@@ -8,6 +8,16 @@
 //! with a leading `'`, which every spreadsheet shows as "this is text". Numbers are never touched:
 //! `-5` points stays the number -5. XLSX marks the same cells with Excel's own "quote prefix"
 //! style instead, so the stored text is unchanged and still can't become a formula.
+//!
+//! One exception, for CSV files meant for other software ([`Protection::ExceptPhoneNumbers`]):
+//! in a phone column, a value that is exactly a phone number in international form
+//! (`+447700900123`: a `+` and 6 to 15 digits, nothing else) is written as it is. A mailing tool
+//! reads it as the phone number it is, and a `'` in front would go into the mailing tool with
+//! it; a spreadsheet that opens the file anyway can only read it as a number, never as a formula
+//! (it has no letters, operators or references to run). Anything else in that column that looks
+//! like a formula — `+1+cmd|' /C calc'!A0`, `=HYPERLINK(…)`, a number with spaces — is still
+//! neutralized. The CSV-for-Excel preset keeps the `'` on phone numbers too: without it Excel
+//! turns `+447700900123` into the number 447700900123.
 
 use chrono::NaiveDateTime;
 use std::borrow::Cow;
@@ -49,6 +59,28 @@ pub fn neutralize(text: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(text)
     }
+}
+
+/// How a CSV column guards against formulas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// Written as it is (the profile turned protection off).
+    Off,
+    /// Text starting with a formula trigger gets a leading `'`.
+    Formulas,
+    /// As `Formulas`, except a value that is exactly an international phone number
+    /// ([`is_plain_phone_number`]): a phone column in a CSV file for other software.
+    ExceptPhoneNumbers,
+}
+
+/// Whether `text` is a phone number in international form and nothing else: a `+` followed by
+/// 6 to 15 ASCII digits (E.164 allows at most 15). Deliberately strict — no spaces, dashes,
+/// brackets or second `+` — so that nothing a spreadsheet could run passes as a phone number.
+pub fn is_plain_phone_number(text: &str) -> bool {
+    let Some(digits) = text.strip_prefix('+') else {
+        return false;
+    };
+    (6..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// How a cell is written to a file.
@@ -107,6 +139,18 @@ impl Cell {
             neutralize(text)
         } else {
             Cow::Borrowed(text)
+        }
+    }
+
+    /// The cell exactly as it is written in a CSV column guarded by `protection`.
+    pub fn csv_text_guarded(&self, protection: Protection) -> Cow<'_, str> {
+        match protection {
+            Protection::Off => self.csv_text(false),
+            Protection::Formulas => self.csv_text(true),
+            Protection::ExceptPhoneNumbers => match self {
+                Cell::Text(t) if is_plain_phone_number(t) => Cow::Borrowed(t),
+                _ => self.csv_text(true),
+            },
         }
     }
 
@@ -248,6 +292,60 @@ mod tests {
         for safe in ["Ana", "a=b", " =1", "0044 7911", "", "'quoted"] {
             assert_eq!(Cell::Text(safe.into()).csv_text(true), safe, "{safe:?}");
         }
+    }
+
+    #[test]
+    fn only_plain_international_phone_numbers_pass_unprefixed_in_a_phone_column() {
+        for phone in ["+447700900123", "+15550001", "+5511965958122", "+123456"] {
+            let cell = Cell::Text(phone.into());
+            assert_eq!(
+                cell.csv_text_guarded(Protection::ExceptPhoneNumbers),
+                phone,
+                "{phone:?} is a phone number for a mailing tool"
+            );
+            assert_eq!(
+                cell.csv_text_guarded(Protection::Formulas),
+                format!("'{phone}"),
+                "for Excel it keeps its quote (else Excel makes it a number)"
+            );
+            assert_eq!(cell.csv_text_guarded(Protection::Off), phone);
+        }
+        // Crafted "phone numbers" and everything formula-like stay neutralized in a phone column.
+        for risky in [
+            "+1+cmd|' /C calc'!A0",
+            "+44+cmd|' /C calc'!A0",
+            "=HYPERLINK(\"http://x\",\"click\")",
+            "+447700900123)",
+            "+44 7700 900123",
+            "+44-7700-900123",
+            "+(44)7700900123",
+            "+12345",
+            "+1234567890123456",
+            "++447700900123",
+            "+447700900123\n=1+1",
+            "+447700900123\t",
+            "+٤٤٧٧٠٠٩٠٠١٢٣",
+            "+",
+            "-447700900123",
+            "@SUM(A1)",
+            "\t+447700900123",
+            "\r+447700900123",
+        ] {
+            assert!(!is_plain_phone_number(risky), "{risky:?}");
+            let cell = Cell::Text(risky.into());
+            assert_eq!(
+                cell.csv_text_guarded(Protection::ExceptPhoneNumbers),
+                format!("'{risky}"),
+                "{risky:?} is still neutralized in a phone column"
+            );
+        }
+        // Dates written as text follow the ordinary rule.
+        let d = Cell::DateTime {
+            local: NaiveDateTime::default(),
+            text: "+1970".into(),
+            excel_format: None,
+        };
+        assert_eq!(d.csv_text_guarded(Protection::ExceptPhoneNumbers), "'+1970");
     }
 
     #[test]

@@ -12,13 +12,13 @@ pub mod row;
 pub mod source;
 pub mod transform;
 
-pub use cell::{Cell, CellKind, is_formula_like, neutralize};
+pub use cell::{Cell, CellKind, Protection, is_formula_like, is_plain_phone_number, neutralize};
 pub use profile::{
     Case, CellType, Column, CsvFormat, CsvSettings, DateFormat, Delimiter, ExportProfile, Filters,
     Format, LineEnding, PhoneFormat, Preset, ProfileError, RowKind, TimeRange, Transform,
-    XlsxFormat,
+    XlsxFormat, YesNoWords,
 };
 pub use row::{
     CompiledProfile, EventRow, Needs, Output, PersonRow, RecordRow, RowRef, fingerprint,
 };
-pub use source::Source;
+pub use source::{ColumnKind, Source};

@@ -160,6 +160,11 @@ pub struct Transform {
     /// Separator between the items of a list (tags, emails, providers). Default `", "`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join: Option<String>,
+    /// How a yes/no answer is written. Default: what the file's audience expects — `Yes`/`No`
+    /// for a file opened in a spreadsheet (CSV for Excel, Excel workbook), `true`/`false` for a
+    /// CSV for other software.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yes_no: Option<YesNoWords>,
 }
 
 impl Transform {
@@ -184,6 +189,20 @@ pub enum PhoneFormat {
     E164,
     /// As written in its own country: `07911 123456`.
     National,
+}
+
+/// How a yes/no answer is written. An unknown answer (the customer was never asked) stays empty
+/// whatever the choice; `default` can fill it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum YesNoWords {
+    /// `Yes` / `No` (text).
+    YesNo,
+    /// `true` / `false` (a real TRUE/FALSE cell in an Excel workbook).
+    TrueFalse,
+    /// `1` / `0` (numbers).
+    OneZero,
 }
 
 /// A date/time format.
@@ -257,6 +276,15 @@ pub enum Format {
 }
 
 impl Format {
+    /// How yes/no answers are written when a column doesn't say: `Yes`/`No` for a person reading
+    /// a spreadsheet, `true`/`false` for software reading a CSV file.
+    pub fn default_yes_no(&self) -> YesNoWords {
+        match self {
+            Format::Csv(c) if c.preset == Some(Preset::Other) => YesNoWords::TrueFalse,
+            _ => YesNoWords::YesNo,
+        }
+    }
+
     pub fn extension(&self) -> &'static str {
         match self {
             Format::Csv(_) => "csv",

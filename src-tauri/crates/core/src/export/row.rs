@@ -5,14 +5,25 @@
 //! (tier, tags, marketing consent), and [`CompiledProfile::cells`] produces the typed cells that
 //! both the CSV and the XLSX writer write — and that the preview shows — so every output of a
 //! profile comes from one function.
+//!
+//! # Whose consent
+//!
+//! A person's current profile takes each field from whichever of their records said it last, so
+//! their email can come from Vagaro and their email-marketing answer from Tiquo — an answer
+//! Tiquo recorded for a different address. A consent is about an address, so an export writes
+//! (and filters on) the answer that belongs to the address it exports: the email-marketing
+//! answer from a record holding the person's current email, the SMS answer from a record
+//! holding their current phone number ([`CompiledProfile::pair_consents`]). When none of the
+//! records with that address ever answered, the answer is unknown (empty), never borrowed from
+//! another address.
 
 use crate::event::Change;
-use crate::export::cell::Cell;
-use crate::export::profile::{ExportProfile, Format, ProfileError, RowKind};
-use crate::export::source::{EventFact, PersonFact, Side, Source};
-use crate::export::transform::{ColumnPlan, Raw};
+use crate::export::cell::{Cell, Protection};
+use crate::export::profile::{ExportProfile, Format, Preset, ProfileError, RowKind};
+use crate::export::source::{ColumnKind, EventFact, PersonFact, Side, Source};
+use crate::export::transform::{ColumnPlan, Raw, yes_no_of};
 use crate::fields::{is_sensitive, label};
-use crate::identity::{CountryId, parse_country};
+use crate::identity::{CountryId, parse_country, parse_phone};
 use crate::profile::FieldValue;
 use crate::provider::Provider;
 use chrono::{DateTime, Utc};
@@ -33,6 +44,8 @@ pub struct PersonRow {
     pub deleted: bool,
     /// Canonical field → current value (merged across providers).
     pub profile: BTreeMap<String, Value>,
+    /// Canonical field → the record (source profile id) its current value came from.
+    pub field_records: BTreeMap<String, i64>,
     /// The person's records, oldest first.
     pub records: Vec<RecordRow>,
 }
@@ -40,6 +53,8 @@ pub struct PersonRow {
 /// One of a person's records at a provider.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RecordRow {
+    /// The source profile's id.
+    pub id: i64,
     pub provider: String,
     pub connection: String,
     pub customer_ref: String,
@@ -146,7 +161,17 @@ pub struct CompiledProfile {
     tags: Vec<String>,
     /// The fields of a person's current profile that the rows read.
     profile_fields: BTreeSet<String>,
+    /// How each CSV column guards against formulas.
+    protections: Vec<Protection>,
+    /// The consents a column or a filter reads, each with the address it is about.
+    consents: Vec<(&'static str, &'static str)>,
 }
+
+/// Each marketing consent and the field holding the address it is about.
+pub const CONSENT_ADDRESSES: [(&str, &str); 2] = [
+    ("email_marketing_opt_in", "email"),
+    ("sms_marketing_opt_in", "phone"),
+];
 
 /// Profile fields read whatever the columns: the person filters and the phone's default country.
 const FILTER_FIELDS: [&str; 5] = [
@@ -166,6 +191,7 @@ impl CompiledProfile {
     ) -> Result<CompiledProfile, ProfileError> {
         profile.validate()?;
         let zone = profile.zone();
+        let yes_no = profile.format.default_yes_no();
         let mut columns = Vec::with_capacity(profile.columns.len());
         for (i, c) in profile.columns.iter().enumerate() {
             let source = Source::parse(&c.source, profile.rows)
@@ -175,6 +201,7 @@ impl CompiledProfile {
                 c.transform.clone(),
                 c.cell_type,
                 zone,
+                yes_no,
             ));
         }
         let f = &profile.filters;
@@ -221,7 +248,7 @@ impl CompiledProfile {
             Some(range) => range.bounds()?,
             None => (None, None),
         };
-        let profile_fields = columns
+        let mut profile_fields: BTreeSet<String> = columns
             .iter()
             .filter_map(|c| match &c.source {
                 Source::Field(f) => Some(f.clone()),
@@ -229,8 +256,28 @@ impl CompiledProfile {
             })
             .chain(FILTER_FIELDS.map(String::from))
             .collect();
+        let consents: Vec<_> = CONSENT_ADDRESSES
+            .into_iter()
+            .filter(|(consent, _)| {
+                let filtered = match *consent {
+                    "email_marketing_opt_in" => f.email_marketing_opt_in.is_some(),
+                    _ => f.sms_marketing_opt_in.is_some(),
+                };
+                filtered
+                    || columns
+                        .iter()
+                        .any(|c| matches!(&c.source, Source::Field(s) if s == consent))
+            })
+            .collect();
+        profile_fields.extend(consents.iter().map(|(_, address)| address.to_string()));
+        let protections = columns
+            .iter()
+            .map(|c| protection(&profile.format, c.kind()))
+            .collect();
         Ok(CompiledProfile {
             profile_fields,
+            protections,
+            consents,
             country: profile.country().or(business_country),
             tiers: f.tiers.iter().map(|t| t.trim().to_lowercase()).collect(),
             tags: f.tags.iter().map(|t| t.trim().to_lowercase()).collect(),
@@ -261,15 +308,81 @@ impl CompiledProfile {
         self.columns.len()
     }
 
+    /// How each column of a CSV file guards against formulas, in column order.
+    pub fn protections(&self) -> &[Protection] {
+        &self.protections
+    }
+
+    /// Whether a column or a filter reads a marketing consent: only then does the store need to
+    /// know which record each of a person's values came from ([`PersonRow::field_records`]).
+    pub fn reads_consent(&self) -> bool {
+        !self.consents.is_empty()
+    }
+
+    /// Whether `person`'s consent answers may belong to another address than the one exported
+    /// (the answer and the address came from different records): then the store loads their
+    /// records' fields and calls [`Self::pair_consents`]. Usually false, so most people cost
+    /// nothing more.
+    pub fn needs_consent_records(&self, person: &PersonRow) -> bool {
+        self.consents.iter().any(|(consent, address)| {
+            person.profile.get(*consent).is_some_and(|v| !v.is_null())
+                && person.field_records.get(*consent) != person.field_records.get(*address)
+        })
+    }
+
+    /// Replaces each consent answer the profile reads with the one given for the address
+    /// exported (see the module's "Whose consent"); `person.records` must hold their fields.
+    pub fn pair_consents(&self, person: &mut PersonRow) {
+        let country = person
+            .profile
+            .get("country_code")
+            .and_then(Value::as_str)
+            .and_then(parse_country)
+            .or(self.country);
+        for (consent, address) in &self.consents {
+            if person.field_records.get(*consent) == person.field_records.get(*address) {
+                continue;
+            }
+            let exported = person
+                .profile
+                .get(*address)
+                .and_then(|v| address_key(address, v, country));
+            let answer = exported.and_then(|exported| {
+                person
+                    .records
+                    .iter()
+                    .filter(|r| {
+                        r.fields
+                            .get(*address)
+                            .and_then(|fv| address_key(address, &fv.value, country))
+                            .is_some_and(|key| same_address(&key, &exported))
+                    })
+                    .filter_map(|r| r.fields.get(*consent))
+                    .filter(|fv| !fv.value.is_null() && fv.value != "")
+                    .max_by_key(|fv| fv.at)
+                    .map(|fv| fv.value.clone())
+            });
+            person
+                .profile
+                .insert(consent.to_string(), answer.unwrap_or(Value::Null));
+        }
+    }
+
+    /// Whether a filter looks at the person's current profile (tier, tags, marketing consent):
+    /// then only reading each row tells whether it is exported.
+    pub fn filters_on_profile(&self) -> bool {
+        let f = &self.profile.filters;
+        !self.tiers.is_empty()
+            || !self.tags.is_empty()
+            || f.email_marketing_opt_in.is_some()
+            || f.sms_marketing_opt_in.is_some()
+    }
+
     /// The filters on the person's current profile: tier, tags, marketing consent. (Providers,
     /// connections, event time and kinds are applied by the store's query.)
     pub fn keeps(&self, row: RowRef<'_>) -> bool {
         let f = &self.profile.filters;
-        if self.tiers.is_empty()
-            && self.tags.is_empty()
-            && f.email_marketing_opt_in.is_none()
-            && f.sms_marketing_opt_in.is_none()
-        {
+        if !self.filters_on_profile() {
             return true;
         }
         let Some(person) = row.person() else {
@@ -321,6 +434,76 @@ impl CompiledProfile {
     }
 }
 
+/// How a CSV column of `kind` guards against formulas in `format`: phone numbers go as they are
+/// only into a CSV for other software (Excel would turn `+447700900123` into a number).
+fn protection(format: &Format, kind: ColumnKind) -> Protection {
+    match format {
+        Format::Csv(csv) => {
+            let s = csv.settings();
+            if !s.neutralize {
+                Protection::Off
+            } else if csv.preset == Some(Preset::Other)
+                && matches!(kind, ColumnKind::Phone | ColumnKind::PhoneList)
+            {
+                Protection::ExceptPhoneNumbers
+            } else {
+                Protection::Formulas
+            }
+        }
+        Format::Xlsx(x) => {
+            if x.neutralize() {
+                Protection::Formulas
+            } else {
+                Protection::Off
+            }
+        }
+    }
+}
+
+/// An address as compared between records.
+#[derive(Debug, PartialEq, Eq)]
+enum AddressKey {
+    /// Trimmed and lower-cased.
+    Email(String),
+    /// The national significant digits of a valid number (`7911123456`); else the number's
+    /// digits without leading zeros.
+    Phone(String),
+}
+
+fn address_key(field: &str, v: &Value, country: Option<CountryId>) -> Option<AddressKey> {
+    let raw = v.as_str()?.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    Some(if field == "email" {
+        AddressKey::Email(raw.to_lowercase())
+    } else {
+        AddressKey::Phone(match parse_phone(raw, country) {
+            Some(phone) => phone.national_digits,
+            None => raw
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>()
+                .trim_start_matches('0')
+                .to_string(),
+        })
+    })
+}
+
+/// Whether two records hold the same address: equal emails; phone numbers whose digits are
+/// equal, or where one's (at least seven digits) ends the other's — `07911 123456` written
+/// without its country and `+447911123456` are one number.
+fn same_address(a: &AddressKey, b: &AddressKey) -> bool {
+    match (a, b) {
+        (AddressKey::Email(a), AddressKey::Email(b)) => a == b,
+        (AddressKey::Phone(a), AddressKey::Phone(b)) => {
+            let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+            short == long || (short.len() >= 7 && long.ends_with(short.as_str()))
+        }
+        _ => false,
+    }
+}
+
 /// A fingerprint of a row's cells as written: equal cells, equal fingerprint.
 pub fn fingerprint(cells: &[Cell]) -> [u8; 16] {
     let mut h = Sha256::new();
@@ -353,17 +536,9 @@ fn tags_of(v: &Value) -> Box<dyn Iterator<Item = String> + '_> {
     }
 }
 
-/// Consent values arrive as booleans, `"true"`/`"yes"` or 1/0.
+/// Consent values arrive as booleans, `"true"`/`"yes"` or 1/0; anything else is not a yes.
 fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
-        Value::String(s) => matches!(
-            s.trim().to_lowercase().as_str(),
-            "true" | "yes" | "y" | "1" | "on" | "opted_in" | "subscribed"
-        ),
-        _ => false,
-    }
+    yes_no_of(v) == Some(true)
 }
 
 fn provider_display(id: &str) -> String {

@@ -17,7 +17,7 @@
 //! sensitive fields' values out.
 
 use crate::export::profile::RowKind;
-use crate::fields::{CANONICAL, is_canonical};
+use crate::fields::{CANONICAL, consent, is_canonical};
 use crate::provider::Provider;
 
 /// Facts about a person that are not profile fields.
@@ -53,6 +53,32 @@ pub enum EventFact {
 pub enum Side {
     Old,
     New,
+}
+
+/// What kind of value a column holds: decides which ways of writing it make sense (a phone
+/// format for phone numbers, a date format for dates, yes/no words for yes/no answers) and
+/// whether a phone number may go into a CSV for other software without a `'`. The window shows
+/// a column's choices by this kind; it comes from here, so the screen and the file agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum ColumnKind {
+    /// Words: a name, an email address, a city.
+    Text,
+    /// One phone number.
+    Phone,
+    /// Several phone numbers (all of a person's numbers).
+    PhoneList,
+    /// A point in time or a calendar date.
+    Date,
+    /// A yes/no answer (marketing consent, deleted everywhere).
+    YesNo,
+    /// A number (loyalty points).
+    Number,
+    /// Several values (tags, providers, email addresses).
+    List,
+    /// A provider's own field or an event detail whose kind isn't known in advance.
+    Other,
 }
 
 /// A parsed column source.
@@ -218,6 +244,35 @@ impl Source {
         }
     }
 
+    /// What kind of value the column holds.
+    pub fn kind(&self) -> ColumnKind {
+        match self {
+            Source::Person(fact) => match fact {
+                PersonFact::Id | PersonFact::DisplayName => ColumnKind::Text,
+                PersonFact::FirstSeen | PersonFact::LastSeen => ColumnKind::Date,
+                PersonFact::Providers
+                | PersonFact::Connections
+                | PersonFact::CustomerRefs
+                | PersonFact::Emails => ColumnKind::List,
+                PersonFact::Phones => ColumnKind::PhoneList,
+                PersonFact::Deleted => ColumnKind::YesNo,
+            },
+            Source::Event(fact) => match fact {
+                EventFact::OccurredAt => ColumnKind::Date,
+                EventFact::ChangedFields => ColumnKind::List,
+                _ => ColumnKind::Text,
+            },
+            Source::Field(f) | Source::Change { field: f, .. } => match f.as_str() {
+                "tags" => ColumnKind::List,
+                "loyalty_points" => ColumnKind::Number,
+                _ => key_kind(f).unwrap_or(ColumnKind::Text),
+            },
+            Source::Detail(key) | Source::ProviderPath(key) => {
+                key_kind(key).unwrap_or(ColumnKind::Other)
+            }
+        }
+    }
+
     /// Whether the value needs the person (for event rows).
     pub fn needs_person(&self) -> bool {
         matches!(
@@ -225,6 +280,24 @@ impl Source {
             Source::Field(_) | Source::Person(_) | Source::ProviderPath(_)
         )
     }
+}
+
+/// The kind a field's name tells: a consent flag, a date, a phone number.
+fn key_kind(key: &str) -> Option<ColumnKind> {
+    if consent(key).is_some() {
+        return Some(ColumnKind::YesNo);
+    }
+    if key_is_date(key) {
+        return Some(ColumnKind::Date);
+    }
+    let lower = last_segment(key).to_lowercase();
+    if ["phone", "mobile", "whatsapp"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
+        return Some(ColumnKind::Phone);
+    }
+    None
 }
 
 fn last_segment(key: &str) -> &str {
@@ -348,6 +421,41 @@ mod tests {
         }
         assert!(!events("details.amount").unwrap().is_text_only());
         assert!(!events("details.paid").unwrap().is_text_only());
+    }
+
+    #[test]
+    fn kinds_follow_the_field() {
+        use ColumnKind::*;
+        for (s, kind) in [
+            ("phone", Phone),
+            ("phones", PhoneList),
+            ("vagaro.dayPhone", Phone),
+            ("resdiary.MobileNumber", Phone),
+            ("email", Text),
+            ("full_name", Text),
+            ("postal_code", Text),
+            ("email_marketing_opt_in", YesNo),
+            ("sms_marketing_opt_in", YesNo),
+            ("resdiary.ReceiveGroupEmailMarketing", YesNo),
+            ("deleted", YesNo),
+            ("created_at", Date),
+            ("first_seen", Date),
+            ("zupy.enrolled_at", Date),
+            ("loyalty_points", Number),
+            ("tags", List),
+            ("emails", List),
+            ("providers", List),
+            ("vagaro.businessIds", Other),
+            ("zupy.cpf", Other),
+        ] {
+            assert_eq!(people(s).unwrap().kind(), kind, "{s}");
+        }
+        assert_eq!(events("occurred_at").unwrap().kind(), Date);
+        assert_eq!(events("summary").unwrap().kind(), Text);
+        assert_eq!(events("change.phone.new").unwrap().kind(), Phone);
+        assert_eq!(events("change.created_at.old").unwrap().kind(), Date);
+        assert_eq!(events("details.amount").unwrap().kind(), Other);
+        assert_eq!(events("details.startTime").unwrap().kind(), Date);
     }
 
     #[test]

@@ -7,13 +7,14 @@
 //! 2. dates — a value that reads as a point in time becomes a date in the column's time zone
 //!    (`transform.date`, else the profile's `time_zone`, else UTC); a bare date (`2024-03-15`)
 //!    stays that date in every zone;
-//! 3. `trim`, then `case` — on text;
+//! 3. `trim`, then `case` — on text; a yes/no answer is written in the column's `yes_no` words
+//!    (default: the file's, [`crate::export::Format::default_yes_no`]);
 //! 4. `join` — list items that are not empty, joined (default `", "`);
 //! 5. `default` — when the result is empty.
 
 use crate::export::cell::{Cell, excel_format};
-use crate::export::profile::{Case, CellType, PhoneFormat, Transform};
-use crate::export::source::Source;
+use crate::export::profile::{Case, CellType, PhoneFormat, Transform, YesNoWords};
+use crate::export::source::{ColumnKind, Source};
 use crate::identity::{CountryId, parse_phone};
 use crate::time::{parse_provider_time, to_rfc3339};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
@@ -45,14 +46,18 @@ pub struct ColumnPlan {
     date_format: Option<String>,
     excel_format: Option<String>,
     wants_date: bool,
+    kind: ColumnKind,
+    yes_no: YesNoWords,
 }
 
 impl ColumnPlan {
+    /// `yes_no` is how the file writes yes/no answers when the column doesn't say.
     pub fn new(
         source: Source,
         transform: Transform,
         cell_type: CellType,
         profile_zone: chrono_tz::Tz,
+        yes_no: YesNoWords,
     ) -> ColumnPlan {
         let date = transform.date.clone().unwrap_or_default();
         let zone = date
@@ -65,7 +70,9 @@ impl ColumnPlan {
         let wants_date = transform.date.is_some()
             || cell_type == CellType::Date
             || (cell_type == CellType::Auto && source.is_date());
+        let yes_no = transform.yes_no.unwrap_or(yes_no);
         ColumnPlan {
+            kind: source.kind(),
             source,
             transform,
             cell_type,
@@ -73,7 +80,13 @@ impl ColumnPlan {
             date_format,
             excel_format: excel,
             wants_date,
+            yes_no,
         }
+    }
+
+    /// What kind of value the column holds.
+    pub fn kind(&self) -> ColumnKind {
+        self.kind
     }
 
     /// The cell for `raw`; `country` is for phone numbers written without a country code.
@@ -107,12 +120,16 @@ impl ColumnPlan {
     }
 
     fn scalar(&self, v: &Value, country: Option<CountryId>) -> Cell {
+        // A yes/no column whose provider wrote the answer as text or a number ("yes", 1).
+        if self.kind == ColumnKind::YesNo
+            && !matches!(v, Value::Bool(_))
+            && let Some(b) = yes_no_of(v)
+        {
+            return self.yes_no_cell(b);
+        }
         match v {
             Value::Null => Cell::Empty,
-            Value::Bool(b) => match self.cell_type {
-                CellType::Text => self.text(b.to_string()),
-                _ => Cell::Bool(*b),
-            },
+            Value::Bool(b) => self.yes_no_cell(*b),
             Value::Number(n) => {
                 if self.wants_date
                     && let Some(t) = parse_provider_time(v)
@@ -151,6 +168,20 @@ impl ColumnPlan {
                 self.text_with_phone(s.clone(), country)
             }
             Value::Array(_) | Value::Object(_) => self.text(v.to_string()),
+        }
+    }
+
+    /// A yes/no answer in the column's words.
+    fn yes_no_cell(&self, b: bool) -> Cell {
+        match (self.yes_no, self.cell_type) {
+            (YesNoWords::YesNo, _) => self.text(if b { "Yes" } else { "No" }.to_string()),
+            (YesNoWords::TrueFalse, CellType::Text) => self.text(b.to_string()),
+            (YesNoWords::TrueFalse, _) => Cell::Bool(b),
+            (YesNoWords::OneZero, CellType::Text) => self.text(u8::from(b).to_string()),
+            (YesNoWords::OneZero, _) => Cell::Number {
+                value: f64::from(u8::from(b)),
+                text: u8::from(b).to_string(),
+            },
         }
     }
 
@@ -228,6 +259,25 @@ impl ColumnPlan {
     }
 }
 
+/// A yes/no answer sent as text or a number: `"yes"`, `"true"`, `1`, `"no"`, `0`, … (`None` for
+/// anything else, which is then written as it came).
+pub fn yes_no_of(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_f64() {
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
+            _ => None,
+        },
+        Value::String(s) => match s.trim().to_lowercase().as_str() {
+            "true" | "yes" | "y" | "1" | "on" | "opted_in" | "subscribed" => Some(true),
+            "false" | "no" | "n" | "0" | "off" | "opted_out" | "unsubscribed" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn strftime_is_valid(f: &str) -> bool {
     use chrono::format::{Item, StrftimeItems};
     !f.is_empty() && !StrftimeItems::new(f).any(|i| matches!(i, Item::Error))
@@ -271,6 +321,7 @@ mod tests {
             serde_json::from_value(transform).unwrap(),
             cell_type,
             chrono_tz::UTC,
+            YesNoWords::TrueFalse,
         )
     }
 
@@ -409,5 +460,59 @@ mod tests {
         );
         let p = plan("email_marketing_opt_in", json!({}));
         assert_eq!(cell(&p, json!(true)), Cell::Bool(true));
+    }
+
+    #[test]
+    fn yes_no_answers_in_the_words_chosen() {
+        let words = |w: &str| plan("email_marketing_opt_in", json!({ "yes_no": w }));
+        let p = words("yes_no");
+        assert_eq!(cell(&p, json!(true)), text("Yes"));
+        assert_eq!(cell(&p, json!(false)), text("No"));
+        assert_eq!(
+            cell(&p, json!(null)),
+            Cell::Empty,
+            "never asked stays empty"
+        );
+        assert_eq!(
+            cell(&p, json!("yes")),
+            text("Yes"),
+            "a provider's text answer"
+        );
+        assert_eq!(cell(&p, json!(0)), text("No"), "a provider's number answer");
+        assert_eq!(cell(&p, json!("maybe")), text("maybe"), "kept as it came");
+        let p = words("one_zero");
+        assert_eq!(
+            cell(&p, json!(true)),
+            Cell::Number {
+                value: 1.0,
+                text: "1".into()
+            }
+        );
+        assert_eq!(cell(&p, json!("false")).csv_text(true), "0");
+        let p = words("true_false");
+        assert_eq!(cell(&p, json!(true)), Cell::Bool(true));
+        assert_eq!(cell(&p, json!("Y")).csv_text(true), "true");
+        // The file's default when the column doesn't say; "When empty, write" fills the unknown.
+        let p = ColumnPlan::new(
+            Source::parse("sms_marketing_opt_in", RowKind::People).unwrap(),
+            serde_json::from_value(json!({"default": "No"})).unwrap(),
+            CellType::Auto,
+            chrono_tz::UTC,
+            YesNoWords::YesNo,
+        );
+        assert_eq!(cell(&p, json!(true)), text("Yes"));
+        assert_eq!(cell(&p, json!(null)), text("No"));
+        // A yes/no column typed as text writes the same words as text.
+        let p = plan_typed(
+            "email_marketing_opt_in",
+            json!({"yes_no": "one_zero"}),
+            CellType::Text,
+        );
+        assert_eq!(cell(&p, json!(true)), text("1"));
+        // Text columns don't guess: "yes" in a name stays "yes".
+        assert_eq!(
+            cell(&plan("full_name", json!({})), json!("yes")),
+            text("yes")
+        );
     }
 }

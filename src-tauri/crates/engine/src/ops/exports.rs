@@ -5,8 +5,11 @@
 use super::{Operations, iso};
 use crate::error::{ApiResult, AppError, ErrorCode};
 use chrono::{DateTime, Utc};
+pub use clientele_core::export::ColumnKind;
 pub use clientele_core::export::profile::RowKind;
-use clientele_core::export::profile::{Case, ExportProfile, Format, PhoneFormat, Preset};
+use clientele_core::export::profile::{
+    Case, ExportProfile, Filters, Format, PhoneFormat, Preset, TimeRange, YesNoWords,
+};
 use clientele_store::export::{self, ExportRequest, ExportRun};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -28,6 +31,97 @@ pub struct ExportColumnDraft {
     pub date_format: Option<String>,
     pub phone: Option<PhoneFormat>,
     pub join: Option<String>,
+    /// How a yes/no answer is written; `None`: the file's default (Yes/No for a spreadsheet,
+    /// true/false for other software).
+    pub yes_no: Option<YesNoWords>,
+}
+
+/// Which customers (or events) an export has: the "Which customers" part of the editor. Every
+/// choice made must hold; a list holds when any of its items does; an empty list is no filter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct ExportFiltersDraft {
+    /// `true`: only people who said yes to email marketing; `false`: only those who didn't say
+    /// yes (said no, or never answered).
+    pub email_marketing: Option<bool>,
+    pub sms_marketing: Option<bool>,
+    /// Provider ids (`tiquo`).
+    pub providers: Vec<String>,
+    /// `provider/name`.
+    pub connections: Vec<String>,
+    pub tiers: Vec<String>,
+    pub tags: Vec<String>,
+    /// People rows: also people deleted at every provider.
+    pub include_deleted: bool,
+    /// Not edited on screen; kept as the profile's JSON has them.
+    pub event_from: Option<String>,
+    pub event_to: Option<String>,
+    pub event_kinds: Vec<String>,
+}
+
+impl ExportFiltersDraft {
+    fn of(f: &Filters) -> ExportFiltersDraft {
+        ExportFiltersDraft {
+            email_marketing: f.email_marketing_opt_in,
+            sms_marketing: f.sms_marketing_opt_in,
+            providers: f.providers.clone(),
+            connections: f.connections.clone(),
+            tiers: f.tiers.clone(),
+            tags: f.tags.clone(),
+            include_deleted: f.include_deleted.unwrap_or(false),
+            event_from: f.event_time.as_ref().and_then(|t| t.from.clone()),
+            event_to: f.event_time.as_ref().and_then(|t| t.to.clone()),
+            event_kinds: f.event_kinds.clone(),
+        }
+    }
+
+    fn to_filters(&self, rows: RowKind) -> Filters {
+        let list = |items: &[String]| -> Vec<String> {
+            let mut out: Vec<String> = Vec::new();
+            for item in items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
+                if !out.iter().any(|o| o == item) {
+                    out.push(item.to_string());
+                }
+            }
+            out
+        };
+        let event_time =
+            (self.event_from.is_some() || self.event_to.is_some()).then(|| TimeRange {
+                from: self.event_from.clone(),
+                to: self.event_to.clone(),
+            });
+        Filters {
+            providers: list(&self.providers),
+            connections: list(&self.connections),
+            event_time,
+            event_kinds: list(&self.event_kinds),
+            tiers: list(&self.tiers),
+            tags: list(&self.tags),
+            email_marketing_opt_in: self.email_marketing,
+            sms_marketing_opt_in: self.sms_marketing,
+            // A timeline export has every event; the choice only means something for people.
+            include_deleted: (rows == RowKind::People && self.include_deleted).then_some(true),
+        }
+    }
+}
+
+/// What the "Which customers" choices can be: the connections, and the tiers and tags customers
+/// have now.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ExportFilterChoices {
+    pub providers: Vec<FilterChoice>,
+    pub connections: Vec<FilterChoice>,
+    pub tiers: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+/// One choice: what goes in the filter, and its words.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct FilterChoice {
+    pub value: String,
+    pub label: String,
 }
 
 /// The kind of file an export writes.
@@ -60,6 +154,7 @@ pub struct ExportDraft {
     pub neutralize_formulas: bool,
     pub incremental: bool,
     pub time_zone: Option<String>,
+    pub filters: ExportFiltersDraft,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -98,6 +193,8 @@ pub struct SourceOptionView {
     pub group: String,
     pub sample: Option<String>,
     pub sensitive: bool,
+    /// Which ways of writing the column fit it.
+    pub kind: ColumnKind,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -107,6 +204,9 @@ pub struct ExportPreviewView {
     pub rows: Vec<Vec<String>>,
     #[ts(type = "number | null")]
     pub total: Option<u64>,
+    /// Rows that pass every filter (what a full run writes), when that was cheap to count.
+    #[ts(type = "number | null")]
+    pub matching: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -120,6 +220,9 @@ pub struct ExportProgressView {
     #[ts(type = "number | null")]
     pub total: Option<u64>,
 }
+
+/// The most tiers, and the most tags, offered as filters.
+const FILTER_VALUES: usize = 200;
 
 /// Cancel flags of the runs in progress, by profile name.
 #[derive(Debug, Default)]
@@ -149,8 +252,8 @@ fn group_words(group: &str) -> &'static str {
     }
 }
 
-/// The draft as the profile JSON the engine validates; settings the screen doesn't edit
-/// (filters, file name, default country) are kept from `existing`.
+/// The draft as the profile JSON the engine validates; settings the screen doesn't edit (file
+/// name, default country) are kept from `existing`.
 fn to_profile(draft: &ExportDraft, existing: Option<&ExportProfile>) -> ApiResult<ExportProfile> {
     let columns: Vec<Value> = draft
         .columns
@@ -175,6 +278,9 @@ fn to_profile(draft: &ExportDraft, existing: Option<&ExportProfile>) -> ApiResul
             if let Some(format) = c.date_format.as_ref().filter(|f| !f.is_empty()) {
                 transform.insert("date".into(), json!({ "format": format }));
             }
+            if let Some(words) = c.yes_no {
+                transform.insert("yes_no".into(), json!(words));
+            }
             let mut column = json!({"header": c.header, "source": c.source});
             if !transform.is_empty() {
                 column["transform"] = Value::Object(transform);
@@ -198,10 +304,15 @@ fn to_profile(draft: &ExportDraft, existing: Option<&ExportProfile>) -> ApiResul
     if let Some(tz) = draft.time_zone.as_ref().filter(|t| !t.is_empty()) {
         value["time_zone"] = json!(tz);
     }
+    let filters = draft.filters.to_filters(draft.rows);
+    if !filters.is_empty() {
+        value["filters"] = serde_json::to_value(&filters)
+            .map_err(|e| AppError::new(ErrorCode::InvalidInput, e.to_string()))?;
+    }
     if let Some(existing) = existing {
         let kept = serde_json::to_value(existing)
             .map_err(|e| AppError::new(ErrorCode::InvalidInput, e.to_string()))?;
-        for key in ["filters", "file_name", "default_country"] {
+        for key in ["file_name", "default_country"] {
             if let Some(v) = kept.get(key) {
                 value[key] = v.clone();
             }
@@ -238,6 +349,7 @@ fn to_draft(profile: &ExportProfile) -> ExportDraft {
                 date_format: c.transform.date.as_ref().and_then(|d| d.format.clone()),
                 phone: c.transform.phone,
                 join: c.transform.join.clone(),
+                yes_no: c.transform.yes_no,
             })
             .collect(),
         format: FileKind::of(&profile.format),
@@ -245,6 +357,7 @@ fn to_draft(profile: &ExportProfile) -> ExportDraft {
         neutralize_formulas: neutralize,
         incremental: profile.incremental,
         time_zone: profile.time_zone.clone(),
+        filters: ExportFiltersDraft::of(&profile.filters),
     }
 }
 
@@ -314,8 +427,38 @@ impl Operations {
                 source: o.source,
                 label: o.label,
                 sensitive: o.sensitive,
+                kind: o.kind,
             })
             .collect())
+    }
+
+    /// What the "Which customers" choices can be.
+    pub fn export_filter_choices(&self) -> ApiResult<ExportFilterChoices> {
+        let connections = self.store.reader()?.connections()?;
+        let mut providers: Vec<FilterChoice> = Vec::new();
+        for c in &connections {
+            let value = c.provider.id().to_string();
+            if !providers.iter().any(|p| p.value == value) {
+                providers.push(FilterChoice {
+                    value,
+                    label: c.provider.display_name().to_string(),
+                });
+            }
+        }
+        providers.sort_by(|a, b| a.label.cmp(&b.label));
+        let (tiers, tags) = export::filter_values(&self.store, FILTER_VALUES)?;
+        Ok(ExportFilterChoices {
+            providers,
+            connections: connections
+                .iter()
+                .map(|c| FilterChoice {
+                    value: format!("{}/{}", c.provider.id(), c.name),
+                    label: format!("{} – {}", c.provider.display_name(), c.name),
+                })
+                .collect(),
+            tiers,
+            tags,
+        })
     }
 
     pub fn preview_export(
@@ -336,6 +479,7 @@ impl Operations {
                 .map(|r| r.into_iter().map(|c| c.text).collect())
                 .collect(),
             total: Some(preview.total),
+            matching: preview.matching,
         })
     }
 
@@ -441,6 +585,7 @@ mod tests {
                     date_format: None,
                     phone: None,
                     join: None,
+                    yes_no: None,
                 },
                 ExportColumnDraft {
                     header: "Name".into(),
@@ -451,6 +596,7 @@ mod tests {
                     date_format: None,
                     phone: None,
                     join: None,
+                    yes_no: None,
                 },
                 ExportColumnDraft {
                     header: "Phone".into(),
@@ -461,6 +607,7 @@ mod tests {
                     date_format: None,
                     phone: Some(PhoneFormat::E164),
                     join: None,
+                    yes_no: None,
                 },
                 ExportColumnDraft {
                     header: "Joined".into(),
@@ -471,6 +618,7 @@ mod tests {
                     date_format: Some("%d/%m/%Y".into()),
                     phone: None,
                     join: None,
+                    yes_no: None,
                 },
             ],
             format: FileKind::Csv,
@@ -478,6 +626,7 @@ mod tests {
             neutralize_formulas: false,
             incremental: true,
             time_zone: Some("Europe/London".into()),
+            filters: ExportFiltersDraft::default(),
         }
     }
 
@@ -491,6 +640,77 @@ mod tests {
             ..draft()
         };
         assert_eq!(to_draft(&to_profile(&xlsx, None).unwrap()), xlsx);
+    }
+
+    #[test]
+    fn filters_chosen_on_screen_round_trip_and_old_profiles_keep_theirs() {
+        let mut d = draft();
+        d.columns.push(ExportColumnDraft {
+            header: "Email marketing".into(),
+            source: "email_marketing_opt_in".into(),
+            trim: false,
+            case: None,
+            default: None,
+            date_format: None,
+            phone: None,
+            join: None,
+            yes_no: Some(YesNoWords::OneZero),
+        });
+        d.filters = ExportFiltersDraft {
+            email_marketing: Some(true),
+            sms_marketing: Some(false),
+            providers: vec!["tiquo".into()],
+            connections: vec!["tiquo/main-salon".into()],
+            tiers: vec!["Gold".into()],
+            tags: vec!["VIP".into()],
+            include_deleted: true,
+            event_from: None,
+            event_to: None,
+            event_kinds: vec![],
+        };
+        let profile = to_profile(&d, None).unwrap();
+        assert_eq!(profile.filters.email_marketing_opt_in, Some(true));
+        assert_eq!(profile.filters.include_deleted, Some(true));
+        assert_eq!(
+            profile.columns[4].transform.yes_no,
+            Some(YesNoWords::OneZero)
+        );
+        assert_eq!(to_draft(&profile), d);
+
+        // A profile written as JSON (before the screen had filters) opens with its filters, and
+        // saving it from the screen keeps the ones the screen doesn't show.
+        let old = ExportProfile::from_json(
+            &json!({"name": "old", "rows": "events", "format": {"type": "csv"},
+                "columns": [{"header": "When", "source": "occurred_at"}],
+                "filters": {"event_time": {"from": "2024-01-01"}, "event_kinds": ["created"],
+                            "tier": ["Gold"], "email_marketing_opt_in": true},
+                "file_name": "{name}"})
+            .to_string(),
+        )
+        .unwrap();
+        let opened = to_draft(&old);
+        assert_eq!(opened.filters.tiers, ["Gold"]);
+        assert_eq!(opened.filters.email_marketing, Some(true));
+        let saved = to_profile(&opened, Some(&old)).unwrap();
+        assert_eq!(
+            (saved.filters, saved.file_name),
+            (old.filters, old.file_name),
+            "nothing lost on a round trip through the screen"
+        );
+
+        // "Include deleted" means nothing for events: dropped rather than refused.
+        let mut events = opened.clone();
+        events.filters.include_deleted = true;
+        assert_eq!(
+            to_profile(&events, None).unwrap().filters.include_deleted,
+            None
+        );
+        // Cleared choices leave no filters behind.
+        let cleared = ExportDraft {
+            filters: ExportFiltersDraft::default(),
+            ..d
+        };
+        assert!(to_profile(&cleared, None).unwrap().filters.is_empty());
     }
 
     #[test]

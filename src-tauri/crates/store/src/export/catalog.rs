@@ -7,7 +7,9 @@ use super::{ExportError, preview_export};
 use crate::Store;
 use chrono::{DateTime, Utc};
 use clientele_core::export::source::{EVENT_FACTS, PERSON_FACTS};
-use clientele_core::export::{Column, CsvFormat, ExportProfile, Format, RowKind};
+use clientele_core::export::{
+    Column, ColumnKind, CsvFormat, ExportProfile, Format, RowKind, Source,
+};
 use clientele_core::fields::{CANONICAL, is_sensitive, label};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -26,6 +28,8 @@ pub struct SourceOption {
     pub group: &'static str,
     /// A national id or similar: exported only because a column names it; no samples shown.
     pub sensitive: bool,
+    /// What kind of value it is (which ways of writing it make sense).
+    pub kind: ColumnKind,
     /// A few distinct values as they would be written (CSV text), from the first rows.
     pub samples: Vec<String>,
 }
@@ -41,6 +45,7 @@ pub fn source_options(
     let mut push = |source: String, label: String, group: &'static str| {
         options.push(SourceOption {
             sensitive: is_sensitive(&source),
+            kind: Source::parse(&source, rows).map_or(ColumnKind::Other, |s| s.kind()),
             source,
             label,
             group,
@@ -163,4 +168,77 @@ fn fill_samples(
         options[i].samples = seen;
     }
     Ok(())
+}
+
+/// The loyalty tiers and tags customers have now, for the filters' pickers: each written as most
+/// customers have it, case ignored (as the filters compare), sorted, at most `limit` of each.
+pub fn filter_values(
+    store: &Store,
+    limit: usize,
+) -> Result<(Vec<String>, Vec<String>), ExportError> {
+    use std::collections::BTreeMap;
+    let reader = store.reader()?;
+    let mut stmt = reader.conn.prepare(
+        "SELECT json_extract(profile, '$.loyalty_tier.value'),
+                json_extract(profile, '$.tags.value')
+         FROM people WHERE deleted = 0",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, Option<rusqlite::types::Value>>(0)?,
+            r.get::<_, Option<rusqlite::types::Value>>(1)?,
+        ))
+    })?;
+    // lower-cased → (spelling → how many)
+    type Seen = BTreeMap<String, BTreeMap<String, usize>>;
+    let mut tiers: Seen = BTreeMap::new();
+    let mut tags: Seen = BTreeMap::new();
+    let note = |seen: &mut Seen, text: &str| {
+        let text = text.trim();
+        if !text.is_empty() {
+            *seen
+                .entry(text.to_lowercase())
+                .or_default()
+                .entry(text.to_string())
+                .or_default() += 1;
+        }
+    };
+    for row in rows {
+        let (tier, tag_list) = row?;
+        match tier {
+            Some(rusqlite::types::Value::Text(t)) => note(&mut tiers, &t),
+            Some(rusqlite::types::Value::Integer(n)) => note(&mut tiers, &n.to_string()),
+            _ => {}
+        }
+        if let Some(rusqlite::types::Value::Text(list)) = tag_list {
+            // json_extract gives an array as JSON text, a string as itself.
+            match serde_json::from_str::<serde_json::Value>(&list) {
+                Ok(serde_json::Value::Array(items)) => {
+                    for item in items.iter().filter_map(|i| i.as_str()) {
+                        note(&mut tags, item);
+                    }
+                }
+                _ => {
+                    for item in list.split([',', ';']) {
+                        note(&mut tags, item);
+                    }
+                }
+            }
+        }
+    }
+    let spelled = |seen: Seen| -> Vec<String> {
+        let mut out: Vec<String> = seen
+            .into_values()
+            .filter_map(|spellings| {
+                spellings
+                    .into_iter()
+                    .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+                    .map(|(s, _)| s)
+            })
+            .collect();
+        out.sort_by_key(|s| s.to_lowercase());
+        out.truncate(limit);
+        out
+    };
+    Ok((spelled(tiers), spelled(tags)))
 }

@@ -5,7 +5,7 @@
 //! temporary file, so no half-written file is ever left under the name the user chose.
 
 use super::ExportError;
-use clientele_core::export::{Cell, CompiledProfile, Output, is_formula_like};
+use clientele_core::export::{Cell, CompiledProfile, Output, Protection, is_formula_like};
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 use std::collections::HashMap;
 use std::fs::File;
@@ -86,7 +86,10 @@ pub(crate) enum Sink {
 
 pub(crate) struct CsvSink {
     writer: csv::Writer<BufWriter<File>>,
+    /// For the header row.
     neutralize: bool,
+    /// For each column.
+    protections: Vec<Protection>,
     record: csv::ByteRecord,
 }
 
@@ -137,6 +140,7 @@ impl Sink {
                 Ok(Sink::Csv(Box::new(CsvSink {
                     writer,
                     neutralize: settings.neutralize,
+                    protections: c.protections().to_vec(),
                     record: csv::ByteRecord::new(),
                 })))
             }
@@ -179,6 +183,7 @@ impl Sink {
                     writer,
                     neutralize,
                     record,
+                    ..
                 } = &mut **c;
                 record.clear();
                 for h in headers {
@@ -215,12 +220,13 @@ impl Sink {
             Sink::Csv(c) => {
                 let CsvSink {
                     writer,
-                    neutralize,
+                    protections,
                     record,
+                    ..
                 } = &mut **c;
                 record.clear();
-                for cell in cells {
-                    record.push_field(cell.csv_text(*neutralize).as_bytes());
+                for (cell, protection) in cells.iter().zip(protections.iter()) {
+                    record.push_field(cell.csv_text_guarded(*protection).as_bytes());
                 }
                 writer
                     .write_byte_record(record)

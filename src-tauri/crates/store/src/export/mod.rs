@@ -36,14 +36,14 @@ mod rows;
 #[cfg(test)]
 mod tests;
 
-pub use catalog::{SourceOption, source_options};
+pub use catalog::{SourceOption, filter_values, source_options};
 use profiles::RunEnd;
 pub use profiles::{ExportRun, RunOutcome, Saved, SavedProfile};
 
 use crate::{Reader, Store, StoreError};
 use chrono::{DateTime, Utc};
 use clientele_core::export::{
-    Cell, CompiledProfile, ExportProfile, Output, ProfileError, RowRef, fingerprint,
+    Cell, CompiledProfile, ExportProfile, Output, ProfileError, Protection, RowRef, fingerprint,
 };
 use clientele_core::identity::parse_country;
 use file::Sink;
@@ -52,6 +52,11 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+
+/// A preview counts the rows that pass the tier, tag and consent filters (which need each
+/// person's profile read) only when there are at most this many to read; beyond, the count would
+/// slow down a preview that refreshes as the filters are edited.
+pub const MATCH_COUNT_LIMIT: u64 = 50_000;
 
 /// How often (in rows read) progress is reported.
 const PROGRESS_EVERY: u64 = 1_000;
@@ -129,6 +134,9 @@ pub struct ExportPreview {
     pub rows: Vec<Vec<PreviewCell>>,
     /// Rows the export would read (before the tier, tag and consent filters).
     pub total: u64,
+    /// Rows that pass every filter — what a full run would write — when that was cheap to count
+    /// (no tier, tag or consent filter, or at most [`MATCH_COUNT_LIMIT`] rows to read).
+    pub matching: Option<u64>,
     /// The file name a run now would get.
     pub file_name: String,
 }
@@ -258,9 +266,9 @@ pub fn preview_export(
         let total = rows::count(&reader.conn, &compiled)?;
         let neutralize = compiled.output.neutralize();
         let csv = matches!(compiled.output, Output::Csv(_));
-        let text = |cell: &Cell| -> String {
+        let text = |cell: &Cell, protection: Protection| -> String {
             if csv {
-                cell.csv_text(neutralize).into_owned()
+                cell.csv_text_guarded(protection).into_owned()
             } else {
                 cell.display_text().into_owned()
             }
@@ -281,10 +289,27 @@ pub fn preview_export(
         };
         let mut out = Vec::new();
         let mut cells = Vec::new();
-        if limit > 0 {
+        // Counting what matches means reading every row when a filter looks at the profile.
+        let count_all = compiled.filters_on_profile() && total <= MATCH_COUNT_LIMIT;
+        let mut matching = if compiled.filters_on_profile() {
+            0
+        } else {
+            total
+        };
+        if limit > 0 || count_all {
             rows::for_each(&reader.conn, &compiled, |row| {
                 if !compiled.keeps(row) {
                     return Ok::<_, ExportError>(Flow::Continue);
+                }
+                if count_all {
+                    matching += 1;
+                }
+                if out.len() >= limit {
+                    return Ok(if count_all {
+                        Flow::Continue
+                    } else {
+                        Flow::Stop
+                    });
                 }
                 compiled.cells(row, &mut cells);
                 if let Some(profile_id) = baseline
@@ -297,13 +322,14 @@ pub fn preview_export(
                 out.push(
                     cells
                         .iter()
-                        .map(|c| PreviewCell {
-                            text: text(c),
+                        .zip(compiled.protections())
+                        .map(|(c, protection)| PreviewCell {
+                            text: text(c, *protection),
                             kind: c.kind().as_str(),
                         })
                         .collect(),
                 );
-                Ok(if out.len() >= limit {
+                Ok(if out.len() >= limit && !count_all {
                     Flow::Stop
                 } else {
                     Flow::Continue
@@ -314,6 +340,7 @@ pub fn preview_export(
             headers,
             rows: out,
             total,
+            matching: (count_all || !compiled.filters_on_profile()).then_some(matching),
             file_name: profile.file_name_at(now),
         })
     })();

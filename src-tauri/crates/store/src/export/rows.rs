@@ -7,7 +7,9 @@
 //!
 //! Filters on where a row comes from and when (providers, connections, event time, event
 //! kinds) are SQL conditions here; filters on the current profile (tier, tags, consent) are
-//! applied by `CompiledProfile::keeps`.
+//! applied by `CompiledProfile::keeps`. A person whose consent answer came from another record
+//! than the address it is about has their records read too, so that the answer written is the
+//! one given for the address exported (`CompiledProfile::pair_consents`).
 
 use crate::StoreError;
 use crate::time::{from_millis, to_millis};
@@ -271,6 +273,16 @@ struct EventInput {
 struct MergedValue {
     #[serde(default)]
     value: Value,
+    /// The record the value came from.
+    #[serde(default)]
+    source_profile: Option<i64>,
+}
+
+/// The wanted fields of a merged profile: each value, and the record each came from.
+#[derive(Debug, Default, PartialEq)]
+struct Wanted {
+    values: BTreeMap<String, Value>,
+    records: BTreeMap<String, i64>,
 }
 
 #[derive(Deserialize)]
@@ -283,28 +295,34 @@ struct StateFields {
 /// `{value, source, at, …}`); the other fields are skipped without being built. An export reads
 /// a handful of fields from profiles that hold dozens, once per row: building them all was most
 /// of what an export of events with people's columns cost beyond `sqlite3 -csv` (`make bench`).
+/// `with_records`: also note the record each value came from (`Wanted::records`).
 fn wanted_values(
     json: &str,
     wanted: &BTreeSet<String>,
-) -> Result<BTreeMap<String, Value>, serde_json::Error> {
+    with_records: bool,
+) -> Result<Wanted, serde_json::Error> {
     use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
     use std::borrow::Cow;
 
-    struct Wanted<'a>(&'a BTreeSet<String>);
+    struct Seed<'a>(&'a BTreeSet<String>, bool);
 
-    impl<'de> Visitor<'de> for Wanted<'_> {
-        type Value = BTreeMap<String, Value>;
+    impl<'de> Visitor<'de> for Seed<'_> {
+        type Value = Wanted;
 
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("a profile: an object of fields")
         }
 
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut out = BTreeMap::new();
+            let mut out = Wanted::default();
             while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                 if self.0.contains(key.as_ref()) {
                     let merged: MergedValue = map.next_value()?;
-                    out.insert(key.into_owned(), merged.value);
+                    let key = key.into_owned();
+                    if let Some(record) = merged.source_profile.filter(|_| self.1) {
+                        out.records.insert(key.clone(), record);
+                    }
+                    out.values.insert(key, merged.value);
                 } else {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -313,8 +331,8 @@ fn wanted_values(
         }
     }
 
-    impl<'de> DeserializeSeed<'de> for Wanted<'_> {
-        type Value = BTreeMap<String, Value>;
+    impl<'de> DeserializeSeed<'de> for Seed<'_> {
+        type Value = Wanted;
 
         fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
             d.deserialize_map(self)
@@ -322,7 +340,7 @@ fn wanted_values(
     }
 
     let mut de = serde_json::Deserializer::from_str(json);
-    let values = Wanted(wanted).deserialize(&mut de)?;
+    let values = Seed(wanted, with_records).deserialize(&mut de)?;
     de.end()?;
     Ok(values)
 }
@@ -338,8 +356,8 @@ fn person_from(
     let first: Option<i64> = r.get(5)?;
     let last: Option<i64> = r.get(6)?;
     let id: i64 = r.get(0)?;
-    let merged = wanted_values(&profile, c.profile_fields())?;
-    Ok(PersonRow {
+    let merged = wanted_values(&profile, c.profile_fields(), c.reads_consent())?;
+    let mut person = PersonRow {
         id,
         display_name: r.get(1)?,
         emails: serde_json::from_str(&emails)?,
@@ -347,13 +365,20 @@ fn person_from(
         first_seen: first.map(from_millis),
         last_seen: last.map(from_millis),
         deleted: r.get(7)?,
-        profile: merged,
-        records: if c.needs.records {
-            records_of(conn, id, c.needs.record_fields)?
-        } else {
-            Vec::new()
-        },
-    })
+        profile: merged.values,
+        field_records: merged.records,
+        records: Vec::new(),
+    };
+    // Only people whose consent and address came from different records read their records'
+    // fields for that (rare: most people's answers and addresses come from one record).
+    let pair = c.needs_consent_records(&person);
+    if c.needs.records || pair {
+        person.records = records_of(conn, id, c.needs.record_fields || pair)?;
+    }
+    if pair {
+        c.pair_consents(&mut person);
+    }
+    Ok(person)
 }
 
 fn records_of(
@@ -362,26 +387,28 @@ fn records_of(
     with_fields: bool,
 ) -> Result<Vec<RecordRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT c.provider, c.name, sp.customer_ref, CASE WHEN ?2 THEN sp.state END
+        "SELECT sp.id, c.provider, c.name, sp.customer_ref, CASE WHEN ?2 THEN sp.state END
          FROM source_profiles sp JOIN connections c ON c.id = sp.connection_id
          WHERE sp.person_id = ?1 ORDER BY sp.id",
     )?;
     let rows = stmt.query_map(rusqlite::params![person, with_fields], |r| {
         Ok((
-            r.get::<_, String>(0)?,
+            r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
-            r.get::<_, Option<String>>(3)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<String>>(4)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (provider, connection, customer_ref, state) = row?;
+        let (id, provider, connection, customer_ref, state) = row?;
         let fields = match state {
             Some(s) => serde_json::from_str::<StateFields>(&s)?.fields,
             None => BTreeMap::new(),
         };
         out.push(RecordRow {
+            id,
             provider,
             connection,
             customer_ref,
@@ -436,7 +463,7 @@ mod wanted_values_tests {
     #[test]
     fn only_the_wanted_fields_are_read_with_their_values() {
         let profile = json!({
-            "email": {"value": "ana@example.com", "source": "tiquo/main", "at": 1},
+            "email": {"value": "ana@example.com", "source": "tiquo/main", "at": 1, "source_profile": 4},
             "full_name": {"value": "Ana \"Tiny\" Silva", "source": "plain/support"},
             "tags": {"value": ["vip", {"nested": [1, 2]}]},
             "loyalty_points": {"value": 120},
@@ -445,16 +472,28 @@ mod wanted_values_tests {
         .to_string()
         .replace("café", "caf\\u00e9");
         let wanted: BTreeSet<String> = ["email", "tags", "café", "phone"].map(String::from).into();
-        let values = wanted_values(&profile, &wanted).unwrap();
+        let values = wanted_values(&profile, &wanted, true).unwrap();
         assert_eq!(
-            values,
+            values.values,
             BTreeMap::from([
                 ("café".to_string(), json!("escaped key")),
                 ("email".to_string(), json!("ana@example.com")),
                 ("tags".to_string(), json!(["vip", {"nested": [1, 2]}])),
             ])
         );
-        assert!(wanted_values("{\"email\": {\"value\": 1}} trailing", &wanted).is_err());
-        assert!(wanted_values("[]", &wanted).is_err());
+        assert_eq!(
+            values.records,
+            BTreeMap::from([("email".to_string(), 4)]),
+            "the record each value came from, when the profile says"
+        );
+        assert!(wanted_values("{\"email\": {\"value\": 1}} trailing", &wanted, true).is_err());
+        assert!(wanted_values("[]", &wanted, true).is_err());
+        assert!(
+            wanted_values(&profile, &wanted, false)
+                .unwrap()
+                .records
+                .is_empty(),
+            "records noted only when asked"
+        );
     }
 }

@@ -7,7 +7,7 @@ use crate::{IngestOutcome, Store, Writer};
 use calamine::{Data, Reader as _, Xlsx, open_workbook_from_rs};
 use chrono::{Duration, TimeZone};
 use clientele_core::Provider;
-use clientele_core::export::RowKind;
+use clientele_core::export::{ColumnKind, RowKind};
 use serde_json::{Value, json};
 use std::sync::atomic::AtomicBool;
 
@@ -192,6 +192,13 @@ fn read_csv(bytes: &[u8], delimiter: u8, header: bool) -> Vec<Vec<String>> {
     rows
 }
 
+/// The row whose first cell is `first`.
+fn by_email_free<'a>(rows: &'a [Vec<String>], first: &str) -> &'a Vec<String> {
+    rows.iter()
+        .find(|r| r[0] == first)
+        .unwrap_or_else(|| panic!("no row for {first}: {rows:?}"))
+}
+
 fn by_email<'a>(rows: &'a [Vec<String>], email: &str) -> &'a Vec<String> {
     rows.iter()
         .find(|r| r.iter().any(|c| c == email))
@@ -233,7 +240,10 @@ fn excel_csv_preset_has_bom_crlf_accents_and_neutralized_formulas() {
     assert_eq!(hyper[0], "'=HYPERLINK(\"http://x\",\"click\")");
     assert_eq!(hyper[2], "00447911123456");
     assert_eq!(hyper[3], "-5", "numbers are never neutralized");
-    assert_eq!(hyper[6], "false");
+    assert_eq!(
+        hyper[6], "No",
+        "a yes/no in words, for a person reading Excel"
+    );
     assert_eq!(
         hyper[7], "2024-02-01T00:00:00Z",
         "Tiquo's date, as the adapter stored it"
@@ -262,6 +272,18 @@ fn other_preset_and_explicit_csv_options() {
     assert!(!bytes.contains(&b'\r'), "LF only");
     let rows = read_csv(&bytes, b',', true);
     assert_eq!(rows[0], vec!["Name", "Phone"]);
+    assert_eq!(
+        by_email_free(&rows, "Zoë Ångström")[1],
+        "+5511965958122",
+        "for other software a phone number goes as it is (no ' for a mailing tool to keep)"
+    );
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r[0] == "'=HYPERLINK(\"http://x\",\"click\")")
+            .count(),
+        1,
+        "everything else formula-like is still neutralized: {rows:?}"
+    );
 
     f.save(json!({"name": "semi", "rows": "people",
         "format": {"type": "csv", "delimiter": ";", "header": false, "bom": false,
@@ -338,7 +360,7 @@ fn xlsx_has_real_types_leading_zeros_and_formulas_as_text() {
         "points are a number: {:?}",
         hyper[3]
     );
-    assert_eq!(hyper[6], &Data::Bool(false));
+    assert_eq!(hyper[6], &Data::String("No".into()), "a yes/no in words");
     match hyper[7] {
         Data::DateTime(d) => {
             assert_eq!(d.as_datetime().unwrap().to_string(), "2024-02-01 00:00:00")
@@ -698,6 +720,11 @@ fn preview_shows_the_first_rows_exactly_as_written() {
         .collect();
     assert_eq!(texts, rows[1..].to_vec());
     assert_eq!(preview.total, 3);
+    assert_eq!(
+        preview.matching,
+        Some(3),
+        "no filter on the profile: every row read"
+    );
     assert_eq!(preview.file_name, "mailing-2024-03-15.csv");
     let hyper = preview
         .rows
@@ -816,6 +843,13 @@ fn source_options_list_every_source_with_samples_but_never_sample_sensitive_ones
     let email = find(&people, "email");
     assert_eq!(email.label, "Email");
     assert_eq!(email.group, "customer");
+    assert_eq!(email.kind, ColumnKind::Text);
+    assert_eq!(find(&people, "phone").kind, ColumnKind::Phone);
+    assert_eq!(
+        find(&people, "email_marketing_opt_in").kind,
+        ColumnKind::YesNo
+    );
+    assert_eq!(find(&people, "first_seen").kind, ColumnKind::Date);
     assert!(
         email.samples.contains(&"zoe@example.com".to_string()),
         "{email:?}"
@@ -841,4 +875,236 @@ fn source_options_list_every_source_with_samples_but_never_sample_sensitive_ones
         };
         clientele_core::export::Source::parse(&o.source, rows).unwrap();
     }
+}
+
+#[test]
+fn a_preview_counts_who_matches_the_filters() {
+    let f = fixture();
+    let mut p = f.save(mailing(json!({"type": "csv", "preset": "other"})));
+    p.filters.email_marketing_opt_in = Some(true);
+    let preview = preview_export(&f.store, &p, 50, t(200)).unwrap();
+    assert_eq!(preview.total, 3, "people read");
+    assert_eq!(
+        preview.matching,
+        Some(1),
+        "Zoë is the only one who said yes"
+    );
+    assert_eq!(preview.rows.len(), 1);
+    // Counted even when fewer rows are shown than match.
+    p.filters.email_marketing_opt_in = Some(false);
+    let preview = preview_export(&f.store, &p, 1, t(200)).unwrap();
+    assert_eq!((preview.rows.len(), preview.matching), (1, Some(2)));
+    p.filters.tags = vec!["nobody".into()];
+    let preview = preview_export(&f.store, &p, 50, t(200)).unwrap();
+    assert_eq!((preview.rows.len(), preview.matching), (0, Some(0)));
+}
+
+#[test]
+fn consent_and_yes_no_words_follow_the_column_and_the_file() {
+    let f = fixture();
+    let profile = |format: Value, yes_no: Option<&str>| {
+        let mut transform = json!({});
+        if let Some(w) = yes_no {
+            transform["yes_no"] = json!(w);
+        }
+        json!({"name": "consent", "rows": "people", "format": format,
+            "columns": [{"header": "Email", "source": "email"},
+                        {"header": "Email marketing", "source": "email_marketing_opt_in", "transform": transform},
+                        {"header": "SMS marketing", "source": "sms_marketing_opt_in"}]})
+    };
+    let answers = |format: Value, yes_no: Option<&str>| -> Vec<Vec<String>> {
+        f.save(profile(format, yes_no));
+        let (_, bytes) = f.run("consent", "consent.csv");
+        let start = if bytes.starts_with(BOM) { 3 } else { 0 };
+        let mut rows = read_csv(&bytes[start..], b',', true)[1..].to_vec();
+        rows.sort();
+        rows
+    };
+    let row = |e: &str, a: &str| vec![e.to_string(), a.to_string(), String::new()];
+    assert_eq!(
+        answers(json!({"type": "csv"}), None),
+        [
+            row("hyper@example.com", "No"),
+            row("jose@example.com", ""),
+            row("zoe@example.com", "Yes")
+        ],
+        "CSV for Excel: Yes/No; never asked stays empty"
+    );
+    assert_eq!(
+        answers(json!({"type": "csv", "preset": "other"}), None),
+        [
+            row("hyper@example.com", "false"),
+            row("jose@example.com", ""),
+            row("zoe@example.com", "true")
+        ],
+        "CSV for other software: true/false"
+    );
+    assert_eq!(
+        answers(json!({"type": "csv", "preset": "other"}), Some("one_zero")),
+        [
+            row("hyper@example.com", "0"),
+            row("jose@example.com", ""),
+            row("zoe@example.com", "1")
+        ]
+    );
+    // An Excel workbook: Yes/No words by default, a real TRUE/FALSE cell when asked.
+    f.save(profile(json!({"type": "xlsx"}), Some("true_false")));
+    let (_, bytes) = f.run("consent", "consent.xlsx");
+    let (range, _) = sheet(bytes, "consent");
+    assert_eq!(row_of(&range, "zoe@example.com")[1], &Data::Bool(true));
+}
+
+/// Farah is one person at two providers, linked by her phone number: Tiquo has her old email
+/// and her "yes" to email marketing (given for that address); Vagaro, later, has her new email
+/// and never asked. Ana, at Tiquo only, said yes with the address she still has.
+fn farah_fixture() -> Fixture {
+    let (dir, store) = temp_store();
+    let mut w = store.writer().unwrap();
+    let tiquo = connect(&mut w, Provider::Tiquo, "shop");
+    let vagaro = connect(&mut w, Provider::Vagaro, "uptown");
+    deliver(
+        &mut w,
+        tiquo,
+        &tiquo_created(
+            "cust_farah",
+            1,
+            json!({"firstName": "Farah", "lastName": "Haddad", "email": "farah@old.example",
+                   "phone": "+447911123456", "marketingConsent": true}),
+        ),
+    );
+    deliver(
+        &mut w,
+        tiquo,
+        &tiquo_created(
+            "cust_ana",
+            2,
+            json!({"firstName": "Ana", "lastName": "Silva", "email": "ana@example.com",
+                   "phone": "+447911654321", "marketingConsent": true}),
+        ),
+    );
+    deliver(
+        &mut w,
+        vagaro,
+        &json!({"id": "v1", "createdDate": iso(10), "type": "customer", "action": "created",
+                "payload": {"customerId": "V-FARAH", "customerFirstName": "Farah",
+                            "customerLastName": "Haddad", "email": "farah@new.example",
+                            "mobilePhone": "+44 7911 123456", "businessIds": ["b1"]}}),
+    );
+    Fixture {
+        _dir: dir,
+        store,
+        out: tempfile::tempdir().unwrap(),
+        tiquo,
+    }
+}
+
+#[test]
+fn the_consent_exported_is_the_one_given_for_the_address_exported() {
+    let f = farah_fixture();
+    // One person, Vagaro's (newer) email, Tiquo's consent on her profile.
+    let people: i64 = f
+        .store
+        .reader()
+        .unwrap()
+        .conn
+        .query_row("SELECT COUNT(*) FROM people", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(people, 2, "Farah's two records are one person");
+    f.save(
+        json!({"name": "all", "rows": "people", "format": {"type": "csv", "preset": "other"},
+        "columns": [{"header": "Email", "source": "email"},
+                    {"header": "Email marketing", "source": "email_marketing_opt_in"},
+                    {"header": "Providers", "source": "providers"}]}),
+    );
+    let (_, bytes) = f.run("all", "all.csv");
+    let rows = read_csv(&bytes, b',', true);
+    assert_eq!(
+        by_email(&rows, "farah@new.example"),
+        &vec!["farah@new.example", "", "Tiquo, Vagaro"],
+        "her yes was for farah@old.example, not for the address in the file"
+    );
+    assert_eq!(
+        by_email(&rows, "ana@example.com")[1],
+        "true",
+        "one record: its own answer"
+    );
+
+    // A mailing list of people who said yes has Ana, and not Farah's new address.
+    f.save(
+        json!({"name": "mailing", "rows": "people", "format": {"type": "csv", "preset": "other"},
+        "filters": {"email_marketing_opt_in": true},
+        "columns": [{"header": "Email", "source": "email"}]}),
+    );
+    let (run, bytes) = f.run("mailing", "mailing.csv");
+    assert_eq!(
+        read_csv(&bytes, b',', true),
+        [vec!["Email"], vec!["ana@example.com"]]
+    );
+    assert_eq!(run.rows, 1);
+    let p = f
+        .store
+        .reader()
+        .unwrap()
+        .export_profile("mailing")
+        .unwrap()
+        .profile;
+    let preview = preview_export(&f.store, &p, 50, t(200)).unwrap();
+    assert_eq!(preview.matching, Some(1), "the count agrees with the file");
+
+    // Timeline rows read the same person the same way.
+    f.save(
+        json!({"name": "tl", "rows": "events", "format": {"type": "csv", "preset": "other"},
+        "filters": {"providers": ["vagaro"]},
+        "columns": [{"header": "Email", "source": "email"},
+                    {"header": "Email marketing", "source": "email_marketing_opt_in"}]}),
+    );
+    let (_, bytes) = f.run("tl", "tl.csv");
+    assert_eq!(
+        read_csv(&bytes, b',', true)[1],
+        vec!["farah@new.example", ""]
+    );
+
+    // Once Tiquo has her new address too, her yes is for it.
+    let mut w = f.store.writer().unwrap();
+    deliver(
+        &mut w,
+        f.tiquo,
+        &json!({"id": "evt_farah_u", "type": "customer.updated", "created": iso(20),
+                "data": {"id": "cust_farah", "email": "farah@new.example"},
+                "previousAttributes": {"email": "farah@old.example"}}),
+    );
+    let (_, bytes) = f.run("mailing", "mailing.csv");
+    let mut emails = read_csv(&bytes, b',', true)[1..].to_vec();
+    emails.sort();
+    assert_eq!(emails, [vec!["ana@example.com"], vec!["farah@new.example"]]);
+}
+
+#[test]
+fn filter_pickers_offer_the_tiers_and_tags_customers_have() {
+    let f = fixture();
+    let mut w = f.store.writer().unwrap();
+    deliver(
+        &mut w,
+        f.tiquo,
+        &tiquo_created(
+            "cust_3",
+            7,
+            json!({"firstName": "Tag", "email": "tag@example.com", "tags": ["vip", "Lapsed "],
+                   "loyaltyTier": "Silver"}),
+        ),
+    );
+    deliver(
+        &mut w,
+        f.tiquo,
+        &tiquo_created(
+            "cust_4",
+            8,
+            json!({"firstName": "Tig", "email": "tig@example.com", "tags": ["VIP"]}),
+        ),
+    );
+    let (tiers, tags) = filter_values(&f.store, 50).unwrap();
+    assert_eq!(tiers, ["Gold", "Silver"]);
+    assert_eq!(tags, ["Lapsed", "VIP"], "one spelling each, the commonest");
+    let (_, tags) = filter_values(&f.store, 1).unwrap();
+    assert_eq!(tags, ["Lapsed"]);
 }

@@ -27,8 +27,10 @@ fn person() -> PersonRow {
             "country_code": "GB"
         }))
         .unwrap(),
+        field_records: BTreeMap::new(),
         records: vec![
             RecordRow {
+                id: 1,
                 provider: "zupy".into(),
                 connection: "main".into(),
                 customer_ref: "ZP-1".into(),
@@ -50,12 +52,14 @@ fn person() -> PersonRow {
                 ]),
             },
             RecordRow {
+                id: 2,
                 provider: "tiquo".into(),
                 connection: "shop".into(),
                 customer_ref: "cust_1".into(),
                 fields: BTreeMap::new(),
             },
             RecordRow {
+                id: 3,
                 provider: "zupy".into(),
                 connection: "other".into(),
                 customer_ref: "ZP-2".into(),
@@ -80,7 +84,8 @@ fn csv_cells(c: &CompiledProfile, row: RowRef<'_>) -> Vec<String> {
     let mut out = Vec::new();
     c.cells(row, &mut out);
     out.iter()
-        .map(|cell| cell.csv_text(c.output.neutralize()).into_owned())
+        .zip(c.protections())
+        .map(|(cell, protection)| cell.csv_text_guarded(*protection).into_owned())
         .collect()
 }
 
@@ -231,4 +236,265 @@ fn fingerprints_change_with_any_written_value() {
         fingerprint(&[Cell::Text("a".into()), Cell::Text("bc".into())])
     );
     let _ = c;
+}
+
+/// A person whose phone column holds `phone`, and whose name is a formula.
+fn with_phone(phone: &str) -> PersonRow {
+    let mut p = person();
+    p.profile.insert("phone".into(), json!(phone));
+    p.phones = vec![phone.to_string()];
+    p
+}
+
+fn phone_profile(format: Value) -> CompiledProfile {
+    compile(json!({"name": "m", "rows": "people", "format": format,
+    "columns": [
+        {"header": "Phone", "source": "phone"},
+        {"header": "Phones", "source": "phones"},
+        {"header": "Name", "source": "full_name"},
+        {"header": "Points", "source": "loyalty_points"}
+    ]}))
+}
+
+#[test]
+fn a_csv_for_other_software_writes_phone_numbers_as_they_are_and_nothing_else() {
+    let other = phone_profile(json!({"type": "csv", "preset": "other"}));
+    assert_eq!(
+        other.protections(),
+        [
+            Protection::ExceptPhoneNumbers,
+            Protection::ExceptPhoneNumbers,
+            Protection::Formulas,
+            Protection::Formulas
+        ]
+    );
+    let p = with_phone("+447700900123");
+    assert_eq!(
+        csv_cells(&other, RowRef::Person(&p)),
+        [
+            "+447700900123",
+            "+447700900123",
+            "'=HYPERLINK(\"http://x\",\"click\")",
+            "-5"
+        ],
+        "the phone goes to the mailing tool as it is; the name is still neutralized"
+    );
+    // Crafted "phone numbers" in a phone column are still neutralized.
+    for risky in [
+        "+1+cmd|' /C calc'!A0",
+        "=HYPERLINK(\"http://x\",\"click\")",
+        "+44 7700 900123",
+        "-1+1",
+        "@SUM(A1)",
+    ] {
+        let p = with_phone(risky);
+        let cells = csv_cells(&other, RowRef::Person(&p));
+        assert_eq!(cells[0], format!("'{risky}"), "{risky:?}");
+        assert_eq!(cells[1], format!("'{risky}"), "{risky:?} in the list");
+    }
+    // Several numbers joined are not one phone number: neutralized.
+    let mut p = with_phone("+447700900123");
+    p.phones = vec!["+447700900123".into(), "+15550001".into()];
+    assert_eq!(
+        csv_cells(&other, RowRef::Person(&p))[1],
+        "'+447700900123, +15550001"
+    );
+
+    // A CSV for Excel keeps the quote on phone numbers (Excel would make them numbers); an
+    // Excel workbook marks cells instead of changing them; protection off is off.
+    let excel = phone_profile(json!({"type": "csv", "preset": "excel"}));
+    assert!(
+        excel
+            .protections()
+            .iter()
+            .all(|p| *p == Protection::Formulas)
+    );
+    let p = with_phone("+447700900123");
+    assert_eq!(csv_cells(&excel, RowRef::Person(&p))[0], "'+447700900123");
+    let xlsx = phone_profile(json!({"type": "xlsx"}));
+    assert!(
+        xlsx.protections()
+            .iter()
+            .all(|p| *p == Protection::Formulas)
+    );
+    let off =
+        phone_profile(json!({"type": "csv", "preset": "other", "neutralize_formulas": false}));
+    assert!(off.protections().iter().all(|p| *p == Protection::Off));
+    assert_eq!(
+        csv_cells(&off, RowRef::Person(&with_phone("+1+cmd|' /C calc'!A0")))[0],
+        "+1+cmd|' /C calc'!A0"
+    );
+}
+
+#[test]
+fn yes_no_answers_default_to_what_the_file_is_for() {
+    let written = |format: Value, transform: Value| {
+        let c = compile(json!({"name": "m", "rows": "people", "format": format,
+        "columns": [
+            {"header": "Email marketing", "source": "email_marketing_opt_in", "transform": transform},
+            {"header": "SMS", "source": "sms_marketing_opt_in"}
+        ]}));
+        csv_cells(&c, RowRef::Person(&person()))
+    };
+    assert_eq!(
+        written(json!({"type": "csv"}), json!({})),
+        ["Yes", ""],
+        "never asked stays empty"
+    );
+    assert_eq!(
+        written(json!({"type": "csv", "preset": "other"}), json!({})),
+        ["true", ""]
+    );
+    assert_eq!(
+        written(
+            json!({"type": "csv", "preset": "other"}),
+            json!({"yes_no": "one_zero"})
+        ),
+        ["1", ""]
+    );
+    assert_eq!(
+        written(json!({"type": "csv"}), json!({"yes_no": "true_false"})),
+        ["true", ""]
+    );
+}
+
+/// Farah: linked through her phone, with her Vagaro record holding her new email and no
+/// marketing answer, and her Tiquo record holding her old email and a "yes" given for it.
+fn farah() -> PersonRow {
+    let field = |v: Value, h: u32| FieldValue {
+        value: v,
+        at: at(h),
+    };
+    PersonRow {
+        id: 11,
+        display_name: "Farah Haddad".into(),
+        emails: vec!["farah.new@example.com".into(), "farah@example.com".into()],
+        phones: vec!["+447911123456".into()],
+        profile: serde_json::from_value(json!({
+            "full_name": "Farah Haddad",
+            "email": "farah.new@example.com",
+            "phone": "+447911123456",
+            "email_marketing_opt_in": true,
+            "sms_marketing_opt_in": false,
+        }))
+        .unwrap(),
+        field_records: BTreeMap::from([
+            ("full_name".to_string(), 21),
+            ("email".to_string(), 21),
+            ("phone".to_string(), 21),
+            ("email_marketing_opt_in".to_string(), 20),
+            ("sms_marketing_opt_in".to_string(), 20),
+        ]),
+        records: vec![
+            RecordRow {
+                id: 20,
+                provider: "tiquo".into(),
+                connection: "shop".into(),
+                customer_ref: "cust_farah".into(),
+                fields: BTreeMap::from([
+                    ("email".to_string(), field(json!("Farah@Example.com"), 9)),
+                    ("phone".to_string(), field(json!("07911 123456"), 9)),
+                    ("email_marketing_opt_in".to_string(), field(json!(true), 9)),
+                    ("sms_marketing_opt_in".to_string(), field(json!(false), 9)),
+                ]),
+            },
+            RecordRow {
+                id: 21,
+                provider: "vagaro".into(),
+                connection: "uptown".into(),
+                customer_ref: "v-farah".into(),
+                fields: BTreeMap::from([
+                    (
+                        "email".to_string(),
+                        field(json!("farah.new@example.com"), 11),
+                    ),
+                    ("phone".to_string(), field(json!("+447911123456"), 11)),
+                ]),
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_consent_is_the_one_given_for_the_address_exported() {
+    let c = compile(
+        json!({"name": "m", "rows": "people", "format": {"type": "csv", "preset": "other"},
+        "columns": [
+            {"header": "Email", "source": "email"},
+            {"header": "Email marketing", "source": "email_marketing_opt_in"},
+            {"header": "Phone", "source": "phone"},
+            {"header": "SMS marketing", "source": "sms_marketing_opt_in"}
+        ]}),
+    );
+    assert!(c.profile_fields().contains("email") && c.profile_fields().contains("phone"));
+    let mut p = farah();
+    assert!(
+        c.needs_consent_records(&p),
+        "the answers came from another record"
+    );
+    c.pair_consents(&mut p);
+    assert_eq!(
+        csv_cells(&c, RowRef::Person(&p)),
+        ["farah.new@example.com", "", "+447911123456", "false"],
+        "the Tiquo yes was for her old address: unknown for the new one; the SMS answer was \
+         for the same number (written differently) and stays"
+    );
+    // The same with a number the phone library calls invalid, written two ways.
+    let mut p = farah();
+    p.profile.insert("phone".into(), json!("+447700900555"));
+    p.records[0].fields.get_mut("phone").unwrap().value = json!("07700 900555");
+    p.records[1].fields.get_mut("phone").unwrap().value = json!("+447700900555");
+    c.pair_consents(&mut p);
+    assert_eq!(csv_cells(&c, RowRef::Person(&p))[3], "false");
+    // Another number's answer is not this number's.
+    let mut p = farah();
+    p.records[0].fields.get_mut("phone").unwrap().value = json!("07911 654321");
+    c.pair_consents(&mut p);
+    assert_eq!(csv_cells(&c, RowRef::Person(&p))[3], "");
+    let said_yes = compile(
+        json!({"name": "y", "rows": "people", "format": {"type": "csv"},
+        "columns": [{"header": "Email", "source": "email"}],
+        "filters": {"email_marketing_opt_in": true}}),
+    );
+    let mut p = farah();
+    assert!(said_yes.needs_consent_records(&p));
+    said_yes.pair_consents(&mut p);
+    assert!(
+        !said_yes.keeps(RowRef::Person(&p)),
+        "not a yes for the address in the file"
+    );
+
+    // When her current email is the one she said yes with, the yes is hers.
+    let mut p = farah();
+    p.profile.insert("email".into(), json!("farah@example.com"));
+    p.field_records.insert("email".into(), 20);
+    p.field_records.insert("phone".into(), 20);
+    assert!(
+        !c.needs_consent_records(&p),
+        "addresses and answers from one record"
+    );
+    let mut p = farah();
+    p.records[1].fields.insert(
+        "email".into(),
+        FieldValue {
+            value: json!("FARAH@example.com "),
+            at: at(11),
+        },
+    );
+    p.profile
+        .insert("email".into(), json!("FARAH@example.com "));
+    c.pair_consents(&mut p);
+    assert_eq!(
+        csv_cells(&c, RowRef::Person(&p))[1],
+        "true",
+        "another record with the same address answered: that answer belongs to it"
+    );
+
+    // A profile that reads no consent never pays for records.
+    let plain = compile(
+        json!({"name": "p", "rows": "people", "format": {"type": "csv"},
+        "columns": [{"header": "Email", "source": "email"}]}),
+    );
+    assert!(!plain.needs_consent_records(&farah()));
 }
