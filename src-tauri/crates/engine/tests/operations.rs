@@ -4,51 +4,13 @@
 
 use chrono::{Duration, Utc};
 use clientele_core::{Provider, Sensitive, providers};
+use clientele_engine::ErrorCode;
 use clientele_engine::ops::activity::{ActivityKind, ActivityQuery};
 use clientele_engine::ops::connections::NewConnectionRequest;
-use clientele_engine::{Engine, ErrorCode, Operations};
-use clientele_secrets::MemoryStore;
 use clientele_store::DeliveryStatus;
-use std::sync::Arc;
 
-struct Running {
-    engine: Engine,
-    api: Arc<Operations>,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Running {
-    /// Stops the listener and joins the pipeline, even when the test failed.
-    fn drop(&mut self) {
-        self.engine.shutdown_blocking();
-    }
-}
-
-async fn start() -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::start(dir.path(), Arc::new(MemoryStore::default())).unwrap();
-    let addr = engine
-        .listen("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
-        .to_string();
-    Running {
-        api: engine.operations().clone(),
-        engine,
-        addr,
-        _dir: dir,
-    }
-}
-
-/// Runs a blocking operation off the async runtime.
-async fn call<T: Send + 'static>(
-    api: &Arc<Operations>,
-    f: impl FnOnce(&Operations) -> T + Send + 'static,
-) -> T {
-    let api = api.clone();
-    tokio::task::spawn_blocking(move || f(&api)).await.unwrap()
-}
+mod support;
+use support::{call, start};
 
 fn all_activity() -> ActivityQuery {
     ActivityQuery {
@@ -379,7 +341,7 @@ async fn build_preview_run_and_cancel_an_export_like_the_exports_screen() {
         call(api, |a| a.export_profile("mailing")).await.unwrap(),
         draft
     );
-    let out = run._dir.path().join("mailing.csv");
+    let out = run.dir.path().join("mailing.csv");
     let out2 = out.clone();
     let (result, progress) = call(api, move |a| {
         let mut seen = Vec::new();

@@ -8,40 +8,16 @@ use chrono::Utc;
 use clientele_engine::ops::activity::{ActivityItem, ActivityKind, ActivityQuery};
 use clientele_engine::ops::connections::NewConnectionRequest;
 use clientele_engine::ops::people::{FieldGroup, PhoneLink};
-use clientele_engine::{Engine, ErrorCode, Operations};
-use clientele_secrets::MemoryStore;
+use clientele_engine::{ErrorCode, Operations};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-struct Running {
-    engine: Engine,
-    api: Arc<Operations>,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Running {
-    /// Stops the listener and joins the pipeline, even when the test failed.
-    fn drop(&mut self) {
-        self.engine.shutdown_blocking();
-    }
-}
+mod support;
+use support::{Running, call};
 
 /// An engine listening on 127.0.0.1:0 with a Vagaro connection "main" that needs no secret.
 async fn start() -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::start(dir.path(), Arc::new(MemoryStore::default())).unwrap();
-    let addr = engine
-        .listen("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
-        .to_string();
-    let run = Running {
-        api: engine.operations().clone(),
-        engine,
-        addr,
-        _dir: dir,
-    };
+    let run = support::start().await;
     call(&run.api, |a| {
         a.add_connection(
             NewConnectionRequest {
@@ -55,14 +31,6 @@ async fn start() -> Running {
     .await
     .unwrap();
     run
-}
-
-async fn call<T: Send + 'static>(
-    api: &Arc<Operations>,
-    f: impl FnOnce(&Operations) -> T + Send + 'static,
-) -> T {
-    let api = api.clone();
-    tokio::task::spawn_blocking(move || f(&api)).await.unwrap()
 }
 
 /// Posts `body` to the Vagaro connection and waits until it is stored and read.
