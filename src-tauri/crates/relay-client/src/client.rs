@@ -6,6 +6,7 @@
 //! platform's trusted roots, or, when the desk joined with `--ca-cert`, against that certificate
 //! only (a self-signed relay).
 
+use crate::trust;
 use clientele_core::Provider;
 use clientele_core::relay_protocol::{
     Ack, AddRemoteConnection, ApiErrorBody, DeviceInfo, MAX_WAIT_SECONDS, Page, PairRequest,
@@ -91,14 +92,12 @@ pub fn parse_url(url: &str) -> Result<reqwest::Url, ClientError> {
     Ok(parsed)
 }
 
-/// The TLS settings: the platform's roots, or only `ca_pem`'s certificates.
+/// The TLS settings: the platform's roots, or only `ca_pem`'s certificates — a relay presenting
+/// exactly one of them is trusted as itself, one presenting a certificate issued by one of them
+/// is checked as usual (name, dates, chain).
 fn tls_config(ca_pem: Option<&str>) -> Result<rustls::ClientConfig, ClientError> {
     use rustls_platform_verifier::BuilderVerifierExt;
-    // ring rather than aws-lc-rs: no C/cmake build on every machine that builds Clientele.
-    // rustls marks ring's provider deprecated because it lacks post-quantum key exchange, which
-    // a desk talking to its own relay can do without for now.
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = trust::provider();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| ClientError::CaCert(e.to_string()))?;
@@ -124,7 +123,25 @@ fn tls_config(ca_pem: Option<&str>) -> Result<rustls::ClientConfig, ClientError>
                         .into(),
                 ));
             }
-            let verifier = PinnedOrIssued::new(pinned, roots, provider.clone())?;
+            let issued: Option<Arc<dyn rustls::client::danger::ServerCertVerifier>> =
+                if roots.is_empty() {
+                    None
+                } else {
+                    Some(
+                        rustls::client::WebPkiServerVerifier::builder_with_provider(
+                            Arc::new(roots),
+                            provider.clone(),
+                        )
+                        .build()
+                        .map_err(|e| ClientError::CaCert(e.to_string()))?,
+                    )
+                };
+            let verifier = trust::PinnedOr {
+                verifier: issued,
+                pinned,
+                provider,
+                pinned_only: Arc::default(),
+            };
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(verifier))
@@ -132,109 +149,6 @@ fn tls_config(ca_pem: Option<&str>) -> Result<rustls::ClientConfig, ClientError>
         }
     };
     Ok(config)
-}
-
-/// Trusts the certificates of `--ca-cert` two ways: a relay presenting exactly one of them (the
-/// usual self-signed certificate, made with `openssl req -x509`, which marks itself as a CA and so
-/// can't be checked as an ordinary server certificate) is trusted as itself; a relay presenting a
-/// certificate issued by one of them is checked as usual (name, dates, chain). The handshake's
-/// signatures are checked either way, so only the holder of the key gets through.
-#[derive(Debug)]
-struct PinnedOrIssued {
-    pinned: Vec<rustls::pki_types::CertificateDer<'static>>,
-    issued: Option<Arc<rustls::client::WebPkiServerVerifier>>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl PinnedOrIssued {
-    fn new(
-        pinned: Vec<rustls::pki_types::CertificateDer<'static>>,
-        roots: rustls::RootCertStore,
-        provider: Arc<rustls::crypto::CryptoProvider>,
-    ) -> Result<PinnedOrIssued, ClientError> {
-        let issued = if roots.is_empty() {
-            None
-        } else {
-            Some(
-                rustls::client::WebPkiServerVerifier::builder_with_provider(
-                    Arc::new(roots),
-                    provider.clone(),
-                )
-                .build()
-                .map_err(|e| ClientError::CaCert(e.to_string()))?,
-            )
-        };
-        Ok(PinnedOrIssued {
-            pinned,
-            issued,
-            provider,
-        })
-    }
-}
-
-impl rustls::client::danger::ServerCertVerifier for PinnedOrIssued {
-    fn verify_server_cert(
-        &self,
-        end_entity: &rustls::pki_types::CertificateDer<'_>,
-        intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        server_name: &rustls::pki_types::ServerName<'_>,
-        ocsp_response: &[u8],
-        now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        if self
-            .pinned
-            .iter()
-            .any(|c| c.as_ref() == end_entity.as_ref())
-        {
-            return Ok(rustls::client::danger::ServerCertVerified::assertion());
-        }
-        match &self.issued {
-            Some(issued) => issued.verify_server_cert(
-                end_entity,
-                intermediates,
-                server_name,
-                ocsp_response,
-                now,
-            ),
-            None => Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::UnknownIssuer,
-            )),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
 
 impl RelayClient {

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod own_address;
 pub mod pull;
+mod trust;
 pub mod wake;
 
 pub use client::{ClientError, RelayClient};

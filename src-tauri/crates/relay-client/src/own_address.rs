@@ -11,9 +11,8 @@
 
 use crate::ClientError;
 use crate::client::transport_error;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use crate::trust;
 pub use rustls::pki_types::CertificateDer;
-use rustls::pki_types::{ServerName, UnixTime};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -74,18 +73,19 @@ fn tls_config(
     own: &[CertificateDer<'static>],
     own_only: Arc<AtomicBool>,
 ) -> Result<rustls::ClientConfig, ClientError> {
-    // ring, as everywhere in Clientele (see `client::tls_config`).
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = trust::provider();
     // A machine with no trusted roots at all (a bare container) can still check its own.
     let platform = rustls_platform_verifier::Verifier::new(provider.clone())
         .inspect_err(|e| tracing::warn!(error = %e, "no trusted root certificates on this machine"))
         .ok();
-    let verifier = OwnOrPlatform {
-        own: own.first().cloned(),
-        platform,
+    // What the platform trusts, and else the relay's own certificate as itself (noted: providers
+    // may well refuse it).
+    let verifier = trust::PinnedOr {
+        verifier: platform
+            .map(|p| Arc::new(p) as Arc<dyn rustls::client::danger::ServerCertVerifier>),
+        pinned: own.first().cloned().into_iter().collect(),
         provider: provider.clone(),
-        own_only,
+        pinned_only: own_only,
     };
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -93,84 +93,4 @@ fn tls_config(
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth())
-}
-
-/// Trusts what the platform trusts, and else the relay's own certificate as itself (noting
-/// that it did).
-#[derive(Debug)]
-struct OwnOrPlatform {
-    own: Option<CertificateDer<'static>>,
-    platform: Option<rustls_platform_verifier::Verifier>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-    own_only: Arc<AtomicBool>,
-}
-
-impl ServerCertVerifier for OwnOrPlatform {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let platform = match &self.platform {
-            Some(platform) => platform.verify_server_cert(
-                end_entity,
-                intermediates,
-                server_name,
-                ocsp_response,
-                now,
-            ),
-            None => Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::UnknownIssuer,
-            )),
-        };
-        match platform {
-            Err(_)
-                if self
-                    .own
-                    .as_ref()
-                    .is_some_and(|own| own.as_ref() == end_entity.as_ref()) =>
-            {
-                self.own_only.store(true, Ordering::Relaxed);
-                Ok(ServerCertVerified::assertion())
-            }
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
