@@ -251,23 +251,7 @@ async fn a_receptionist_connects_tiquo_and_watches_customers_arrive() {
         "Ana Silva",
         "a link to her page"
     );
-    app.find("message-content").await;
-    assert!(
-        !app.is_shown("message-content").await,
-        "the raw message waits behind technical details"
-    );
-    app.find("technical-details")
-        .await
-        .find(Locator::Css("summary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert!(
-        app.is_shown("message-content").await,
-        "shown once asked for"
-    );
+    app.open_technical_details().await;
     let panel = app.find("delivery-panel").await.text().await.unwrap();
     assert!(panel.contains("cust_ana"), "the message content: {panel}");
     assert!(!panel.contains(SECRET));

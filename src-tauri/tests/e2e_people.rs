@@ -128,20 +128,7 @@ async fn a_receptionist_sees_who_each_message_was_about_and_reads_the_customer()
         .unwrap();
     let link = app.find("delivery-person-link").await;
     assert_eq!(link.text().await.unwrap(), "Ana Silva");
-    app.find("message-content").await;
-    assert!(
-        !app.is_shown("message-content").await,
-        "the raw message is hidden until asked for"
-    );
-    app.find("technical-details")
-        .await
-        .find(Locator::Css("summary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert!(app.is_shown("message-content").await);
+    app.open_technical_details().await;
     assert!(app.is_shown("copy-details").await);
     app.shot("02-delivery-technical").await;
     link.click().await.unwrap();

@@ -277,6 +277,28 @@ impl App {
             .unwrap_or(false)
     }
 
+    /// In an open delivery panel, checks that the raw message waits behind "Show technical
+    /// details", opens them, and checks that it is then shown.
+    pub async fn open_technical_details(&self) {
+        self.find("message-content").await;
+        assert!(
+            !self.is_shown("message-content").await,
+            "the raw message waits behind technical details"
+        );
+        self.find("technical-details")
+            .await
+            .find(Locator::Css("summary"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert!(
+            self.is_shown("message-content").await,
+            "shown once asked for"
+        );
+    }
+
     /// Waits until the page shows `text` (without reloading it).
     pub async fn wait_for_text(&self, text: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
