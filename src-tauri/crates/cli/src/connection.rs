@@ -37,6 +37,7 @@ pub fn run(ops: &Operations, mode: SecretsMode, cmd: ConnectionCommand) -> Resul
                     settings: ConnectionSettings {
                         customer_ref_pointer: customer_pointer,
                         allowed_ips: allow_ips,
+                        forget_deleted_after_days: None,
                     },
                 },
                 Utc::now(),

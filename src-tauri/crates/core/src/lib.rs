@@ -9,6 +9,7 @@
 pub mod event;
 pub mod export;
 pub mod fields;
+pub mod hand;
 pub mod identity;
 pub mod profile;
 pub mod provider;

@@ -102,6 +102,10 @@ pub struct ConnectionSettings {
     /// Optional allow-list of sender addresses (Vagaro publishes its own). Empty: any address.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_ips: Vec<IpAddr>,
+    /// When the provider deletes a customer: `None` keeps their history (the default); `Some(n)`
+    /// forgets them for good `n` days after the deletion (0: at once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forget_deleted_after_days: Option<u32>,
 }
 
 impl ConnectionSettings {

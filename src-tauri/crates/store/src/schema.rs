@@ -234,6 +234,85 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (provider, business_id)
     ) WITHOUT ROWID;
     "#,
+    // 6: people corrected by hand, and forgetting them for good.
+    r#"
+    -- Decisions staff made about who is who, by the provider records they concern (never by
+    -- local person ids, which differ between desks). Kept by `reprocess`: they are not derived.
+    -- An undone decision stays, marked, so the undo can travel to other desks too.
+    CREATE TABLE hand_decisions (
+        id        INTEGER PRIMARY KEY,
+        uid       TEXT NOT NULL UNIQUE,
+        kind      TEXT NOT NULL,          -- 'merge' | 'split'
+        made_at   INTEGER NOT NULL,
+        made_by   TEXT NOT NULL,          -- the computer's name
+        undone_at INTEGER,
+        undone_by TEXT
+    );
+    CREATE TABLE hand_decision_records (
+        decision_id  INTEGER NOT NULL REFERENCES hand_decisions(id) ON DELETE CASCADE,
+        provider     TEXT NOT NULL,
+        connection   TEXT NOT NULL,
+        customer_ref TEXT NOT NULL,
+        PRIMARY KEY (decision_id, provider, connection, customer_ref)
+    ) WITHOUT ROWID;
+    CREATE INDEX hand_decision_records_ref
+        ON hand_decision_records(provider, connection, customer_ref);
+
+    -- A forgotten delivery keeps its row (counts and ids hold) without its body or headers; its
+    -- dedupe key is replaced by a keyed hash so a provider's retry is still recognised.
+    ALTER TABLE deliveries ADD COLUMN erased_at INTEGER;
+
+    -- The erasure log: when, why, by which computer, how much. Never who.
+    CREATE TABLE erasures (
+        id         INTEGER PRIMARY KEY,
+        uid        TEXT NOT NULL UNIQUE,
+        at         INTEGER NOT NULL,
+        computer   TEXT NOT NULL,
+        reason     TEXT NOT NULL,         -- 'request' | 'provider_deleted' | 'retention'
+        people     INTEGER NOT NULL,
+        records    INTEGER NOT NULL,
+        deliveries INTEGER NOT NULL,
+        rejections INTEGER NOT NULL DEFAULT 0
+    );
+
+    -- Keep forgetting: records named by salted hash only. Deliveries about them are acknowledged
+    -- and not kept; each is counted in `withheld`.
+    CREATE TABLE suppressions (
+        id          INTEGER PRIMARY KEY,
+        forget_uid  TEXT NOT NULL,
+        salt        BLOB NOT NULL,
+        record_hash BLOB NOT NULL,
+        created_at  INTEGER NOT NULL,
+        lifted_at   INTEGER,
+        UNIQUE (forget_uid, record_hash)
+    );
+    CREATE TABLE withheld (
+        id             INTEGER PRIMARY KEY,
+        connection_id  INTEGER NOT NULL REFERENCES connections(id),
+        received_at    INTEGER NOT NULL,
+        suppression_id INTEGER
+    );
+    CREATE INDEX withheld_received ON withheld(received_at);
+
+    -- On a desk joined to a relay: hand changes not yet accepted by the relay, oldest first, and
+    -- how far this desk has read the relay's changes.
+    CREATE TABLE relay_outbox (
+        id         INTEGER PRIMARY KEY,
+        uid        TEXT NOT NULL UNIQUE,
+        change     TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    ALTER TABLE relay_link ADD COLUMN changes_cursor INTEGER NOT NULL DEFAULT 0;
+
+    -- On a relay: the hand changes desks sent, in the order it accepted them.
+    CREATE TABLE relay_changes (
+        id          INTEGER PRIMARY KEY,
+        uid         TEXT NOT NULL UNIQUE,
+        change      TEXT NOT NULL,
+        device      TEXT NOT NULL,
+        accepted_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.
