@@ -21,6 +21,7 @@ mod checkpoint;
 mod connections;
 mod derive;
 mod error;
+mod hand;
 pub mod export;
 mod ingest;
 mod people;
