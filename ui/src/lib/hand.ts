@@ -84,10 +84,10 @@ export function forgetCounts(preview: ForgetPreview): string {
   return `${count(preview.records.length, "record", "records")}${at}, and ${count(preview.deliveries, "message", "messages")} about them.`;
 }
 
-/** "Tiquo", "Tiquo and Vagaro", "Tiquo, Vagaro and Zupy". */
-export function listWords(items: string[]): string {
+/** "Tiquo", "Tiquo and Vagaro", "Tiquo, Vagaro and Zupy" (or "… or Zupy"). */
+export function listWords(items: string[], last: "and" | "or" = "and"): string {
   if (items.length <= 1) return items.join("");
-  return `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
+  return `${items.slice(0, -1).join(", ")} ${last} ${items[items.length - 1]}`;
 }
 
 /** One export the forgotten customer was (or may have been) written into. */
@@ -98,7 +98,7 @@ export function exportMentionText(m: ExportMention): string {
 /** What "Keep forgetting them" means, with the providers named. */
 export function keepForgettingSentence(preview: ForgetPreview): string {
   const providers = [...new Set(preview.records.map((r) => r.provider_name))];
-  const who = providers.length > 0 ? listWords(providers) : "a provider";
+  const who = providers.length > 0 ? listWords(providers, "or") : "a provider";
   return `If ${who} sends something about them again, Clientele acknowledges it and doesn't keep it.`;
 }
 

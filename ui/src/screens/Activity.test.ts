@@ -248,4 +248,19 @@ describe("Activity", () => {
     expect(screen.getByTestId("error-message")).toHaveTextContent("The database is busy");
     expect(screen.getByTestId("copy-details")).toBeInTheDocument();
   });
+
+  it("shows a message about a forgotten customer as a line without data, that opens nothing", async () => {
+    const user = userEvent.setup();
+    backend.listActivity.mockResolvedValue([
+      activityItem({ kind: "withheld", id: 5, status: null, summary: "", person_id: null, person_name: null }),
+    ]);
+    render(Activity);
+    const row = await screen.findByTestId("activity-row");
+    expect(row).toHaveAttribute("data-kind", "withheld");
+    expect(row).toHaveTextContent("Not kept");
+    expect(row).toHaveTextContent("A message about a forgotten customer arrived and wasn't kept");
+    expect(row.tagName).not.toBe("BUTTON");
+    await user.click(row);
+    expect(backend.deliveryDetail).not.toHaveBeenCalled();
+  });
 });
