@@ -43,7 +43,7 @@ describe("Person: changes made by hand", () => {
     const user = userEvent.setup();
     backend.personDetail.mockResolvedValue(personDetail());
     backend.splitRecord.mockResolvedValue(
-      handOutcome({ decision: decision({ kind: "split", people: [12] }), person_id: 12 }),
+      handOutcome({ decision: decision({ kind: "split", people: [12] }), person_id: 7 }),
     );
     render(Person, { id: 7 });
     const rows = await screen.findAllByTestId("source-row");
@@ -61,9 +61,27 @@ describe("Person: changes made by hand", () => {
     expect(await screen.findByTestId("person-flash")).toHaveTextContent(
       "Separated. The Zupy – loyalty record is now a customer of its own.",
     );
-    expect(screen.getByTestId("separated-link")).toHaveAttribute("href", "#/customers/12");
+    expect(screen.getByTestId("flash-link")).toHaveAttribute("href", "#/customers/12");
     expect(screen.queryByTestId("split-dialog")).not.toBeInTheDocument();
     await waitFor(() => expect(screen.getAllByTestId("source-row")).toHaveLength(1));
+  });
+
+  it("opens the rest of the customer when their number went with the separated record", async () => {
+    const user = userEvent.setup();
+    backend.personDetail.mockResolvedValue(personDetail());
+    backend.splitRecord.mockResolvedValue(
+      handOutcome({ decision: decision({ kind: "split", people: [7] }), person_id: 13 }),
+    );
+    render(Person, { id: 7 });
+    await user.click((await screen.findAllByTestId("split-record"))[0]!);
+    await user.click(screen.getByTestId("confirm-split"));
+    await waitFor(() => expect(router.current).toEqual({ screen: "customers", personId: 13 }));
+    expect(takeFlash("person/13")).toEqual({
+      where: "person/13",
+      text: "Separated. The Tiquo – main record is now a customer of its own.",
+      tone: "ok",
+      link: { href: "#/customers/7", text: "Open the separated record" },
+    });
   });
 
   it("keeps the dialog open and says why when separating fails", async () => {

@@ -20,11 +20,13 @@ export function decision(overrides: Partial<DecisionView> = {}): DecisionView {
         record: { provider: "tiquo", connection: "main", customer_ref: "cus_123" },
         provider_name: "Tiquo",
         label: "Tiquo customer cus_123 (main)",
+        name: "Ana Silva",
       },
       {
         record: { provider: "vagaro", connection: "main", customer_ref: "V7" },
         provider_name: "Vagaro",
         label: "Vagaro customer V7 (main)",
+        name: "Ana Silva",
       },
     ],
     made_at: "2026-03-03T10:15:00Z",
