@@ -2,4 +2,24 @@
 import type { DecisionKind } from "./DecisionKind";
 import type { RecordView } from "./RecordView";
 
-export type DecisionView = { id: number, uid: string, kind: DecisionKind, records: Array<RecordView>, made_at: string, made_by: string, undone_at: string | null, undone_by: string | null, summary: string, people: Array<number>, };
+/**
+ * One decision made by hand.
+ */
+export type DecisionView = { 
+/**
+ * This computer's number for it (`clientele customers undo ID`).
+ */
+id: number, 
+/**
+ * The same on every desk.
+ */
+uid: string, kind: DecisionKind, records: Array<RecordView>, made_at: string, made_by: string, undone_at: string | null, undone_by: string | null, 
+/**
+ * What it says, in words: "Tiquo customer 1 (main) and Vagaro customer 7 (salon) are the
+ * same person".
+ */
+summary: string, 
+/**
+ * Where its records are now (the people to open), without repeats.
+ */
+people: Array<number>, };

@@ -2,4 +2,11 @@
 import type { DecisionView } from "./DecisionView";
 import type { RelaySync } from "./RelaySync";
 
-export type HandEditOutcome = { decision: DecisionView, person_id: number | null, relay: RelaySync, };
+/**
+ * What a merge, split or undo did.
+ */
+export type HandEditOutcome = { decision: DecisionView, 
+/**
+ * The person to show now: the merged person, or the one the split record left.
+ */
+person_id: number | null, relay: RelaySync, };

@@ -2,4 +2,12 @@
 import type { ProviderId } from "./ProviderId";
 import type { RecordRef } from "./RecordRef";
 
-export type SourceRef = { provider: ProviderId, provider_name: string, connection: string, customer_ref: string, deleted_at: string | null, linked_because: string | null, record: RecordRef, by_hand: boolean, };
+export type SourceRef = { provider: ProviderId, provider_name: string, connection: string, customer_ref: string, deleted_at: string | null, linked_because: string | null, 
+/**
+ * The record as merges, splits and the command line name it.
+ */
+record: RecordRef, 
+/**
+ * It belongs to this person because staff merged it by hand.
+ */
+by_hand: boolean, };
