@@ -70,6 +70,23 @@ async fn texts(app: &App, testid: &str) -> Vec<String> {
     .unwrap()
 }
 
+/// Scrolls the screen's own scrolling area so the element with this test id is at its top, as a
+/// mouse wheel would.
+async fn scroll_to(app: &App, testid: &str) {
+    let _ = app
+        .client
+        .execute(
+            &format!(
+                "const e = document.querySelector('[data-testid=\"{testid}\"]'); \
+                 const area = e.closest('.screen-body'); \
+                 area.scrollTop += e.getBoundingClientRect().top - area.getBoundingClientRect().top - 12; \
+                 return true"
+            ),
+            vec![],
+        )
+        .await;
+}
+
 /// Waits until exactly `n` elements have this test id.
 async fn wait_for_count(app: &App, testid: &str, n: usize) {
     let deadline = std::time::Instant::now() + WAIT;
@@ -145,6 +162,7 @@ async fn staff_correct_who_is_who_by_hand_and_forget_a_customer() {
             .any(|r| r.starts_with("Why linked: Same email") && r.contains("ana.hand@example.com")),
         "{reasons:?}"
     );
+    scroll_to(&app, "sources-panel").await;
     app.shot("hand-01-linked").await;
 
     // "Not this person": the confirmation says what happens; then she is two customers.
@@ -160,6 +178,8 @@ async fn staff_correct_who_is_who_by_hand_and_forget_a_customer() {
     app.wait_for_text_of("person-flash", "Separated.", WAIT)
         .await;
     wait_for_count(&app, "source-row", 1).await;
+    // What it did is said at the top, in view.
+    assert!(app.is_shown("person-flash").await);
     app.shot("hand-03-separated").await;
 
     app.click("back-to-customers").await;
@@ -194,6 +214,8 @@ async fn staff_correct_who_is_who_by_hand_and_forget_a_customer() {
         "{reasons:?}"
     );
     app.shot("hand-07-merged").await;
+    scroll_to(&app, "sources-panel").await;
+    app.shot("hand-07b-merged-records").await;
 
     // Changes made by hand: both listed, newest first; undo them both.
     app.click("back-to-customers").await;
@@ -258,16 +280,7 @@ async fn staff_correct_who_is_who_by_hand_and_forget_a_customer() {
     assert!(log.contains("Asked to be forgotten"), "{log}");
     assert!(!log.contains("Ana") && !log.contains("ana.hand"), "{log}");
     wait_for_count(&app, "suppression-row", 1).await;
-    let _ = app
-        .client
-        .execute(
-            "const e = document.querySelector('[data-testid=\"privacy-settings\"]'); \
-             const area = e.closest('.screen-body'); \
-             area.scrollTop += e.getBoundingClientRect().top - area.getBoundingClientRect().top - 12; \
-             return true",
-            vec![],
-        )
-        .await;
+    scroll_to(&app, "privacy-settings").await;
     app.shot("hand-12-privacy").await;
 
     app.stop().await;
