@@ -1,4 +1,4 @@
-//! `clientele customers list | show`.
+//! `clientele customers list | show` (and the forget commands, in `forget.rs`).
 
 use crate::args::CustomersCommand;
 use crate::print::{local_time, print_json, print_table, value_text};
@@ -122,5 +122,6 @@ pub fn run(ops: &Operations, cmd: CustomersCommand) -> Result<()> {
             }
             Ok(())
         }
+        CustomersCommand::Forget(cmd) => crate::forget::run(ops, cmd),
     }
 }
