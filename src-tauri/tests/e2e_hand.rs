@@ -142,11 +142,20 @@ async fn staff_correct_who_is_who_by_hand_and_forget_a_customer() {
         .unwrap(),
     )
     .unwrap();
-    cli(&app, &["export-profile", "import", profile.to_str().unwrap()]);
+    cli(
+        &app,
+        &["export-profile", "import", profile.to_str().unwrap()],
+    );
     let file = out.path().join("mailing.csv");
     cli(
         &app,
-        &["export", "--profile", "Mailing list", "--out", file.to_str().unwrap()],
+        &[
+            "export",
+            "--profile",
+            "Mailing list",
+            "--out",
+            file.to_str().unwrap(),
+        ],
     );
 
     // Her page: two records, the second linked because of the shared email.
@@ -239,7 +248,11 @@ async fn staff_correct_who_is_who_by_hand_and_forget_a_customer() {
     wait_for_count(&app, "source-row", 2).await;
     app.click("forget-person").await;
     let what = app
-        .wait_for_text_of("forget-what", "Every message, record and link about Ana Silva", WAIT)
+        .wait_for_text_of(
+            "forget-what",
+            "Every message, record and link about Ana Silva",
+            WAIT,
+        )
         .await;
     assert!(what.contains("erased from this computer"), "{what}");
     let counts = app.text_of("forget-counts").await;
@@ -247,17 +260,15 @@ async fn staff_correct_who_is_who_by_hand_and_forget_a_customer() {
     let exports = texts(&app, "forget-export").await;
     assert_eq!(exports.len(), 1, "{exports:?}");
     assert!(
-        exports[0].to_lowercase().contains("included them: mailing list")
+        exports[0]
+            .to_lowercase()
+            .contains("included them: mailing list")
             && exports[0].contains("mailing.csv"),
         "{exports:?}"
     );
     app.click("keep-forgetting").await;
     assert!(
-        !app.find("confirm-forget")
-            .await
-            .is_enabled()
-            .await
-            .unwrap(),
+        !app.find("confirm-forget").await.is_enabled().await.unwrap(),
         "nothing is forgotten before the box is ticked"
     );
     app.click("forget-understood").await;

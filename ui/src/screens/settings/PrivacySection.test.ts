@@ -78,7 +78,7 @@ describe("Settings → Privacy", () => {
     render(PrivacySection);
     const rows = await screen.findAllByTestId("suppression-row");
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toHaveTextContent(`Forgotten on ${formatDate("2026-03-03T11:00:00Z")} · 3 records · 2 messages not kept since`);
+    expect(rows[0]).toHaveTextContent(`Forgotten on ${formatDate("2026-03-03T11:00:00Z")} · 3 records · 2 messages about them not kept since`);
     await user.click(within(rows[0]!).getByTestId("stop-forgetting"));
     expect(screen.getByTestId("stop-forgetting-dialog")).toHaveTextContent("What was forgotten stays forgotten.");
     backend.listSuppressions.mockResolvedValue([suppression({ lifted_at: "2026-03-05T00:00:00Z" })]);
