@@ -29,6 +29,7 @@ mod people;
 mod queries;
 mod relay;
 mod relay_link;
+mod retention;
 mod schema;
 mod stored;
 mod time;
@@ -51,6 +52,7 @@ pub use queries::{
 };
 pub use relay::{ClaimRefused, Device, FeedConnection, FeedItem, SealedRow};
 pub use relay_link::{PulledUpTo, RelayLink};
+pub use retention::Retention;
 pub use time::{from_millis, to_millis};
 
 use std::path::{Path, PathBuf};
