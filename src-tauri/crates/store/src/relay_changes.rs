@@ -311,6 +311,16 @@ impl Reader {
             .collect())
     }
 
+    /// The place of the change `uid` in `relay_changes`, if the relay has it.
+    pub fn change_id(&self, uid: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT id FROM relay_changes WHERE uid = ?1", [uid], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
     /// The newest id in `relay_changes` (0 when there are none).
     pub fn newest_change_id(&self) -> Result<i64, StoreError> {
         Ok(self
