@@ -21,8 +21,8 @@ mod checkpoint;
 mod connections;
 mod derive;
 mod error;
-mod hand;
 pub mod export;
+mod hand;
 mod ingest;
 mod people;
 mod queries;
@@ -39,6 +39,7 @@ pub use checkpoint::{Checkpointer, WAL_RESTART_FRAMES, WalProgress};
 pub use connections::{Connection, NewConnection, validate_name as validate_connection_name};
 pub use derive::{DeriveReport, RekeyStep};
 pub use error::StoreError;
+pub use hand::StoredDecision;
 pub use ingest::{DeliveryStatus, IngestOutcome, NewDelivery, NewRejection};
 pub use people::MAX_PROFILES_PER_KEY;
 pub use queries::{
@@ -195,5 +196,7 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod derive_tests;
+#[cfg(test)]
+mod hand_tests;
 #[cfg(test)]
 mod people_tests;
