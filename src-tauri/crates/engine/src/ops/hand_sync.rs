@@ -202,7 +202,8 @@ fn relay_may_take_it_later(e: &ClientError) -> bool {
         ClientError::Unreachable { .. }
         | ClientError::Certificate { .. }
         | ClientError::NotARelay { .. } => true,
-        ClientError::Refused { status, .. } => *status >= 500 || *status == 429,
+        // 404: a relay from before hand changes; it takes them once it is updated.
+        ClientError::Refused { status, .. } => *status >= 500 || matches!(*status, 404 | 429),
         _ => false,
     }
 }
