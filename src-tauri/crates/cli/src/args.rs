@@ -273,6 +273,35 @@ pub enum CustomersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show two people as one from now on (a decision made by hand: it survives reprocessing
+    /// and new deliveries, reaches every desk joined to the relay, and can be undone).
+    Merge {
+        id: i64,
+        other: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one of a person's records as a person of its own, apart from everyone its email or
+    /// phone would link it to (now and in later deliveries). Can be undone.
+    Split {
+        id: i64,
+        /// The record, as `customers show` lists it: PROVIDER/CONNECTION/CUSTOMER-ID.
+        #[arg(long)]
+        record: clientele_core::hand::RecordRef,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the changes made by hand (merges and splits), newest first.
+    Decisions {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Undo a change made by hand (its ID from `customers decisions`).
+    Undo {
+        decision_id: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

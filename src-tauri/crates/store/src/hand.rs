@@ -152,6 +152,9 @@ fn relink_around(
     Ok(changed)
 }
 
+/// uid, kind, made at, made by, undone at, undone by
+type DecisionRow = (String, String, i64, String, Option<i64>, Option<String>);
+
 impl Reader {
     /// Every decision made by hand, newest first (undone ones too, marked).
     pub fn decisions(&self) -> Result<Vec<StoredDecision>, StoreError> {
@@ -171,7 +174,7 @@ impl Reader {
 
     /// The decision with this desk's id `id`.
     pub fn decision(&self, id: i64) -> Result<Option<StoredDecision>, StoreError> {
-        let row: Option<(String, String, i64, String, Option<i64>, Option<String>)> = self
+        let row: Option<DecisionRow> = self
             .conn
             .prepare_cached(
                 "SELECT uid, kind, made_at, made_by, undone_at, undone_by
@@ -236,6 +239,23 @@ impl Reader {
             undone_by,
             people,
         }))
+    }
+
+    /// The person `record` belongs to now, if it is on this desk.
+    pub fn person_of_record(&self, record: &RecordRef) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT sp.person_id FROM source_profiles sp JOIN connections c
+                   ON c.id = sp.connection_id
+                 WHERE c.provider = ?1 AND c.name = ?2 AND sp.customer_ref = ?3",
+            )?
+            .query_row(
+                params![record.provider.id(), record.connection, record.customer_ref],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
     }
 
     /// The record (provider/connection/customer id) of each of `person`'s source profiles, the

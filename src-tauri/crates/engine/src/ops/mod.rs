@@ -13,6 +13,7 @@ pub mod activity;
 pub mod businesses;
 pub mod connections;
 pub mod exports;
+pub mod hand;
 pub mod hand_sync;
 pub mod maintenance;
 pub mod people;
