@@ -354,3 +354,63 @@ fn the_retention_policy_is_set_on_an_admin_desk_and_reaches_every_desk() {
     assert_eq!(setting("retention_rejections_days").as_deref(), Some("30"));
     assert_eq!(setting("retention_held_by_relay").as_deref(), Some("1"));
 }
+
+/// Stops `relay` (as a server that goes down), runs `meanwhile`, and starts it again on the same
+/// address and data folder.
+fn with_relay_down(relay: Relay, meanwhile: impl FnOnce()) -> Relay {
+    let Relay { ws, server, args } = relay;
+    let bind = server.addr.clone();
+    server.stop();
+    meanwhile();
+    let extra: Vec<&str> = args.iter().map(String::as_str).collect();
+    Relay::start_in(ws, &bind, &extra)
+}
+
+#[test]
+fn merge_and_undo_on_the_command_line_travel_and_wait_in_the_outbox_while_the_relay_is_down() {
+    let relay = Relay::start(&[]);
+    let office = admin(&relay);
+    for c in [&BART, &CORNELIUS] {
+        c.send_to(&relay);
+    }
+    let front = desk(&relay, "front");
+    let _serving = front.ws.serve();
+    office.ws.json(&["relay", "pull"]);
+    let ids: Vec<String> = people(&office)
+        .iter()
+        .map(|p| p["id"].to_string())
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+
+    let merged = office
+        .ws
+        .json(&["customers", "merge", &ids[0], &ids[1]]);
+    assert_eq!(merged["relay"]["state"], "shared", "{merged}");
+    wait_for("the merge to reach the front desk", || {
+        people(&front).len() == 1
+    });
+    let decision = merged["decision"]["id"].to_string();
+
+    // The relay goes down; the undo is made here at once and waits in the outbox.
+    let mut undone = Value::Null;
+    let relay = with_relay_down(relay, || {
+        undone = office.ws.json(&["customers", "undo", &decision]);
+    });
+    assert_eq!(undone["relay"]["state"], "pending", "{undone}");
+    let said = undone["relay"]["message"].as_str().unwrap_or_default();
+    assert!(said.contains("couldn't be reached"), "{said}");
+    assert_eq!(people(&office).len(), 2, "undone here at once");
+    assert_eq!(people(&front).len(), 1, "the other desk hasn't heard");
+
+    // The relay is back: the office's next pull sends its outbox, and the front desk follows.
+    office.ws.json(&["relay", "pull"]);
+    wait_for("the undo to reach the front desk", || {
+        people(&front).len() == 2
+    });
+    let db = rusqlite::Connection::open(office.ws.path().join("clientele.db")).unwrap();
+    let waiting: i64 = db
+        .query_row("SELECT COUNT(*) FROM relay_outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(waiting, 0, "the outbox is empty once the relay has it");
+    drop(relay);
+}
