@@ -511,7 +511,7 @@ pub fn build(program: &str, store: &Store, people_n: usize, deliveries_n: usize)
         for outcome in writer.ingest(&group, &[]).expect("ingest") {
             match outcome {
                 IngestOutcome::Stored { .. } => stored += 1,
-                IngestOutcome::Duplicate { .. } => duplicates += 1,
+                IngestOutcome::Duplicate { .. } | IngestOutcome::Withheld { .. } => duplicates += 1,
             }
         }
         writer.derive_all().expect("derive");

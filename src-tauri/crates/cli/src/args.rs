@@ -302,6 +302,44 @@ pub enum CustomersCommand {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    Forget(ForgetCommand),
+}
+
+/// Forgetting customers for good (`clientele customers forget …`).
+#[derive(Debug, Subcommand)]
+pub enum ForgetCommand {
+    /// Forget a customer for good: their records, every message about them, their place in
+    /// incremental exports. Asks first on a terminal; elsewhere needs --yes.
+    Forget {
+        /// The customer's id (see `clientele customers list`).
+        id: i64,
+        /// Go on forgetting them: later messages about their records are acknowledged to the
+        /// provider and not kept.
+        #[arg(long)]
+        keep_forgetting: bool,
+        /// Don't ask: forget now.
+        #[arg(long)]
+        yes: bool,
+        /// Print what was forgotten as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The erasure log: when customers were forgotten, how many, by which computer, why.
+    Erasures {
+        #[arg(long)]
+        json: bool,
+    },
+    /// What is being kept forgotten (later messages acknowledged, not kept).
+    KeepForgetting {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop keeping a forget's customers forgotten: later messages about them are kept again.
+    StopForgetting {
+        /// The forget's id, as `clientele customers keep-forgetting` lists it.
+        forget_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

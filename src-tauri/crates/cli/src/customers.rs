@@ -1,4 +1,5 @@
-//! `clientele customers list | show | merge | split | decisions | undo`.
+//! `clientele customers list | show | merge | split | decisions | undo` (and the forget
+//! commands, in `forget.rs`).
 
 use crate::args::CustomersCommand;
 use crate::print::{local_time, print_json, print_table, value_text};
@@ -138,6 +139,7 @@ pub fn run(ops: &Operations, cmd: CustomersCommand) -> Result<()> {
             edited(&ops.undo_decision(decision_id)?, json)
         }
         CustomersCommand::Decisions { json } => decisions(ops, json),
+        CustomersCommand::Forget(cmd) => crate::forget::run(ops, cmd),
     }
 }
 

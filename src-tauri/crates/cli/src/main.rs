@@ -8,6 +8,7 @@ mod connection;
 mod customers;
 mod deliveries;
 mod export;
+mod forget;
 mod print;
 mod relay;
 mod relay_serve;

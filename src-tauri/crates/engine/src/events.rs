@@ -31,7 +31,9 @@ impl LiveUpdate {
     /// Adds one pipeline notice to the batch.
     pub fn add(&mut self, notice: Notice) {
         match notice {
-            Notice::Stored { .. } | Notice::Duplicate { .. } => self.deliveries += 1,
+            Notice::Stored { .. } | Notice::Duplicate { .. } | Notice::Withheld => {
+                self.deliveries += 1
+            }
             Notice::Rejected { .. } => self.rejections += 1,
             Notice::Derived { people, .. } => self.people.extend(people),
         }

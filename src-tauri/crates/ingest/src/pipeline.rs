@@ -67,6 +67,8 @@ pub enum Notice {
         delivery_id: i64,
         duplicates: i64,
     },
+    /// About a customer kept forgotten: acknowledged, not stored.
+    Withheld,
     Rejected {
         provider: String,
         connection: String,
@@ -88,6 +90,7 @@ impl Notice {
                 delivery_id: id,
                 duplicates,
             },
+            IngestOutcome::Withheld { .. } => Notice::Withheld,
         }
     }
 }

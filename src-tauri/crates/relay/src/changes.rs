@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use clientele_core::hand::{Decision, Forget, HandChange, HandChangeKind, RecordRef};
 use clientele_core::providers;
 use clientele_store::{AcceptedChange, ForgetHashes, Store, StoreError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Deliveries read per batch while looking for a forget's.
 const BATCH: usize = 500;
@@ -162,25 +162,19 @@ fn erase_named(
     let erased = if named.is_empty() {
         0
     } else {
-        store.writer()?.erase_relay_deliveries(&named, now)?
+        store.writer()?.erase_deliveries(&named, now)? as usize
     };
     Ok((erased, after))
 }
 
-/// Empties the WAL, trying for a few seconds while readers hold it.
+/// Makes what was erased unreadable on disk: the WAL copied and truncated (and, on a database
+/// from before `secure_delete`, one `VACUUM`), trying for a few seconds while readers hold it.
 fn truncate_wal(store: &Store) -> Result<bool, StoreError> {
-    let until = Instant::now() + TRUNCATE_FOR;
-    let mut writer = store.writer()?;
-    loop {
-        if writer.truncate_wal()? {
-            return Ok(true);
-        }
-        if Instant::now() > until {
-            tracing::warn!("the relay couldn't empty its WAL after a forget; it is emptied at the next checkpoint");
-            return Ok(false);
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let wipe = store.writer()?.wipe_forgotten(TRUNCATE_FOR)?;
+    if !wipe.checkpointed {
+        tracing::warn!("the relay couldn't empty its WAL after a forget; it is emptied at the next checkpoint");
     }
+    Ok(wipe.checkpointed)
 }
 
 fn header_map(stored: &[(String, String)]) -> HeaderMap {

@@ -191,6 +191,10 @@ pub(crate) async fn receive(
             Json(json!({"status": "duplicate", "delivery": id})),
         )
             .into_response(),
+        // About a customer staff chose to keep forgetting: the provider may stop sending it.
+        Ok(IngestOutcome::Withheld { .. }) => {
+            (StatusCode::OK, Json(json!({"status": "withheld"}))).into_response()
+        }
         // Shutting down, the disk full, the database unavailable: words safe for a provider's
         // delivery log (the store's own error is in Clientele's log).
         Err(e) => answer(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),

@@ -70,6 +70,8 @@ struct PendingDelivery {
     headers: String,
     body: Vec<u8>,
     is_test: bool,
+    /// Forgotten: its content is gone, and it derives to nothing.
+    erased: bool,
 }
 
 impl Writer {
@@ -320,7 +322,8 @@ fn load_deliveries(
     values: impl rusqlite::Params,
 ) -> Result<Vec<PendingDelivery>, StoreError> {
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT d.id, d.connection_id, c.provider, c.settings, d.headers, d.body, d.is_test
+        "SELECT d.id, d.connection_id, c.provider, c.settings, d.headers, d.body, d.is_test,
+                d.erased_at IS NOT NULL
          FROM deliveries d JOIN connections c ON c.id = d.connection_id
          WHERE {condition}"
     ))?;
@@ -329,11 +332,12 @@ fn load_deliveries(
             r.get::<_, String>(2)?,
             r.get::<_, String>(3)?,
             (r.get(0)?, r.get(1)?, r.get(4)?, r.get(5)?, r.get(6)?),
+            r.get::<_, bool>(7)?,
         ))
     })?;
     let mut pending = Vec::new();
     for row in rows {
-        let (provider, settings, (id, connection_id, headers, body, is_test)) = row?;
+        let (provider, settings, (id, connection_id, headers, body, is_test), erased) = row?;
         pending.push(PendingDelivery {
             id,
             connection_id,
@@ -342,6 +346,7 @@ fn load_deliveries(
             headers,
             body,
             is_test,
+            erased,
         });
     }
     Ok(pending)
@@ -376,6 +381,9 @@ impl<'t> Pass<'t> {
 
     fn delivery(&mut self, d: &PendingDelivery) -> Result<(), StoreError> {
         self.report.deliveries += 1;
+        if d.erased {
+            return self.outcome(d.id, DeliveryStatus::Erased, None, 0);
+        }
         if d.is_test {
             return self.outcome(d.id, DeliveryStatus::Test, None, 0);
         }
@@ -574,6 +582,39 @@ pub(crate) fn profile_country(state: &ProfileState) -> Option<CountryId> {
     state.value("country_code").as_str().and_then(parse_country)
 }
 
+/// Re-folds a profile whose events changed outside a pass (a forget removed some), saves it, and
+/// updates its identity keys; adds it to `relink` and its person's id too, to be rebuilt.
+pub(crate) fn refold_saved(
+    tx: &Transaction<'_>,
+    profile_id: i64,
+    country: Option<CountryId>,
+    relink: &mut BTreeSet<i64>,
+) -> Result<(), StoreError> {
+    let provider: String = tx.query_row(
+        "SELECT c.provider FROM source_profiles sp JOIN connections c ON c.id = sp.connection_id
+         WHERE sp.id = ?1",
+        [profile_id],
+        |r| r.get(0),
+    )?;
+    let state = refold(tx, profile_id, stored::provider(&provider)?)?;
+    tx.execute(
+        "UPDATE source_profiles
+         SET state = ?2, first_event_at = ?3, last_event_at = ?4, deleted_at = ?5
+         WHERE id = ?1",
+        params![
+            profile_id,
+            serde_json::to_string(&state)?,
+            state.first_event_at.map(to_millis),
+            state.last_event_at.map(to_millis),
+            state.deleted_at.map(to_millis)
+        ],
+    )?;
+    let own = profile_country(&state).or(country);
+    people::update_identity_keys(tx, profile_id, &state, own, relink)?;
+    relink.insert(profile_id);
+    Ok(())
+}
+
 /// Folds all of a profile's events again, in event order, rewriting each event's computed diff
 /// and sentence. Returns the resulting state.
 fn refold(
@@ -606,7 +647,7 @@ fn refold(
 }
 
 /// Rebuilds the header map a delivery arrived with (the kept headers) for the adapter.
-fn header_map(stored: &str) -> Result<HeaderMap, StoreError> {
+pub(crate) fn header_map(stored: &str) -> Result<HeaderMap, StoreError> {
     let pairs: Vec<(String, String)> = serde_json::from_str(stored)?;
     let mut map = HeaderMap::with_capacity(pairs.len());
     for (name, value) in pairs {

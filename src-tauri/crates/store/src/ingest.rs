@@ -70,6 +70,11 @@ pub enum IngestOutcome {
         id: i64,
         duplicates: i64,
     },
+    /// About a customer staff chose to keep forgetting: acknowledged, counted in `withheld`, not
+    /// stored.
+    Withheld {
+        suppression: i64,
+    },
 }
 
 /// Where a stored delivery stands; the UI sees it as the union type `DeliveryStatus`.
@@ -84,6 +89,8 @@ pub enum DeliveryStatus {
     NeedsAttention,
     /// A test event.
     Test,
+    /// About a customer who was forgotten: its content is gone ("Forgotten" in Activity).
+    Erased,
 }
 
 impl DeliveryStatus {
@@ -93,6 +100,7 @@ impl DeliveryStatus {
             DeliveryStatus::Processed => "processed",
             DeliveryStatus::NeedsAttention => "needs_attention",
             DeliveryStatus::Test => "test",
+            DeliveryStatus::Erased => "erased",
         }
     }
 
@@ -104,6 +112,7 @@ impl DeliveryStatus {
             Some("processed") => Ok(DeliveryStatus::Processed),
             Some("needs_attention") => Ok(DeliveryStatus::NeedsAttention),
             Some("test") => Ok(DeliveryStatus::Test),
+            Some("erased") => Ok(DeliveryStatus::Erased),
             Some(other) => Err(Unknown::new("delivery status", other)),
         }
     }
@@ -175,7 +184,38 @@ pub(crate) fn insert_deliveries(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (connection_id, dedupe_key) DO NOTHING",
     )?;
+    // Anything forgotten: a retry of an erased delivery is a duplicate, and a delivery about a
+    // record kept forgotten is withheld.
+    let mut screen = crate::forget::screen(tx)?;
     for d in deliveries {
+        if let Some(screen) = screen.as_mut() {
+            match screen.check(tx, d)? {
+                Some(crate::forget::Screened::Erased(id)) => {
+                    let duplicates = tx
+                        .prepare_cached(
+                            "UPDATE deliveries SET duplicates = duplicates + 1, last_duplicate_at = ?2
+                             WHERE id = ?1 RETURNING duplicates",
+                        )?
+                        .query_row(params![id, to_millis(d.received_at)], |r| r.get(0))?;
+                    outcomes.push(IngestOutcome::Duplicate { id, duplicates });
+                    continue;
+                }
+                Some(crate::forget::Screened::Withheld(suppression)) => {
+                    tx.prepare_cached(
+                        "INSERT INTO withheld (connection_id, received_at, suppression_id)
+                         VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![
+                        d.connection_id,
+                        to_millis(d.received_at),
+                        suppression
+                    ])?;
+                    outcomes.push(IngestOutcome::Withheld { suppression });
+                    continue;
+                }
+                None => {}
+            }
+        }
         let headers = serde_json::to_string(&d.headers)?;
         let received_at = to_millis(d.received_at);
         let inserted = insert.execute(params![

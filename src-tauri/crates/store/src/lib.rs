@@ -22,6 +22,7 @@ mod connections;
 mod derive;
 mod error;
 pub mod export;
+mod forget;
 mod hand;
 mod ingest;
 mod people;
@@ -39,6 +40,9 @@ pub use checkpoint::{Checkpointer, WAL_RESTART_FRAMES, WalProgress};
 pub use connections::{Connection, NewConnection, validate_name as validate_connection_name};
 pub use derive::{DeriveReport, RekeyStep};
 pub use error::StoreError;
+pub use forget::{
+    Erasure, ExportWritten, ForgetReport, ForgetRequest, ForgetScope, Suppression, Wipe,
+};
 pub use hand::StoredDecision;
 pub use ingest::{DeliveryStatus, IngestOutcome, NewDelivery, NewRejection};
 pub use people::MAX_PROFILES_PER_KEY;
@@ -123,6 +127,8 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // What is deleted is overwritten, so a forgotten customer can't be read back (forget.rs).
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "cache_size", -16_000)?; // 16 MB page cache per connection
         // Query planner stability: plans don't depend on bound values. Without it SQLite marks

@@ -7,7 +7,7 @@
 //! never deleted and no id is handed out twice. A forget names records only by salted hashes; the
 //! decisions about those records — which name customers in plain words — are deleted from the
 //! relay when the forget arrives ([`Writer::accept_change`]), and the relay's own deliveries
-//! about them are erased ([`Writer::erase_relay_deliveries`]) before it answers the desk.
+//! about them are erased (`Writer::erase_deliveries`, as a desk erases them) before it answers.
 //!
 //! **On a desk**: the outbox of changes the relay hasn't accepted yet (`relay_outbox`, kept by
 //! [`Writer::queue_hand_change`]), how far the desk has read the relay's changes
@@ -168,59 +168,6 @@ impl Writer {
             new: true,
             decisions_deleted,
         })
-    }
-
-    /// Erases the relay's deliveries `ids` as a forget erases a desk's: the body, headers and
-    /// verification go, the row stays (so ids and counts hold) marked `erased_at`, and its dedupe
-    /// key is replaced by a keyed hash so a provider's retry is still recognised. Returns how many
-    /// were erased now (ones erased before are left as they are).
-    pub fn erase_relay_deliveries(
-        &mut self,
-        ids: &[i64],
-        now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        // Freed and rewritten cells are overwritten with zeros, not just unlinked.
-        self.conn.pragma_update(None, "secure_delete", "ON")?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let key = erasure_key(&tx)?;
-        let mut erased = 0;
-        for id in ids {
-            let found: Option<String> = tx
-                .query_row(
-                    "SELECT dedupe_key FROM deliveries WHERE id = ?1 AND erased_at IS NULL",
-                    [id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(dedupe_key) = found else {
-                continue;
-            };
-            erased += tx.execute(
-                "UPDATE deliveries SET body = x'', headers = '[]', verification = '',
-                    erased_at = ?2, dedupe_key = ?3
-                 WHERE id = ?1",
-                params![
-                    id,
-                    to_millis(now),
-                    erased_dedupe_key(&key, &dedupe_key)
-                ],
-            )?;
-        }
-        tx.commit()?;
-        Ok(erased)
-    }
-
-    /// Copies the WAL into the database and empties it (`TRUNCATE`), so no old copy of an erased
-    /// delivery stays in the WAL file. Returns false when a reader kept it from finishing.
-    pub fn truncate_wal(&mut self) -> Result<bool, StoreError> {
-        let (busy, _, _): (i64, i64, i64) =
-            self.conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?;
-        Ok(busy == 0)
     }
 
     /// A relay connection's new settings. Returns false when there is no such connection.
@@ -407,41 +354,6 @@ impl Reader {
             retention_rejections_days: number(RETENTION_REJECTIONS_DAYS)?,
         })
     }
-}
-
-/// The settings key of the erasure key: 32 random bytes (hex), made on first use, never shown.
-const ERASURE_KEY: &str = "erasure_key";
-
-/// This database's erasure key, made on first use inside the caller's transaction.
-fn erasure_key(tx: &rusqlite::Transaction<'_>) -> Result<Vec<u8>, StoreError> {
-    let found: Option<String> = tx
-        .query_row(
-            "SELECT value FROM settings WHERE key = ?1",
-            [ERASURE_KEY],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(key) = found.and_then(|k| hex::decode(k).ok()).filter(|k| k.len() == 32) {
-        return Ok(key);
-    }
-    let mut key = vec![0u8; 32];
-    getrandom::fill(&mut key)
-        .map_err(|e| StoreError::Invalid(format!("no randomness for the erasure key: {e}")))?;
-    tx.execute(
-        "INSERT INTO settings (key, value) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![ERASURE_KEY, hex::encode(&key)],
-    )?;
-    Ok(key)
-}
-
-/// What an erased delivery keeps of its dedupe key: `#` and the hex of its HMAC-SHA256 under the
-/// erasure key, so a retry of it is recognised and the key itself is gone.
-fn erased_dedupe_key(key: &[u8], dedupe_key: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key");
-    mac.update(dedupe_key.as_bytes());
-    format!("#{}", hex::encode(mac.finalize().into_bytes()))
 }
 
 #[cfg(test)]

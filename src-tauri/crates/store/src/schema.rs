@@ -338,6 +338,10 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
     }
+    if found == 0 {
+        // A new file: secure_delete has been on since its first page (see forget.rs).
+        crate::forget::mark_secure_delete(conn, chrono::Utc::now())?;
+    }
     Ok(())
 }
 

@@ -160,6 +160,9 @@ impl Operations {
                             )
                         ),
                         (DeliveryStatus::Pending, _, _) => "Received, not read yet".into(),
+                        (DeliveryStatus::Erased, _, _) => {
+                            "Forgotten: this message was about a customer who was forgotten".into()
+                        }
                         (_, Some(s), _) if !s.is_empty() => names.in_sentence(provider, &s),
                         _ => "Received; nothing about a customer in it".into(),
                     };

@@ -11,7 +11,7 @@ use clientele_core::hand::{HandChange, HandChangeKind};
 use clientele_core::relay_protocol::{Policy, PulledChange, UpdateRemoteConnection};
 use clientele_core::{ConnectionSettings, Provider};
 use clientele_relay_client::{ClientError, HandChanges};
-use clientele_store::{Connection, Store};
+use clientele_store::{Connection, ForgetHashes, ForgetRequest, Store, StoreError};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -184,6 +184,11 @@ fn host_name() -> Option<String> {
         .filter(|n| !n.trim().is_empty())
 }
 
+/// How long applying a change waits for another process's write to finish.
+const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a forget from the relay keeps trying to empty the WAL.
+const WIPE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What the desk says when the relay couldn't take a change now.
 fn pending_words(change: &HandChange) -> String {
     match change.what {
@@ -215,7 +220,7 @@ struct DeskChanges {
 }
 
 impl DeskChanges {
-    fn apply_change(&self, change: &HandChange) -> Result<BTreeSet<i64>, clientele_store::StoreError> {
+    fn apply_change(&self, change: &HandChange) -> Result<BTreeSet<i64>, StoreError> {
         let mut writer = self.store.writer()?;
         match &change.what {
             HandChangeKind::Decide { decision } => {
@@ -225,14 +230,53 @@ impl DeskChanges {
                 writer.undo_decision(decision, change.at, &change.by)
             }
             HandChangeKind::Forget { forget } => {
-                let _ = forget;
-                Err(clientele_store::StoreError::Invalid(
-                    "forgetting isn't in this build yet".into(),
-                ))
+                let hashes = ForgetHashes::decode(forget).ok_or_else(|| {
+                    StoreError::Invalid("A forget from the relay didn't name its records by salted hashes.".into())
+                })?;
+                let report = writer.forget(&ForgetRequest {
+                    uid: change.uid.clone(),
+                    at: change.at,
+                    computer: change.by.clone(),
+                    reason: forget.reason,
+                    salt: hashes.salt,
+                    record_hashes: hashes.records.into_iter().collect(),
+                    keep_forgetting: forget.keep_forgetting,
+                })?;
+                if !report.repeated {
+                    // Gone from the disk too, as when forgetting here (logged, not fatal: the
+                    // forget itself is done).
+                    match writer.wipe_forgotten(WIPE_WAIT) {
+                        Ok(wipe) if !wipe.checkpointed => tracing::warn!(
+                            "couldn't truncate the write-ahead log after a forget from the relay"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "couldn't wipe after a forget from the relay"),
+                    }
+                    tracing::info!(
+                        records = report.records,
+                        deliveries = report.deliveries,
+                        "forgot customers another desk forgot"
+                    );
+                }
+                Ok(report.people_changed)
             }
             HandChangeKind::StopForgetting { forget } => {
-                let _ = forget;
+                writer.stop_forgetting(forget, change.at)?;
                 Ok(BTreeSet::new())
+            }
+        }
+    }
+
+    /// Applies `change`, trying again for a while when a writer in another process holds the
+    /// database (`clientele customers …` beside a running desk).
+    fn apply_while_busy(&self, change: &HandChange) -> Result<BTreeSet<i64>, StoreError> {
+        let deadline = std::time::Instant::now() + WRITE_WAIT;
+        loop {
+            match self.apply_change(change) {
+                Err(StoreError::Busy) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                other => return other,
             }
         }
     }
@@ -256,9 +300,9 @@ impl HandChanges for DeskChanges {
 
     fn apply(&self, pulled: &PulledChange) -> Result<BTreeSet<i64>, String> {
         let run = || {
-            let people = self.apply_change(&pulled.change)?;
+            let people = self.apply_while_busy(&pulled.change)?;
             self.store.writer()?.set_changes_cursor(pulled.id)?;
-            Ok::<_, clientele_store::StoreError>(people)
+            Ok::<_, StoreError>(people)
         };
         run().map_err(|e| e.to_string())
     }

@@ -7,12 +7,14 @@
 //! (Customers), [`settings`], [`phones`] (the default country of phone numbers), [`businesses`]
 //! (names for Vagaro's business ids), [`exports`], [`maintenance`] (catching up and
 //! reprocessing), [`relay`] (receiving from the internet through a relay), [`providers`] (what
-//! the Connect flow says about each provider) and [`test_event`] ("Send a test message").
+//! the Connect flow says about each provider), [`test_event`] ("Send a test message") and
+//! [`forget`] (forgetting a customer for good, and the erasure log).
 
 pub mod activity;
 pub mod businesses;
 pub mod connections;
 pub mod exports;
+pub mod forget;
 pub mod hand;
 pub mod hand_sync;
 pub mod maintenance;

@@ -3,4 +3,4 @@
 /**
  * Where a stored delivery stands; the UI sees it as the union type `DeliveryStatus`.
  */
-export type DeliveryStatus = "pending" | "processed" | "needs_attention" | "test";
+export type DeliveryStatus = "pending" | "processed" | "needs_attention" | "test" | "erased";
