@@ -414,3 +414,95 @@ fn merge_and_undo_on_the_command_line_travel_and_wait_in_the_outbox_while_the_re
     assert_eq!(waiting, 0, "the outbox is empty once the relay has it");
     drop(relay);
 }
+
+/// The id of the person on `desk` whose emails include `email`.
+fn person_with(desk: &Desk, email: &str) -> Option<i64> {
+    people(desk)
+        .iter()
+        .find(|p| p["emails"].to_string().contains(email))
+        .and_then(|p| p["id"].as_i64())
+}
+
+#[test]
+fn a_forget_reaches_the_relay_first_then_every_desk_including_one_that_was_stopped() {
+    let relay = Relay::start(&[]);
+    let office = admin(&relay);
+    for c in [&ZELDA_TIQUO, &ZELDA_VAGARO, &BART] {
+        c.send_to(&relay);
+    }
+    let front = desk(&relay, "front");
+    let serving = front.ws.serve();
+    // Off during the forget: it pulled Zelda before, and isn't running when she is forgotten.
+    let stopped = desk(&relay, "stopped");
+    stopped.ws.json(&["relay", "pull"]);
+    assert!(person_with(&stopped, ZELDA_TIQUO.email).is_some());
+    office.ws.json(&["relay", "pull"]);
+    wait_for("the front desk to have everyone", || people(&front).len() == 2);
+    let zelda = person_with(&office, ZELDA_TIQUO.email).expect("Zelda on the office desk");
+
+    let forgot = office.ws.json(&["customers", "forget", &zelda.to_string(), "--yes"]);
+    assert_eq!(forgot["relay"]["state"], "shared", "{forgot}");
+    // The command reported success: the relay's files hold nothing of her already.
+    let hits = grep(relay.ws.path(), &ZELDA_TIQUO.traces());
+    assert!(hits.is_empty(), "still on the relay: {hits:?}");
+    assert!(!grep(relay.ws.path(), &BART.traces()).is_empty());
+
+    // The running desk forgets on its next pull, from its files too.
+    wait_for("the front desk to forget her", || {
+        person_with(&front, ZELDA_TIQUO.email).is_none()
+    });
+    assert_eq!(people(&front).len(), 1);
+    wait_for("the front desk's files to hold nothing of her", || {
+        grep(front.ws.path(), &ZELDA_TIQUO.traces()).is_empty()
+    });
+    drop(serving);
+
+    // The desk that was stopped forgets as it starts, before it lists anyone.
+    let _started = stopped.ws.serve();
+    assert_eq!(
+        person_with(&stopped, ZELDA_TIQUO.email),
+        None,
+        "listed before the forget was applied"
+    );
+    assert_eq!(people(&stopped).len(), 1);
+    let hits = grep(stopped.ws.path(), &ZELDA_TIQUO.traces());
+    assert!(hits.is_empty(), "still on the desk that was stopped: {hits:?}");
+    let log = stopped.ws.json(&["customers", "erasures"]);
+    assert_eq!(log[0]["computer"], "office", "{log}");
+}
+
+#[test]
+fn a_forget_while_the_relay_is_down_is_done_here_at_once_and_on_the_relay_when_it_is_back() {
+    let relay = Relay::start(&[]);
+    let office = admin(&relay);
+    for c in [&ZELDA_TIQUO, &ZELDA_VAGARO, &BART] {
+        c.send_to(&relay);
+    }
+    office.ws.json(&["relay", "pull"]);
+    let zelda = person_with(&office, ZELDA_TIQUO.email).expect("Zelda on the office desk");
+
+    let mut forgot = Value::Null;
+    let relay = with_relay_down(relay, || {
+        forgot = office
+            .ws
+            .json(&["customers", "forget", &zelda.to_string(), "--yes"]);
+    });
+    assert_eq!(forgot["relay"]["state"], "pending", "{forgot}");
+    let said = forgot["relay"]["message"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("its copy is forgotten when it is back"),
+        "{said}"
+    );
+    assert_eq!(person_with(&office, ZELDA_TIQUO.email), None, "forgotten here at once");
+    assert!(
+        !grep(relay.ws.path(), &ZELDA_TIQUO.traces()).is_empty(),
+        "the relay was down: it still has her (else this proves nothing)"
+    );
+
+    // Back: the desk's next pull sends the outbox first, and the relay forgets before answering.
+    office.ws.json(&["relay", "pull"]);
+    let hits = grep(relay.ws.path(), &ZELDA_TIQUO.traces());
+    assert!(hits.is_empty(), "still on the relay: {hits:?}");
+    let hits = grep(office.ws.path(), &ZELDA_TIQUO.traces());
+    assert!(hits.is_empty(), "still on the desk: {hits:?}");
+}
