@@ -120,11 +120,22 @@ fn admin(relay: &Relay) -> Desk {
 }
 
 fn desk(relay: &Relay, name: &str) -> Desk {
-    Desk::join(Workspace::new(), &relay.url(), &relay.pair(name, false), &[])
+    Desk::join(
+        Workspace::new(),
+        &relay.url(),
+        &relay.pair(name, false),
+        &[],
+    )
 }
 
 /// A call to the relay's API as `desk`: the status and the answer.
-fn api(relay: &Relay, desk: &Desk, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+fn api(
+    relay: &Relay,
+    desk: &Desk,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, String) {
     let url = format!("{}{path}", relay.url());
     let auth = format!("Bearer {}", desk.token());
     let answer = match (method, body) {
@@ -197,10 +208,7 @@ fn grep(dir: &Path, needles: &[&str]) -> Vec<String> {
     let mut hits = Vec::new();
     for (path, bytes) in files(dir) {
         for needle in needles {
-            if bytes
-                .windows(needle.len())
-                .any(|w| w == needle.as_bytes())
-            {
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
                 hits.push(format!("{needle} in {path}"));
             }
         }
@@ -210,7 +218,11 @@ fn grep(dir: &Path, needles: &[&str]) -> Vec<String> {
 
 /// The customers list of `desk`, as `customers list --json` prints it.
 fn people(desk: &Desk) -> Vec<Value> {
-    desk.ws.json(&["customers", "list"]).as_array().unwrap().clone()
+    desk.ws
+        .json(&["customers", "list"])
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 /// Waits until `check` holds; panics with `what` after [`ARRIVE`].
@@ -272,6 +284,24 @@ fn a_forget_is_carried_out_on_the_relay_s_copy_before_it_answers() {
     let (status, said) = api(&relay, &office, "POST", "/v1/changes", Some(&plain));
     assert_eq!(status, 400, "{said}");
     assert!(!grep(dir, &BART.traces()).is_empty());
+
+    // Keep forgetting: the relay forgets Bartholomew, and withholds what comes about him later.
+    let (status, body) = api(
+        &relay,
+        &office,
+        "POST",
+        "/v1/changes",
+        Some(&forget("f-bart", &[&BART], true)),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(grep(dir, &BART.traces()).is_empty());
+    BART.send_to(&relay);
+    let hits = grep(dir, &BART.traces());
+    assert!(
+        hits.is_empty(),
+        "a new delivery about him was kept: {hits:?}"
+    );
+    assert!(!grep(dir, &CORNELIUS.traces()).is_empty());
 }
 
 #[test]
@@ -334,7 +364,8 @@ fn the_retention_policy_is_set_on_an_admin_desk_and_reaches_every_desk() {
     let front = desk(&relay, "front");
     let _serving = front.ws.serve();
 
-    let policy = serde_json::json!({"retention_inactive_months": 24, "retention_rejections_days": 30});
+    let policy =
+        serde_json::json!({"retention_inactive_months": 24, "retention_rejections_days": 30});
     let (status, said) = api(&relay, &front, "PUT", "/v1/policy", Some(&policy));
     assert_eq!(status, 403, "only an admin desk sets it: {said}");
     let (status, said) = api(&relay, &office, "PUT", "/v1/policy", Some(&policy));
@@ -345,8 +376,10 @@ fn the_retention_policy_is_set_on_an_admin_desk_and_reaches_every_desk() {
 
     let setting = |key: &str| -> Option<String> {
         let db = rusqlite::Connection::open(front.ws.path().join("clientele.db")).unwrap();
-        db.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
-            .ok()
+        db.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .ok()
     };
     wait_for("the policy to reach the front desk", || {
         setting("retention_inactive_months").as_deref() == Some("24")
@@ -382,9 +415,7 @@ fn merge_and_undo_on_the_command_line_travel_and_wait_in_the_outbox_while_the_re
         .collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
 
-    let merged = office
-        .ws
-        .json(&["customers", "merge", &ids[0], &ids[1]]);
+    let merged = office.ws.json(&["customers", "merge", &ids[0], &ids[1]]);
     assert_eq!(merged["relay"]["state"], "shared", "{merged}");
     wait_for("the merge to reach the front desk", || {
         people(&front).len() == 1
@@ -437,10 +468,14 @@ fn a_forget_reaches_the_relay_first_then_every_desk_including_one_that_was_stopp
     stopped.ws.json(&["relay", "pull"]);
     assert!(person_with(&stopped, ZELDA_TIQUO.email).is_some());
     office.ws.json(&["relay", "pull"]);
-    wait_for("the front desk to have everyone", || people(&front).len() == 2);
+    wait_for("the front desk to have everyone", || {
+        people(&front).len() == 2
+    });
     let zelda = person_with(&office, ZELDA_TIQUO.email).expect("Zelda on the office desk");
 
-    let forgot = office.ws.json(&["customers", "forget", &zelda.to_string(), "--yes"]);
+    let forgot = office
+        .ws
+        .json(&["customers", "forget", &zelda.to_string(), "--yes"]);
     assert_eq!(forgot["relay"]["state"], "shared", "{forgot}");
     // The command reported success: the relay's files hold nothing of her already.
     let hits = grep(relay.ws.path(), &ZELDA_TIQUO.traces());
@@ -466,7 +501,10 @@ fn a_forget_reaches_the_relay_first_then_every_desk_including_one_that_was_stopp
     );
     assert_eq!(people(&stopped).len(), 1);
     let hits = grep(stopped.ws.path(), &ZELDA_TIQUO.traces());
-    assert!(hits.is_empty(), "still on the desk that was stopped: {hits:?}");
+    assert!(
+        hits.is_empty(),
+        "still on the desk that was stopped: {hits:?}"
+    );
     let log = stopped.ws.json(&["customers", "erasures"]);
     assert_eq!(log[0]["computer"], "office", "{log}");
 }
@@ -493,7 +531,11 @@ fn a_forget_while_the_relay_is_down_is_done_here_at_once_and_on_the_relay_when_i
         said.contains("its copy is forgotten when it is back"),
         "{said}"
     );
-    assert_eq!(person_with(&office, ZELDA_TIQUO.email), None, "forgotten here at once");
+    assert_eq!(
+        person_with(&office, ZELDA_TIQUO.email),
+        None,
+        "forgotten here at once"
+    );
     assert!(
         !grep(relay.ws.path(), &ZELDA_TIQUO.traces()).is_empty(),
         "the relay was down: it still has her (else this proves nothing)"

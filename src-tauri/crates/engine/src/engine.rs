@@ -344,7 +344,9 @@ impl Engine {
         // so an unreachable relay doesn't hold the start (the puller tries again at once).
         match tokio::time::timeout(START_SYNC, puller.sync_changes()).await {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "couldn't bring hand changes from the relay at start"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "couldn't bring hand changes from the relay at start")
+            }
             Err(_) => tracing::warn!("the relay took too long to send hand changes at start"),
         }
         let (stop, stop_rx) = tokio::sync::watch::channel(false);

@@ -695,7 +695,10 @@ async fn changes(
     Query(query): Query<ChangesQuery>,
 ) -> Result<Json<ChangesPage>, ApiError> {
     let after = query.after.unwrap_or(0).max(0);
-    let limit = query.limit.unwrap_or(MAX_CHANGES_PAGE).clamp(1, MAX_CHANGES_PAGE);
+    let limit = query
+        .limit
+        .unwrap_or(MAX_CHANGES_PAGE)
+        .clamp(1, MAX_CHANGES_PAGE);
     // One more than asked says whether more are waiting.
     let mut found = read(&state.store, move |r| r.changes_after(after, limit + 1)).await?;
     let more = found.len() > limit;

@@ -26,7 +26,11 @@ const TRUNCATE_FOR: Duration = Duration::from_secs(5);
 /// Why a change was refused, in words for the desk.
 pub fn validate(change: &HandChange) -> Result<(), String> {
     let name_ok = |s: &str| !s.trim().is_empty() && s.chars().count() <= MAX_NAME;
-    if !name_ok(&change.uid) || !change.uid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    if !name_ok(&change.uid)
+        || !change
+            .uid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
     {
         return Err("A change needs an id of letters, digits and dashes.".into());
     }
@@ -52,9 +56,7 @@ pub fn validate(change: &HandChange) -> Result<(), String> {
         }
         HandChangeKind::Forget { forget } => {
             if forget.records.is_empty() || forget.records.len() > MAX_FORGET_RECORDS {
-                return Err(format!(
-                    "A forget names 1 to {MAX_FORGET_RECORDS} records."
-                ));
+                return Err(format!("A forget names 1 to {MAX_FORGET_RECORDS} records."));
             }
             ForgetHashes::decode(forget)
                 .map(drop)
@@ -131,8 +133,9 @@ fn erase_named(
     mut after: i64,
     now: DateTime<Utc>,
 ) -> Result<(usize, i64), StoreError> {
-    let hashes = ForgetHashes::decode(forget)
-        .ok_or_else(|| StoreError::Invalid("A forget names its records by salted hashes.".into()))?;
+    let hashes = ForgetHashes::decode(forget).ok_or_else(|| {
+        StoreError::Invalid("A forget names its records by salted hashes.".into())
+    })?;
     let reader = store.reader()?;
     let mut named = Vec::new();
     loop {
@@ -172,7 +175,9 @@ fn erase_named(
 fn truncate_wal(store: &Store) -> Result<bool, StoreError> {
     let wipe = store.writer()?.wipe_forgotten(TRUNCATE_FOR)?;
     if !wipe.checkpointed {
-        tracing::warn!("the relay couldn't empty its WAL after a forget; it is emptied at the next checkpoint");
+        tracing::warn!(
+            "the relay couldn't empty its WAL after a forget; it is emptied at the next checkpoint"
+        );
     }
     Ok(wipe.checkpointed)
 }
@@ -233,6 +238,9 @@ mod tests {
         };
         assert!(validate(&forget(vec![hex::encode(record_hash(&salt, &r))])).is_ok());
         assert!(validate(&forget(vec![])).is_err());
-        assert!(validate(&forget(vec!["tiquo/main/1".into()])).is_err(), "plain ids refused");
+        assert!(
+            validate(&forget(vec!["tiquo/main/1".into()])).is_err(),
+            "plain ids refused"
+        );
     }
 }

@@ -56,7 +56,11 @@ fn changes_are_kept_once_in_order_and_a_forget_takes_the_decisions_about_its_rec
     let again = w
         .accept_change(&merge("m1", "tiquo/main/1", "zupy/main/9"), "a", now)
         .unwrap();
-    assert_eq!((again.id, again.new), (first.id, false), "idempotent by uid");
+    assert_eq!(
+        (again.id, again.new),
+        (first.id, false),
+        "idempotent by uid"
+    );
     w.accept_change(&merge("m2", "tiquo/main/2", "zupy/main/8"), "b", now)
         .unwrap();
     let undo = change(
@@ -98,7 +102,10 @@ fn changes_are_kept_once_in_order_and_a_forget_takes_the_decisions_about_its_rec
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert!(!raw.iter().any(|c| c.contains("main/9") || c.contains("\"9\"")));
+    assert!(
+        !raw.iter()
+            .any(|c| c.contains("main/9") || c.contains("\"9\""))
+    );
     // Keep forgetting: the relay holds the suppression; stopping lifts it.
     let active = |store: &crate::Store| -> i64 {
         store
@@ -225,8 +232,14 @@ fn a_desk_keeps_its_outbox_cursor_and_the_relay_s_policy() {
     };
     w.store_retention_policy(&policy, true).unwrap();
     assert_eq!(r.retention_policy().unwrap(), policy);
-    assert_eq!(r.setting(RETENTION_HELD_BY_RELAY).unwrap().as_deref(), Some("1"));
-    assert_eq!(r.setting(RETENTION_INACTIVE_MONTHS).unwrap().as_deref(), Some("24"));
+    assert_eq!(
+        r.setting(RETENTION_HELD_BY_RELAY).unwrap().as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        r.setting(RETENTION_INACTIVE_MONTHS).unwrap().as_deref(),
+        Some("24")
+    );
     w.store_retention_policy(&Policy::default(), true).unwrap();
     assert_eq!(r.retention_policy().unwrap(), Policy::default());
     w.release_retention_policy().unwrap();

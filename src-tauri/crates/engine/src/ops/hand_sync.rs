@@ -112,8 +112,7 @@ impl Operations {
         let update = UpdateRemoteConnection {
             settings: settings.clone(),
         };
-        let updated =
-            super::relay::block_on(client.update_connection(provider, name, &update))?;
+        let updated = super::relay::block_on(client.update_connection(provider, name, &update))?;
         self.store
             .writer()?
             .relay_connection(provider, name, &updated.settings, Utc::now())?;
@@ -195,8 +194,9 @@ fn pending_words(change: &HandChange) -> String {
         HandChangeKind::Forget { .. } => {
             "The relay couldn't be reached; its copy is forgotten when it is back.".into()
         }
-        _ => "The relay couldn't be reached; the other desks get this change when it is back."
-            .into(),
+        _ => {
+            "The relay couldn't be reached; the other desks get this change when it is back.".into()
+        }
     }
 }
 
@@ -231,7 +231,9 @@ impl DeskChanges {
             }
             HandChangeKind::Forget { forget } => {
                 let hashes = ForgetHashes::decode(forget).ok_or_else(|| {
-                    StoreError::Invalid("A forget from the relay didn't name its records by salted hashes.".into())
+                    StoreError::Invalid(
+                        "A forget from the relay didn't name its records by salted hashes.".into(),
+                    )
                 })?;
                 let report = writer.forget(&ForgetRequest {
                     uid: change.uid.clone(),
@@ -250,7 +252,9 @@ impl DeskChanges {
                             "couldn't truncate the write-ahead log after a forget from the relay"
                         ),
                         Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "couldn't wipe after a forget from the relay"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "couldn't wipe after a forget from the relay")
+                        }
                     }
                     tracing::info!(
                         records = report.records,
