@@ -12,6 +12,8 @@
 #                 footprint: the desktop app idle on those 200,000 people (under Xvfb), with its
 #                 window open, then closed to the tray, against a Tauri window of the same size
 #                 and settings with one paragraph in it (`window_floor`);
+#                 hand: merging two people and splitting a record out, in a copy of the
+#                 reading data set (`bench: merge …`);
 #                 relay: `clientele relay serve`'s receiving against bare axum at 64 connections
 #                 (as ingest), 100 deliveries/s for 10 s from a provider's POST to the relay until
 #                 stored at a desk that pulls, and a fresh desk pulling the reading data set from a
@@ -48,7 +50,7 @@ FUZZ_DIR := src-tauri/crates/core/fuzz
 FUZZ_TARGETS := tiquo resdiary vagaro plain zupy standard
 CARGO_FUZZ_VERSION := 0.13.2
 
-.PHONY: bench bench-build bench-ingest bench-read bench-export bench-relay bench-footprint faults fuzz cargo-fuzz
+.PHONY: bench bench-build bench-ingest bench-hand bench-read bench-export bench-relay bench-footprint faults fuzz cargo-fuzz
 
 # `build` is the desktop app and `clientele` exactly as `make build` makes them (sharing its
 # release build); then the benchmark tools, and app_footprint's baseline window (an example of
@@ -56,7 +58,7 @@ CARGO_FUZZ_VERSION := 0.13.2
 bench-build: build
 	$(CARGO) build --release -p clientele-cli --bin clientele \
 	  -p clientele-tests --bin loadgen --bin bare_axum --bin group_commit --bin read_bench --bin export_bench \
-	  --bin relay_bench --bin app_footprint
+	  --bin relay_bench --bin hand_bench --bin app_footprint
 	$(CARGO) build --release -p clientele-app --example window_floor
 
 # The machine the figures come from, then one line per figure.
@@ -66,10 +68,14 @@ bench: bench-build
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/read_bench
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/export_bench
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/relay_bench
+	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/hand_bench
 	$(BENCH_FOOTPRINT)
 
 bench-ingest: bench-build
 	$(BENCH_BIN)/loadgen
+
+bench-hand: bench-build
+	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/hand_bench
 
 bench-read: bench-build
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/read_bench

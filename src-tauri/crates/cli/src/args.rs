@@ -250,6 +250,14 @@ pub enum ConnectionCommand {
     },
     /// Remove a connection (its deliveries and customers are kept) and delete its secret.
     Remove { provider: Provider, name: String },
+    /// When the provider deletes a customer: keep their history (`off`, the default) or forget
+    /// them DAYS after the deletion (0: as soon as it arrives).
+    ForgetDeleted {
+        provider: Provider,
+        name: String,
+        #[arg(value_name = "DAYS|off")]
+        after: Limit,
+    },
     /// Send a signed test message through a connection (needs `clientele serve` running for
     /// this computer's own connections; the relay's are tested at the relay).
     Test { provider: Provider, name: String },
@@ -368,6 +376,39 @@ pub enum SettingsCommand {
     },
     /// Name a Vagaro business id (an empty NAME forgets the name).
     BusinessName { id: String, name: String },
+    /// Forget customers with no activity for a while, and drop old refused requests (both off
+    /// unless set; applied every hour while Clientele receives). Without options: show them.
+    Retention {
+        /// Forget customers with no activity for this many months, or `off`.
+        #[arg(long, value_name = "MONTHS|off")]
+        inactive_months: Option<Limit>,
+        /// Drop refused requests older than this many days, or `off`.
+        #[arg(long, value_name = "DAYS|off")]
+        rejections_days: Option<Limit>,
+        /// Apply the settings now, and say what that forgot.
+        #[arg(long)]
+        apply: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A number of months or days, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(pub Option<u32>);
+
+impl std::str::FromStr for Limit {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Limit, String> {
+        match s.trim().to_lowercase().as_str() {
+            "off" | "never" => Ok(Limit(None)),
+            n => n
+                .parse()
+                .map(|n| Limit(Some(n)))
+                .map_err(|_| format!("'{s}' is neither a number nor off")),
+        }
+    }
 }
 
 impl SecretsMode {

@@ -14,11 +14,18 @@
 //!   `GET /v1/rejections?after=ID&limit=N` → `[RemoteRejection]` (oldest first),
 //!   `POST /v1/connections/{provider}/{name}/test` → [`TestOutcome`] (the relay sends a signed
 //!   test event over HTTP(S) to its own public address — where providers post — and its desks
-//!   then pull it as a test).
+//!   then pull it as a test), `PATCH /v1/connections/{provider}/{name}` [`UpdateRemoteConnection`]
+//!   → [`RemoteConnection`] (new settings, such as when deleted customers are forgotten).
+//! - Hand changes (any paired desk): `POST /v1/changes` [`HandChange`] → [`ChangeAccepted`]
+//!   (idempotent by the change's uid; a forget is carried out on the relay's own copy before it
+//!   answers), `GET /v1/changes?after=ID&limit=N` → [`ChangesPage`], oldest first.
+//! - The retention policy: `GET /v1/policy` → [`Policy`] (any desk), `PUT /v1/policy` [`Policy`]
+//!   (admin desks only).
 //!
 //! Every `/v1/` call carries `Authorization: Bearer <token>`; without a valid one it is answered
 //! `401`. Errors are [`ApiErrorBody`] `{code, message}` with a message fit to show.
 
+use crate::hand::HandChange;
 use crate::{ConnectionSettings, Provider};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -200,6 +207,53 @@ pub enum TestProblem {
     /// A reason a newer relay gives that this desk doesn't know (its message still says it).
     #[serde(other)]
     Other,
+}
+
+/// The most hand changes one page of `GET /v1/changes` holds.
+pub const MAX_CHANGES_PAGE: usize = 500;
+
+/// `PATCH /v1/connections/{provider}/{name}`: a relay connection's new settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateRemoteConnection {
+    pub settings: ConnectionSettings,
+}
+
+/// The answer to `POST /v1/changes`: the relay has the change (and, for a forget, has forgotten
+/// its own copy of those customers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeAccepted {
+    /// Its place in the relay's list of changes.
+    pub id: i64,
+}
+
+/// One hand change as desks pull it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PulledChange {
+    pub id: i64,
+    pub change: HandChange,
+}
+
+/// One page of `GET /v1/changes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangesPage {
+    /// Oldest first.
+    pub changes: Vec<PulledChange>,
+    /// Where the next page starts: save it once these are applied.
+    pub next: i64,
+    /// More are waiting: ask again at once.
+    pub more: bool,
+}
+
+/// What the relay holds for every desk: how long customers and refused requests are kept
+/// (absent: kept). Set from an admin desk; every desk applies it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Forget people with no activity for this many months.
+    #[serde(default)]
+    pub retention_inactive_months: Option<u32>,
+    /// Drop refused requests older than this many days.
+    #[serde(default)]
+    pub retention_rejections_days: Option<u32>,
 }
 
 /// Every error the relay's API answers.

@@ -24,6 +24,8 @@ use tokio::sync::{broadcast, oneshot};
 /// How long [`Engine::shutdown`] waits for requests in flight and for the pipeline to store and
 /// derive what is queued. Everything answered `200` is on disk already; this is for the rest.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
+/// How long starting to pull waits for the relay's hand changes before going on without them.
+const START_SYNC: Duration = Duration::from_secs(15);
 
 /// Clientele receiving into one data folder.
 #[derive(Debug)]
@@ -38,6 +40,8 @@ pub struct Engine {
     /// The relay puller, on a joined desk while it runs.
     puller: tokio::sync::Mutex<Option<Pulling>>,
     body_limit: usize,
+    /// The time retention goes by (tests move it forward).
+    retention_clock: ClockHandle,
     _lock: DataDirLock,
 }
 
@@ -123,8 +127,16 @@ impl Engine {
             listener: tokio::sync::Mutex::new(None),
             puller: tokio::sync::Mutex::new(None),
             body_limit: DEFAULT_BODY_LIMIT,
+            retention_clock: ClockHandle(clientele_server::system_clock()),
             _lock: lock,
         })
+    }
+
+    /// The clock retention and the provider-delete choice go by (default: the system's). Tests
+    /// set one months ahead to see the policies act.
+    pub fn with_retention_clock(mut self, clock: clientele_server::Clock) -> Engine {
+        self.retention_clock = ClockHandle(clock);
+        self
     }
 
     /// The largest body the listener accepts (default [`DEFAULT_BODY_LIMIT`]); applies from the
@@ -247,6 +259,11 @@ impl Engine {
                 )));
             }
             public_url = Some(url);
+        } else {
+            background.push(tokio::spawn(crate::retention::run(
+                self.operations.clone(),
+                self.retention_clock.0.clone(),
+            )));
         }
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(listener::serve(tcp, app, serving.tls, async {
@@ -336,7 +353,17 @@ impl Engine {
             return Ok(false);
         };
         let (status_tx, status_rx) = tokio::sync::watch::channel(PullStatus::default());
-        let puller = self.puller_for(&link, client, ingest, status_tx);
+        let mut puller = self.puller_for(&link, client, ingest, status_tx);
+        // Hand changes first, before this desk shows anyone: a customer forgotten on another desk
+        // while this one was off is forgotten here before the listener and window start. Bounded,
+        // so an unreachable relay doesn't hold the start (the puller tries again at once).
+        match tokio::time::timeout(START_SYNC, puller.sync_changes()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "couldn't bring hand changes from the relay at start")
+            }
+            Err(_) => tracing::warn!("the relay took too long to send hand changes at start"),
+        }
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(puller.run(stop_rx));
         self.operations.set_pull_status(Some(status_rx));
@@ -360,7 +387,8 @@ impl Engine {
             ingest,
             link.cursor.clone(),
             status,
-        );
+        )
+        .with_hand_changes(self.operations.hand_changes());
         if link.admin {
             puller.copying_refusals(link.rejections_cursor)
         } else {

@@ -10,7 +10,7 @@ use crate::ops::connections::{AddConnection, NewSecret};
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
 use clientele_core::relay_protocol::{
-    AddRemoteConnection, RemoteConnection, RemoteRejection, TestOutcome,
+    AddRemoteConnection, RemoteConnection, RemoteRejection, TestOutcome, UpdateRemoteConnection,
 };
 use clientele_core::{Provider, Sensitive};
 use clientele_relay::api::{ApiError, RelayAdmin};
@@ -263,6 +263,23 @@ impl RelayAdmin for Admin {
             .remove_connection(provider.id(), name, Utc::now())
             .map(drop)
             .map_err(api_error)
+    }
+
+    fn update_connection(
+        &self,
+        provider: Provider,
+        name: &str,
+        update: UpdateRemoteConnection,
+        public_url: &str,
+    ) -> Result<RemoteConnection, ApiError> {
+        let run = || -> Result<RemoteConnection, AppError> {
+            let updated =
+                self.operations
+                    .replace_connection_settings(provider, name, &update.settings)?;
+            let reader = self.operations.store().reader()?;
+            self.view(updated, public_url, &reader)
+        };
+        run().map_err(api_error)
     }
 
     /// Posts a signed test event to the relay's public address over real HTTP(S), as a provider

@@ -8,9 +8,11 @@
 
 use crate::trust;
 use clientele_core::Provider;
+use clientele_core::hand::HandChange;
 use clientele_core::relay_protocol::{
-    Ack, AddRemoteConnection, ApiErrorBody, DeviceInfo, MAX_WAIT_SECONDS, Page, PairRequest,
-    Paired, RemoteConnection, RemoteRejection, TestOutcome,
+    Ack, AddRemoteConnection, ApiErrorBody, ChangeAccepted, ChangesPage, DeviceInfo,
+    MAX_WAIT_SECONDS, Page, PairRequest, Paired, Policy, RemoteConnection, RemoteRejection,
+    TestOutcome, UpdateRemoteConnection,
 };
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -306,6 +308,64 @@ impl RelayClient {
                 &format!("/v1/connections/{}/{name}/test", provider.id()),
             )
             .timeout(CALL_TIMEOUT),
+        )
+        .await
+    }
+
+    /// Replaces the settings of one of the relay's connections (admin desks).
+    pub async fn update_connection(
+        &self,
+        provider: Provider,
+        name: &str,
+        update: &UpdateRemoteConnection,
+    ) -> Result<RemoteConnection, ClientError> {
+        self.call(
+            self.request(
+                reqwest::Method::PATCH,
+                &format!("/v1/connections/{}/{name}", provider.id()),
+            )
+            .json(update)
+            .timeout(CALL_TIMEOUT),
+        )
+        .await
+    }
+
+    /// Sends a hand change. The relay keeps it once (by its uid) and, for a forget, has forgotten
+    /// its own copy of those customers when this returns.
+    pub async fn send_change(&self, change: &HandChange) -> Result<ChangeAccepted, ClientError> {
+        self.call(
+            self.request(reqwest::Method::POST, "/v1/changes")
+                .json(change)
+                .timeout(CALL_TIMEOUT),
+        )
+        .await
+    }
+
+    /// The hand changes after `after` (the relay's id), oldest first.
+    pub async fn changes(&self, after: i64, limit: usize) -> Result<ChangesPage, ClientError> {
+        self.call(
+            self.request(reqwest::Method::GET, "/v1/changes")
+                .query(&[("after", after.to_string()), ("limit", limit.to_string())])
+                .timeout(CALL_TIMEOUT),
+        )
+        .await
+    }
+
+    /// The retention policy the relay holds for every desk.
+    pub async fn policy(&self) -> Result<Policy, ClientError> {
+        self.call(
+            self.request(reqwest::Method::GET, "/v1/policy")
+                .timeout(CALL_TIMEOUT),
+        )
+        .await
+    }
+
+    /// Sets the retention policy for every desk (admin desks).
+    pub async fn set_policy(&self, policy: &Policy) -> Result<Policy, ClientError> {
+        self.call(
+            self.request(reqwest::Method::PUT, "/v1/policy")
+                .json(policy)
+                .timeout(CALL_TIMEOUT),
         )
         .await
     }

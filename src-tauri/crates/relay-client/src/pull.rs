@@ -8,10 +8,17 @@
 //! isn't on the desk's disk. A delivery that also came in at the desk's own listener has the same
 //! dedupe key on the same connection and is stored once.
 //!
+//! Before each pull — and so first thing when it starts — the puller sends this desk's hand
+//! changes the relay doesn't have yet and applies the relay's new ones ([`crate::changes`]): a
+//! customer forgotten on another desk is forgotten here before any page pulled after it is
+//! stored, and a desk that was off forgets as soon as it is back. The relay answers a waiting pull
+//! at once when a change arrives, so a change reaches a running desk within moments.
+//!
 //! When the relay can't be reached the puller says so (with the time it started) and tries again
 //! after a growing pause (up to [`MAX_BACKOFF`]); waking from sleep tries at once, on a new
 //! connection. When the relay says this desk's access was removed, it stops and says that.
 
+use crate::changes::HandChanges;
 use crate::client::{ClientError, RelayClient};
 use crate::wake;
 use base64::Engine as _;
@@ -22,6 +29,7 @@ use clientele_ingest::{IngestHandle, Notice};
 use clientele_store::{IngestOutcome, NewDelivery, NewRejection, PulledUpTo, Store};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -95,6 +103,8 @@ pub struct Puller {
     /// On an admin desk: the newest relay refusal copied here, and when refusals were last
     /// copied.
     refusals: Option<(i64, Option<std::time::Instant>)>,
+    /// Hand changes to send and apply, when the desk takes part in them.
+    changes: Option<Arc<dyn HandChanges>>,
 }
 
 /// How often an admin desk copies the relay's refusals at most.
@@ -121,7 +131,30 @@ impl Puller {
             status,
             connections: HashMap::new(),
             refusals: None,
+            changes: None,
         }
+    }
+
+    /// Also sends this desk's hand changes and applies the relay's, before every pull.
+    pub fn with_hand_changes(mut self, changes: Arc<dyn HandChanges>) -> Puller {
+        self.changes = Some(changes);
+        self
+    }
+
+    /// Sends this desk's hand changes and applies the relay's (see [`crate::changes::sync`]);
+    /// tells live screens about the people that changed.
+    pub async fn sync_changes(&mut self) -> Result<crate::changes::Synced, StoreFailure> {
+        let Some(changes) = &self.changes else {
+            return Ok(Default::default());
+        };
+        let synced = crate::changes::sync(&self.client, changes).await?;
+        if !synced.people.is_empty() {
+            let _ = self.ingest.notices().send(Notice::Derived {
+                deliveries: 0,
+                people: synced.people.clone(),
+            });
+        }
+        Ok(synced)
     }
 
     /// Also copies the relay's refusals (after the one with id `cursor`) into this desk's log, so
@@ -137,6 +170,7 @@ impl Puller {
     pub async fn catch_up(&mut self) -> Result<u64, StoreFailure> {
         let mut stored = 0;
         loop {
+            self.sync_changes().await?;
             let page = self.client.pull(&self.cursor, PAGE, Duration::ZERO).await?;
             let more = page.more;
             stored += self.store_page(page).await?;
@@ -156,6 +190,7 @@ impl Puller {
                 return;
             }
             let turn = async {
+                self.sync_changes().await?;
                 let page = self.client.pull(&self.cursor, PAGE, WAIT).await?;
                 let stored = self.store_page(page).await?;
                 self.copy_refusals(false).await?;

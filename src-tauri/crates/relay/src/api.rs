@@ -13,14 +13,16 @@ use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use base64::Engine as _;
 use clientele_core::Provider;
+use clientele_core::hand::HandChange;
 use clientele_core::relay_protocol::{
-    Ack, AddRemoteConnection, ApiErrorBody, DeviceInfo, FeedConnectionInfo, MAX_PAGE,
-    MAX_WAIT_SECONDS, Page, PairRequest, Paired, PulledDelivery, RemoteConnection, RemoteRejection,
-    TestOutcome,
+    Ack, AddRemoteConnection, ApiErrorBody, ChangeAccepted, ChangesPage, DeviceInfo,
+    FeedConnectionInfo, MAX_CHANGES_PAGE, MAX_PAGE, MAX_WAIT_SECONDS, Page, PairRequest, Paired,
+    Policy, PulledChange, PulledDelivery, RemoteConnection, RemoteRejection, TestOutcome,
+    UpdateRemoteConnection,
 };
 use clientele_ingest::Notice;
 use clientele_server::Clock;
@@ -49,6 +51,14 @@ pub trait RelayAdmin: Send + Sync + std::fmt::Debug {
         public_url: &str,
     ) -> Result<RemoteConnection, ApiError>;
     fn remove_connection(&self, provider: Provider, name: &str) -> Result<(), ApiError>;
+    /// Replaces a connection's settings (such as when its deleted customers are forgotten).
+    fn update_connection(
+        &self,
+        provider: Provider,
+        name: &str,
+        update: UpdateRemoteConnection,
+        public_url: &str,
+    ) -> Result<RemoteConnection, ApiError>;
     /// Sends a signed test event for the connection to the relay's public address, over real
     /// HTTP(S) as a provider would, and says what that proved (or what to fix).
     fn send_test_event(&self, provider: Provider, name: &str) -> Result<TestOutcome, ApiError>;
@@ -78,6 +88,9 @@ pub struct RelayState {
     pub closing: watch::Receiver<bool>,
     /// Which address a request came from (the proxy's forwarding header when trusted).
     pub client_ip: ClientIp,
+    /// The newest hand change accepted: waiting pulls answer at once when it moves, so desks
+    /// apply a change (a forget) without waiting for the next delivery.
+    changes: Arc<watch::Sender<i64>>,
     /// When each device's last-seen time was last written.
     touched: Arc<Mutex<HashMap<i64, Instant>>>,
 }
@@ -108,6 +121,7 @@ impl RelayState {
             clock: clientele_server::system_clock(),
             closing,
             client_ip: Arc::new(|_, peer| peer.map(|p| p.ip())),
+            changes: Arc::new(watch::channel(0).0),
             touched: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -180,7 +194,7 @@ pub fn router(state: RelayState) -> Router {
         .route("/v1/connections", get(connections).post(add_connection))
         .route(
             "/v1/connections/{provider}/{name}",
-            delete(remove_connection),
+            axum::routing::delete(remove_connection).patch(update_connection),
         )
         .route("/v1/connections/{provider}/{name}/test", post(test_event))
         .route("/v1/rejections", get(rejections))
@@ -189,6 +203,8 @@ pub fn router(state: RelayState) -> Router {
         .route("/v1/deliveries", get(deliveries))
         .route("/v1/ack", post(ack))
         .route("/v1/device", get(device))
+        .route("/v1/changes", get(changes).post(post_change))
+        .route("/v1/policy", get(policy).put(put_policy))
         .merge(admin)
         // Any other /v1/ path: 401 without a token too, never a hint of what exists.
         .route("/v1/{*rest}", axum::routing::any(not_found))
@@ -474,6 +490,7 @@ async fn deliveries(
     let deadline = tokio::time::Instant::now() + wait;
     // Subscribe before reading: a delivery stored between the read and the wait still wakes us.
     let mut stored = state.notices.subscribe();
+    let mut changed = state.changes.subscribe();
     let mut closing = state.closing.clone();
     loop {
         let page = read(&state.store, move |r| r.feed(after, limit)).await?;
@@ -493,6 +510,8 @@ async fn deliveries(
             },
             () = tokio::time::sleep_until(deadline) => break,
             _ = closing.changed() => break,
+            // A hand change arrived: the desk applies it before its next page.
+            _ = changed.changed() => break,
         }
     }
     Ok(Json(Page {
@@ -639,6 +658,121 @@ async fn test_event(
     blocking(move || admin.send_test_event(provider, &name))
         .await
         .map(Json)
+}
+
+fn unknown_connection() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "The relay has no such connection.",
+    )
+}
+
+async fn update_connection(
+    State(state): State<RelayState>,
+    Extension(device): Extension<Device>,
+    Path((provider, name)): Path<(String, String)>,
+    Json(update): Json<UpdateRemoteConnection>,
+) -> Result<Json<RemoteConnection>, ApiError> {
+    let provider: Provider = provider.parse().map_err(|_| unknown_connection())?;
+    let (admin, url) = (state.admin.clone(), state.public_url.clone());
+    let changed = name.clone();
+    let updated =
+        blocking(move || admin.update_connection(provider, &changed, update, &url)).await?;
+    tracing::info!(device = %device.name, provider = %provider, connection = %name, "an admin desk changed a connection's settings");
+    Ok(Json(updated))
+}
+
+#[derive(Debug, Deserialize)]
+struct ChangesQuery {
+    after: Option<i64>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/changes`: the hand changes after `after`, oldest first.
+async fn changes(
+    State(state): State<RelayState>,
+    Query(query): Query<ChangesQuery>,
+) -> Result<Json<ChangesPage>, ApiError> {
+    let after = query.after.unwrap_or(0).max(0);
+    let limit = query
+        .limit
+        .unwrap_or(MAX_CHANGES_PAGE)
+        .clamp(1, MAX_CHANGES_PAGE);
+    // One more than asked says whether more are waiting.
+    let mut found = read(&state.store, move |r| r.changes_after(after, limit + 1)).await?;
+    let more = found.len() > limit;
+    found.truncate(limit);
+    let next = found.last().map_or(after, |(id, _)| *id);
+    Ok(Json(ChangesPage {
+        changes: found
+            .into_iter()
+            .map(|(id, change)| PulledChange { id, change })
+            .collect(),
+        next,
+        more,
+    }))
+}
+
+/// `POST /v1/changes`: a desk's hand change. A forget is carried out on the relay's own copy
+/// before the answer; a change the relay has already is answered as before.
+async fn post_change(
+    State(state): State<RelayState>,
+    Extension(device): Extension<Device>,
+    body: axum::body::Bytes,
+) -> Result<Json<ChangeAccepted>, ApiError> {
+    let change: HandChange = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::invalid("The relay didn't understand that change."))?;
+    crate::changes::validate(&change).map_err(ApiError::invalid)?;
+    let (store, now, name) = (state.store.clone(), (state.clock)(), device.name.clone());
+    let accepted = blocking(move || {
+        crate::changes::accept(&store, &change, &name, now).map_err(|e| ApiError::store(&e))
+    })
+    .await?;
+    if accepted.change.new {
+        state.changes.send_replace(accepted.change.id);
+        tracing::info!(device = %device.name, id = accepted.change.id, "a desk shared a hand change");
+    }
+    Ok(Json(ChangeAccepted {
+        id: accepted.change.id,
+    }))
+}
+
+/// `GET /v1/policy`: the retention policy every desk applies.
+async fn policy(State(state): State<RelayState>) -> Result<Json<Policy>, ApiError> {
+    read(&state.store, |r| r.retention_policy()).await.map(Json)
+}
+
+/// `PUT /v1/policy`: an admin desk sets the retention policy.
+async fn put_policy(
+    State(state): State<RelayState>,
+    Extension(device): Extension<Device>,
+    Json(policy): Json<Policy>,
+) -> Result<Json<Policy>, ApiError> {
+    if !device.admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_admin",
+            "Only a desk that manages the relay can change how long customers are kept. Ask whoever runs the relay, or change it on an admin desk.",
+        ));
+    }
+    if policy.retention_inactive_months == Some(0) || policy.retention_rejections_days == Some(0) {
+        return Err(ApiError::invalid(
+            "Keep customers and refused requests for at least one month or day, or turn it off.",
+        ));
+    }
+    let store = state.store.clone();
+    blocking(move || {
+        store
+            .writer()
+            .and_then(|mut w| w.store_retention_policy(&policy, false))
+            .map_err(|e| ApiError::store(&e))
+    })
+    .await?;
+    // Desks waiting for deliveries come round and read it.
+    state.changes.send_modify(|_| {});
+    tracing::info!(device = %device.name, "an admin desk changed the retention policy");
+    Ok(Json(policy))
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,9 +7,12 @@
 //!   character;
 //! - [`token`]: the device tokens pairing hands out (only their hashes are stored);
 //! - [`throttle`]: slowing down whoever keeps guessing codes or tokens;
-//! - [`sealed`]: connection secrets kept in the database sealed under a key held apart from it.
+//! - [`sealed`]: connection secrets kept in the database sealed under a key held apart from it;
+//! - [`changes`]: hand changes desks send (merges, splits, undos, forgets), and forgetting on the
+//!   relay's own copy.
 
 pub mod api;
+pub mod changes;
 pub mod code;
 mod random;
 pub mod sealed;

@@ -333,7 +333,7 @@ impl Reader {
             "SELECT d.id, c.provider, c.name, d.received_at, d.dedupe_key, d.headers, d.body,
                     d.verification, d.is_test
              FROM deliveries d JOIN connections c ON c.id = d.connection_id
-             WHERE d.id > ?1 ORDER BY d.id LIMIT ?2",
+             WHERE d.id > ?1 AND d.erased_at IS NULL ORDER BY d.id LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![after, limit as i64], |r| {
             let headers: String = r.get(5)?;

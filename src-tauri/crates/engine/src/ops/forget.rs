@@ -166,12 +166,26 @@ impl Operations {
         self.forget_records(&records, keep_forgetting, ErasureReason::Request)
     }
 
-    /// Forgets `records` (all of one person's, or those a policy chose) for `reason`.
+    /// Forgets `records` (all of one person's, or those a policy chose) for `reason`, here and
+    /// — through the relay — on every desk joined to it.
     pub fn forget_records(
         &self,
         records: &[RecordRef],
         keep_forgetting: bool,
         reason: ErasureReason,
+    ) -> ApiResult<ForgetOutcome> {
+        self.forget_records_at(records, keep_forgetting, reason, Utc::now(), true)
+    }
+
+    /// [`Operations::forget_records`] at `at` (the retention's clock), shared with the relay or
+    /// only here: a policy that every desk applies by itself shares nothing.
+    pub(crate) fn forget_records_at(
+        &self,
+        records: &[RecordRef],
+        keep_forgetting: bool,
+        reason: ErasureReason,
+        at: chrono::DateTime<Utc>,
+        share: bool,
     ) -> ApiResult<ForgetOutcome> {
         let mut salt = [0u8; SALT_BYTES];
         getrandom::fill(&mut salt).map_err(|e| {
@@ -183,7 +197,7 @@ impl Operations {
         let hashes: Vec<[u8; 32]> = records.iter().map(|r| record_hash(&salt, r)).collect();
         let change = HandChange {
             uid: new_uid(),
-            at: Utc::now(),
+            at,
             by: self.computer_name(),
             what: HandChangeKind::Forget {
                 forget: Forget {
@@ -196,7 +210,11 @@ impl Operations {
         };
         // The relay first: its copy is forgotten before this one says it is done (or the change
         // waits in the outbox, and the outcome says so).
-        let relay = self.share_hand_change(&change)?;
+        let relay = if share {
+            self.share_hand_change(&change)?
+        } else {
+            RelaySync::NotJoined
+        };
         let request = ForgetRequest {
             uid: change.uid.clone(),
             at: change.at,

@@ -5,9 +5,16 @@
 //! desk's outbox (`relay_outbox`) and is sent when the relay is back.
 
 use super::Operations;
-use crate::error::ApiResult;
-use clientele_core::hand::HandChange;
+use crate::error::{ApiResult, AppError, ErrorCode};
+use chrono::Utc;
+use clientele_core::hand::{HandChange, HandChangeKind};
+use clientele_core::relay_protocol::{Policy, PulledChange, UpdateRemoteConnection};
+use clientele_core::{ConnectionSettings, Provider};
+use clientele_relay_client::{ClientError, HandChanges};
+use clientele_store::{Connection, ForgetHashes, ForgetRequest, Store, StoreError};
 use serde::Serialize;
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use ts_rs::TS;
 
 /// Whether a change made here has reached the relay.
@@ -24,16 +31,121 @@ pub enum RelaySync {
 }
 
 impl Operations {
-    /// Shares `change` with the relay this computer is joined to, if any.
+    /// Shares `change` with the relay this computer is joined to, if any: sent now, so a forget
+    /// is carried out on the relay's copy before this returns `Shared`. When the relay can't be
+    /// reached (or fails), the change waits in the outbox and is sent when it is back:
+    /// `Pending`, with a sentence that says so. A refusal (this computer's access was removed,
+    /// the change was refused) is an error, and the change isn't kept to send.
     pub fn share_hand_change(&self, change: &HandChange) -> ApiResult<RelaySync> {
         if self.relay_link()?.is_none() {
             return Ok(RelaySync::NotJoined);
         }
+        // Kept first: should this process stop mid-call, the change still reaches the relay.
+        self.store.writer()?.queue_hand_change(change, Utc::now())?;
+        let pending = || RelaySync::Pending {
+            message: pending_words(change),
+        };
+        let client = match self.relay_client() {
+            Ok((_, client)) => client,
+            Err(e) => {
+                self.store.writer()?.hand_change_sent(&change.uid)?;
+                return Err(e);
+            }
+        };
+        match super::relay::block_on(client.send_change(change)) {
+            Ok(_) => {
+                self.store.writer()?.hand_change_sent(&change.uid)?;
+                Ok(RelaySync::Shared)
+            }
+            Err(e) if relay_may_take_it_later(&e) => {
+                tracing::warn!(error = %e, "the relay couldn't be reached; a hand change waits to be sent");
+                Ok(pending())
+            }
+            Err(e) => {
+                self.store.writer()?.hand_change_sent(&change.uid)?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Sets the retention policy on the relay, for every desk (admin desks). Returns false when
+    /// this computer isn't joined to a relay (the policy is then this computer's own).
+    pub fn share_policy(&self, policy: &Policy) -> ApiResult<bool> {
+        let Some(link) = self.relay_link()? else {
+            return Ok(false);
+        };
+        if !link.admin {
+            return Err(AppError::new(
+                ErrorCode::RelayNotAdmin,
+                "How long customers are kept is set for every desk on a desk that manages the relay. Change it there.",
+            ));
+        }
+        let (_, client) = self.relay_client()?;
+        let held = super::relay::block_on(client.set_policy(policy))?;
+        self.store.writer()?.store_retention_policy(&held, true)?;
+        Ok(true)
+    }
+
+    /// Sends the new settings of the relay's connection `provider`/`name` to the relay (admin
+    /// desks) and keeps them here. Returns false when the connection is this desk's own (not the
+    /// relay's): the caller changes it here only.
+    pub fn share_connection_settings(
+        &self,
+        provider: Provider,
+        name: &str,
+        settings: &ConnectionSettings,
+    ) -> ApiResult<bool> {
+        let via_relay = self
+            .store
+            .reader()?
+            .connection(provider, name)?
+            .is_some_and(|c| c.via_relay);
+        if !via_relay || self.relay_link()?.is_none() {
+            return Ok(false);
+        }
+        let Some((_, client)) = self.relay_admin()? else {
+            return Err(AppError::new(
+                ErrorCode::RelayNotAdmin,
+                "This connection belongs to the relay: only a desk that manages the relay can change it.",
+            ));
+        };
+        let update = UpdateRemoteConnection {
+            settings: settings.clone(),
+        };
+        let updated = super::relay::block_on(client.update_connection(provider, name, &update))?;
         self.store
             .writer()?
-            .queue_hand_change(change, chrono::Utc::now())?;
-        Ok(RelaySync::Pending {
-            message: "The relay couldn't be reached; it gets this change when it is back.".into(),
+            .relay_connection(provider, name, &updated.settings, Utc::now())?;
+        self.connections_changed()?;
+        Ok(true)
+    }
+
+    /// Replaces the settings of this computer's connection `provider`/`name` (on a relay: what
+    /// an admin desk's `PATCH` does).
+    pub(crate) fn replace_connection_settings(
+        &self,
+        provider: Provider,
+        name: &str,
+        settings: &ConnectionSettings,
+    ) -> ApiResult<Connection> {
+        let replaced = self
+            .store
+            .writer()?
+            .replace_connection_settings(provider, name, settings)?;
+        if !replaced {
+            return Err(AppError::no_connection(provider, name));
+        }
+        self.connections_changed()?;
+        self.store
+            .reader()?
+            .connection(provider, name)?
+            .ok_or_else(|| AppError::no_connection(provider, name))
+    }
+
+    /// The desk's side of hand changes for its relay puller.
+    pub(crate) fn hand_changes(&self) -> Arc<dyn HandChanges> {
+        Arc::new(DeskChanges {
+            store: self.store.clone(),
         })
     }
 
@@ -69,4 +181,138 @@ fn host_name() -> Option<String> {
     std::env::var("COMPUTERNAME")
         .ok()
         .filter(|n| !n.trim().is_empty())
+}
+
+/// How long applying a change waits for another process's write to finish.
+const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a forget from the relay keeps trying to empty the WAL.
+const WIPE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What the desk says when the relay couldn't take a change now.
+fn pending_words(change: &HandChange) -> String {
+    match change.what {
+        HandChangeKind::Forget { .. } => {
+            "The relay couldn't be reached; its copy is forgotten when it is back.".into()
+        }
+        _ => {
+            "The relay couldn't be reached; the other desks get this change when it is back.".into()
+        }
+    }
+}
+
+/// A failure the relay may get over: it can't be reached, its certificate can't be checked
+/// just now, or it failed (5xx, or something in front of it answered).
+fn relay_may_take_it_later(e: &ClientError) -> bool {
+    match e {
+        ClientError::Unreachable { .. }
+        | ClientError::Certificate { .. }
+        | ClientError::NotARelay { .. } => true,
+        // 404: a relay from before hand changes; it takes them once it is updated.
+        ClientError::Refused { status, .. } => *status >= 500 || matches!(*status, 404 | 429),
+        _ => false,
+    }
+}
+
+/// Applies the relay's hand changes to this desk's store.
+#[derive(Debug)]
+struct DeskChanges {
+    store: Store,
+}
+
+impl DeskChanges {
+    fn apply_change(&self, change: &HandChange) -> Result<BTreeSet<i64>, StoreError> {
+        let mut writer = self.store.writer()?;
+        match &change.what {
+            HandChangeKind::Decide { decision } => {
+                writer.add_decision(&change.uid, decision, change.at, &change.by)
+            }
+            HandChangeKind::Undo { decision } => {
+                writer.undo_decision(decision, change.at, &change.by)
+            }
+            HandChangeKind::Forget { forget } => {
+                let hashes = ForgetHashes::decode(forget).ok_or_else(|| {
+                    StoreError::Invalid(
+                        "A forget from the relay didn't name its records by salted hashes.".into(),
+                    )
+                })?;
+                let report = writer.forget(&ForgetRequest {
+                    uid: change.uid.clone(),
+                    at: change.at,
+                    computer: change.by.clone(),
+                    reason: forget.reason,
+                    salt: hashes.salt,
+                    record_hashes: hashes.records.into_iter().collect(),
+                    keep_forgetting: forget.keep_forgetting,
+                })?;
+                if !report.repeated {
+                    // Gone from the disk too, as when forgetting here (logged, not fatal: the
+                    // forget itself is done).
+                    match writer.wipe_forgotten(WIPE_WAIT) {
+                        Ok(wipe) if !wipe.checkpointed => tracing::warn!(
+                            "couldn't truncate the write-ahead log after a forget from the relay"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "couldn't wipe after a forget from the relay")
+                        }
+                    }
+                    tracing::info!(
+                        records = report.records,
+                        deliveries = report.deliveries,
+                        "forgot customers another desk forgot"
+                    );
+                }
+                Ok(report.people_changed)
+            }
+            HandChangeKind::StopForgetting { forget } => {
+                writer.stop_forgetting(forget, change.at)?;
+                Ok(BTreeSet::new())
+            }
+        }
+    }
+
+    /// Applies `change`, trying again for a while when a writer in another process holds the
+    /// database (`clientele customers …` beside a running desk).
+    fn apply_while_busy(&self, change: &HandChange) -> Result<BTreeSet<i64>, StoreError> {
+        let deadline = std::time::Instant::now() + WRITE_WAIT;
+        loop {
+            match self.apply_change(change) {
+                Err(StoreError::Busy) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+impl HandChanges for DeskChanges {
+    fn to_send(&self) -> Result<Vec<HandChange>, String> {
+        let run = || self.store.reader()?.hand_changes_to_send();
+        run().map_err(|e| e.to_string())
+    }
+
+    fn sent(&self, uid: &str) -> Result<(), String> {
+        let run = || self.store.writer()?.hand_change_sent(uid);
+        run().map_err(|e| e.to_string())
+    }
+
+    fn cursor(&self) -> Result<i64, String> {
+        let run = || self.store.reader()?.changes_cursor();
+        run().map_err(|e| e.to_string())
+    }
+
+    fn apply(&self, pulled: &PulledChange) -> Result<BTreeSet<i64>, String> {
+        let run = || {
+            let people = self.apply_while_busy(&pulled.change)?;
+            self.store.writer()?.set_changes_cursor(pulled.id)?;
+            Ok::<_, StoreError>(people)
+        };
+        run().map_err(|e| e.to_string())
+    }
+
+    fn policy(&self, policy: &Policy) -> Result<(), String> {
+        let run = || self.store.writer()?.store_retention_policy(policy, true);
+        run().map_err(|e| e.to_string())
+    }
 }

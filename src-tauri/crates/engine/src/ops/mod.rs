@@ -22,6 +22,7 @@ pub mod people;
 pub mod phones;
 pub mod providers;
 pub mod relay;
+pub mod retention;
 pub mod settings;
 pub mod test_event;
 

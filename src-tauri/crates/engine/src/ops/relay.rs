@@ -205,6 +205,8 @@ impl Operations {
     /// Stops receiving through the relay. Everything already pulled stays; the token is forgotten.
     pub fn leave_relay(&self) -> ApiResult<bool> {
         let left = self.store.writer()?.clear_relay_link()?;
+        // The retention policy stays as it was, now this computer's own to change.
+        self.store.writer()?.release_retention_policy()?;
         match self.secrets.delete_relay_token() {
             Ok(()) | Err(clientele_secrets::SecretError::ReadOnly { .. }) => {}
             Err(e) => tracing::warn!(error = %e, "couldn't forget the relay token"),
