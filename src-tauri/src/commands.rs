@@ -4,6 +4,7 @@
 
 use crate::AppState;
 use chrono::Utc;
+use clientele_core::Provider;
 use clientele_core::hand::RecordRef;
 use clientele_engine::events::{EXPORT_PROGRESS_EVENT, LIVE_EVENT, LiveUpdate, PHONE_REREAD_EVENT};
 use clientele_engine::ops::activity::{ActivityItem, ActivityQuery, DeliveryDetailView};
@@ -20,6 +21,7 @@ use clientele_engine::ops::people::{PeoplePage, PersonDetail};
 use clientele_engine::ops::phones::{PhoneSettingsView, RereadSummary};
 use clientele_engine::ops::providers::ProviderInfo;
 use clientele_engine::ops::relay::RelayStatus;
+use clientele_engine::ops::retention::RetentionView;
 use clientele_engine::ops::settings::{SettingsUpdate, SettingsView};
 use clientele_engine::ops::test_event::TestEventResult;
 use clientele_engine::{AppError, ErrorCode, Operations};
@@ -521,4 +523,34 @@ pub async fn list_suppressions(state: State<'_, AppState>) -> Reply<Vec<Suppress
 #[tauri::command]
 pub async fn stop_forgetting(state: State<'_, AppState>, forget_uid: String) -> Reply<RelaySync> {
     blocking(state.ops(), move |api| api.stop_forgetting(&forget_uid)).await
+}
+
+#[tauri::command]
+pub async fn get_retention(state: State<'_, AppState>) -> Reply<RetentionView> {
+    blocking(state.ops(), |api| api.retention()).await
+}
+
+#[tauri::command]
+pub async fn set_retention(
+    state: State<'_, AppState>,
+    inactive_months: Option<u32>,
+    rejections_days: Option<u32>,
+) -> Reply<RetentionView> {
+    blocking(state.ops(), move |api| {
+        api.set_retention(inactive_months, rejections_days)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn set_forget_deleted(
+    state: State<'_, AppState>,
+    provider: Provider,
+    connection: String,
+    days: Option<u32>,
+) -> Reply<()> {
+    blocking(state.ops(), move |api| {
+        api.set_forget_deleted(provider, &connection, days)
+    })
+    .await
 }

@@ -523,6 +523,9 @@ pub fn run() {
             commands::erasure_log,
             commands::list_suppressions,
             commands::stop_forgetting,
+            commands::get_retention,
+            commands::set_retention,
+            commands::set_forget_deleted,
         ])
         .build(context);
     let app = match result {

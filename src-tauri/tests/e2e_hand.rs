@@ -291,8 +291,49 @@ async fn staff_correct_who_is_who_by_hand_and_forget_a_customer() {
     assert!(log.contains("Asked to be forgotten"), "{log}");
     assert!(!log.contains("Ana") && !log.contains("ana.hand"), "{log}");
     wait_for_count(&app, "suppression-row", 1).await;
+    // Retention, off until turned on, then said plainly.
+    let now_says = app.text_of("retention-now").await;
+    assert!(now_says.starts_with("Off:"), "{now_says}");
+    app.click("retention-inactive-on").await;
+    let months = app.find("retention-inactive-months").await;
+    months.clear().await.unwrap();
+    months.send_keys("18").await.unwrap();
+    app.click("save-retention").await;
+    app.wait_for_text_of(
+        "retention-now",
+        "Customers with no activity for 18 months are forgotten.",
+        WAIT,
+    )
+    .await;
     scroll_to(&app, "privacy-settings").await;
     app.shot("hand-12-privacy").await;
+
+    // Providers: what happens when Tiquo deletes a customer.
+    app.click("nav-providers").await;
+    let cards = texts(&app, "connection-card").await;
+    let tiquo = cards
+        .iter()
+        .position(|c| c.contains("Tiquo – main"))
+        .unwrap_or_else(|| panic!("Tiquo's card: {cards:?}"));
+    let choice = &app.find_all("forget-deleted-choice").await[tiquo];
+    choice
+        .find(fantoccini::Locator::Css("option[value=\"forget\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let days = app.find("forget-deleted-days").await;
+    days.clear().await.unwrap();
+    days.send_keys("30").await.unwrap();
+    app.click("save-forget-deleted").await;
+    app.wait_for_text_of(
+        "forget-deleted-note",
+        "Saved. Forget them 30 days after Tiquo deletes them.",
+        WAIT,
+    )
+    .await;
+    app.shot("hand-13-provider-deletes").await;
 
     app.stop().await;
 }

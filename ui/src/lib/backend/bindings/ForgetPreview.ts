@@ -2,4 +2,15 @@
 import type { ExportMention } from "./ExportMention";
 import type { RecordView } from "./RecordView";
 
-export type ForgetPreview = { person_id: number, display_name: string, records: Array<RecordView>, deliveries: number, exports: Array<ExportMention>, relay_joined: boolean, };
+/**
+ * What forgetting a person will do, for the confirmation.
+ */
+export type ForgetPreview = { person_id: number, display_name: string, records: Array<RecordView>, 
+/**
+ * Stored messages about them that will be erased.
+ */
+deliveries: number, exports: Array<ExportMention>, 
+/**
+ * This computer is joined to a relay: the relay's copy is forgotten too.
+ */
+relay_joined: boolean, };
