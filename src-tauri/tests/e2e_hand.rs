@@ -284,6 +284,26 @@ async fn staff_correct_who_is_who_by_hand_and_forget_a_customer() {
     search(&app, "ana.hand@example.com").await;
     app.wait_for_text("No customers match", WAIT).await;
 
+    // Tiquo sends about her again: acknowledged, not kept, and Activity says so without her data.
+    let again = serde_json::to_vec(&json!({
+        "id": "evt_hand_2", "type": "customer.updated", "created": iso(Utc::now()),
+        "data": {"id": "cust_ana", "firstName": "Ana", "lastName": "Silva", "email": "ana.hand@example.com"}
+    }))
+    .unwrap();
+    send(&app, Provider::Tiquo, TIQUO_SECRET, &again);
+    app.click("nav-activity").await;
+    let activity = app
+        .wait_for_text(
+            "A message about a forgotten customer arrived and wasn't kept",
+            WAIT,
+        )
+        .await;
+    assert!(
+        !activity.contains("Ana") && !activity.contains("ana.hand"),
+        "{activity}"
+    );
+    app.shot("hand-11b-activity").await;
+
     // Settings → Privacy: the erasure log says when, why and how many — never who.
     app.click("nav-settings").await;
     wait_for_count(&app, "erasure-row", 1).await;
