@@ -386,6 +386,38 @@ fn the_retention_policy_is_set_on_an_admin_desk_and_reaches_every_desk() {
     });
     assert_eq!(setting("retention_rejections_days").as_deref(), Some("30"));
     assert_eq!(setting("retention_held_by_relay").as_deref(), Some("1"));
+
+    // The same from the command line: the front desk reads the relay's settings and may not
+    // change them; the admin desk changes them for everyone.
+    let shown = front.ws.json(&["settings", "retention"]);
+    assert_eq!(shown["inactive_months"], 24);
+    assert_eq!(
+        (&shown["held_by_relay"], &shown["can_change"]),
+        (&Value::Bool(true), &Value::Bool(false))
+    );
+    let refused = front
+        .ws
+        .run(&["settings", "retention", "--inactive-months", "12"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("desk that manages the relay"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let set = office.ws.json(&[
+        "settings",
+        "retention",
+        "--inactive-months",
+        "12",
+        "--rejections-days",
+        "off",
+    ]);
+    assert_eq!(set["inactive_months"], 12);
+    assert_eq!(set["rejections_days"], Value::Null);
+    wait_for("the admin desk's change to reach the front desk", || {
+        setting("retention_inactive_months").as_deref() == Some("12")
+    });
+    assert_eq!(setting("retention_rejections_days"), None);
 }
 
 /// Stops `relay` (as a server that goes down), runs `meanwhile`, and starts it again on the same

@@ -52,12 +52,11 @@ pub use queries::{
     RejectionRow, SEARCH_COUNT_LIMIT, SharedKey, SourceRef, TimelineEntry,
 };
 pub use relay::{ClaimRefused, Device, FeedConnection, FeedItem, SealedRow};
-pub use relay_changes::{
-    AcceptedChange, DeliveryToCheck, ForgetHashes, RETENTION_HELD_BY_RELAY,
-    RETENTION_INACTIVE_MONTHS, RETENTION_REJECTIONS_DAYS,
-};
+pub use relay_changes::{AcceptedChange, DeliveryToCheck, ForgetHashes};
 pub use relay_link::{PulledUpTo, RelayLink};
-pub use retention::Retention;
+pub use retention::{
+    RETENTION_HELD_BY_RELAY, RETENTION_INACTIVE_MONTHS, RETENTION_REJECTIONS_DAYS, Retention,
+};
 pub use time::{from_millis, to_millis};
 
 use std::path::{Path, PathBuf};

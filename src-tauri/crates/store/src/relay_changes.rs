@@ -17,16 +17,9 @@ use crate::time::to_millis;
 use crate::{Reader, StoreError, Writer};
 use chrono::{DateTime, Utc};
 use clientele_core::hand::{HandChange, HandChangeKind, RecordRef, record_hash};
-use clientele_core::relay_protocol::Policy;
 use clientele_core::{ConnectionSettings, Provider};
 use rusqlite::{OptionalExtension, params};
 use std::collections::HashSet;
-
-/// The settings keys of the retention policy (read by the desk's retention code).
-pub const RETENTION_INACTIVE_MONTHS: &str = "retention_inactive_months";
-pub const RETENTION_REJECTIONS_DAYS: &str = "retention_rejections_days";
-/// Present (`1`) on a desk whose retention policy comes from its relay.
-pub const RETENTION_HELD_BY_RELAY: &str = "retention_held_by_relay";
 
 /// A change the relay accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,43 +177,6 @@ impl Writer {
         )? > 0)
     }
 
-    /// Stores the retention policy (absent values: off). `held_by_relay`: on a desk, the policy
-    /// came from its relay (its own Settings may not change it); on the relay, false.
-    pub fn store_retention_policy(
-        &mut self,
-        policy: &Policy,
-        held_by_relay: bool,
-    ) -> Result<(), StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        for (key, value) in [
-            (RETENTION_INACTIVE_MONTHS, policy.retention_inactive_months),
-            (RETENTION_REJECTIONS_DAYS, policy.retention_rejections_days),
-            (RETENTION_HELD_BY_RELAY, held_by_relay.then_some(1)),
-        ] {
-            match value {
-                Some(v) => tx.execute(
-                    "INSERT INTO settings (key, value) VALUES (?1, ?2)
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    params![key, v.to_string()],
-                )?,
-                None => tx.execute("DELETE FROM settings WHERE key = ?1", [key])?,
-            };
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// The policy no longer comes from a relay (this desk left it); the values stay.
-    pub fn release_retention_policy(&mut self) -> Result<(), StoreError> {
-        self.conn.execute(
-            "DELETE FROM settings WHERE key = ?1",
-            [RETENTION_HELD_BY_RELAY],
-        )?;
-        Ok(())
-    }
-
     /// The relay accepted the change `uid`: it leaves the outbox.
     pub fn hand_change_sent(&mut self, uid: &str) -> Result<(), StoreError> {
         self.conn
@@ -336,23 +292,6 @@ impl Reader {
             )
             .optional()?
             .unwrap_or(0))
-    }
-
-    /// The retention policy as stored (on a relay: the one it holds for its desks).
-    pub fn retention_policy(&self) -> Result<Policy, StoreError> {
-        let number = |key: &str| -> Result<Option<u32>, StoreError> {
-            Ok(self
-                .conn
-                .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                    r.get::<_, String>(0)
-                })
-                .optional()?
-                .and_then(|v| v.trim().parse().ok()))
-        };
-        Ok(Policy {
-            retention_inactive_months: number(RETENTION_INACTIVE_MONTHS)?,
-            retention_rejections_days: number(RETENTION_REJECTIONS_DAYS)?,
-        })
     }
 }
 

@@ -12,6 +12,7 @@ use crate::{Reader, StoreError, Writer};
 use chrono::{DateTime, Utc};
 use clientele_core::ConnectionSettings;
 use clientele_core::hand::RecordRef;
+use clientele_core::relay_protocol::Policy;
 use rusqlite::{OptionalExtension, params};
 
 /// The retention settings.
@@ -25,9 +26,14 @@ pub struct Retention {
     pub held_by_relay: bool,
 }
 
-const INACTIVE: &str = "retention_inactive_months";
-const REJECTIONS: &str = "retention_rejections_days";
-const HELD: &str = "retention_held_by_relay";
+/// The settings keys of the retention policy.
+pub const RETENTION_INACTIVE_MONTHS: &str = "retention_inactive_months";
+pub const RETENTION_REJECTIONS_DAYS: &str = "retention_rejections_days";
+/// Present (`1`) on a desk whose retention policy comes from its relay.
+pub const RETENTION_HELD_BY_RELAY: &str = "retention_held_by_relay";
+const INACTIVE: &str = RETENTION_INACTIVE_MONTHS;
+const REJECTIONS: &str = RETENTION_REJECTIONS_DAYS;
+const HELD: &str = RETENTION_HELD_BY_RELAY;
 
 impl Reader {
     pub fn retention(&self) -> Result<Retention, StoreError> {
@@ -43,6 +49,16 @@ impl Reader {
             inactive_months: number(INACTIVE)?,
             rejections_days: number(REJECTIONS)?,
             held_by_relay: number(HELD)? == Some(1),
+        })
+    }
+
+    /// The retention policy as the relay protocol carries it (on a relay: the one it holds for
+    /// its desks).
+    pub fn retention_policy(&self) -> Result<Policy, StoreError> {
+        let kept = self.retention()?;
+        Ok(Policy {
+            retention_inactive_months: kept.inactive_months,
+            retention_rejections_days: kept.rejections_days,
         })
     }
 
@@ -117,6 +133,27 @@ impl Writer {
         Ok(())
     }
 
+    /// Stores a retention policy from (or for) the relay. `held_by_relay`: on a desk, the
+    /// policy came from its relay (its own Settings may not change it); on the relay, false.
+    pub fn store_retention_policy(
+        &mut self,
+        policy: &Policy,
+        held_by_relay: bool,
+    ) -> Result<(), StoreError> {
+        self.set_retention(&Retention {
+            inactive_months: policy.retention_inactive_months,
+            rejections_days: policy.retention_rejections_days,
+            held_by_relay,
+        })
+    }
+
+    /// The policy no longer comes from a relay (this desk left it); the values stay.
+    pub fn release_retention_policy(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM settings WHERE key = ?1", [HELD])?;
+        Ok(())
+    }
+
     /// Drops refused requests received before `cutoff` and notes it in the erasure log (with
     /// `uid`, by `computer`, for retention). Returns how many went.
     pub fn drop_rejections_before(
@@ -143,39 +180,5 @@ impl Writer {
         }
         tx.commit()?;
         Ok(dropped)
-    }
-
-    /// Sets the "when the provider deletes a customer" choice of this desk's connection
-    /// `provider`/`name`: `None` keeps their history, `Some(days)` forgets them that long after.
-    pub fn set_forget_deleted(
-        &mut self,
-        provider: clientele_core::Provider,
-        name: &str,
-        days: Option<u32>,
-    ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        let settings: Option<String> = tx
-            .query_row(
-                "SELECT settings FROM connections
-                 WHERE provider = ?1 AND name = ?2 AND removed_at IS NULL",
-                params![provider.id(), name],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(settings) = settings else {
-            return Err(StoreError::NotFound(format!(
-                "There is no {} connection called '{name}'.",
-                provider.display_name()
-            )));
-        };
-        let mut settings: ConnectionSettings = serde_json::from_str(&settings)?;
-        settings.forget_deleted_after_days = days;
-        tx.execute(
-            "UPDATE connections SET settings = ?3 WHERE provider = ?1 AND name = ?2
-             AND removed_at IS NULL",
-            params![provider.id(), name, serde_json::to_string(&settings)?],
-        )?;
-        tx.commit()?;
-        Ok(())
     }
 }

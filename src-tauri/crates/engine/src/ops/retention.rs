@@ -10,8 +10,9 @@ use super::Operations;
 use super::hand_sync::new_uid;
 use crate::error::{ApiResult, AppError, ErrorCode};
 use chrono::{DateTime, Months, Utc};
-use clientele_core::Provider;
 use clientele_core::hand::{ErasureReason, RecordRef};
+use clientele_core::relay_protocol::Policy;
+use clientele_core::{ConnectionSettings, Provider};
 use clientele_store::Retention;
 use serde::Serialize;
 use ts_rs::TS;
@@ -76,15 +77,19 @@ impl Operations {
                 "That is longer than Clientele keeps anything anyway: choose up to 1,200 months or 36,500 days.",
             ));
         }
-        let held_by_relay = self.relay_link()?.is_some();
-        if held_by_relay {
-            self.set_relay_policy(inactive_months, rejections_days)?;
+        // On a desk joined to a relay: set on the relay for every desk (admin desks only), and
+        // kept here as the relay's.
+        let policy = Policy {
+            retention_inactive_months: inactive_months,
+            retention_rejections_days: rejections_days,
+        };
+        if !self.share_policy(&policy)? {
+            self.store.writer()?.set_retention(&Retention {
+                inactive_months,
+                rejections_days,
+                held_by_relay: false,
+            })?;
         }
-        self.store.writer()?.set_retention(&Retention {
-            inactive_months,
-            rejections_days,
-            held_by_relay,
-        })?;
         self.retention()
     }
 
@@ -102,16 +107,18 @@ impl Operations {
                 "Choose up to 36,500 days.",
             ));
         }
-        let here = self.store.reader()?.connection(provider, name)?;
-        match here {
-            Some(c) if !c.via_relay => {
-                self.store
-                    .writer()?
-                    .set_forget_deleted(provider, name, days)?;
-            }
-            _ => self.set_relay_forget_deleted(provider, name, days)?,
+        let Some(connection) = self.store.reader()?.connection(provider, name)? else {
+            return Err(AppError::no_connection(provider, name));
+        };
+        let settings = ConnectionSettings {
+            forget_deleted_after_days: days,
+            ..connection.settings
+        };
+        // The relay's connections are changed on the relay, for every desk (admin desks only).
+        if !self.share_connection_settings(provider, name, &settings)? {
+            self.replace_connection_settings(provider, name, &settings)?;
         }
-        self.connections_changed()
+        Ok(())
     }
 
     /// Applies the policies as of `now`: forgets customers inactive for longer than the setting,
@@ -161,43 +168,4 @@ impl Operations {
         }
         Ok(run)
     }
-
-    /// Sets the relay's policy (admin desks only).
-    fn set_relay_policy(
-        &self,
-        inactive_months: Option<u32>,
-        rejections_days: Option<u32>,
-    ) -> ApiResult<()> {
-        let _ = (inactive_months, rejections_days);
-        Err(not_admin("the retention settings"))
-    }
-
-    /// Sets a relay connection's choice (admin desks only).
-    fn set_relay_forget_deleted(
-        &self,
-        provider: Provider,
-        name: &str,
-        days: Option<u32>,
-    ) -> ApiResult<()> {
-        let _ = days;
-        match self.store.reader()?.connection(provider, name)? {
-            None if self.relay_link()?.is_none() => Err(AppError::new(
-                ErrorCode::NotFound,
-                format!(
-                    "There is no {} connection called '{name}'.",
-                    provider.display_name()
-                ),
-            )),
-            _ => Err(not_admin("what happens when a provider deletes a customer")),
-        }
-    }
-}
-
-fn not_admin(what: &str) -> AppError {
-    AppError::new(
-        ErrorCode::RelayNotAdmin,
-        format!(
-            "On computers joined to a relay, {what} are the relay's: change them on the desk that manages the relay's connections."
-        ),
-    )
 }
