@@ -250,6 +250,14 @@ pub enum ConnectionCommand {
     },
     /// Remove a connection (its deliveries and customers are kept) and delete its secret.
     Remove { provider: Provider, name: String },
+    /// When the provider deletes a customer: keep their history (`off`, the default) or forget
+    /// them DAYS after the deletion (0: as soon as it arrives).
+    ForgetDeleted {
+        provider: Provider,
+        name: String,
+        #[arg(value_name = "DAYS|off")]
+        after: Limit,
+    },
     /// Send a signed test message through a connection (needs `clientele serve` running for
     /// this computer's own connections; the relay's are tested at the relay).
     Test { provider: Provider, name: String },
@@ -270,6 +278,35 @@ pub enum CustomersCommand {
     /// Show one person: profile, linked records and timeline.
     Show {
         id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show two people as one from now on (a decision made by hand: it survives reprocessing
+    /// and new deliveries, reaches every desk joined to the relay, and can be undone).
+    Merge {
+        id: i64,
+        other: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one of a person's records as a person of its own, apart from everyone its email or
+    /// phone would link it to (now and in later deliveries). Can be undone.
+    Split {
+        id: i64,
+        /// The record, as `customers show` lists it: PROVIDER/CONNECTION/CUSTOMER-ID.
+        #[arg(long)]
+        record: clientele_core::hand::RecordRef,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the changes made by hand (merges and splits), newest first.
+    Decisions {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Undo a change made by hand (its ID from `customers decisions`).
+    Undo {
+        decision_id: i64,
         #[arg(long)]
         json: bool,
     },
@@ -339,6 +376,39 @@ pub enum SettingsCommand {
     },
     /// Name a Vagaro business id (an empty NAME forgets the name).
     BusinessName { id: String, name: String },
+    /// Forget customers with no activity for a while, and drop old refused requests (both off
+    /// unless set; applied every hour while Clientele receives). Without options: show them.
+    Retention {
+        /// Forget customers with no activity for this many months, or `off`.
+        #[arg(long, value_name = "MONTHS|off")]
+        inactive_months: Option<Limit>,
+        /// Drop refused requests older than this many days, or `off`.
+        #[arg(long, value_name = "DAYS|off")]
+        rejections_days: Option<Limit>,
+        /// Apply the settings now, and say what that forgot.
+        #[arg(long)]
+        apply: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A number of months or days, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(pub Option<u32>);
+
+impl std::str::FromStr for Limit {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Limit, String> {
+        match s.trim().to_lowercase().as_str() {
+            "off" | "never" => Ok(Limit(None)),
+            n => n
+                .parse()
+                .map(|n| Limit(Some(n)))
+                .map_err(|_| format!("'{s}' is neither a number nor off")),
+        }
+    }
 }
 
 impl SecretsMode {

@@ -99,6 +99,28 @@ pub fn run(ops: &Operations, mode: SecretsMode, cmd: ConnectionCommand) -> Resul
                 "No connections yet. Add one with: clientele connection add PROVIDER NAME",
             )
         }
+        ConnectionCommand::ForgetDeleted {
+            provider,
+            name,
+            after,
+        } => {
+            ops.set_forget_deleted(provider, &name, after.0)?;
+            match after.0 {
+                None => println!(
+                    "When {} deletes a customer of '{name}', Clientele keeps their history.",
+                    provider.display_name()
+                ),
+                Some(0) => println!(
+                    "When {} deletes a customer of '{name}', Clientele forgets them for good as soon as it hears.",
+                    provider.display_name()
+                ),
+                Some(days) => println!(
+                    "When {} deletes a customer of '{name}', Clientele forgets them for good {days} days later.",
+                    provider.display_name()
+                ),
+            }
+            Ok(())
+        }
         ConnectionCommand::Test { provider, name } => {
             let result = ops.send_test_event(provider.id(), &name, Utc::now())?;
             if !result.ok {

@@ -1,9 +1,13 @@
-//! `clientele customers list | show` (and the forget commands, in `forget.rs`).
+//! `clientele customers list | show | merge | split | decisions | undo` (and the forget
+//! commands, in `forget.rs`).
 
 use crate::args::CustomersCommand;
 use crate::print::{local_time, print_json, print_table, value_text};
 use anyhow::Result;
+use clientele_core::hand::DecisionKind;
 use clientele_engine::Operations;
+use clientele_engine::ops::hand::HandEditOutcome;
+use clientele_engine::ops::hand_sync::RelaySync;
 
 pub fn run(ops: &Operations, cmd: CustomersCommand) -> Result<()> {
     ops.catch_up()?;
@@ -87,10 +91,15 @@ pub fn run(ops: &Operations, cmd: CustomersCommand) -> Result<()> {
             println!("Records:");
             for s in &person.sources {
                 println!(
-                    "  {} '{}' customer {}{}{}",
+                    "  {} '{}' customer {} [{}]{}{}",
                     s.provider.display_name(),
                     s.connection,
                     s.customer_ref,
+                    clientele_core::hand::RecordRef {
+                        provider: s.provider,
+                        connection: s.connection.clone(),
+                        customer_ref: s.customer_ref.clone(),
+                    },
                     if s.deleted_at.is_some() {
                         " (deleted)"
                     } else {
@@ -122,6 +131,71 @@ pub fn run(ops: &Operations, cmd: CustomersCommand) -> Result<()> {
             }
             Ok(())
         }
+        CustomersCommand::Merge { id, other, json } => edited(&ops.merge_people(id, other)?, json),
+        CustomersCommand::Split { id, record, json } => {
+            edited(&ops.split_record(id, &record)?, json)
+        }
+        CustomersCommand::Undo { decision_id, json } => {
+            edited(&ops.undo_decision(decision_id)?, json)
+        }
+        CustomersCommand::Decisions { json } => decisions(ops, json),
         CustomersCommand::Forget(cmd) => crate::forget::run(ops, cmd),
     }
+}
+
+/// What a merge, split or undo did, and whether the relay has it.
+fn edited(outcome: &HandEditOutcome, json: bool) -> Result<()> {
+    if json {
+        return print_json(outcome);
+    }
+    let d = &outcome.decision;
+    match (&d.undone_at, d.kind) {
+        (Some(_), _) => println!("Undone: {}.", d.summary),
+        (None, DecisionKind::Merge) => println!("Merged: {}.", d.summary),
+        (None, DecisionKind::Split) => println!("Split: {}.", d.summary),
+    }
+    if let Some(person) = outcome.person_id {
+        println!("See them with: clientele customers show {person}");
+    }
+    println!("Undo with: clientele customers undo {}", d.id);
+    print_relay(&outcome.relay);
+    Ok(())
+}
+
+pub(crate) fn print_relay(relay: &RelaySync) {
+    match relay {
+        RelaySync::NotJoined => {}
+        RelaySync::Shared => println!("The relay has it: every desk joined to it gets it too."),
+        RelaySync::Pending { message } => println!("{message}"),
+    }
+}
+
+fn decisions(ops: &Operations, json: bool) -> Result<()> {
+    let all = ops.decisions()?;
+    if json {
+        return print_json(&all);
+    }
+    if all.is_empty() {
+        println!("No changes made by hand yet. `clientele customers merge` and `split` make them.");
+        return Ok(());
+    }
+    print_table(
+        &["ID", "KIND", "WHAT", "BY", "WHEN", "UNDONE"],
+        all.iter()
+            .map(|d| {
+                vec![
+                    d.id.to_string(),
+                    d.kind.as_str().to_string(),
+                    d.summary.clone(),
+                    d.made_by.clone(),
+                    d.made_at.clone(),
+                    d.undone_at
+                        .as_ref()
+                        .map(|at| format!("{at} by {}", d.undone_by.clone().unwrap_or_default()))
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect(),
+    );
+    Ok(())
 }

@@ -95,6 +95,12 @@ fn settings(ops: &Operations, cmd: SettingsCommand) -> Result<()> {
                 }
             }
         }
+        SettingsCommand::Retention {
+            inactive_months,
+            rejections_days,
+            apply,
+            json,
+        } => retention(ops, inactive_months, rejections_days, apply, json)?,
         SettingsCommand::BusinessName { id, name } => {
             ops.name_business("vagaro", &id, &name)?;
             if name.trim().is_empty() {
@@ -103,6 +109,60 @@ fn settings(ops: &Operations, cmd: SettingsCommand) -> Result<()> {
                 println!("Business {id} is now called {}.", name.trim());
             }
         }
+    }
+    Ok(())
+}
+
+fn retention(
+    ops: &Operations,
+    inactive_months: Option<args::Limit>,
+    rejections_days: Option<args::Limit>,
+    apply: bool,
+    json: bool,
+) -> Result<()> {
+    let mut view = ops.retention()?;
+    if inactive_months.is_some() || rejections_days.is_some() {
+        view = ops.set_retention(
+            inactive_months.map_or(view.inactive_months, |l| l.0),
+            rejections_days.map_or(view.rejections_days, |l| l.0),
+        )?;
+    }
+    let run = if apply {
+        Some(ops.apply_retention(chrono::Utc::now())?)
+    } else {
+        None
+    };
+    if json {
+        let mut out = serde_json::to_value(&view)?;
+        if let Some(run) = &run {
+            out["applied"] = serde_json::to_value(run)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    match view.inactive_months {
+        Some(m) => println!("Customers with no activity for {m} months are forgotten for good."),
+        None => println!("Customers are kept however long they have been quiet (off)."),
+    }
+    match view.rejections_days {
+        Some(d) => println!("Refused requests are dropped after {d} days."),
+        None => println!("Refused requests are kept (the newest 10,000)."),
+    }
+    if view.held_by_relay {
+        println!(
+            "These are the relay's settings, the same on every desk joined to it{}.",
+            if view.can_change {
+                ""
+            } else {
+                "; the desk that manages the relay's connections changes them"
+            }
+        );
+    }
+    if let Some(run) = run {
+        println!(
+            "Applied now: {} inactive customers and {} records their provider deleted forgotten ({} messages), {} refused requests dropped.",
+            run.inactive_people, run.deleted_records, run.deliveries, run.rejections
+        );
     }
     Ok(())
 }

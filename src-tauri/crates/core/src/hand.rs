@@ -29,7 +29,13 @@ pub struct RecordRef {
 
 impl fmt::Display for RecordRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.provider.id(), self.connection, self.customer_ref)
+        write!(
+            f,
+            "{}/{}/{}",
+            self.provider.id(),
+            self.connection,
+            self.customer_ref
+        )
     }
 }
 
@@ -189,12 +195,20 @@ pub struct HandChange {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum HandChangeKind {
-    Decide { decision: Decision },
+    Decide {
+        decision: Decision,
+    },
     /// Undo the decision with this uid.
-    Undo { decision: String },
-    Forget { forget: Forget },
+    Undo {
+        decision: String,
+    },
+    Forget {
+        forget: Forget,
+    },
     /// Stop forgetting the records of the forget with this uid.
-    StopForgetting { forget: String },
+    StopForgetting {
+        forget: String,
+    },
 }
 
 #[cfg(test)]

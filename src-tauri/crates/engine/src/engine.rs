@@ -38,6 +38,8 @@ pub struct Engine {
     /// The relay puller, on a joined desk while it runs.
     puller: tokio::sync::Mutex<Option<Pulling>>,
     body_limit: usize,
+    /// The time retention goes by (tests move it forward).
+    retention_clock: ClockHandle,
     _lock: DataDirLock,
 }
 
@@ -123,8 +125,16 @@ impl Engine {
             listener: tokio::sync::Mutex::new(None),
             puller: tokio::sync::Mutex::new(None),
             body_limit: DEFAULT_BODY_LIMIT,
+            retention_clock: ClockHandle(clientele_server::system_clock()),
             _lock: lock,
         })
+    }
+
+    /// The clock retention and the provider-delete choice go by (default: the system's). Tests
+    /// set one months ahead to see the policies act.
+    pub fn with_retention_clock(mut self, clock: clientele_server::Clock) -> Engine {
+        self.retention_clock = ClockHandle(clock);
+        self
     }
 
     /// The largest body the listener accepts (default [`DEFAULT_BODY_LIMIT`]); applies from the
@@ -247,6 +257,11 @@ impl Engine {
                 )));
             }
             public_url = Some(url);
+        } else {
+            background.push(tokio::spawn(crate::retention::run(
+                self.operations.clone(),
+                self.retention_clock.0.clone(),
+            )));
         }
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(listener::serve(tcp, app, serving.tls, async {

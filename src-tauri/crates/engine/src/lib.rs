@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod ops;
 pub mod relay;
+mod retention;
 
 pub use engine::{Engine, StartError};
 

@@ -29,6 +29,7 @@ mod people;
 mod queries;
 mod relay;
 mod relay_link;
+mod retention;
 mod schema;
 mod stored;
 mod time;
@@ -42,6 +43,7 @@ pub use error::StoreError;
 pub use forget::{
     Erasure, ExportWritten, ForgetReport, ForgetRequest, ForgetScope, Suppression, Wipe,
 };
+pub use hand::StoredDecision;
 pub use ingest::{DeliveryStatus, IngestOutcome, NewDelivery, NewRejection};
 pub use people::MAX_PROFILES_PER_KEY;
 pub use queries::{
@@ -50,6 +52,7 @@ pub use queries::{
 };
 pub use relay::{ClaimRefused, Device, FeedConnection, FeedItem, SealedRow};
 pub use relay_link::{PulledUpTo, RelayLink};
+pub use retention::Retention;
 pub use time::{from_millis, to_millis};
 
 use std::path::{Path, PathBuf};
@@ -196,5 +199,7 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod derive_tests;
+#[cfg(test)]
+mod hand_tests;
 #[cfg(test)]
 mod people_tests;

@@ -29,11 +29,17 @@ const MIN_PHONE_SEARCH_DIGITS: usize = 4;
 
 /// Why a source profile belongs to its person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LinkReason {
-    pub kind: KeyKind,
-    pub value: String,
-    /// The source profile it shares the key with.
-    pub with: i64,
+#[serde(untagged)]
+pub enum LinkReason {
+    /// It shares an identity key with `with`.
+    Key {
+        kind: KeyKind,
+        value: String,
+        /// The source profile it shares the key with.
+        with: i64,
+    },
+    /// Staff merged it with `with` by hand (`hand` is the decision's local id).
+    Hand { hand: i64, with: i64 },
 }
 
 /// The fields a profile's identity keys are computed from: its email and phone, and its own
@@ -135,31 +141,137 @@ fn keys_of(tx: &Transaction<'_>, profile_id: i64) -> Result<Vec<IdentityKey>, St
         .collect::<Result<_, _>>()?)
 }
 
-/// The profiles reachable from `start` through keys that may link, with how each was reached.
+/// The profiles reachable from `start` through keys that may link and through merges made by
+/// hand, with how each was reached. A record split out by hand neither reaches nor is reached
+/// through keys.
 fn component(
     tx: &Transaction<'_>,
     start: i64,
+    hand: &HandRules,
 ) -> Result<BTreeMap<i64, Option<LinkReason>>, StoreError> {
     let mut reached = BTreeMap::from([(start, None)]);
     let mut queue = VecDeque::from([start]);
     while let Some(current) = queue.pop_front() {
-        for key in keys_of(tx, current)? {
-            if holders_count(tx, &key)? > MAX_PROFILES_PER_KEY {
-                continue;
-            }
-            for other in holders(tx, &key)? {
-                if let std::collections::btree_map::Entry::Vacant(slot) = reached.entry(other) {
-                    slot.insert(Some(LinkReason {
-                        kind: key.kind,
-                        value: key.value.clone(),
-                        with: current,
-                    }));
-                    queue.push_back(other);
+        let mut found: Vec<(i64, LinkReason)> = Vec::new();
+        if !hand.is_apart(current) {
+            for key in keys_of(tx, current)? {
+                if holders_count(tx, &key)? > MAX_PROFILES_PER_KEY {
+                    continue;
                 }
+                for other in holders(tx, &key)? {
+                    if !hand.is_apart(other) {
+                        found.push((
+                            other,
+                            LinkReason::Key {
+                                kind: key.kind,
+                                value: key.value.clone(),
+                                with: current,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        for &(other, decision) in hand.merged_with(current) {
+            found.push((
+                other,
+                LinkReason::Hand {
+                    hand: decision,
+                    with: current,
+                },
+            ));
+        }
+        for (other, reason) in found {
+            if let std::collections::btree_map::Entry::Vacant(slot) = reached.entry(other) {
+                slot.insert(Some(reason));
+                queue.push_back(other);
             }
         }
     }
     Ok(reached)
+}
+
+/// The decisions made by hand that are in force, as linking applies them: which profiles are
+/// split apart, and which pairs are merged. Loaded once per relink; empty (and free) when nobody
+/// decided anything.
+#[derive(Debug, Default)]
+pub(crate) struct HandRules {
+    apart: BTreeSet<i64>,
+    merged: BTreeMap<i64, Vec<(i64, i64)>>,
+}
+
+impl HandRules {
+    pub(crate) fn load(tx: &Transaction<'_>) -> Result<HandRules, StoreError> {
+        let mut rules = HandRules::default();
+        // In the order they were made (the same on every desk): a split cancels the merges of
+        // its record made before it, not those made after.
+        let decisions: Vec<(i64, String, String)> = tx
+            .prepare_cached(
+                "SELECT id, uid, kind FROM hand_decisions WHERE undone_at IS NULL
+                 ORDER BY made_at, uid",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        if decisions.is_empty() {
+            return Ok(rules);
+        }
+        let mut last_split: BTreeMap<i64, usize> = BTreeMap::new();
+        let mut merges: Vec<(usize, i64, i64, i64)> = Vec::new();
+        for (order, (id, _uid, kind)) in decisions.iter().enumerate() {
+            let profiles = decision_profiles(tx, *id)?;
+            match kind.as_str() {
+                "split" => {
+                    for p in profiles.into_iter().flatten() {
+                        last_split.insert(p, order);
+                    }
+                }
+                "merge" => {
+                    if let [Some(a), Some(b)] = profiles[..]
+                        && a != b
+                    {
+                        merges.push((order, a, b, *id));
+                    }
+                }
+                _ => {}
+            }
+        }
+        rules.apart = last_split.keys().copied().collect();
+        for (order, a, b, id) in merges {
+            let stands = |p: i64| last_split.get(&p).is_none_or(|&split| split < order);
+            if stands(a) && stands(b) {
+                rules.merged.entry(a).or_default().push((b, id));
+                rules.merged.entry(b).or_default().push((a, id));
+            }
+        }
+        Ok(rules)
+    }
+
+    fn is_apart(&self, profile: i64) -> bool {
+        self.apart.contains(&profile)
+    }
+
+    fn merged_with(&self, profile: i64) -> &[(i64, i64)] {
+        self.merged.get(&profile).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The source profile of each record a decision names (None where this desk has no such record
+/// yet), in the decision's order.
+pub(crate) fn decision_profiles(
+    tx: &Transaction<'_>,
+    decision: i64,
+) -> Result<Vec<Option<i64>>, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT (SELECT sp.id FROM source_profiles sp JOIN connections c
+                       ON c.id = sp.connection_id
+                     WHERE c.provider = r.provider AND c.name = r.connection
+                       AND sp.customer_ref = r.customer_ref)
+             FROM hand_decision_records r WHERE r.decision_id = ?1
+             ORDER BY r.provider, r.connection, r.customer_ref",
+        )?
+        .query_map([decision], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
 }
 
 /// Recomputes the people of `seeds` and of everyone who was linked with them. Returns every person
@@ -168,6 +280,7 @@ pub(crate) fn relink(
     tx: &Transaction<'_>,
     seeds: BTreeSet<i64>,
 ) -> Result<BTreeSet<i64>, StoreError> {
+    let hand = HandRules::load(tx)?;
     let mut affected = BTreeSet::new();
     let mut done = BTreeSet::new();
     let mut work: BTreeSet<i64> = seeds;
@@ -175,13 +288,13 @@ pub(crate) fn relink(
         if done.contains(&seed) {
             continue;
         }
-        let members = component(tx, seed)?;
+        let members = component(tx, seed, &hand)?;
         let person_id = *members.keys().next().unwrap_or(&seed);
         // Walk again from the smallest id so link reasons don't depend on where we started.
         let members = if person_id == seed {
             members
         } else {
-            component(tx, person_id)?
+            component(tx, person_id, &hand)?
         };
         for (&member, reason) in &members {
             done.insert(member);

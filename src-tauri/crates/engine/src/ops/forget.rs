@@ -7,6 +7,7 @@
 //! from disk. It works while a listener runs on the same data folder: it is one short write
 //! transaction, like a listener's group, and never takes the data folder's lock.
 
+use super::hand::RecordView;
 use super::hand_sync::{RelaySync, new_uid};
 use super::{Operations, iso};
 use crate::error::{ApiResult, AppError, ErrorCode};
@@ -19,29 +20,13 @@ use serde::Serialize;
 use std::time::{Duration, Instant};
 use ts_rs::TS;
 
-// TEMP(forget): the lead's `ops::hand::RecordView`; replaced by it when that lands.
-/// One provider record as the screens name it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-#[ts(export)]
-pub struct RecordView {
-    pub record: RecordRef,
-    pub provider_name: String,
-    /// "Tiquo customer cus_1 (main-salon)"
-    pub label: String,
-}
-
-impl RecordView {
-    pub fn of(record: RecordRef) -> RecordView {
-        RecordView {
-            provider_name: record.provider.display_name().to_string(),
-            label: format!(
-                "{} customer {} ({})",
-                record.provider.display_name(),
-                record.customer_ref,
-                record.connection
-            ),
-            record,
-        }
+/// A record of the person about to be forgotten, as the confirmation lists it.
+fn record_view(record: RecordRef, name: &str) -> RecordView {
+    RecordView {
+        provider_name: record.provider.display_name().to_string(),
+        label: super::hand::label(&record),
+        record,
+        name: Some(name.to_string()),
     }
 }
 
@@ -62,7 +47,7 @@ pub struct ExportMention {
 }
 
 /// What forgetting a person will do, for the confirmation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
 pub struct ForgetPreview {
     #[ts(type = "number")]
@@ -140,8 +125,12 @@ impl Operations {
         let scope = reader.forget_scope(person)?;
         Ok(ForgetPreview {
             person_id: person,
-            display_name: detail.display_name,
-            records: scope.records.into_iter().map(RecordView::of).collect(),
+            display_name: detail.display_name.clone(),
+            records: scope
+                .records
+                .into_iter()
+                .map(|r| record_view(r, &detail.display_name))
+                .collect(),
             deliveries: scope.deliveries,
             exports: scope
                 .exports
@@ -166,12 +155,26 @@ impl Operations {
         self.forget_records(&records, keep_forgetting, ErasureReason::Request)
     }
 
-    /// Forgets `records` (all of one person's, or those a policy chose) for `reason`.
+    /// Forgets `records` (all of one person's, or those a policy chose) for `reason`, here and
+    /// — through the relay — on every desk joined to it.
     pub fn forget_records(
         &self,
         records: &[RecordRef],
         keep_forgetting: bool,
         reason: ErasureReason,
+    ) -> ApiResult<ForgetOutcome> {
+        self.forget_records_at(records, keep_forgetting, reason, Utc::now(), true)
+    }
+
+    /// [`Operations::forget_records`] at `at` (the retention's clock), shared with the relay or
+    /// only here: a policy that every desk applies by itself shares nothing.
+    pub(crate) fn forget_records_at(
+        &self,
+        records: &[RecordRef],
+        keep_forgetting: bool,
+        reason: ErasureReason,
+        at: chrono::DateTime<Utc>,
+        share: bool,
     ) -> ApiResult<ForgetOutcome> {
         let mut salt = [0u8; SALT_BYTES];
         getrandom::fill(&mut salt).map_err(|e| {
@@ -183,7 +186,7 @@ impl Operations {
         let hashes: Vec<[u8; 32]> = records.iter().map(|r| record_hash(&salt, r)).collect();
         let change = HandChange {
             uid: new_uid(),
-            at: Utc::now(),
+            at,
             by: self.computer_name(),
             what: HandChangeKind::Forget {
                 forget: Forget {
@@ -196,7 +199,11 @@ impl Operations {
         };
         // The relay first: its copy is forgotten before this one says it is done (or the change
         // waits in the outbox, and the outcome says so).
-        let relay = self.share_hand_change(&change)?;
+        let relay = if share {
+            self.share_hand_change(&change)?
+        } else {
+            RelaySync::NotJoined
+        };
         let request = ForgetRequest {
             uid: change.uid.clone(),
             at: change.at,

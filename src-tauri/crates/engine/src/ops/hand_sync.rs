@@ -29,7 +29,9 @@ impl Operations {
         if self.relay_link()?.is_none() {
             return Ok(RelaySync::NotJoined);
         }
-        self.store.writer()?.queue_hand_change(change, chrono::Utc::now())?;
+        self.store
+            .writer()?
+            .queue_hand_change(change, chrono::Utc::now())?;
         Ok(RelaySync::Pending {
             message: "The relay couldn't be reached; it gets this change when it is back.".into(),
         })
@@ -64,5 +66,7 @@ fn host_name() -> Option<String> {
 
 #[cfg(not(unix))]
 fn host_name() -> Option<String> {
-    std::env::var("COMPUTERNAME").ok().filter(|n| !n.trim().is_empty())
+    std::env::var("COMPUTERNAME")
+        .ok()
+        .filter(|n| !n.trim().is_empty())
 }

@@ -15,12 +15,14 @@ pub mod businesses;
 pub mod connections;
 pub mod exports;
 pub mod forget;
+pub mod hand;
 pub mod hand_sync;
 pub mod maintenance;
 pub mod people;
 pub mod phones;
 pub mod providers;
 pub mod relay;
+pub mod retention;
 pub mod settings;
 pub mod test_event;
 

@@ -23,6 +23,10 @@ pub struct SourceRef {
     pub customer_ref: String,
     pub deleted_at: Option<String>,
     pub linked_because: Option<String>,
+    /// The record as merges, splits and the command line name it.
+    pub record: clientele_core::hand::RecordRef,
+    /// It belongs to this person because staff merged it by hand.
+    pub by_hand: bool,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -238,11 +242,17 @@ fn value_text(v: &serde_json::Value) -> Option<String> {
 fn source_view(s: clientele_store::SourceRef) -> SourceRef {
     SourceRef {
         provider_name: s.provider.display_name().into(),
+        record: clientele_core::hand::RecordRef {
+            provider: s.provider,
+            connection: s.connection.clone(),
+            customer_ref: s.customer_ref.clone(),
+        },
         provider: s.provider,
         connection: s.connection,
         customer_ref: s.customer_ref,
         deleted_at: s.deleted_at.map(iso),
         linked_because: s.linked_because,
+        by_hand: s.by_hand,
     }
 }
 

@@ -20,6 +20,7 @@ use crate::time::from_millis;
 use crate::{Reader, StoreError};
 use chrono::{DateTime, Utc};
 use clientele_core::Provider;
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -35,6 +36,9 @@ pub struct SourceRef {
     /// customer cust_1"); `None` for the record the person was started from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub linked_because: Option<String>,
+    /// It belongs to the person because staff merged it by hand.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub by_hand: bool,
 }
 
 /// person id, profile id, provider, connection, customer ref, deleted at, link reason
@@ -84,25 +88,49 @@ impl Reader {
             })
             .collect();
         for (person, _, provider, connection, customer_ref, deleted_at, reason) in rows {
-            let linked_because = reason
+            let reason = reason
                 .as_deref()
-                .and_then(|r| serde_json::from_str::<LinkReason>(r).ok())
-                .map(|r| {
-                    let other = names.get(&r.with).map_or_else(
+                .and_then(|r| serde_json::from_str::<LinkReason>(r).ok());
+            let by_hand = matches!(reason, Some(LinkReason::Hand { .. }));
+            let linked_because = match reason {
+                None => None,
+                Some(LinkReason::Key { kind, value, with }) => {
+                    let other = names.get(&with).map_or_else(
                         || "another record".to_string(),
                         |(p, c)| format!("{} customer {c}", p.display_name()),
                     );
-                    format!("Same {} ({}) as {other}", r.kind.as_str(), r.value)
-                });
+                    Some(format!("Same {} ({value}) as {other}", kind.as_str()))
+                }
+                Some(LinkReason::Hand { hand, .. }) => Some(self.hand_link_words(hand)?),
+            };
             out.entry(person).or_default().push(SourceRef {
                 provider,
                 connection,
                 customer_ref,
                 deleted_at: deleted_at.map(from_millis),
                 linked_because,
+                by_hand,
             });
         }
         Ok(out)
+    }
+}
+
+impl Reader {
+    /// "Linked by hand on Front desk on 3 March 2026".
+    fn hand_link_words(&self, decision: i64) -> Result<String, StoreError> {
+        let found: Option<(String, i64)> = self
+            .conn
+            .prepare_cached("SELECT made_by, made_at FROM hand_decisions WHERE id = ?1")?
+            .query_row([decision], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(match found {
+            Some((by, at)) => format!(
+                "Linked by hand on {by} on {}",
+                from_millis(at).format("%-d %B %Y")
+            ),
+            None => "Linked by hand".to_string(),
+        })
     }
 }
 
