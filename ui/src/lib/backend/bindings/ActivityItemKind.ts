@@ -3,4 +3,4 @@
 /**
  * What one Activity row is.
  */
-export type ActivityItemKind = "delivery" | "rejection";
+export type ActivityItemKind = "delivery" | "rejection" | "withheld";
