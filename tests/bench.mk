@@ -17,12 +17,14 @@
 #                 relay: `clientele relay serve`'s receiving against bare axum at 64 connections
 #                 (as ingest), 100 deliveries/s for 10 s from a provider's POST to the relay until
 #                 stored at a desk that pulls, and a fresh desk pulling the reading data set from a
-#                 relay (`clientele relay pull`) against `clientele reprocess` of it.
+#                 relay (`clientele relay pull`) against `clientele reprocess` of it;
+#                 forget: one person forgotten in a copy of the reading data set (the erasure
+#                 transaction and the WAL truncation), against a full VACUUM of that copy.
 #                 About 30 minutes on two cores the first time (building the data set takes
 #                 a third of it; it is kept in BENCH_DATA and reused; the relay's catch-up
 #                 against reprocess takes about 8). Prints `bench: …`
 #                 lines and asserts nothing about speed. bench-ingest, bench-read, bench-export,
-#                 bench-relay and bench-footprint run one part.
+#                 bench-relay, bench-forget and bench-footprint run one part.
 #   make faults   kill -9 ×20 mid-burst, a full disk, 400 hostile requests, 800 slow clients,
 #                 secrets in files and logs. Prints `faults: …` lines; fails on any loss or leak.
 #                 (`make test` runs the quick variants.)
@@ -40,7 +42,8 @@
 #   make fuzz FUZZ_RUNS=10000
 
 BENCH_BIN = $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release
-# The reading data set, shared by read_bench, export_bench, relay_bench and app_footprint.
+# The reading data set, shared by read_bench, export_bench, relay_bench, forget_bench and
+# app_footprint.
 BENCH_DATA ?= $(or $(CLIENTELE_BENCH_DATA),$(BENCH_BIN)/bench-data)
 # The desktop app needs a display and a session bus (with a Secret Service, as in `make unit`).
 BENCH_FOOTPRINT = CLIENTELE_BENCH_DATA="$(BENCH_DATA)" tests/tools/with-secret-service.sh \
@@ -50,7 +53,7 @@ FUZZ_DIR := src-tauri/crates/core/fuzz
 FUZZ_TARGETS := tiquo resdiary vagaro plain zupy standard
 CARGO_FUZZ_VERSION := 0.13.2
 
-.PHONY: bench bench-build bench-ingest bench-hand bench-read bench-export bench-relay bench-footprint faults fuzz cargo-fuzz
+.PHONY: bench bench-build bench-ingest bench-hand bench-read bench-export bench-relay bench-forget bench-footprint faults fuzz cargo-fuzz
 
 # `build` is the desktop app and `clientele` exactly as `make build` makes them (sharing its
 # release build); then the benchmark tools, and app_footprint's baseline window (an example of
@@ -58,7 +61,7 @@ CARGO_FUZZ_VERSION := 0.13.2
 bench-build: build
 	$(CARGO) build --release -p clientele-cli --bin clientele \
 	  -p clientele-tests --bin loadgen --bin bare_axum --bin group_commit --bin read_bench --bin export_bench \
-	  --bin relay_bench --bin hand_bench --bin app_footprint
+	  --bin relay_bench --bin hand_bench --bin forget_bench --bin app_footprint
 	$(CARGO) build --release -p clientele-app --example window_floor
 
 # The machine the figures come from, then one line per figure.
@@ -69,6 +72,7 @@ bench: bench-build
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/export_bench
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/relay_bench
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/hand_bench
+	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/forget_bench
 	$(BENCH_FOOTPRINT)
 
 bench-ingest: bench-build
@@ -85,6 +89,9 @@ bench-export: bench-build
 
 bench-relay: bench-build
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/relay_bench
+
+bench-forget: bench-build
+	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/forget_bench
 
 bench-footprint: bench-build
 	$(BENCH_FOOTPRINT)

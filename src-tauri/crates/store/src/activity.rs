@@ -47,13 +47,22 @@ pub enum ActivityRow {
         code: String,
         reason: String,
     },
+    /// A delivery about a customer kept forgotten: acknowledged, not kept. Nothing about it but
+    /// where and when it arrived.
+    Withheld {
+        id: i64,
+        provider: Provider,
+        connection: String,
+        received_at: DateTime<Utc>,
+    },
 }
 
 impl ActivityRow {
     pub fn received_at(&self) -> DateTime<Utc> {
         match self {
             ActivityRow::Delivery { received_at, .. }
-            | ActivityRow::Rejection { received_at, .. } => *received_at,
+            | ActivityRow::Rejection { received_at, .. }
+            | ActivityRow::Withheld { received_at, .. } => *received_at,
         }
     }
 }
@@ -189,6 +198,28 @@ impl Reader {
                         received_at: from_millis(r.get(3)?),
                         code: r.get(4)?,
                         reason: r.get(5)?,
+                    })
+                },
+            )?;
+            for row in found {
+                rows.push(row?);
+            }
+        }
+        if filter.deliveries && filter.status.is_none() {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT w.id, c.provider, c.name, w.received_at
+                 FROM withheld w JOIN connections c ON c.id = w.connection_id
+                 WHERE w.received_at >= ?1 AND (?2 IS NULL OR c.provider = ?2)
+                 ORDER BY w.id DESC LIMIT ?3",
+            )?;
+            let found = stmt.query_map(
+                params![since, filter.provider.map(Provider::id), limit],
+                |r| {
+                    Ok(ActivityRow::Withheld {
+                        id: r.get(0)?,
+                        provider: stored::column(r, 1, stored::provider)?,
+                        connection: r.get(2)?,
+                        received_at: from_millis(r.get(3)?),
                     })
                 },
             )?;

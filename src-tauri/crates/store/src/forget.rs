@@ -875,20 +875,21 @@ impl Screen {
         if self.suppressions.is_empty() || d.is_test {
             return Ok(None);
         }
-        if !self.connections.contains_key(&d.connection_id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) =
+            self.connections.entry(d.connection_id)
+        {
             let found: Option<(String, String, String)> = tx
                 .prepare_cached("SELECT provider, name, settings FROM connections WHERE id = ?1")?
                 .query_row([d.connection_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
-            let connection = match found {
+            slot.insert(match found {
                 Some((provider, name, settings)) => Some((
                     stored::provider(&provider)?,
                     name,
                     serde_json::from_str(&settings)?,
                 )),
                 None => None,
-            };
-            self.connections.insert(d.connection_id, connection);
+            });
         }
         let Some(Some((provider, name, settings))) = self.connections.get(&d.connection_id) else {
             return Ok(None);

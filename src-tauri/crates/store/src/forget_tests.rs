@@ -327,3 +327,50 @@ fn matching_by_connection_prefix_is_record_hash() {
     let got: [u8; 32] = h.finalize().into();
     assert_eq!(got, record_hash(b"salt", &r));
 }
+
+#[test]
+fn activity_shows_a_withheld_message_as_one_line_without_data() {
+    let (_dir, store) = temp_store();
+    let (t, _) = two_people(&store);
+    let mut w = store.writer().unwrap();
+    w.forget(&request("f1", &ZELDA, true)).unwrap();
+    let body = tiquo("evt_z2", "cus_z", "Zelda", NAME, EMAIL, "+447911123456");
+    w.ingest(&[delivery(t, "evt_z2", &body)], &[]).unwrap();
+    let rows = store
+        .reader()
+        .unwrap()
+        .activity(&crate::ActivityFilter {
+            deliveries: true,
+            rejections: true,
+            limit: 50,
+            ..Default::default()
+        })
+        .unwrap();
+    let withheld: Vec<_> = rows
+        .iter()
+        .filter(|r| matches!(r, crate::ActivityRow::Withheld { .. }))
+        .collect();
+    assert_eq!(withheld.len(), 1, "{rows:?}");
+    assert!(matches!(
+        withheld[0],
+        crate::ActivityRow::Withheld { provider: Provider::Tiquo, connection, .. } if connection == "main"
+    ));
+    let erased = rows
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                crate::ActivityRow::Delivery {
+                    status: DeliveryStatus::Erased,
+                    summary: None,
+                    person: None,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(
+        erased, 2,
+        "the erased deliveries say nothing about whom: {rows:?}"
+    );
+}

@@ -28,6 +28,9 @@ pub enum ActivityKind {
 pub enum ActivityItemKind {
     Delivery,
     Rejection,
+    /// A message about a customer kept forgotten: acknowledged, not kept (its `id` is the
+    /// count's, not a delivery's).
+    Withheld,
 }
 
 #[derive(Debug, Clone, Deserialize, TS)]
@@ -77,6 +80,9 @@ pub struct PersonLink {
     pub id: i64,
     pub name: String,
 }
+
+/// What a row says for a message about a customer kept forgotten.
+pub const WITHHELD: &str = "A message about a forgotten customer arrived and wasn't kept";
 
 /// What a row says for a customer it read but can't find (never expected: every profile has a
 /// person once derived).
@@ -216,6 +222,26 @@ impl Operations {
                         technical: words.technical,
                     }
                 }
+                ActivityRow::Withheld {
+                    id,
+                    provider,
+                    connection,
+                    received_at,
+                } => ActivityItem {
+                    kind: ActivityItemKind::Withheld,
+                    id,
+                    provider_name: provider.display_name().into(),
+                    provider: provider.id().into(),
+                    connection,
+                    received_at: iso(received_at),
+                    status: None,
+                    duplicates: 0,
+                    summary: WITHHELD.into(),
+                    reason: None,
+                    person_id: None,
+                    person_name: None,
+                    technical: None,
+                },
             })
             .collect())
     }

@@ -7,6 +7,7 @@
 //! from disk. It works while a listener runs on the same data folder: it is one short write
 //! transaction, like a listener's group, and never takes the data folder's lock.
 
+use super::hand::RecordView;
 use super::hand_sync::{RelaySync, new_uid};
 use super::{Operations, iso};
 use crate::error::{ApiResult, AppError, ErrorCode};
@@ -19,29 +20,13 @@ use serde::Serialize;
 use std::time::{Duration, Instant};
 use ts_rs::TS;
 
-// TEMP(forget): the lead's `ops::hand::RecordView`; replaced by it when that lands.
-/// One provider record as the screens name it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-#[ts(export)]
-pub struct RecordView {
-    pub record: RecordRef,
-    pub provider_name: String,
-    /// "Tiquo customer cus_1 (main-salon)"
-    pub label: String,
-}
-
-impl RecordView {
-    pub fn of(record: RecordRef) -> RecordView {
-        RecordView {
-            provider_name: record.provider.display_name().to_string(),
-            label: format!(
-                "{} customer {} ({})",
-                record.provider.display_name(),
-                record.customer_ref,
-                record.connection
-            ),
-            record,
-        }
+/// A record of the person about to be forgotten, as the confirmation lists it.
+fn record_view(record: RecordRef, name: &str) -> RecordView {
+    RecordView {
+        provider_name: record.provider.display_name().to_string(),
+        label: super::hand::label(&record),
+        record,
+        name: Some(name.to_string()),
     }
 }
 
@@ -62,7 +47,7 @@ pub struct ExportMention {
 }
 
 /// What forgetting a person will do, for the confirmation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
 pub struct ForgetPreview {
     #[ts(type = "number")]
@@ -140,8 +125,12 @@ impl Operations {
         let scope = reader.forget_scope(person)?;
         Ok(ForgetPreview {
             person_id: person,
-            display_name: detail.display_name,
-            records: scope.records.into_iter().map(RecordView::of).collect(),
+            display_name: detail.display_name.clone(),
+            records: scope
+                .records
+                .into_iter()
+                .map(|r| record_view(r, &detail.display_name))
+                .collect(),
             deliveries: scope.deliveries,
             exports: scope
                 .exports

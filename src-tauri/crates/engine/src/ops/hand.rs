@@ -58,7 +58,7 @@ pub struct HandEditOutcome {
     pub relay: RelaySync,
 }
 
-fn label(record: &RecordRef) -> String {
+pub(crate) fn label(record: &RecordRef) -> String {
     format!(
         "{} customer {} ({})",
         record.provider.display_name(),
