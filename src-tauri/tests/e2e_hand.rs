@@ -303,6 +303,28 @@ async fn staff_correct_who_is_who_by_hand_and_forget_a_customer() {
         "{activity}"
     );
     app.shot("hand-11b-activity").await;
+    // Her earlier messages: erased, and opening one shows that and nothing of her.
+    let rows = texts(&app, "activity-row").await;
+    let erased = rows
+        .iter()
+        .position(|r| r.contains("Erased"))
+        .unwrap_or_else(|| panic!("an erased row: {rows:?}"));
+    app.find_all("activity-row").await[erased]
+        .click()
+        .await
+        .unwrap();
+    let panel = app
+        .wait_for_text_of(
+            "delivery-panel",
+            "it was about a customer who was forgotten",
+            WAIT,
+        )
+        .await;
+    assert!(
+        !panel.contains("Ana") && !panel.contains("ana.hand") && !panel.contains("Re-process"),
+        "{panel}"
+    );
+    app.shot("hand-11c-erased-message").await;
 
     // Settings → Privacy: the erasure log says when, why and how many — never who.
     app.click("nav-settings").await;

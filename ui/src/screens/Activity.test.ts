@@ -263,4 +263,18 @@ describe("Activity", () => {
     await user.click(row);
     expect(backend.deliveryDetail).not.toHaveBeenCalled();
   });
+
+  it("opens an erased message without Re-process or content: only that it was erased", async () => {
+    const user = userEvent.setup();
+    backend.listActivity.mockResolvedValue([activityItem({ status: "erased", summary: "Forgotten: this message was about a customer who was forgotten", person_id: null, person_name: null })]);
+    backend.deliveryDetail.mockResolvedValue(
+      deliveryDetail({ status: "erased", verification: "", body_pretty: "", headers: [], people: [], events: [] }),
+    );
+    render(Activity);
+    await user.click(await screen.findByTestId("activity-row"));
+    expect(await screen.findByTestId("delivery-status")).toHaveTextContent("Erased: it was about a customer who was forgotten.");
+    expect(screen.queryByTestId("reprocess")).not.toBeInTheDocument();
+    expect(screen.queryByTestId("message-content")).not.toBeInTheDocument();
+    expect(screen.getByTestId("message-erased")).toHaveTextContent("The message's content and headers were erased.");
+  });
 });
