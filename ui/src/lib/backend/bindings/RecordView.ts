@@ -2,10 +2,14 @@
 import type { RecordRef } from "./RecordRef";
 
 /**
- * One provider record as the screens name it.
+ * A provider record, as lists of decisions and the forget confirmation show it.
  */
 export type RecordView = { record: RecordRef, provider_name: string, 
 /**
- * "Tiquo customer cus_1 (main-salon)"
+ * "Tiquo customer cus_1 (main-salon)".
  */
-label: string, };
+label: string, 
+/**
+ * The name of the person the record belongs to now, when it is on this computer.
+ */
+name: string | null, };
