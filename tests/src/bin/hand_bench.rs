@@ -68,7 +68,7 @@ fn main() {
     let first =
         |person: i64| -> Option<RecordRef> { reader.records_of(person).ok()?.into_iter().next() };
     let mut w = store.writer().expect("writer");
-    let mut rng = Rng(0x5EED_0F_4A4D);
+    let mut rng = Rng(0x5EED_0F4A_4D00_0001);
     let mut uid = 0u64;
     let mut timed = |w: &mut clientele_store::Writer, decision: &Decision| -> (f64, String) {
         uid += 1;

@@ -116,8 +116,13 @@ impl Engine {
         let store = Store::open_dir(data_dir)?;
         let registry = Arc::new(ConnectionRegistry::load(store.clone(), secrets.clone())?);
         let (ingest, pipeline) = clientele_ingest::start_with(&store, derivation)?;
+        let joined = store.reader()?.relay_link()?.is_some();
         let operations =
             Arc::new(Operations::new(store, secrets, data_dir).with_registry(registry.clone()));
+        if joined {
+            // Opened by start_pulling once the relay's hand changes are in (or it gave up).
+            operations.changes_gate.close();
+        }
         Ok(Engine {
             operations,
             registry,
@@ -334,6 +339,15 @@ impl Engine {
     /// first): at once, to catch up, then live. Returns false when this desk isn't joined.
     /// Needs a Tokio runtime.
     pub async fn start_pulling(&self) -> ApiResult<bool> {
+        // The people screens wait for the relay's hand changes; whatever happens below, they
+        // stop waiting when this returns.
+        struct OpenOnReturn<'a>(&'a Operations);
+        impl Drop for OpenOnReturn<'_> {
+            fn drop(&mut self) {
+                self.0.changes_gate.open();
+            }
+        }
+        let _open = OpenOnReturn(&self.operations);
         self.stop_pulling().await;
         let operations = self.operations.clone();
         let prepared = tokio::task::spawn_blocking(move || {

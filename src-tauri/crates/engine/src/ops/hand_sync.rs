@@ -316,3 +316,73 @@ impl HandChanges for DeskChanges {
         run().map_err(|e| e.to_string())
     }
 }
+
+/// Holds the people screens back while a desk that was off brings in the relay's hand changes
+/// at start, so a customer forgotten on another desk meanwhile is never shown here again. Open
+/// unless a start is under way; waiting is bounded, so an unreachable relay delays a screen by
+/// at most [`ChangesGate::MOST`].
+#[derive(Debug, Default)]
+pub(crate) struct ChangesGate {
+    closed: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl ChangesGate {
+    /// The longest a screen waits for the relay's changes.
+    pub(crate) const MOST: std::time::Duration = std::time::Duration::from_secs(15);
+
+    pub(crate) fn close(&self) {
+        *self.closed.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    }
+
+    pub(crate) fn open(&self) {
+        *self.closed.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.opened.notify_all();
+    }
+
+    /// Returns once the gate is open, or after [`ChangesGate::MOST`] — and then opens it, so a
+    /// start that never comes costs one wait, not one per screen.
+    pub(crate) fn wait(&self) {
+        let closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut closed, _) = self
+            .opened
+            .wait_timeout_while(closed, Self::MOST, |closed| *closed)
+            .unwrap_or_else(|p| p.into_inner());
+        *closed = false;
+    }
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::ChangesGate;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_closed_gate_holds_screens_until_the_start_opens_it() {
+        let gate = Arc::new(ChangesGate::default());
+        let started = Instant::now();
+        gate.wait();
+        assert!(
+            started.elapsed() < ChangesGate::MOST,
+            "an open gate doesn't wait"
+        );
+        gate.close();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiting = {
+            let gate = gate.clone();
+            std::thread::spawn(move || {
+                gate.wait();
+                tx.send(()).unwrap();
+            })
+        };
+        assert!(
+            rx.recv_timeout(Duration::from_millis(200)).is_err(),
+            "a closed gate holds the screen"
+        );
+        gate.open();
+        rx.recv_timeout(ChangesGate::MOST)
+            .expect("opening the gate lets the screen through");
+        waiting.join().unwrap();
+    }
+}

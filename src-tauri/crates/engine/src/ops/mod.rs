@@ -54,6 +54,8 @@ pub struct Operations {
     pulling: RwLock<Option<tokio::sync::watch::Receiver<clientele_relay_client::PullStatus>>>,
     /// Phone numbers are being read again after a change of the default country.
     rereading: std::sync::atomic::AtomicBool,
+    /// Closed while a relay desk brings in hand changes at start (people screens wait).
+    pub(crate) changes_gate: hand_sync::ChangesGate,
 }
 
 impl Operations {
@@ -69,6 +71,7 @@ impl Operations {
             exports: Default::default(),
             pulling: RwLock::new(None),
             rereading: Default::default(),
+            changes_gate: Default::default(),
         }
     }
 

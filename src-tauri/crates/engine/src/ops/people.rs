@@ -271,6 +271,7 @@ fn person_summary(p: clientele_store::PersonSummary) -> PersonSummary {
 
 impl Operations {
     pub fn search_people(&self, query: &str, offset: u32, limit: u32) -> ApiResult<PeoplePage> {
+        self.changes_gate.wait();
         let reader = self.store.reader()?;
         let search = Some(query).filter(|q| !q.trim().is_empty());
         let page = reader.people_page(search, limit.clamp(1, 500) as usize, offset as usize)?;
@@ -282,6 +283,7 @@ impl Operations {
     }
 
     pub fn person_detail(&self, id: i64) -> ApiResult<PersonDetail> {
+        self.changes_gate.wait();
         let reader = self.store.reader()?;
         let p = reader.person(id)?;
         let names = BusinessNames::load(&reader)?;
