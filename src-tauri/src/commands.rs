@@ -4,6 +4,8 @@
 
 use crate::AppState;
 use chrono::Utc;
+use clientele_core::Provider;
+use clientele_core::hand::RecordRef;
 use clientele_engine::events::{EXPORT_PROGRESS_EVENT, LIVE_EVENT, LiveUpdate, PHONE_REREAD_EVENT};
 use clientele_engine::ops::activity::{ActivityItem, ActivityQuery, DeliveryDetailView};
 use clientele_engine::ops::businesses::BusinessView;
@@ -12,10 +14,14 @@ use clientele_engine::ops::exports::{
     ExportDraft, ExportFilterChoices, ExportPreviewView, ExportProfileSummary, ExportRunView,
     FileKind, RowKind, SourceOptionView,
 };
+use clientele_engine::ops::forget::{ErasureView, ForgetOutcome, ForgetPreview, SuppressionView};
+use clientele_engine::ops::hand::{DecisionView, HandEditOutcome};
+use clientele_engine::ops::hand_sync::RelaySync;
 use clientele_engine::ops::people::{PeoplePage, PersonDetail};
 use clientele_engine::ops::phones::{PhoneSettingsView, RereadSummary};
 use clientele_engine::ops::providers::ProviderInfo;
 use clientele_engine::ops::relay::RelayStatus;
+use clientele_engine::ops::retention::RetentionView;
 use clientele_engine::ops::settings::{SettingsUpdate, SettingsView};
 use clientele_engine::ops::test_event::TestEventResult;
 use clientele_engine::{AppError, ErrorCode, Operations};
@@ -418,4 +424,133 @@ pub async fn desktop_status(app: tauri::AppHandle) -> Reply<crate::desktop::Desk
 #[tauri::command]
 pub fn quit_app(app: tauri::AppHandle) {
     crate::quit(&app);
+}
+
+// Changes made by hand, forgetting, retention -----------------------------------------------------
+
+/// Tells every screen showing these people to read them again.
+fn people_changed(app: &tauri::AppHandle, people: Vec<i64>) {
+    use tauri::Emitter;
+    let _ = app.emit(
+        LIVE_EVENT,
+        LiveUpdate {
+            people,
+            ..LiveUpdate::default()
+        },
+    );
+}
+
+/// The people a merge, split or undo touched: where its records are now, and the ones named.
+fn touched(outcome: &HandEditOutcome, named: &[i64]) -> Vec<i64> {
+    let mut people: Vec<i64> = named.to_vec();
+    people.extend(outcome.decision.people.iter().copied());
+    people.extend(outcome.person_id);
+    people.sort_unstable();
+    people.dedup();
+    people
+}
+
+#[tauri::command]
+pub async fn merge_people(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    a: i64,
+    b: i64,
+) -> Reply<HandEditOutcome> {
+    let outcome = blocking(state.ops(), move |api| api.merge_people(a, b)).await?;
+    people_changed(&app, touched(&outcome, &[a, b]));
+    Ok(outcome)
+}
+
+#[tauri::command]
+pub async fn split_record(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    person: i64,
+    record: RecordRef,
+) -> Reply<HandEditOutcome> {
+    let outcome = blocking(state.ops(), move |api| api.split_record(person, &record)).await?;
+    people_changed(&app, touched(&outcome, &[person]));
+    Ok(outcome)
+}
+
+#[tauri::command]
+pub async fn undo_decision(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    id: i64,
+) -> Reply<HandEditOutcome> {
+    let outcome = blocking(state.ops(), move |api| api.undo_decision(id)).await?;
+    people_changed(&app, touched(&outcome, &[]));
+    Ok(outcome)
+}
+
+#[tauri::command]
+pub async fn list_decisions(state: State<'_, AppState>) -> Reply<Vec<DecisionView>> {
+    blocking(state.ops(), |api| api.decisions()).await
+}
+
+#[tauri::command]
+pub async fn forget_preview(state: State<'_, AppState>, person: i64) -> Reply<ForgetPreview> {
+    blocking(state.ops(), move |api| api.forget_preview(person)).await
+}
+
+#[tauri::command]
+pub async fn forget_person(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    person: i64,
+    keep_forgetting: bool,
+) -> Reply<ForgetOutcome> {
+    let outcome = blocking(state.ops(), move |api| {
+        api.forget_person(person, keep_forgetting)
+    })
+    .await?;
+    people_changed(&app, vec![person]);
+    Ok(outcome)
+}
+
+#[tauri::command]
+pub async fn erasure_log(state: State<'_, AppState>) -> Reply<Vec<ErasureView>> {
+    blocking(state.ops(), |api| api.erasure_log()).await
+}
+
+#[tauri::command]
+pub async fn list_suppressions(state: State<'_, AppState>) -> Reply<Vec<SuppressionView>> {
+    blocking(state.ops(), |api| api.suppressions()).await
+}
+
+#[tauri::command]
+pub async fn stop_forgetting(state: State<'_, AppState>, forget_uid: String) -> Reply<RelaySync> {
+    blocking(state.ops(), move |api| api.stop_forgetting(&forget_uid)).await
+}
+
+#[tauri::command]
+pub async fn get_retention(state: State<'_, AppState>) -> Reply<RetentionView> {
+    blocking(state.ops(), |api| api.retention()).await
+}
+
+#[tauri::command]
+pub async fn set_retention(
+    state: State<'_, AppState>,
+    inactive_months: Option<u32>,
+    rejections_days: Option<u32>,
+) -> Reply<RetentionView> {
+    blocking(state.ops(), move |api| {
+        api.set_retention(inactive_months, rejections_days)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn set_forget_deleted(
+    state: State<'_, AppState>,
+    provider: Provider,
+    connection: String,
+    days: Option<u32>,
+) -> Reply<()> {
+    blocking(state.ops(), move |api| {
+        api.set_forget_deleted(provider, &connection, days)
+    })
+    .await
 }

@@ -514,6 +514,18 @@ pub fn run() {
             commands::leave_relay,
             commands::desktop_status,
             commands::quit_app,
+            commands::merge_people,
+            commands::split_record,
+            commands::undo_decision,
+            commands::list_decisions,
+            commands::forget_preview,
+            commands::forget_person,
+            commands::erasure_log,
+            commands::list_suppressions,
+            commands::stop_forgetting,
+            commands::get_retention,
+            commands::set_retention,
+            commands::set_forget_deleted,
         ])
         .build(context);
     let app = match result {

@@ -49,6 +49,8 @@ describe("router", () => {
     expect(parseHash("#/nonsense")).toEqual({ screen: "customers", personId: null });
     expect(hrefFor({ screen: "customers", personId: 3 })).toBe("#/customers/3");
     expect(hrefFor({ screen: "settings" })).toBe("#/settings");
+    expect(parseHash("#/customers/changes")).toEqual({ screen: "customers", personId: null, changes: true });
+    expect(hrefFor({ screen: "customers", personId: null, changes: true })).toBe("#/customers/changes");
   });
 });
 

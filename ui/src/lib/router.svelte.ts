@@ -1,10 +1,10 @@
-// A tiny hash router: #/customers, #/customers/42, #/activity, #/providers, #/providers/connect,
+// A tiny hash router: #/customers, #/customers/42, #/customers/changes (changes made by hand), #/activity, #/providers, #/providers/connect,
 // #/exports, #/settings. The hash keeps the place on reload and gives WebDriver stable URLs.
 
 export type Screen = "customers" | "activity" | "providers" | "exports" | "settings";
 
 export type Route =
-  | { screen: "customers"; personId: number | null }
+  | { screen: "customers"; personId: number | null; changes?: boolean }
   | { screen: "activity" }
   | { screen: "providers"; connecting: boolean }
   | { screen: "exports" }
@@ -22,6 +22,7 @@ export function parseHash(hash: string): Route {
     case "settings":
       return { screen: "settings" };
     case "customers": {
+      if (parts[1] === "changes") return { screen: "customers", personId: null, changes: true };
       const id = Number(parts[1]);
       return { screen: "customers", personId: parts[1] && Number.isInteger(id) ? id : null };
     }
@@ -33,6 +34,7 @@ export function parseHash(hash: string): Route {
 export function hrefFor(route: Route): string {
   switch (route.screen) {
     case "customers":
+      if (route.changes) return "#/customers/changes";
       return route.personId === null ? "#/customers" : `#/customers/${route.personId}`;
     case "providers":
       return route.connecting ? "#/providers/connect" : "#/providers";

@@ -12,10 +12,11 @@ export const STATUS_LABEL: Record<KnownStatus, string> = {
   processed: "Read",
   needs_attention: "Couldn't read",
   test: "Test message",
+  erased: "Erased",
 };
 
 export function isKnownStatus(status: string | null | undefined): status is KnownStatus {
-  return (STATUSES as readonly string[]).includes(status ?? "");
+  return Object.hasOwn(STATUS_LABEL, status ?? "");
 }
 
 /** "Read", "Couldn't read", … ; an unknown status is shown as "Received". */

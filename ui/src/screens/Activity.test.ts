@@ -248,4 +248,33 @@ describe("Activity", () => {
     expect(screen.getByTestId("error-message")).toHaveTextContent("The database is busy");
     expect(screen.getByTestId("copy-details")).toBeInTheDocument();
   });
+
+  it("shows a message about a forgotten customer as a line without data, that opens nothing", async () => {
+    const user = userEvent.setup();
+    backend.listActivity.mockResolvedValue([
+      activityItem({ kind: "withheld", id: 5, status: null, summary: "", person_id: null, person_name: null }),
+    ]);
+    render(Activity);
+    const row = await screen.findByTestId("activity-row");
+    expect(row).toHaveAttribute("data-kind", "withheld");
+    expect(row).toHaveTextContent("Not kept");
+    expect(row).toHaveTextContent("A message about a forgotten customer arrived and wasn't kept");
+    expect(row.tagName).not.toBe("BUTTON");
+    await user.click(row);
+    expect(backend.deliveryDetail).not.toHaveBeenCalled();
+  });
+
+  it("opens an erased message without Re-process or content: only that it was erased", async () => {
+    const user = userEvent.setup();
+    backend.listActivity.mockResolvedValue([activityItem({ status: "erased", summary: "Forgotten: this message was about a customer who was forgotten", person_id: null, person_name: null })]);
+    backend.deliveryDetail.mockResolvedValue(
+      deliveryDetail({ status: "erased", verification: "", body_pretty: "", headers: [], people: [], events: [] }),
+    );
+    render(Activity);
+    await user.click(await screen.findByTestId("activity-row"));
+    expect(await screen.findByTestId("delivery-status")).toHaveTextContent("Erased: it was about a customer who was forgotten.");
+    expect(screen.queryByTestId("reprocess")).not.toBeInTheDocument();
+    expect(screen.queryByTestId("message-content")).not.toBeInTheDocument();
+    expect(screen.getByTestId("message-erased")).toHaveTextContent("The message's content and headers were erased.");
+  });
 });

@@ -283,4 +283,40 @@ describe("Providers", () => {
       expect(screen.queryByTestId("providers-relay")).not.toBeInTheDocument();
     });
   });
+
+  describe("when the provider deletes a customer", () => {
+    it("keeps their history by default, and saves forgetting them after N days", async () => {
+      const user = userEvent.setup();
+      backend.listConnections.mockResolvedValue([connection({ provider: "tiquo", provider_name: "Tiquo" })]);
+      backend.setForgetDeleted.mockResolvedValue(undefined);
+      render(Providers);
+      const card = await screen.findByTestId("connection-card");
+      const choice = within(card).getByTestId("forget-deleted-choice");
+      expect(within(card).getByTestId("forget-deleted")).toHaveTextContent("When Tiquo deletes a customer");
+      expect(choice).toHaveValue("keep");
+      expect(within(card).queryByTestId("save-forget-deleted")).not.toBeInTheDocument();
+      await user.selectOptions(choice, "forget");
+      const days = within(card).getByTestId("forget-deleted-days");
+      await user.clear(days);
+      await user.type(days, "14");
+      await user.click(within(card).getByTestId("save-forget-deleted"));
+      expect(backend.setForgetDeleted).toHaveBeenCalledWith("tiquo", "main", 14);
+      expect(await within(card).findByTestId("forget-deleted-note")).toHaveTextContent(
+        "Saved. Forget them 14 days after Tiquo deletes them.",
+      );
+    });
+
+    it("shows the choice already made, and can go back to keeping their history", async () => {
+      const user = userEvent.setup();
+      backend.listConnections.mockResolvedValue([connection({ forget_deleted_after_days: 30 })]);
+      backend.setForgetDeleted.mockResolvedValue(undefined);
+      render(Providers);
+      const card = await screen.findByTestId("connection-card");
+      expect(within(card).getByTestId("forget-deleted-choice")).toHaveValue("forget");
+      expect(within(card).getByTestId("forget-deleted-days")).toHaveValue(30);
+      await user.selectOptions(within(card).getByTestId("forget-deleted-choice"), "keep");
+      await user.click(within(card).getByTestId("save-forget-deleted"));
+      expect(backend.setForgetDeleted).toHaveBeenCalledWith("vagaro", "main", null);
+    });
+  });
 });

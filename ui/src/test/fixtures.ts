@@ -51,6 +51,7 @@ export function connection(overrides: Partial<ConnectionView> = {}): ConnectionV
     paused: false,
     created_at: "2024-01-10T09:00:00Z",
     via_relay: false,
+    forget_deleted_after_days: null,
     health: {
       last_delivery_at: hoursAgo(3),
       deliveries_today: 12,
@@ -122,6 +123,8 @@ export function person(id: number, overrides: Partial<PersonSummary> = {}): Pers
         customer_ref: `cus_${id}`,
         deleted_at: null,
         linked_because: null,
+        record: { provider: "tiquo", connection: "main", customer_ref: `cus_${id}` },
+        by_hand: false,
       },
     ],
     first_event_at: "2024-01-01T10:00:00Z",
@@ -164,6 +167,8 @@ export function personDetail(overrides: Partial<PersonDetail> = {}): PersonDetai
         customer_ref: "cus_123",
         deleted_at: null,
         linked_because: null,
+        record: { provider: "tiquo", connection: "main", customer_ref: "cus_123" },
+        by_hand: false,
       },
       {
         provider: "zupy",
@@ -172,6 +177,8 @@ export function personDetail(overrides: Partial<PersonDetail> = {}): PersonDetai
         customer_ref: "z-998",
         deleted_at: null,
         linked_because: "Same email address: ana.new@example.com",
+        record: { provider: "zupy", connection: "loyalty", customer_ref: "z-998" },
+        by_hand: false,
       },
     ],
     // Deliberately not in order: the screen must show newest first.

@@ -38,6 +38,18 @@ export const getPhoneSettings = vi.fn();
 export const setDefaultCountry = vi.fn();
 export const listBusinesses = vi.fn();
 export const nameBusiness = vi.fn();
+export const mergePeople = vi.fn();
+export const splitRecord = vi.fn();
+export const undoDecision = vi.fn();
+export const listDecisions = vi.fn();
+export const forgetPreview = vi.fn();
+export const forgetPerson = vi.fn();
+export const erasureLog = vi.fn();
+export const listSuppressions = vi.fn();
+export const stopForgetting = vi.fn();
+export const getRetention = vi.fn();
+export const setRetention = vi.fn();
+export const setForgetDeleted = vi.fn();
 
 let listeners: ((update: LiveUpdate) => void)[] = [];
 
@@ -114,6 +126,18 @@ const commands = {
   setDefaultCountry,
   listBusinesses,
   nameBusiness,
+  mergePeople,
+  splitRecord,
+  undoDecision,
+  listDecisions,
+  forgetPreview,
+  forgetPerson,
+  erasureLog,
+  listSuppressions,
+  stopForgetting,
+  getRetention,
+  setRetention,
+  setForgetDeleted,
 };
 
 /** Call in beforeEach: forgets calls and answers, and stops every live listener. */

@@ -8,6 +8,7 @@ import type { ActivityItem } from "./bindings/ActivityItem";
 import type { ActivityQuery } from "./bindings/ActivityQuery";
 import type { BusinessView } from "./bindings/BusinessView";
 import type { ConnectionView } from "./bindings/ConnectionView";
+import type { DecisionView } from "./bindings/DecisionView";
 import type { DeliveryDetailView } from "./bindings/DeliveryDetailView";
 import type { DesktopView } from "./bindings/DesktopView";
 import type { ExportDraft } from "./bindings/ExportDraft";
@@ -16,6 +17,10 @@ import type { ExportPreviewView } from "./bindings/ExportPreviewView";
 import type { ExportProfileSummary } from "./bindings/ExportProfileSummary";
 import type { ExportProgressView } from "./bindings/ExportProgressView";
 import type { ExportRunView } from "./bindings/ExportRunView";
+import type { ErasureView } from "./bindings/ErasureView";
+import type { ForgetOutcome } from "./bindings/ForgetOutcome";
+import type { ForgetPreview } from "./bindings/ForgetPreview";
+import type { HandEditOutcome } from "./bindings/HandEditOutcome";
 import type { LiveUpdate } from "./bindings/LiveUpdate";
 import type { NewConnectionRequest } from "./bindings/NewConnectionRequest";
 import type { PeoplePage } from "./bindings/PeoplePage";
@@ -23,7 +28,10 @@ import type { PersonDetail } from "./bindings/PersonDetail";
 import type { PhoneSettingsView } from "./bindings/PhoneSettingsView";
 import type { ProviderId } from "./bindings/ProviderId";
 import type { ProviderInfo } from "./bindings/ProviderInfo";
+import type { RecordRef } from "./bindings/RecordRef";
 import type { RelayStatus } from "./bindings/RelayStatus";
+import type { RelaySync } from "./bindings/RelaySync";
+import type { RetentionView } from "./bindings/RetentionView";
 import type { RereadProgress } from "./bindings/RereadProgress";
 import type { RereadSummary } from "./bindings/RereadSummary";
 import type { RowKind as ExportRows } from "./bindings/RowKind";
@@ -31,6 +39,7 @@ import type { FileKind as ExportFormat } from "./bindings/FileKind";
 import type { SettingsUpdate } from "./bindings/SettingsUpdate";
 import type { SettingsView } from "./bindings/SettingsView";
 import type { SourceOptionView } from "./bindings/SourceOptionView";
+import type { SuppressionView } from "./bindings/SuppressionView";
 import type { TestEventResult } from "./bindings/TestEventResult";
 import { EXPORT_PROGRESS_EVENT, LIVE_EVENT, PHONE_REREAD_EVENT, RELAY_EVENT } from "./bindings/events";
 import { NO_BACKEND, toAppError } from "./errors";
@@ -45,7 +54,20 @@ export type { BusinessView } from "./bindings/BusinessView";
 export type { ChangeView } from "./bindings/ChangeView";
 export type { ConnectionHealth } from "./bindings/ConnectionHealth";
 export type { ConnectionView } from "./bindings/ConnectionView";
+export type { DecisionKind } from "./bindings/DecisionKind";
+export type { DecisionView } from "./bindings/DecisionView";
 export type { DeliveryDetailView } from "./bindings/DeliveryDetailView";
+export type { ErasureReason } from "./bindings/ErasureReason";
+export type { ErasureView } from "./bindings/ErasureView";
+export type { ExportMention } from "./bindings/ExportMention";
+export type { ForgetOutcome } from "./bindings/ForgetOutcome";
+export type { ForgetPreview } from "./bindings/ForgetPreview";
+export type { HandEditOutcome } from "./bindings/HandEditOutcome";
+export type { RecordRef } from "./bindings/RecordRef";
+export type { RecordView } from "./bindings/RecordView";
+export type { RelaySync } from "./bindings/RelaySync";
+export type { RetentionView } from "./bindings/RetentionView";
+export type { SuppressionView } from "./bindings/SuppressionView";
 export type { CloseAction } from "./bindings/CloseAction";
 export type { DesktopView } from "./bindings/DesktopView";
 export type { ErrorCode } from "./bindings/ErrorCode";
@@ -341,4 +363,65 @@ export function listBusinesses(provider: ProviderId): Promise<BusinessView[]> {
 /** Names one business id; an empty name forgets it. */
 export function nameBusiness(provider: ProviderId, id: string, name: string): Promise<void> {
   return call("name_business", { provider, id, name });
+}
+
+// Changes made by hand, forgetting, and how long customers are kept --------------------------------
+
+/** Joins two customers into one (a decision made by hand, which can be undone). */
+export function mergePeople(a: number, b: number): Promise<HandEditOutcome> {
+  return call("merge_people", { a, b });
+}
+
+/** Separates one record from customer `person`: it is shown as a customer of its own. */
+export function splitRecord(person: number, record: RecordRef): Promise<HandEditOutcome> {
+  return call("split_record", { person, record });
+}
+
+/** Undoes the decision made by hand numbered `id`. */
+export function undoDecision(id: number): Promise<HandEditOutcome> {
+  return call("undo_decision", { id });
+}
+
+/** Every change made by hand, newest first, undone ones included. */
+export function listDecisions(): Promise<DecisionView[]> {
+  return call("list_decisions");
+}
+
+/** What forgetting customer `person` would erase, and which exports already included them. */
+export function forgetPreview(person: number): Promise<ForgetPreview> {
+  return call("forget_preview", { person });
+}
+
+/** Forgets customer `person` for good; with `keepForgetting`, later messages about them aren't kept. */
+export function forgetPerson(person: number, keepForgetting: boolean): Promise<ForgetOutcome> {
+  return call("forget_person", { person, keepForgetting });
+}
+
+/** The erasure log: when, why, which computer and how many — no names. */
+export function erasureLog(): Promise<ErasureView[]> {
+  return call("erasure_log");
+}
+
+/** The customers Clientele keeps forgetting (by their records, never by name). */
+export function listSuppressions(): Promise<SuppressionView[]> {
+  return call("list_suppressions");
+}
+
+/** Stops forgetting the customer forgotten as `forgetUid`: their next messages are kept again. */
+export function stopForgetting(forgetUid: string): Promise<RelaySync> {
+  return call("stop_forgetting", { forgetUid });
+}
+
+/** How long customers with no activity, and refused requests, are kept (null: for ever). */
+export function getRetention(): Promise<RetentionView> {
+  return call("get_retention");
+}
+
+export function setRetention(inactiveMonths: number | null, rejectionsDays: number | null): Promise<RetentionView> {
+  return call("set_retention", { inactiveMonths, rejectionsDays });
+}
+
+/** When `provider` deletes a customer on `connection`: null keeps their history, N forgets them N days later. */
+export function setForgetDeleted(provider: ProviderId, connection: string, days: number | null): Promise<void> {
+  return call("set_forget_deleted", { provider, connection, days });
 }

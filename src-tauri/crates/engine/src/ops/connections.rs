@@ -45,6 +45,9 @@ pub struct ConnectionView {
     pub created_at: String,
     /// Its messages arrive through the relay (which holds its secret).
     pub via_relay: bool,
+    /// When the provider deletes a customer: `None` keeps their history; `Some(n)` forgets them
+    /// `n` days later (see `Operations::set_forget_deleted`).
+    pub forget_deleted_after_days: Option<u32>,
     pub health: ConnectionHealth,
 }
 
@@ -129,6 +132,7 @@ impl Operations {
                     provider_name: c.provider.display_name().into(),
                     webhook_url: format!("{base}{}", webhook_path(c.provider, &c.name)),
                     via_relay: c.via_relay,
+                    forget_deleted_after_days: c.settings.forget_deleted_after_days,
                     requires_secret: c.requires_secret,
                     secret_set,
                     paused: c.paused,

@@ -6,4 +6,9 @@ export type ConnectionView = { provider: ProviderId, provider_name: string, name
 /**
  * Its messages arrive through the relay (which holds its secret).
  */
-via_relay: boolean, health: ConnectionHealth, };
+via_relay: boolean, 
+/**
+ * When the provider deletes a customer: `None` keeps their history; `Some(n)` forgets them
+ * `n` days later (see `Operations::set_forget_deleted`).
+ */
+forget_deleted_after_days: number | null, health: ConnectionHealth, };
