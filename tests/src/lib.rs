@@ -370,3 +370,34 @@ pub fn signed(
 ) -> Vec<(String, String)> {
     providers::sign(provider, &Sensitive::new(secret.to_string()), body, at)
 }
+
+/// Where each of `needles` is found, case-insensitively, in the bytes of every file under `dir`:
+/// what `grep -rai` would find (a file removed while it is read — a WAL checkpointed away — is
+/// skipped). The forgetting tests search data folders with it.
+pub fn findable(dir: &Path, needles: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            let bytes = bytes.to_ascii_lowercase();
+            for needle in needles {
+                let needle = needle.to_ascii_lowercase();
+                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                    found.push(format!("'{needle}' in {}", path.display()));
+                }
+            }
+        }
+    }
+    found
+}

@@ -3,9 +3,8 @@
 
 use chrono::Utc;
 use clientele_core::{Provider, providers};
-use clientele_tests::{Server, Workspace, agent, post, signed, test_secret};
+use clientele_tests::{Server, Workspace, agent, findable, post, signed, test_secret};
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const NAME: &str = "Quixotic";
@@ -100,30 +99,6 @@ fn shown(ws: &Workspace, id: i64) -> Value {
     let mut v = ws.json(&["customers", "show", &id.to_string()]);
     strip(&mut v);
     v
-}
-
-/// Every file in `dir` (and below), read as bytes and searched case-insensitively for each
-/// needle: what `grep -rai` would find.
-fn findable(dir: &Path, needles: &[&str]) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let bytes = std::fs::read(&path).unwrap().to_ascii_lowercase();
-            for needle in needles {
-                let needle = needle.to_ascii_lowercase();
-                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                    found.push(format!("'{needle}' in {}", path.display()));
-                }
-            }
-        }
-    }
-    found
 }
 
 #[test]

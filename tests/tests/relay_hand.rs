@@ -9,9 +9,8 @@ use clientele_core::hand::{
 };
 use clientele_core::{Provider, providers};
 use clientele_tests::relay::{Desk, Relay};
-use clientele_tests::{Workspace, agent, post, secret_env, signed, test_secret};
+use clientele_tests::{Workspace, agent, findable, post, secret_env, signed, test_secret};
 use serde_json::Value;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How long a desk gets to show what another desk did: generous, for a debug build on a busy
@@ -189,33 +188,6 @@ fn forget(uid: &str, customers: &[&Customer], keep_forgetting: bool) -> Value {
     )
 }
 
-/// Every file under `dir`, as bytes, with its path.
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(files(&path));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            found.push((path.display().to_string(), bytes));
-        }
-    }
-    found
-}
-
-/// Where each of `needles` is found in the files under `dir` (as `grep -a` would).
-fn grep(dir: &Path, needles: &[&str]) -> Vec<String> {
-    let mut hits = Vec::new();
-    for (path, bytes) in files(dir) {
-        for needle in needles {
-            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                hits.push(format!("{needle} in {path}"));
-            }
-        }
-    }
-    hits
-}
-
 /// The customers list of `desk`, as `customers list --json` prints it.
 fn people(desk: &Desk) -> Vec<Value> {
     desk.ws
@@ -243,7 +215,7 @@ fn a_forget_is_carried_out_on_the_relay_s_copy_before_it_answers() {
     }
     let dir = relay.ws.path();
     assert!(
-        !grep(dir, &ZELDA_TIQUO.traces()).is_empty(),
+        !findable(dir, &ZELDA_TIQUO.traces()).is_empty(),
         "the relay holds Zelda before the forget (else the grep proves nothing)"
     );
 
@@ -256,10 +228,10 @@ fn a_forget_is_carried_out_on_the_relay_s_copy_before_it_answers() {
     );
     assert_eq!(status, 200, "{body}");
     // Answered: the relay's files hold nothing of her, byte for byte, while it still runs.
-    let hits = grep(dir, &ZELDA_TIQUO.traces());
+    let hits = findable(dir, &ZELDA_TIQUO.traces());
     assert!(hits.is_empty(), "still on the relay: {hits:?}");
     assert!(
-        !grep(dir, &BART.traces()).is_empty() && !grep(dir, &CORNELIUS.traces()).is_empty(),
+        !findable(dir, &BART.traces()).is_empty() && !findable(dir, &CORNELIUS.traces()).is_empty(),
         "the others are untouched"
     );
     // Sent again (a desk that didn't hear the answer): the same place, nothing else.
@@ -283,7 +255,7 @@ fn a_forget_is_carried_out_on_the_relay_s_copy_before_it_answers() {
     plain["forget"]["records"] = serde_json::json!(["tiquo/main/tq-bart"]);
     let (status, said) = api(&relay, &office, "POST", "/v1/changes", Some(&plain));
     assert_eq!(status, 400, "{said}");
-    assert!(!grep(dir, &BART.traces()).is_empty());
+    assert!(!findable(dir, &BART.traces()).is_empty());
 
     // Keep forgetting: the relay forgets Bartholomew, and withholds what comes about him later.
     let (status, body) = api(
@@ -294,14 +266,14 @@ fn a_forget_is_carried_out_on_the_relay_s_copy_before_it_answers() {
         Some(&forget("f-bart", &[&BART], true)),
     );
     assert_eq!(status, 200, "{body}");
-    assert!(grep(dir, &BART.traces()).is_empty());
+    assert!(findable(dir, &BART.traces()).is_empty());
     BART.send_to(&relay);
-    let hits = grep(dir, &BART.traces());
+    let hits = findable(dir, &BART.traces());
     assert!(
         hits.is_empty(),
         "a new delivery about him was kept: {hits:?}"
     );
-    assert!(!grep(dir, &CORNELIUS.traces()).is_empty());
+    assert!(!findable(dir, &CORNELIUS.traces()).is_empty());
 }
 
 #[test]
@@ -510,9 +482,9 @@ fn a_forget_reaches_the_relay_first_then_every_desk_including_one_that_was_stopp
         .json(&["customers", "forget", &zelda.to_string(), "--yes"]);
     assert_eq!(forgot["relay"]["state"], "shared", "{forgot}");
     // The command reported success: the relay's files hold nothing of her already.
-    let hits = grep(relay.ws.path(), &ZELDA_TIQUO.traces());
+    let hits = findable(relay.ws.path(), &ZELDA_TIQUO.traces());
     assert!(hits.is_empty(), "still on the relay: {hits:?}");
-    assert!(!grep(relay.ws.path(), &BART.traces()).is_empty());
+    assert!(!findable(relay.ws.path(), &BART.traces()).is_empty());
 
     // The running desk forgets on its next pull, from its files too.
     wait_for("the front desk to forget her", || {
@@ -520,7 +492,7 @@ fn a_forget_reaches_the_relay_first_then_every_desk_including_one_that_was_stopp
     });
     assert_eq!(people(&front).len(), 1);
     wait_for("the front desk's files to hold nothing of her", || {
-        grep(front.ws.path(), &ZELDA_TIQUO.traces()).is_empty()
+        findable(front.ws.path(), &ZELDA_TIQUO.traces()).is_empty()
     });
     drop(serving);
 
@@ -532,7 +504,7 @@ fn a_forget_reaches_the_relay_first_then_every_desk_including_one_that_was_stopp
         "listed before the forget was applied"
     );
     assert_eq!(people(&stopped).len(), 1);
-    let hits = grep(stopped.ws.path(), &ZELDA_TIQUO.traces());
+    let hits = findable(stopped.ws.path(), &ZELDA_TIQUO.traces());
     assert!(
         hits.is_empty(),
         "still on the desk that was stopped: {hits:?}"
@@ -569,14 +541,14 @@ fn a_forget_while_the_relay_is_down_is_done_here_at_once_and_on_the_relay_when_i
         "forgotten here at once"
     );
     assert!(
-        !grep(relay.ws.path(), &ZELDA_TIQUO.traces()).is_empty(),
+        !findable(relay.ws.path(), &ZELDA_TIQUO.traces()).is_empty(),
         "the relay was down: it still has her (else this proves nothing)"
     );
 
     // Back: the desk's next pull sends the outbox first, and the relay forgets before answering.
     office.ws.json(&["relay", "pull"]);
-    let hits = grep(relay.ws.path(), &ZELDA_TIQUO.traces());
+    let hits = findable(relay.ws.path(), &ZELDA_TIQUO.traces());
     assert!(hits.is_empty(), "still on the relay: {hits:?}");
-    let hits = grep(office.ws.path(), &ZELDA_TIQUO.traces());
+    let hits = findable(office.ws.path(), &ZELDA_TIQUO.traces());
     assert!(hits.is_empty(), "still on the desk: {hits:?}");
 }
