@@ -352,6 +352,9 @@ async fn staff_correct_who_is_who_by_hand_and_forget_a_customer() {
 
     // Providers: what happens when Tiquo deletes a customer.
     app.click("nav-providers").await;
+    // Both connections' cards, once the screen has read them (on a busy machine it may not
+    // have yet when the click returns).
+    wait_for_count(&app, "connection-card", 2).await;
     let cards = texts(&app, "connection-card").await;
     let tiquo = cards
         .iter()
