@@ -40,6 +40,10 @@ fn main() {
         copy.path().join(clientele_store::DATABASE_FILE),
     )
     .expect("copy the data set");
+    // On disk before anything is timed (the decisions' fsyncs would write the fresh copy out).
+    std::fs::File::open(copy.path().join(clientele_store::DATABASE_FILE))
+        .and_then(|f| f.sync_all())
+        .expect("sync the copy");
     let store = Store::open_dir(copy.path()).expect("open the copy");
     let raw = rusqlite::Connection::open(store.path()).expect("open");
     let count = |sql: &str| -> i64 { raw.query_row(sql, [], |r| r.get(0)).expect("count") };

@@ -161,37 +161,30 @@ impl Writer {
         // The records' source profiles, with the people they belong to.
         let mut profiles: Vec<i64> = Vec::new();
         let mut persons: BTreeSet<i64> = BTreeSet::new();
-        {
-            let mut stmt = tx.prepare(
-                "SELECT sp.id, sp.person_id, c.provider, c.name, sp.customer_ref
-                 FROM source_profiles sp JOIN connections c ON c.id = sp.connection_id
-                 ORDER BY sp.connection_id",
+        // Connection by connection through the (connection_id, customer_ref) index, which holds
+        // every column this needs: reading the table itself would read every profile's state
+        // (most of the table's pages) to hash a few bytes of each row.
+        let connections: Vec<(i64, String, String)> = tx
+            .prepare_cached("SELECT id, provider, name FROM connections ORDER BY id")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        for (connection_id, provider, connection) in &connections {
+            let hasher = matcher.prefix(provider, connection);
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, customer_ref FROM source_profiles WHERE connection_id = ?1",
             )?;
-            let mut rows = stmt.query([])?;
-            let mut prefix: Option<(String, String, Sha256)> = None;
+            let mut rows = stmt.query([connection_id])?;
             while let Some(row) = rows.next()? {
-                let provider = row.get_ref(2)?.as_str().map_err(corrupt)?;
-                let connection = row.get_ref(3)?.as_str().map_err(corrupt)?;
-                let same = prefix
-                    .as_ref()
-                    .is_some_and(|(p, c, _)| p == provider && c == connection);
-                if !same {
-                    prefix = Some((
-                        provider.to_string(),
-                        connection.to_string(),
-                        matcher.prefix(provider, connection),
-                    ));
-                }
-                let Some((_, _, hasher)) = &prefix else {
-                    continue;
-                };
-                if matcher.matches(hasher, row.get_ref(4)?.as_bytes().map_err(corrupt)?) {
+                if matcher.matches(&hasher, row.get_ref(1)?.as_bytes().map_err(corrupt)?) {
                     profiles.push(row.get(0)?);
-                    if let Some(person) = row.get::<_, Option<i64>>(1)? {
-                        persons.insert(person);
-                    }
                 }
             }
+        }
+        for profile in &profiles {
+            let person: Option<i64> = tx
+                .prepare_cached("SELECT person_id FROM source_profiles WHERE id = ?1")?
+                .query_row([profile], |r| r.get(0))?;
+            persons.extend(person);
         }
 
         // Every delivery with an event about them, and any other record such a delivery also
