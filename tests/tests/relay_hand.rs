@@ -552,3 +552,51 @@ fn a_forget_while_the_relay_is_down_is_done_here_at_once_and_on_the_relay_when_i
     let hits = findable(office.ws.path(), &ZELDA_TIQUO.traces());
     assert!(hits.is_empty(), "still on the desk: {hits:?}");
 }
+
+#[test]
+fn a_desk_whose_access_was_removed_still_corrects_and_forgets_here_and_says_the_relay_refused() {
+    let relay = Relay::start(&[]);
+    let office = admin(&relay);
+    for c in [&ZELDA_TIQUO, &BART] {
+        c.send_to(&relay);
+    }
+    let front = desk(&relay, "front");
+    front.ws.json(&["relay", "pull"]);
+    assert_eq!(people(&front).len(), 2);
+    relay.ws.ok(&["relay", "revoke", "front"]);
+
+    // A merge: made here, and the relay's refusal said as a note, not as a failure.
+    let ids: Vec<String> = people(&front).iter().map(|p| p["id"].to_string()).collect();
+    let merged = front.ws.json(&["customers", "merge", &ids[0], &ids[1]]);
+    assert_eq!(merged["relay"]["state"], "refused", "{merged}");
+    assert!(
+        merged["relay"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("made on this computer only"),
+        "{merged}"
+    );
+    assert_eq!(people(&front).len(), 1, "the merge stands here");
+
+    // Forgetting: done here, whatever the relay says.
+    let zelda = person_with(&front, ZELDA_TIQUO.email).expect("Zelda on the front desk");
+    let forgot = front
+        .ws
+        .json(&["customers", "forget", &zelda.to_string(), "--yes"]);
+    assert_eq!(forgot["relay"]["state"], "refused", "{forgot}");
+    assert!(
+        forgot["relay"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("forgotten on this computer, but the relay's copy"),
+        "{forgot}"
+    );
+    let hits = findable(front.ws.path(), &ZELDA_TIQUO.traces());
+    assert!(hits.is_empty(), "still on this desk: {hits:?}");
+    let db = rusqlite::Connection::open(front.ws.path().join("clientele.db")).unwrap();
+    let waiting: i64 = db
+        .query_row("SELECT COUNT(*) FROM relay_outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(waiting, 0, "a refused change isn't kept to send again");
+    drop(office);
+}

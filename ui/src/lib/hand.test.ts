@@ -13,6 +13,7 @@ import {
   personName,
   recordKey,
   relaySentence,
+  relayWarns,
   retentionSentences,
   wholeNumber,
 } from "./hand";
@@ -48,6 +49,12 @@ describe("words for changes made by hand and forgetting", () => {
     expect(relaySentence({ state: "shared" }, true)).toContain("The relay has forgotten them too");
     const message = "The relay couldn't be reached; its copy will be forgotten when it is back.";
     expect(relaySentence({ state: "pending", message }, true)).toBe(message);
+    const refused = "They were forgotten on this computer, but the relay's copy and the other desks' weren't. The relay said: …";
+    expect(relaySentence({ state: "refused", message: refused }, true)).toBe(refused);
+    expect(relayWarns({ state: "refused", message: refused })).toBe(true);
+    expect(relayWarns({ state: "pending", message })).toBe(true);
+    expect(relayWarns({ state: "shared" })).toBe(false);
+    expect(relayWarns({ state: "not_joined" })).toBe(false);
   });
 
   it("says plainly what forgetting did", () => {

@@ -58,8 +58,14 @@ export function relaySentence(sync: RelaySync, forgetting = false): string | nul
         ? "The relay has forgotten them too, and every desk joined to it forgets them when it next collects messages."
         : "Every desk joined to the relay shows this too.";
     case "pending":
+    case "refused":
       return sync.message;
   }
+}
+
+/** Whether what the relay did deserves a warning: the change didn't reach it (yet, or at all). */
+export function relayWarns(sync: RelaySync): boolean {
+  return sync.state === "pending" || sync.state === "refused";
 }
 
 /** "Forgotten. 12 messages erased." */

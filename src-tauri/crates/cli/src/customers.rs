@@ -167,6 +167,7 @@ pub(crate) fn print_relay(relay: &RelaySync) {
         RelaySync::NotJoined => {}
         RelaySync::Shared => println!("The relay has it: every desk joined to it gets it too."),
         RelaySync::Pending { message } => println!("{message}"),
+        RelaySync::Refused { message } => eprintln!("note: {message}"),
     }
 }
 

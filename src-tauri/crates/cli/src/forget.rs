@@ -187,7 +187,7 @@ fn relay_line(relay: &RelaySync) -> Option<String> {
         RelaySync::Shared => {
             Some("The relay has it too: every desk joined to it forgets when it next pulls.".into())
         }
-        RelaySync::Pending { message } => Some(message.clone()),
+        RelaySync::Pending { message } | RelaySync::Refused { message } => Some(message.clone()),
     }
 }
 

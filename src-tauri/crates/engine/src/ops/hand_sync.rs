@@ -28,6 +28,9 @@ pub enum RelaySync {
     Shared,
     /// The relay couldn't be reached; the change waits here and is sent when it is back.
     Pending { message: String },
+    /// The relay refused the change (this computer's access was removed, or it found the change
+    /// wrong): it was made on this computer only, and the message says so and what to do.
+    Refused { message: String },
 }
 
 impl Operations {
@@ -35,7 +38,8 @@ impl Operations {
     /// is carried out on the relay's copy before this returns `Shared`. When the relay can't be
     /// reached (or fails), the change waits in the outbox and is sent when it is back:
     /// `Pending`, with a sentence that says so. A refusal (this computer's access was removed,
-    /// the change was refused) is an error, and the change isn't kept to send.
+    /// the change was refused) is `Refused`: the change stands here — staff must always be able
+    /// to correct or forget someone on their own computer — and isn't kept to send.
     pub fn share_hand_change(&self, change: &HandChange) -> ApiResult<RelaySync> {
         if self.relay_link()?.is_none() {
             return Ok(RelaySync::NotJoined);
@@ -49,7 +53,7 @@ impl Operations {
             Ok((_, client)) => client,
             Err(e) => {
                 self.store.writer()?.hand_change_sent(&change.uid)?;
-                return Err(e);
+                return Ok(refused(change, &e.message));
             }
         };
         match super::relay::block_on(client.send_change(change)) {
@@ -62,8 +66,9 @@ impl Operations {
                 Ok(pending())
             }
             Err(e) => {
+                tracing::warn!(error = %e, "the relay refused a hand change");
                 self.store.writer()?.hand_change_sent(&change.uid)?;
-                Err(e.into())
+                Ok(refused(change, &AppError::from(e).message))
             }
         }
     }
@@ -189,6 +194,19 @@ const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 const WIPE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the desk says when the relay couldn't take a change now.
+/// A refusal in words: what stands, what didn't reach the relay, and the relay's reason.
+fn refused(change: &HandChange, why: &str) -> RelaySync {
+    let done = match change.what {
+        HandChangeKind::Forget { .. } => {
+            "They were forgotten on this computer, but the relay's copy and the other desks' weren't"
+        }
+        _ => "The change was made on this computer only: the other desks don't get it",
+    };
+    RelaySync::Refused {
+        message: format!("{done}. The relay said: {why}"),
+    }
+}
+
 fn pending_words(change: &HandChange) -> String {
     match change.what {
         HandChangeKind::Forget { .. } => {

@@ -3,4 +3,4 @@
 /**
  * Whether a change made here has reached the relay.
  */
-export type RelaySync = { "state": "not_joined" } | { "state": "shared" } | { "state": "pending", message: string, };
+export type RelaySync = { "state": "not_joined" } | { "state": "shared" } | { "state": "pending", message: string, } | { "state": "refused", message: string, };
