@@ -7,10 +7,8 @@
 //! Matches are erased as a desk erases them (bytes gone, a row with a keyed hash of the dedupe key
 //! kept), then the WAL is checkpointed and truncated so no old copy stays in it.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use chrono::{DateTime, Utc};
 use clientele_core::hand::{Decision, Forget, HandChange, HandChangeKind, RecordRef};
-use clientele_core::providers;
 use clientele_store::{AcceptedChange, ForgetHashes, Store, StoreError};
 use std::time::Duration;
 
@@ -143,23 +141,12 @@ fn erase_named(
         let Some(last) = batch.last().map(|d| d.id) else {
             break;
         };
-        for d in batch {
-            let headers = header_map(&d.headers);
-            // A delivery that doesn't read is about nobody the relay can name: it stays.
-            let Ok(parsed) = providers::parse(d.provider, &d.settings, &headers, &d.body) else {
-                continue;
-            };
-            let about = |customer_ref: &str| {
-                hashes.names(&RecordRef {
-                    provider: d.provider,
-                    connection: d.connection.clone(),
-                    customer_ref: customer_ref.to_string(),
-                })
-            };
-            if parsed.events.iter().any(|e| about(&e.customer_ref)) {
-                named.push(d.id);
-            }
-        }
+        named.extend(
+            batch
+                .iter()
+                .filter(|d| hashes.names_any_in(d))
+                .map(|d| d.id),
+        );
         after = last;
     }
     let erased = if named.is_empty() {
@@ -180,19 +167,6 @@ fn truncate_wal(store: &Store) -> Result<bool, StoreError> {
         );
     }
     Ok(wipe.checkpointed)
-}
-
-fn header_map(stored: &[(String, String)]) -> HeaderMap {
-    let mut map = HeaderMap::with_capacity(stored.len());
-    for (name, value) in stored {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            map.append(name, value);
-        }
-    }
-    map
 }
 
 #[cfg(test)]

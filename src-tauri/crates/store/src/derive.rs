@@ -649,14 +649,19 @@ fn refold(
 /// Rebuilds the header map a delivery arrived with (the kept headers) for the adapter.
 pub(crate) fn header_map(stored: &str) -> Result<HeaderMap, StoreError> {
     let pairs: Vec<(String, String)> = serde_json::from_str(stored)?;
+    Ok(header_map_of(&pairs))
+}
+
+/// The header map of kept header pairs (a pair that isn't a valid header is left out).
+pub(crate) fn header_map_of(pairs: &[(String, String)]) -> HeaderMap {
     let mut map = HeaderMap::with_capacity(pairs.len());
     for (name, value) in pairs {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
+            HeaderValue::from_str(value),
         ) {
             map.append(name, value);
         }
     }
-    Ok(map)
+    map
 }

@@ -25,6 +25,7 @@
 
 use crate::ingest::NewDelivery;
 use crate::people;
+use crate::relay_changes::DeliveryToCheck;
 use crate::stored;
 use crate::time::{from_millis, to_millis};
 use crate::{Reader, StoreError, Writer};
@@ -155,8 +156,10 @@ impl Writer {
                 ..Default::default()
             });
         }
-        let wanted: HashSet<[u8; 32]> = req.record_hashes.iter().copied().collect();
-        let matcher = Matcher::new(&req.salt, &wanted);
+        let matcher = ForgetHashes {
+            salt: req.salt.clone(),
+            records: req.record_hashes.iter().copied().collect(),
+        };
 
         // The records' source profiles, with the people they belong to.
         let mut profiles: Vec<i64> = Vec::new();
@@ -555,21 +558,44 @@ fn corrupt(e: rusqlite::types::FromSqlError) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
-/// Finds records among `wanted` by hashing them with `salt`, hashing each connection's part once.
-struct Matcher<'a> {
-    salt: &'a [u8],
-    wanted: &'a HashSet<[u8; 32]>,
+/// A forget's salt and record hashes: how a forget names records without holding them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForgetHashes {
+    pub salt: Vec<u8>,
+    pub records: HashSet<[u8; 32]>,
 }
 
-impl<'a> Matcher<'a> {
-    fn new(salt: &'a [u8], wanted: &'a HashSet<[u8; 32]>) -> Matcher<'a> {
-        Matcher { salt, wanted }
+impl ForgetHashes {
+    /// Decodes a forget's hex; `None` when it isn't a salt and 32-byte hashes.
+    pub fn decode(forget: &clientele_core::hand::Forget) -> Option<ForgetHashes> {
+        let salt = hex::decode(&forget.salt).ok().filter(|s| !s.is_empty())?;
+        let records = forget
+            .records
+            .iter()
+            .map(|h| hex::decode(h).ok()?.try_into().ok())
+            .collect::<Option<HashSet<[u8; 32]>>>()?;
+        Some(ForgetHashes { salt, records })
     }
 
-    /// The hash state after `provider/connection/`, as `record_hash` builds it.
+    /// Whether `record` is one of these.
+    pub fn names(&self, record: &RecordRef) -> bool {
+        self.records.contains(&record_hash(&self.salt, record))
+    }
+
+    /// Whether any event of the stored delivery `d` is about one of these records (false when it
+    /// can't be read: nothing then says whose it is).
+    pub fn names_any_in(&self, d: &DeliveryToCheck) -> bool {
+        let headers = crate::derive::header_map_of(&d.headers);
+        records_of(d.provider, &d.connection, &d.settings, &headers, &d.body)
+            .iter()
+            .any(|r| self.names(r))
+    }
+
+    /// The hash state after `provider/connection/`, as `record_hash` builds it: hashing a
+    /// connection's customer ids then costs one copy and one update each.
     fn prefix(&self, provider: &str, connection: &str) -> Sha256 {
         let mut h = Sha256::new();
-        h.update(self.salt);
+        h.update(&self.salt);
         h.update(provider.as_bytes());
         h.update([0]);
         h.update(connection.as_bytes());
@@ -581,52 +607,35 @@ impl<'a> Matcher<'a> {
         let mut h = prefix.clone();
         h.update(customer_ref);
         let hash: [u8; 32] = h.finalize().into();
-        self.wanted.contains(&hash)
-    }
-
-    fn record(&self, record: &RecordRef) -> bool {
-        self.wanted.contains(&record_hash(self.salt, record))
+        self.records.contains(&hash)
     }
 }
 
 /// Stored deliveries not derived yet that are about a record `matcher` names.
-fn pending_about(tx: &Transaction<'_>, matcher: &Matcher<'_>) -> Result<Vec<i64>, StoreError> {
-    let watermark: i64 = tx.query_row(
+fn pending_about(tx: &Transaction<'_>, matcher: &ForgetHashes) -> Result<Vec<i64>, StoreError> {
+    let mut after: i64 = tx.query_row(
         "SELECT COALESCE(MAX(delivery_id), 0) FROM delivery_outcomes",
         [],
         |r| r.get(0),
     )?;
-    let rows: Vec<(i64, String, String, String, String, Vec<u8>)> = tx
-        .prepare_cached(
-            "SELECT d.id, c.provider, c.name, c.settings, d.headers, d.body
-             FROM deliveries d JOIN connections c ON c.id = d.connection_id
-             WHERE d.id > ?1 AND d.is_test = 0 AND d.erased_at IS NULL",
-        )?
-        .query_map([watermark], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })?
-        .collect::<Result<_, _>>()?;
     let mut about = Vec::new();
-    for (id, provider, connection, settings, headers, body) in rows {
-        let provider = stored::provider(&provider)?;
-        let settings: ConnectionSettings = serde_json::from_str(&settings)?;
-        let headers = crate::derive::header_map(&headers)?;
-        if records_of(provider, &connection, &settings, &headers, &body)
-            .iter()
-            .any(|r| matcher.record(r))
-        {
-            about.push(id);
-        }
+    loop {
+        let batch = crate::relay_changes::deliveries_to_check(tx, after, PENDING_BATCH)?;
+        let Some(last) = batch.last().map(|d| d.id) else {
+            return Ok(about);
+        };
+        about.extend(
+            batch
+                .iter()
+                .filter(|d| matcher.names_any_in(d))
+                .map(|d| d.id),
+        );
+        after = last;
     }
-    Ok(about)
 }
+
+/// Deliveries read at a time when looking for those not derived yet.
+const PENDING_BATCH: usize = 500;
 
 /// The records a delivery's events are about (none when it can't be read).
 fn records_of(
@@ -654,7 +663,7 @@ fn records_of(
 /// Deletes the hand decisions naming a record `matcher` names; returns their uids.
 fn forget_decisions(
     tx: &Transaction<'_>,
-    matcher: &Matcher<'_>,
+    matcher: &ForgetHashes,
 ) -> Result<HashSet<String>, StoreError> {
     let named: Vec<(i64, String, String, String, String)> = tx
         .prepare_cached(
@@ -672,7 +681,7 @@ fn forget_decisions(
             connection,
             customer_ref,
         };
-        if matcher.record(&record) {
+        if matcher.names(&record) {
             tx.prepare_cached("DELETE FROM hand_decisions WHERE id = ?1")?
                 .execute([id])?;
             uids.insert(uid);
@@ -685,7 +694,7 @@ fn forget_decisions(
 /// one, and undos of those decisions. (The forget itself names records by hash only, and stays.)
 fn forget_outbox(
     tx: &Transaction<'_>,
-    matcher: &Matcher<'_>,
+    matcher: &ForgetHashes,
     decisions: &HashSet<String>,
 ) -> Result<(), StoreError> {
     let queued: Vec<(i64, String)> = tx
@@ -699,7 +708,7 @@ fn forget_outbox(
         let names = match &change.what {
             HandChangeKind::Decide { decision } => {
                 decisions.contains(&change.uid)
-                    || decision.records().into_iter().any(|r| matcher.record(r))
+                    || decision.records().into_iter().any(|r| matcher.names(r))
             }
             HandChangeKind::Undo { decision } => decisions.contains(decision),
             HandChangeKind::Forget { .. } | HandChangeKind::StopForgetting { .. } => false,
@@ -887,15 +896,7 @@ impl Screen {
         let Some(Some((provider, name, settings))) = self.connections.get(&d.connection_id) else {
             return Ok(None);
         };
-        let mut headers = http::HeaderMap::new();
-        for (k, v) in &d.headers {
-            if let (Ok(k), Ok(v)) = (
-                http::HeaderName::from_bytes(k.as_bytes()),
-                http::HeaderValue::from_str(v),
-            ) {
-                headers.append(k, v);
-            }
-        }
+        let headers = crate::derive::header_map_of(&d.headers);
         for record in records_of(*provider, name, settings, &headers, &d.body) {
             for (salt, hashes) in &self.suppressions {
                 let hash = record_hash(salt, &record);

@@ -319,8 +319,10 @@ fn a_database_from_before_secure_delete_is_vacuumed_once() {
 
 #[test]
 fn matching_by_connection_prefix_is_record_hash() {
-    let wanted = HashSet::new();
-    let m = Matcher::new(b"salt", &wanted);
+    let m = ForgetHashes {
+        salt: b"salt".to_vec(),
+        records: HashSet::new(),
+    };
     let r = record("standard/crm/someone@example.com");
     let mut h = m.prefix("standard", "crm");
     h.update(b"someone@example.com");

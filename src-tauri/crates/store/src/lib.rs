@@ -42,7 +42,8 @@ pub use connections::{Connection, NewConnection, validate_name as validate_conne
 pub use derive::{DeriveReport, RekeyStep};
 pub use error::StoreError;
 pub use forget::{
-    Erasure, ExportWritten, ForgetReport, ForgetRequest, ForgetScope, Suppression, Wipe,
+    Erasure, ExportWritten, ForgetHashes, ForgetReport, ForgetRequest, ForgetScope, Suppression,
+    Wipe,
 };
 pub use hand::StoredDecision;
 pub use ingest::{DeliveryStatus, IngestOutcome, NewDelivery, NewRejection};
@@ -52,7 +53,7 @@ pub use queries::{
     RejectionRow, SEARCH_COUNT_LIMIT, SharedKey, SourceRef, TimelineEntry,
 };
 pub use relay::{ClaimRefused, Device, FeedConnection, FeedItem, SealedRow};
-pub use relay_changes::{AcceptedChange, DeliveryToCheck, ForgetHashes};
+pub use relay_changes::{AcceptedChange, DeliveryToCheck};
 pub use relay_link::{PulledUpTo, RelayLink};
 pub use retention::{
     RETENTION_HELD_BY_RELAY, RETENTION_INACTIVE_MONTHS, RETENTION_REJECTIONS_DAYS, Retention,

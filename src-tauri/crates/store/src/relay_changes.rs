@@ -14,12 +14,11 @@
 //! (`relay_link.changes_cursor`), and the retention policy the relay holds for every desk.
 
 use crate::time::to_millis;
-use crate::{Reader, StoreError, Writer};
+use crate::{ForgetHashes, Reader, StoreError, Writer};
 use chrono::{DateTime, Utc};
-use clientele_core::hand::{HandChange, HandChangeKind, RecordRef, record_hash};
+use clientele_core::hand::{HandChange, HandChangeKind};
 use clientele_core::{ConnectionSettings, Provider};
 use rusqlite::{OptionalExtension, params};
-use std::collections::HashSet;
 
 /// A change the relay accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,31 +40,6 @@ pub struct DeliveryToCheck {
     pub settings: ConnectionSettings,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-}
-
-/// A forget's salt and record hashes, decoded from the hex it travels in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ForgetHashes {
-    pub salt: Vec<u8>,
-    pub records: HashSet<[u8; 32]>,
-}
-
-impl ForgetHashes {
-    /// Decodes a forget's hex; `None` when it isn't a salt and 32-byte hashes.
-    pub fn decode(forget: &clientele_core::hand::Forget) -> Option<ForgetHashes> {
-        let salt = hex::decode(&forget.salt).ok().filter(|s| !s.is_empty())?;
-        let records = forget
-            .records
-            .iter()
-            .map(|h| hex::decode(h).ok()?.try_into().ok())
-            .collect::<Option<HashSet<[u8; 32]>>>()?;
-        Some(ForgetHashes { salt, records })
-    }
-
-    /// Whether `record` is one of these.
-    pub fn names(&self, record: &RecordRef) -> bool {
-        self.records.contains(&record_hash(&self.salt, record))
-    }
 }
 
 impl Writer {
@@ -240,32 +214,7 @@ impl Reader {
         after: i64,
         limit: usize,
     ) -> Result<Vec<DeliveryToCheck>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT d.id, c.provider, c.name, c.settings, d.headers, d.body
-             FROM deliveries d JOIN connections c ON c.id = d.connection_id
-             WHERE d.id > ?1 AND d.erased_at IS NULL AND d.is_test = 0
-             ORDER BY d.id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![after, limit as i64], |r| {
-            let settings: String = r.get(3)?;
-            let headers: String = r.get(4)?;
-            let bad = |i: usize, e: serde_json::Error| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    i,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            };
-            Ok(DeliveryToCheck {
-                id: r.get(0)?,
-                provider: crate::stored::column(r, 1, crate::stored::provider)?,
-                connection: r.get(2)?,
-                settings: serde_json::from_str(&settings).map_err(|e| bad(3, e))?,
-                headers: serde_json::from_str(&headers).map_err(|e| bad(4, e))?,
-                body: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        deliveries_to_check(&self.conn, after, limit)
     }
 
     /// The changes this desk owes its relay, oldest first.
@@ -293,6 +242,38 @@ impl Reader {
             .optional()?
             .unwrap_or(0))
     }
+}
+
+/// Up to `limit` stored, not erased, not test deliveries after id `after`, with their
+/// connection's settings: what a forget reads to find deliveries about its records (on a
+/// relay, every one; on a desk, those not derived yet).
+pub(crate) fn deliveries_to_check(
+    conn: &rusqlite::Connection,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<DeliveryToCheck>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.id, c.provider, c.name, c.settings, d.headers, d.body
+         FROM deliveries d JOIN connections c ON c.id = d.connection_id
+         WHERE d.id > ?1 AND d.erased_at IS NULL AND d.is_test = 0
+         ORDER BY d.id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, limit as i64], |r| {
+        let settings: String = r.get(3)?;
+        let headers: String = r.get(4)?;
+        let bad = |i: usize, e: serde_json::Error| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+        };
+        Ok(DeliveryToCheck {
+            id: r.get(0)?,
+            provider: crate::stored::column(r, 1, crate::stored::provider)?,
+            connection: r.get(2)?,
+            settings: serde_json::from_str(&settings).map_err(|e| bad(3, e))?,
+            headers: serde_json::from_str(&headers).map_err(|e| bad(4, e))?,
+            body: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]

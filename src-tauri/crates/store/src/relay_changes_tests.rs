@@ -1,7 +1,7 @@
 use super::*;
 use crate::testing::{connect, delivery, temp_store};
 use crate::{RETENTION_HELD_BY_RELAY, RETENTION_INACTIVE_MONTHS};
-use clientele_core::hand::{Decision, ErasureReason, Forget};
+use clientele_core::hand::{Decision, ErasureReason, Forget, RecordRef, record_hash};
 use clientele_core::relay_protocol::Policy;
 
 fn record(r: &str) -> RecordRef {
