@@ -118,6 +118,16 @@ fn admin(relay: &Relay) -> Desk {
     desk
 }
 
+/// A relay with its admin desk (`office`), which received `customers`' deliveries.
+fn relay_with(customers: &[&Customer]) -> (Relay, Desk) {
+    let relay = Relay::start(&[]);
+    let office = admin(&relay);
+    for c in customers {
+        c.send_to(&relay);
+    }
+    (relay, office)
+}
+
 fn desk(relay: &Relay, name: &str) -> Desk {
     Desk::join(
         Workspace::new(),
@@ -208,11 +218,7 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
 
 #[test]
 fn a_forget_is_carried_out_on_the_relay_s_copy_before_it_answers() {
-    let relay = Relay::start(&[]);
-    let office = admin(&relay);
-    for c in [&ZELDA_TIQUO, &ZELDA_VAGARO, &BART, &CORNELIUS] {
-        c.send_to(&relay);
-    }
+    let (relay, office) = relay_with(&[&ZELDA_TIQUO, &ZELDA_VAGARO, &BART, &CORNELIUS]);
     let dir = relay.ws.path();
     assert!(
         !findable(dir, &ZELDA_TIQUO.traces()).is_empty(),
@@ -278,11 +284,7 @@ fn a_forget_is_carried_out_on_the_relay_s_copy_before_it_answers() {
 
 #[test]
 fn a_merge_shared_by_one_desk_shows_on_another_after_its_next_pull() {
-    let relay = Relay::start(&[]);
-    let office = admin(&relay);
-    for c in [&BART, &CORNELIUS] {
-        c.send_to(&relay);
-    }
+    let (relay, office) = relay_with(&[&BART, &CORNELIUS]);
     let front = desk(&relay, "front");
     let _serving = front.ws.serve();
     wait_for("the front desk to have both customers", || {
@@ -405,11 +407,7 @@ fn with_relay_down(relay: Relay, meanwhile: impl FnOnce()) -> Relay {
 
 #[test]
 fn merge_and_undo_on_the_command_line_travel_and_wait_in_the_outbox_while_the_relay_is_down() {
-    let relay = Relay::start(&[]);
-    let office = admin(&relay);
-    for c in [&BART, &CORNELIUS] {
-        c.send_to(&relay);
-    }
+    let (relay, office) = relay_with(&[&BART, &CORNELIUS]);
     let front = desk(&relay, "front");
     let _serving = front.ws.serve();
     office.ws.json(&["relay", "pull"]);
@@ -460,11 +458,7 @@ fn person_with(desk: &Desk, email: &str) -> Option<i64> {
 
 #[test]
 fn a_forget_reaches_the_relay_first_then_every_desk_including_one_that_was_stopped() {
-    let relay = Relay::start(&[]);
-    let office = admin(&relay);
-    for c in [&ZELDA_TIQUO, &ZELDA_VAGARO, &BART] {
-        c.send_to(&relay);
-    }
+    let (relay, office) = relay_with(&[&ZELDA_TIQUO, &ZELDA_VAGARO, &BART]);
     let front = desk(&relay, "front");
     let serving = front.ws.serve();
     // Off during the forget: it pulled Zelda before, and isn't running when she is forgotten.
@@ -515,11 +509,7 @@ fn a_forget_reaches_the_relay_first_then_every_desk_including_one_that_was_stopp
 
 #[test]
 fn a_forget_while_the_relay_is_down_is_done_here_at_once_and_on_the_relay_when_it_is_back() {
-    let relay = Relay::start(&[]);
-    let office = admin(&relay);
-    for c in [&ZELDA_TIQUO, &ZELDA_VAGARO, &BART] {
-        c.send_to(&relay);
-    }
+    let (relay, office) = relay_with(&[&ZELDA_TIQUO, &ZELDA_VAGARO, &BART]);
     office.ws.json(&["relay", "pull"]);
     let zelda = person_with(&office, ZELDA_TIQUO.email).expect("Zelda on the office desk");
 
@@ -555,11 +545,7 @@ fn a_forget_while_the_relay_is_down_is_done_here_at_once_and_on_the_relay_when_i
 
 #[test]
 fn a_desk_whose_access_was_removed_still_corrects_and_forgets_here_and_says_the_relay_refused() {
-    let relay = Relay::start(&[]);
-    let office = admin(&relay);
-    for c in [&ZELDA_TIQUO, &BART] {
-        c.send_to(&relay);
-    }
+    let (relay, office) = relay_with(&[&ZELDA_TIQUO, &BART]);
     let front = desk(&relay, "front");
     front.ws.json(&["relay", "pull"]);
     assert_eq!(people(&front).len(), 2);
