@@ -8,18 +8,14 @@
 
 mod support;
 
-use chrono::{Duration as ChronoDuration, SecondsFormat, Utc};
+use chrono::{Duration as ChronoDuration, Utc};
 use clientele_core::Provider;
 use clientele_tests::{agent, post, signed};
 use fantoccini::Locator;
 use serde_json::json;
-use support::App;
+use support::{App, iso};
 
 const SECRET: &str = "tiquo-e2e-signing-secret-7f3a9c";
-
-fn iso(t: chrono::DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
 
 fn tiquo_body(
     id: &str,

@@ -10,29 +10,14 @@
 
 mod support;
 
-use chrono::{Duration as ChronoDuration, SecondsFormat, Utc};
+use chrono::{Duration as ChronoDuration, Utc};
 use clientele_core::Provider;
-use clientele_tests::{agent, clientele_bin, post, signed};
+use clientele_tests::clientele_bin;
 use serde_json::json;
-use support::{App, WAIT};
+use support::{App, WAIT, iso};
 
 const VAGARO_TOKEN: &str = "vagaro-e2e-hand-verification-token-7a1c";
 const TIQUO_SECRET: &str = "tiquo-e2e-hand-secret-3f9b";
-
-fn iso(t: chrono::DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-fn send(app: &App, provider: Provider, secret: &str, body: &[u8]) {
-    let url = app.url(&format!("/hooks/{}/main", provider.id()));
-    let (status, text) = post(
-        &agent(),
-        &url,
-        &signed(provider, secret, body, Utc::now()),
-        body,
-    );
-    assert_eq!(status, 200, "{text}");
-}
 
 /// Runs the `clientele` command on the app's data folder, as staff would beside the window.
 fn cli(app: &App, args: &[&str]) -> String {
@@ -121,13 +106,13 @@ async fn staff_correct_who_is_who_by_hand_and_forget_a_customer() {
         "countryCode": "GB"}
     }))
     .unwrap();
-    send(&app, Provider::Vagaro, VAGARO_TOKEN, &vagaro);
+    app.send(Provider::Vagaro, VAGARO_TOKEN, &vagaro);
     let tiquo = serde_json::to_vec(&json!({
         "id": "evt_hand_1", "type": "customer.created", "created": iso(now - ChronoDuration::minutes(5)),
         "data": {"id": "cust_ana", "firstName": "Ana", "lastName": "Silva", "email": "ana.hand@example.com"}
     }))
     .unwrap();
-    send(&app, Provider::Tiquo, TIQUO_SECRET, &tiquo);
+    app.send(Provider::Tiquo, TIQUO_SECRET, &tiquo);
 
     // An incremental export that writes her, run from the command line beside the window.
     let out = tempfile::tempdir().expect("a folder for the export");
@@ -290,7 +275,7 @@ async fn staff_correct_who_is_who_by_hand_and_forget_a_customer() {
         "data": {"id": "cust_ana", "firstName": "Ana", "lastName": "Silva", "email": "ana.hand@example.com"}
     }))
     .unwrap();
-    send(&app, Provider::Tiquo, TIQUO_SECRET, &again);
+    app.send(Provider::Tiquo, TIQUO_SECRET, &again);
     app.click("nav-activity").await;
     let activity = app
         .wait_for_text(

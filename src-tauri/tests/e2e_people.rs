@@ -7,20 +7,15 @@
 
 mod support;
 
-use chrono::{Duration as ChronoDuration, SecondsFormat, Utc};
+use chrono::{Duration as ChronoDuration, Utc};
 use clientele_core::Provider;
-use clientele_tests::{agent, post, signed};
 use fantoccini::Locator;
 use serde_json::{Value, json};
-use support::App;
+use support::{App, iso};
 
 const VAGARO_TOKEN: &str = "vagaro-e2e-verification-token-51c2";
 const TIQUO_SECRET: &str = "tiquo-e2e-people-secret-9d0e";
 const BUSINESS: &str = "U2FsdGVkX18zUptown";
-
-fn iso(t: chrono::DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
 
 fn vagaro(event: &str, at: chrono::DateTime<Utc>, payload: Value) -> Vec<u8> {
     let mut p = json!({"customerId": "V1", "customerFirstName": "Ana", "customerLastName": "Silva",
@@ -34,17 +29,6 @@ fn vagaro(event: &str, at: chrono::DateTime<Utc>, payload: Value) -> Vec<u8> {
         "action": "updated", "payload": p}),
     )
     .unwrap()
-}
-
-fn send(app: &App, provider: Provider, secret: &str, body: &[u8]) {
-    let url = app.url(&format!("/hooks/{}/main", provider.id()));
-    let (status, text) = post(
-        &agent(),
-        &url,
-        &signed(provider, secret, body, Utc::now()),
-        body,
-    );
-    assert_eq!(status, 200, "{text}");
 }
 
 /// The `data-field` of each profile field, in screen order.
@@ -72,8 +56,7 @@ async fn a_receptionist_sees_who_each_message_was_about_and_reads_the_customer()
 
     let now = Utc::now();
     // Vagaro has known Ana since 2021; Tiquo's record of her is from 2023 and arrives later.
-    send(
-        &app,
+    app.send(
         Provider::Vagaro,
         VAGARO_TOKEN,
         &vagaro("v1", now - ChronoDuration::minutes(10), json!({})),
@@ -84,10 +67,9 @@ async fn a_receptionist_sees_who_each_message_was_about_and_reads_the_customer()
                  "createdAt": "2023-07-10T08:50:00Z"}
     }))
     .unwrap();
-    send(&app, Provider::Tiquo, TIQUO_SECRET, &tiquo);
+    app.send(Provider::Tiquo, TIQUO_SECRET, &tiquo);
     // A message cut short on the way: kept, and said so in plain words.
-    send(
-        &app,
+    app.send(
         Provider::Vagaro,
         VAGARO_TOKEN,
         b"{\"id\": \"v-broken\", \"type\": ",
@@ -176,8 +158,7 @@ async fn a_receptionist_sees_who_each_message_was_about_and_reads_the_customer()
     app.wait_for_text("Rename", support::WAIT).await;
     assert!(app.text_of("business-row").await.contains("Salon Uptown"));
     app.shot("04-person-business").await;
-    send(
-        &app,
+    app.send(
         Provider::Vagaro,
         VAGARO_TOKEN,
         &vagaro("v2", now, json!({"businessIds": []})),

@@ -188,6 +188,15 @@ impl App {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// Posts `body` to the app's listener as `provider`'s connection `main`, signed with
+    /// `secret` now, and expects it stored (`200`).
+    pub fn send(&self, provider: clientele_core::Provider, secret: &str, body: &[u8]) {
+        let url = self.url(&format!("/hooks/{}/main", provider.id()));
+        let headers = clientele_tests::signed(provider, secret, body, chrono::Utc::now());
+        let (status, text) = clientele_tests::post(&clientele_tests::agent(), &url, &headers, body);
+        assert_eq!(status, 200, "{text}");
+    }
+
     /// Saves a screenshot of the display — the app's window is all it shows — as a test artifact.
     ///
     /// Taken from the X server, not through WebDriver: the app runs WebKit without accelerated
@@ -458,4 +467,9 @@ pub fn data_folder_contains(dir: &Path, needle: &[u8]) -> Vec<String> {
         }
     }
     found
+}
+
+/// Times as providers write them: RFC 3339, whole seconds, UTC.
+pub fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
