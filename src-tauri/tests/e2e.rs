@@ -182,7 +182,7 @@ async fn a_receptionist_connects_tiquo_and_watches_customers_arrive() {
         SECRET,
         "{lookup:?}"
     );
-    let leaks = support::data_folder_contains(app.data.path(), SECRET.as_bytes());
+    let leaks = clientele_tests::findable(app.data.path(), &[SECRET]);
     assert!(leaks.is_empty(), "the secret leaked into {leaks:?}");
 
     // A signed delivery from outside appears without reloading.

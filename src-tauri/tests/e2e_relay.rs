@@ -214,7 +214,7 @@ async fn a_receptionist_joins_a_relay_and_customers_arrive_through_it() {
         !keychain_items().contains(SECRET),
         "the secret is nowhere in this computer's keychain"
     );
-    let leaks = support::data_folder_contains(app.data.path(), SECRET.as_bytes());
+    let leaks = clientele_tests::findable(app.data.path(), &[SECRET]);
     assert!(leaks.is_empty(), "the secret leaked into {leaks:?}");
 
     // A signed delivery posted to the RELAY becomes a customer in the window.

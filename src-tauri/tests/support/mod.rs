@@ -451,24 +451,6 @@ impl App {
 /// is left.
 const DRIVER_GRACE: Duration = Duration::from_secs(10);
 
-/// The files under `dir` (recursively) whose bytes contain `needle`: where a secret must never
-/// be.
-#[allow(dead_code)] // not every test file that includes this module uses it
-pub fn data_folder_contains(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(data_folder_contains(&path, needle));
-        } else if let Ok(bytes) = std::fs::read(&path)
-            && bytes.windows(needle.len()).any(|w| w == needle)
-        {
-            found.push(path.display().to_string());
-        }
-    }
-    found
-}
-
 /// Times as providers write them: RFC 3339, whole seconds, UTC.
 pub fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
