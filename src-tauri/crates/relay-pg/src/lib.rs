@@ -87,7 +87,42 @@ fn shown(config: &Config) -> String {
 const MIGRATIONS: &[&str] = &[
     // 1: the settings every instance shares (the retention policy it holds for its desks).
     "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    // 2: connections and deliveries, as the SQLite store keeps them (times in milliseconds since
+    // 1970, like it). A delivery's id is its place in the feed: see `ingest` for why ids become
+    // visible in order even with several instances writing.
+    "CREATE TABLE connections (
+        id              BIGSERIAL PRIMARY KEY,
+        provider        TEXT NOT NULL,
+        name            TEXT NOT NULL,
+        settings        TEXT NOT NULL DEFAULT '{}',
+        requires_secret BOOLEAN NOT NULL,
+        paused          BOOLEAN NOT NULL DEFAULT false,
+        created_at      BIGINT NOT NULL,
+        removed_at      BIGINT,
+        UNIQUE (provider, name)
+    );
+    CREATE TABLE deliveries (
+        id                BIGSERIAL PRIMARY KEY,
+        connection_id     BIGINT NOT NULL REFERENCES connections(id),
+        received_at       BIGINT NOT NULL,
+        dedupe_key        TEXT NOT NULL,
+        headers           TEXT NOT NULL,
+        body              BYTEA NOT NULL,
+        verification      TEXT NOT NULL,
+        is_test           BOOLEAN NOT NULL DEFAULT false,
+        duplicates        BIGINT NOT NULL DEFAULT 0,
+        last_duplicate_at BIGINT,
+        erased_at         BIGINT,
+        UNIQUE (connection_id, dedupe_key)
+    )",
 ];
+
+/// The lock every instance's delivery transaction holds until it commits (see
+/// [`PgStore::ingest`]).
+pub const FEED_LOCK: i64 = 0x636c_6965_6e74_6601;
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Any number fixed for the lock instances take while migrating (so two starting at once
 /// migrate one after the other).
@@ -105,7 +140,133 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// A delivery to store: what the SQLite store's `NewDelivery` holds, by connection id.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub connection_id: i64,
+    pub received_at_ms: i64,
+    pub dedupe_key: String,
+    pub headers: String,
+    pub body: Vec<u8>,
+    pub verification: String,
+    pub is_test: bool,
+}
+
+/// What happened to one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    New {
+        id: i64,
+    },
+    /// The same dedupe key on the same connection was stored already (by any instance).
+    Duplicate {
+        id: i64,
+    },
+}
+
 impl PgStore {
+    /// Adds a connection (no secret here: sealed secrets come with the store) and returns its id.
+    pub async fn add_connection(
+        &self,
+        provider: &str,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<i64, PgError> {
+        let row = self
+            .client
+            .query_one(
+                "INSERT INTO connections (provider, name, requires_secret, created_at)
+                 VALUES ($1, $2, true, $3) RETURNING id",
+                &[&provider, &name, &now_ms],
+            )
+            .await
+            .map_err(|e| PgError::query(&self.url, &e))?;
+        Ok(row.get(0))
+    }
+
+    /// Stores `deliveries` in one transaction: committed — durable — when this returns.
+    ///
+    /// **The feed never skips.** Desks pull "deliveries after id N". With several instances
+    /// writing, ids are handed out before commit, so an instance that took id 7 and commits after
+    /// another's id 8 would let a desk read 8, move past 7, and never see it. So every delivery
+    /// transaction first takes one advisory lock and holds it until it commits: ids are handed
+    /// out and made visible one transaction at a time, in order. The cost is that instances'
+    /// commits don't overlap — each is one group of deliveries, so the lock is taken once per
+    /// group, not per delivery.
+    pub async fn ingest(&mut self, deliveries: &[NewDelivery]) -> Result<Vec<Stored>, PgError> {
+        let url = self.url.clone();
+        let fail = |e: tokio_postgres::Error| PgError::query(&url, &e);
+        let tx = self.client.transaction().await.map_err(fail)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FEED_LOCK])
+            .await
+            .map_err(fail)?;
+        let insert = tx
+            .prepare(
+                "INSERT INTO deliveries (connection_id, received_at, dedupe_key, headers, body,
+                                         verification, is_test)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (connection_id, dedupe_key) DO NOTHING RETURNING id",
+            )
+            .await
+            .map_err(fail)?;
+        let duplicate = tx
+            .prepare(
+                "UPDATE deliveries SET duplicates = duplicates + 1, last_duplicate_at = $3
+                 WHERE connection_id = $1 AND dedupe_key = $2 RETURNING id",
+            )
+            .await
+            .map_err(fail)?;
+        let mut outcomes = Vec::with_capacity(deliveries.len());
+        for d in deliveries {
+            let stored = tx
+                .query_opt(
+                    &insert,
+                    &[
+                        &d.connection_id,
+                        &d.received_at_ms,
+                        &d.dedupe_key,
+                        &d.headers,
+                        &d.body,
+                        &d.verification,
+                        &d.is_test,
+                    ],
+                )
+                .await
+                .map_err(fail)?;
+            outcomes.push(match stored {
+                Some(row) => Stored::New { id: row.get(0) },
+                None => {
+                    let row = tx
+                        .query_one(
+                            &duplicate,
+                            &[&d.connection_id, &d.dedupe_key, &d.received_at_ms],
+                        )
+                        .await
+                        .map_err(fail)?;
+                    Stored::Duplicate { id: row.get(0) }
+                }
+            });
+        }
+        tx.commit().await.map_err(fail)?;
+        Ok(outcomes)
+    }
+
+    /// The ids of up to `limit` deliveries after `after`, oldest first (what a desk's pull reads).
+    pub async fn feed_ids(&self, after: i64, limit: i64) -> Result<Vec<i64>, PgError> {
+        Ok(self
+            .client
+            .query(
+                "SELECT id FROM deliveries WHERE id > $1 AND erased_at IS NULL
+                 ORDER BY id LIMIT $2",
+                &[&after, &limit],
+            )
+            .await
+            .map_err(|e| PgError::query(&self.url, &e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
     /// Connects (unencrypted: for a database on this machine or a private network; TLS to a
     /// managed database comes with the store) and brings the schema up to date.
     pub async fn open(url: &DatabaseUrl) -> Result<PgStore, PgError> {
