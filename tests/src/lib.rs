@@ -9,6 +9,7 @@ pub mod bench_data;
 pub mod desktop;
 pub mod guard;
 pub mod load;
+pub mod pg;
 pub mod procs;
 pub mod relay;
 
