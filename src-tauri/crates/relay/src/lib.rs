@@ -16,6 +16,7 @@ pub mod changes;
 pub mod code;
 mod random;
 pub mod sealed;
+pub mod store;
 pub mod throttle;
 pub mod token;
 

@@ -32,6 +32,10 @@ pub enum StoreError {
     Sqlite(rusqlite::Error),
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
+    /// A database server (the relay's PostgreSQL) can't be reached or failed: the words name
+    /// what to check, never a password. Callers answer "try again later" (`503`).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
