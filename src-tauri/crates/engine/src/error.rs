@@ -152,6 +152,7 @@ impl From<StoreError> for AppError {
             StoreError::Invalid(_) => ErrorCode::InvalidInput,
             StoreError::Sqlite(_) => ErrorCode::Database,
             StoreError::Corrupt(_) => ErrorCode::DatabaseCorrupt,
+            StoreError::Unavailable(_) => ErrorCode::Database,
         };
         if matches!(e, StoreError::Sqlite(_) | StoreError::Corrupt(_)) {
             tracing::error!(error = %e, "store error");
