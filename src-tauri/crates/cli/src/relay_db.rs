@@ -17,10 +17,9 @@ pub fn url(db: &RelayDatabase) -> Option<&str> {
 /// Connects to the relay's PostgreSQL database (migrating it when it is new), with a plain
 /// error naming what to check — never the password.
 pub fn connect(url: &str) -> Result<Arc<dyn RelayStore>> {
-    // The PostgreSQL store lands in the next commit.
-    let _url = DatabaseUrl::parse(url)?;
-    let _ = std::any::type_name::<PgStore>();
-    anyhow::bail!("this build of Clientele can't keep a relay in PostgreSQL yet")
+    let url = DatabaseUrl::parse(url)?;
+    let store = PgStore::connect(&url)?;
+    Ok(Arc::new(store))
 }
 
 /// The relay's store for a command run beside it.

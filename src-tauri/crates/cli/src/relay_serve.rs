@@ -21,6 +21,8 @@ pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
         .transpose()?;
     let (relay, key_source) = match crate::relay_db::url(&args.db) {
         Some(url) => {
+            // The key first: a relay that can't seal secrets shouldn't touch the database.
+            clientele_relay::sealed::RelayKey::load_shared(args.key_file.as_deref())?;
             let store = crate::relay_db::connect(url)?;
             eprintln!("relay data: {}", store.describe());
             Relay::start_shared(store, args.key_file.as_deref())?
