@@ -341,3 +341,63 @@ fn the_relay_on_postgres_says_plainly_what_is_wrong_at_start() {
     let text = run(&[("CLIENTELE_DATABASE_URL", "relay.example.com".into()), key]);
     assert!(text.contains("postgres://"), "{text}");
 }
+
+/// Rows of the relay's database naming `needle` anywhere a delivery or a change keeps text.
+fn rows_naming(db: &Shared, needle: &str) -> i64 {
+    db.sql(&format!(
+        "SELECT (SELECT COUNT(*) FROM deliveries
+                 WHERE position(convert_to('{needle}', 'UTF8') in body) > 0
+                    OR headers LIKE '%{needle}%' OR dedupe_key LIKE '%{needle}%')
+              + (SELECT COUNT(*) FROM relay_changes WHERE change LIKE '%{needle}%')"
+    ))
+    .parse()
+    .unwrap()
+}
+
+#[test]
+fn a_forget_is_carried_out_in_postgres_before_the_desk_is_told() {
+    let Some(db) = shared() else { return };
+    let a = db.instance();
+    let b = db.instance();
+    let office = admin_with_every_provider(&a);
+    // Zelda (customer 1) and Bartholomew (customer 2) arrive at B.
+    for n in [1, 2] {
+        let (body, headers) = delivery(Provider::Tiquo, n, Utc::now());
+        let (status, text) = send(&b.url(), Provider::Tiquo, &body, &headers);
+        assert_eq!(status, 200, "{text}");
+    }
+    office.ws.json(&["relay", "pull"]);
+    let people = office.ws.json(&["customers", "list"]);
+    let zelda = people
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["emails"].to_string().contains("guest1@tiquo.example.com"))
+        .and_then(|p| p["id"].as_i64())
+        .unwrap_or_else(|| panic!("Zelda on the office desk: {people}"));
+    let (zelda_email, zelda_ref) = ("guest1@tiquo.example.com", "tiquo-cus-1");
+    assert!(
+        rows_naming(&db, zelda_email) >= 1 && rows_naming(&db, zelda_ref) >= 1,
+        "the relay holds Zelda before the forget (else the search proves nothing)"
+    );
+
+    let forgot = office
+        .ws
+        .json(&["customers", "forget", &zelda.to_string(), "--yes"]);
+    assert_eq!(forgot["relay"]["state"], "shared", "{forgot}");
+    // Answered: no row of the relay's database names her any more.
+    assert_eq!(rows_naming(&db, zelda_email), 0, "her email is still there");
+    assert_eq!(
+        rows_naming(&db, zelda_ref),
+        0,
+        "her customer id is still there"
+    );
+    assert!(
+        rows_naming(&db, "guest2@tiquo.example.com") >= 1,
+        "Bartholomew is untouched"
+    );
+    // A desk joining afterwards, through the other instance, never receives her.
+    let late = Desk::join(Workspace::new(), &a.url(), &b.pair("late", false), &[]);
+    let pulled = late.ws.json(&["relay", "pull"]);
+    assert_eq!(pulled["pulled"], 1, "only Bartholomew: {pulled}");
+}
