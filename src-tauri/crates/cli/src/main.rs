@@ -12,6 +12,7 @@ mod forget;
 mod print;
 mod relay;
 mod relay_serve;
+mod relay_tls;
 mod serve;
 
 use anyhow::Result;

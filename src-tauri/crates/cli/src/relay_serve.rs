@@ -10,16 +10,15 @@ use std::io::Write;
 use std::path::Path;
 
 pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(clientele_server::tls::load_tls(cert, key)?),
-        _ => None,
-    };
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    let relay_tls = crate::relay_tls::relay_tls(dir, &args)?;
+    let tls = relay_tls.tls.clone();
+    let scheme = relay_tls.scheme();
     let public_url = args
         .public_url
         .as_deref()
         .map(checked_public_url)
-        .transpose()?;
+        .transpose()?
+        .or_else(|| relay_tls.public_url.clone());
     let (engine, key_source) = Engine::start_relay(dir)?;
     let engine = engine.with_body_limit(args.body_limit);
     eprintln!("relay key: {key_source}");
@@ -44,19 +43,21 @@ pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
                     args.bind
                 )
             })?;
+        let _acme = relay_tls.start();
         engine
             .operations()
             .store()
             .writer()?
             .set_setting(PUBLIC_URL_SETTING, &public_url)?;
-        if args.public_url.is_none() && !clientele_engine::relay::is_public_address(addr) {
+        let told_public_url = args.public_url.is_some() || relay_tls.public_url.is_some();
+        if !told_public_url && !clientele_engine::relay::is_public_address(addr) {
             eprintln!(
                 "warning: providers on the internet can't reach {public_url}. Put the relay on a public address, or behind a reverse proxy and pass its address with --public-url https://relay.example.com"
             );
         }
-        if args.public_url.is_none() && tls_missing(scheme) {
+        if !told_public_url && tls_missing(scheme) {
             eprintln!(
-                "warning: the relay speaks plain HTTP. On the internet, serve HTTPS: --tls-cert and --tls-key, or a reverse proxy such as Caddy in front with --public-url."
+                "warning: the relay speaks plain HTTP. On the internet, serve HTTPS: --domain (a certificate by itself), --tls-cert and --tls-key, or a reverse proxy such as Caddy in front with --public-url."
             );
         }
         println!("relay listening on {scheme}://{addr}");
