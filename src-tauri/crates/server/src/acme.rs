@@ -245,9 +245,18 @@ impl AcmeDriver {
                 Err(EventError::Order(e)) => {
                     let wait = Duration::from_secs(1 << failures.min(16));
                     failures += 1;
+                    let (why, unreachable) = order_problem(&e);
+                    let check = if unreachable {
+                        format!(
+                            "Check this machine's internet connection and the authority's address ({directory})"
+                        )
+                    } else {
+                        format!(
+                            "Check that the DNS of {names} points to this machine and that port 443 of {names} reaches this relay"
+                        )
+                    };
                     report(&format!(
-                        "couldn't get a certificate for {names} from {directory}: {}. Check that the DNS of {names} points to this machine and that port 443 of {names} reaches this relay. The relay keeps serving and tries again in {}.",
-                        order_problem(&e),
+                        "couldn't get a certificate for {names} from {directory}: {why}. {check}. The relay keeps serving and tries again in {}.",
                         plain_duration(wait)
                     ));
                 }
@@ -289,19 +298,26 @@ impl AcmeDriver {
     }
 }
 
-/// What went wrong with an order, in the authority's words where it gave some.
-fn order_problem(e: &OrderError) -> String {
+/// What went wrong with an order, in the authority's words where it gave some; and whether the
+/// authority couldn't be reached at all (rather than refusing or failing the challenge).
+fn order_problem(e: &OrderError) -> (String, bool) {
     fn problem(p: &Option<Problem>) -> Option<String> {
         p.as_ref().and_then(|p| p.detail.clone())
     }
     match e {
         OrderError::Acme(Protocol::HttpRequest(http)) => match http_problem(http) {
-            Some(text) => text,
-            None => format!("the certificate authority can't be reached ({http})"),
+            Some(text) => (text, false),
+            None => (
+                format!(
+                    "the certificate authority can't be reached ({})",
+                    transport_problem(&http.to_string())
+                ),
+                true,
+            ),
         },
         OrderError::BadAuth(auth) => {
             let why = auth.challenges.iter().find_map(|c| problem(&c.error));
-            match why {
+            let text = match why {
                 Some(why) => {
                     format!("it couldn't check that this relay answers for the name ({why})")
                 }
@@ -309,16 +325,35 @@ fn order_problem(e: &OrderError) -> String {
                     "it couldn't check that this relay answers for the name (authorization {:?})",
                     auth.status
                 ),
-            }
+            };
+            (text, false)
         }
-        OrderError::TooManyAttemptsAuth(domain) => {
-            format!("it didn't confirm that this relay answers for {domain} in time")
-        }
+        OrderError::TooManyAttemptsAuth(domain) => (
+            format!("it didn't confirm that this relay answers for {domain} in time"),
+            false,
+        ),
         OrderError::BadOrder(order) => match problem(&order.error) {
-            Some(why) => format!("it refused the order ({why})"),
-            None => "it refused the order".into(),
+            Some(why) => (format!("it refused the order ({why})"), false),
+            None => ("it refused the order".into(), false),
         },
-        other => other.to_string(),
+        other => (other.to_string(), false),
+    }
+}
+
+/// A connection failure in plain words (the HTTP client's own text is a debug dump).
+fn transport_problem(text: &str) -> String {
+    let has = |needle: &str| text.contains(needle);
+    if has("ConnectionRefused") {
+        "the connection was refused".into()
+    } else if has("TimedOut") || has("timed out") {
+        "it didn't answer in time".into()
+    } else if has("certificate") || has("Certificate") {
+        "its certificate isn't trusted here; for a test authority, pass its root with --acme-ca-cert"
+            .into()
+    } else if has("Dns") || has("lookup") || has("resolve") || has("InvalidDnsName") {
+        "its name couldn't be looked up".into()
+    } else {
+        text.to_string()
     }
 }
 
@@ -338,6 +373,7 @@ fn problem_in_message(text: &str) -> Option<String> {
 
 fn plain_duration(d: Duration) -> String {
     match d.as_secs() {
+        1 => "1 second".into(),
         s if s < 120 => format!("{s} seconds"),
         s if s < 7200 => format!("{} minutes", s / 60),
         s => format!("{} hours", s / 3600),
@@ -585,5 +621,18 @@ mod tests {
             problem_in_message("http request error: io error: refused"),
             None
         );
+    }
+
+    #[test]
+    fn connection_failures_are_said_plainly() {
+        let refused = r#"http error: ConnectError(TcpConnect(Os { code: 111, kind: ConnectionRefused, message: "Connection refused" }))"#;
+        assert_eq!(transport_problem(refused), "the connection was refused");
+        assert!(
+            transport_problem("io error: invalid peer certificate: UnknownIssuer")
+                .contains("--acme-ca-cert")
+        );
+        assert_eq!(transport_problem("something new"), "something new");
+        assert_eq!(plain_duration(Duration::from_secs(1)), "1 second");
+        assert_eq!(plain_duration(Duration::from_secs(65_536)), "18 hours");
     }
 }
