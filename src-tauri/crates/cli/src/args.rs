@@ -258,6 +258,41 @@ pub struct RelayServeArgs {
     /// Largest accepted message, in bytes.
     #[arg(long, env = "CLIENTELE_RELAY_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+    /// Serve HTTPS for this name with a certificate the relay gets and renews by itself (from
+    /// Let's Encrypt; it checks port 443 of the name). Instead of --tls-cert. Providers are given
+    /// https://NAME (with the port when not 443), unless --public-url says otherwise (port 443
+    /// forwarded to another one here).
+    #[arg(
+        long,
+        env = "CLIENTELE_RELAY_DOMAIN",
+        value_name = "NAME",
+        conflicts_with_all = ["tls_cert", "tls_key"]
+    )]
+    pub domain: Option<String>,
+    /// With --domain: the address the certificate authority writes to about the certificate.
+    #[arg(
+        long,
+        env = "CLIENTELE_ACME_EMAIL",
+        value_name = "EMAIL",
+        requires = "domain"
+    )]
+    pub acme_email: Option<String>,
+    /// With --domain: the certificate authority's ACME directory.
+    #[arg(
+        long,
+        env = "CLIENTELE_ACME_DIRECTORY",
+        value_name = "URL",
+        default_value = clientele_server::acme::LETS_ENCRYPT_DIRECTORY
+    )]
+    pub acme_directory: String,
+    /// With --domain: trust this root certificate (PEM) for the ACME directory (a test authority).
+    #[arg(
+        long,
+        env = "CLIENTELE_ACME_CA_CERT",
+        value_name = "PEM",
+        requires = "domain"
+    )]
+    pub acme_ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,6 +13,7 @@ mod print;
 mod relay;
 mod relay_db;
 mod relay_serve;
+mod relay_tls;
 mod serve;
 
 use anyhow::Result;

@@ -9,16 +9,15 @@ use std::io::Write;
 use std::path::Path;
 
 pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(clientele_server::tls::load_tls(cert, key)?),
-        _ => None,
-    };
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    let relay_tls = crate::relay_tls::relay_tls(dir, &args)?;
+    let tls = relay_tls.tls.clone();
+    let scheme = relay_tls.scheme();
     let public_url = args
         .public_url
         .as_deref()
         .map(checked_public_url)
-        .transpose()?;
+        .transpose()?
+        .or_else(|| relay_tls.public_url.clone());
     let (relay, key_source) = match crate::relay_db::url(&args.db) {
         Some(url) => {
             // The key first: a relay that can't seal secrets shouldn't touch the database.
@@ -56,6 +55,7 @@ pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
                     args.bind
                 )
             })?;
+        let _acme = relay_tls.start();
         // For commands run beside it (`relay connections`); the relay serves without it.
         let (store, saved) = (relay.store().clone(), public_url.clone());
         let kept =
@@ -64,14 +64,15 @@ pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
         if !matches!(kept, Ok(Ok(()))) {
             eprintln!("warning: couldn't note the relay's public address for the command line");
         }
-        if args.public_url.is_none() && !clientele_engine::relay::is_public_address(addr) {
+        let told_public_url = args.public_url.is_some() || relay_tls.public_url.is_some();
+        if !told_public_url && !clientele_engine::relay::is_public_address(addr) {
             eprintln!(
                 "warning: providers on the internet can't reach {public_url}. Put the relay on a public address, or behind a reverse proxy and pass its address with --public-url https://relay.example.com"
             );
         }
-        if args.public_url.is_none() && tls_missing(scheme) {
+        if !told_public_url && tls_missing(scheme) {
             eprintln!(
-                "warning: the relay speaks plain HTTP. On the internet, serve HTTPS: --tls-cert and --tls-key, or a reverse proxy such as Caddy in front with --public-url."
+                "warning: the relay speaks plain HTTP. On the internet, serve HTTPS: --domain (a certificate by itself), --tls-cert and --tls-key, or a reverse proxy such as Caddy in front with --public-url."
             );
         }
         println!("relay listening on {scheme}://{addr}");

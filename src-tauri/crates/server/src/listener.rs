@@ -149,7 +149,7 @@ pub async fn serve(
 }
 
 /// The TLS handshake on `stream`, or `None` when it fails, takes too long, or the listener stops
-/// first.
+/// first — or when it was an ACME challenge, which is closed once answered.
 async fn handshake(
     tls: &TlsSettings,
     stream: TcpStream,
@@ -157,7 +157,7 @@ async fn handshake(
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
     let accept = tokio::time::timeout(tls.handshake_timeout(), tls.acceptor().accept(stream));
-    tokio::select! {
+    let mut stream = tokio::select! {
         handshake = accept => match handshake {
             Ok(Ok(stream)) => Some(stream),
             Ok(Err(e)) => {
@@ -170,7 +170,22 @@ async fn handshake(
             }
         },
         _ = stopping.wait_for(|stopping| *stopping) => None,
+    }?;
+    if is_acme_challenge(&stream) {
+        // A certificate authority checking the name (automatic HTTPS): the handshake was the
+        // whole answer. Closed here, never read as HTTP.
+        tracing::debug!(%remote, "answered an ACME TLS-ALPN-01 challenge");
+        let close = tokio::io::AsyncWriteExt::shutdown(&mut stream);
+        let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
+        return None;
     }
+    Some(stream)
+}
+
+/// The handshake chose ALPN `acme-tls/1`: the client offered it alone (an ACME certificate
+/// authority's TLS-ALPN-01 check) and the config lists it ([`crate::acme`]).
+fn is_acme_challenge(stream: &tokio_rustls::server::TlsStream<TcpStream>) -> bool {
+    stream.get_ref().1.alpn_protocol() == Some(crate::tls::ACME_TLS_ALPN)
 }
 
 /// Serves HTTP/1 on one connection (plain or TLS), each request carrying the peer's address.

@@ -24,6 +24,11 @@ use std::time::Duration;
 /// same reasoning, and the same figure, as [`crate::listener::HEADER_READ_TIMEOUT`].
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The ALPN protocol of an ACME TLS-ALPN-01 challenge (RFC 8737): a certificate authority
+/// checking, for automatic HTTPS ([`crate::acme`]), that this listener answers for its name. Such
+/// a connection ends with its handshake; it never carries HTTP.
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
 /// What the listener needs to serve HTTPS: the server's certificate and key, ready for use.
 #[derive(Clone)]
 pub struct TlsSettings {
@@ -260,7 +265,7 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 }
 
 /// The system's words for an I/O error without the "(os error 2)" that follows them.
-fn plain_io(e: &std::io::Error) -> String {
+pub(crate) fn plain_io(e: &std::io::Error) -> String {
     let text = e.to_string();
     match text.rfind(" (os error ") {
         Some(at) if text.ends_with(')') => text[..at].to_string(),
