@@ -31,15 +31,27 @@ struct Pair {
     two: Handle,
 }
 
+/// A check, run on two handles on one fresh database.
+type Check = fn(&Pair);
+
 /// Every check, by name.
-const CHECKS: &[(&str, fn(&Pair))] = &[
+const CHECKS: &[(&str, Check)] = &[
     ("connections, secrets, settings and the policy", connections),
     ("pairing", pairing),
-    ("the same code claimed on two instances at once", pairing_race),
+    (
+        "the same code claimed on two instances at once",
+        pairing_race,
+    ),
     ("devices: tokens, revoking, last seen", devices),
     ("the feed: order, limit, erased deliveries left out", feed),
-    ("acknowledgements and deleting what everyone has", acknowledgements),
-    ("duplicates, and one delivery at two instances at once", duplicates),
+    (
+        "acknowledgements and deleting what everyone has",
+        acknowledgements,
+    ),
+    (
+        "duplicates, and one delivery at two instances at once",
+        duplicates,
+    ),
     ("hand changes, forgetting and withholding", changes),
     ("erasing deliveries", erasing),
     ("refusals", rejections),
@@ -213,7 +225,10 @@ fn ids(s: &dyn RelayStore) -> Vec<i64> {
 fn connections(p: &Pair) {
     let (one, two) = (&*p.one, &*p.two);
     let main = connect(one, Provider::Tiquo, "main");
-    assert_eq!((main.provider, main.name.as_str()), (Provider::Tiquo, "main"));
+    assert_eq!(
+        (main.provider, main.name.as_str()),
+        (Provider::Tiquo, "main")
+    );
     assert!(main.requires_secret && !main.paused && !main.via_relay);
     assert_eq!(
         two.connection(Provider::Tiquo, "main").unwrap(),
@@ -404,7 +419,13 @@ fn pairing_race(p: &Pair) {
     for round in 0..10 {
         let code = format!("race-{round}").into_bytes();
         p.one
-            .add_pairing_code(&code, &format!("desk-{round}"), false, t, t + Span::minutes(10))
+            .add_pairing_code(
+                &code,
+                &format!("desk-{round}"),
+                false,
+                t,
+                t + Span::minutes(10),
+            )
             .unwrap();
         let barrier = Arc::new(Barrier::new(2));
         let claims: Vec<_> = [p.one.clone(), p.two.clone()]
@@ -423,10 +444,7 @@ fn pairing_race(p: &Pair) {
         let outcomes: Vec<_> = claims.into_iter().map(|c| c.join().unwrap()).collect();
         let paired = outcomes.iter().filter(|o| o.is_ok()).count();
         assert_eq!(paired, 1, "one device per code: {outcomes:?}");
-        assert!(
-            outcomes.contains(&Err(ClaimRefused::Used)),
-            "{outcomes:?}"
-        );
+        assert!(outcomes.contains(&Err(ClaimRefused::Used)), "{outcomes:?}");
     }
     assert_eq!(p.two.devices().unwrap().len(), 10);
 }
@@ -453,9 +471,11 @@ fn devices(p: &Pair) {
             .unwrap()
     };
     let first_seen = seen(one);
-    one.touch_device(id, first_seen + Span::seconds(10)).unwrap();
+    one.touch_device(id, first_seen + Span::seconds(10))
+        .unwrap();
     assert_eq!(seen(two), first_seen);
-    one.touch_device(id, first_seen + Span::seconds(60)).unwrap();
+    one.touch_device(id, first_seen + Span::seconds(60))
+        .unwrap();
     assert_eq!(seen(two), first_seen + Span::seconds(60));
 
     // Revoked on one instance: refused on both.
@@ -487,7 +507,11 @@ fn feed(p: &Pair) {
     first.is_test = true;
     let mut group = vec![first.clone()];
     for n in 1..5 {
-        group.push(delivery(c.id, &format!("evt_{n}"), format!("{{\"n\":{n}}}").as_bytes()));
+        group.push(delivery(
+            c.id,
+            &format!("evt_{n}"),
+            format!("{{\"n\":{n}}}").as_bytes(),
+        ));
     }
     let outcomes = one.ingest(&group, &[]).unwrap();
     two.ingest(
@@ -620,7 +644,9 @@ fn acknowledgements(p: &Pair) {
     assert_eq!(two.delete_acknowledged(now()).unwrap(), 1);
     assert_eq!(ids(one), [all[3]]);
     assert_eq!(two.delete_acknowledged(now()).unwrap(), 0);
-    let out = one.ingest(&[delivery(c.id, "evt_new", b"{}")], &[]).unwrap();
+    let out = one
+        .ingest(&[delivery(c.id, "evt_new", b"{}")], &[])
+        .unwrap();
     assert!(stored(out[0]) > all[3], "no id handed out twice");
     assert_eq!(one.device_behind(front).unwrap(), 1);
     assert_eq!(one.device_behind(front + back + 1000).unwrap(), 0);
@@ -663,8 +689,7 @@ fn duplicates(p: &Pair) {
                 })
             })
             .collect();
-        let outcomes: Vec<IngestOutcome> =
-            ingests.into_iter().map(|i| i.join().unwrap()).collect();
+        let outcomes: Vec<IngestOutcome> = ingests.into_iter().map(|i| i.join().unwrap()).collect();
         let id = match outcomes
             .iter()
             .find(|o| matches!(o, IngestOutcome::Stored { .. }))
@@ -684,7 +709,11 @@ fn changes(p: &Pair) {
     let (one, two) = (&*p.one, &*p.two);
     let t = now();
     let m1 = one
-        .accept_change(&merge("m1", "tiquo/main/cus_z", "vagaro/main/9"), "front", t)
+        .accept_change(
+            &merge("m1", "tiquo/main/cus_z", "vagaro/main/9"),
+            "front",
+            t,
+        )
         .unwrap();
     assert!(m1.new);
     let again = two
@@ -748,7 +777,11 @@ fn changes(p: &Pair) {
     assert!(two.accept_change(&stop, "back", t).unwrap().new);
     let out = one
         .ingest(
-            &[delivery(c.id, "evt_z2", &tiquo("evt_z2", "cus_z", "z@example.org"))],
+            &[delivery(
+                c.id,
+                "evt_z2",
+                &tiquo("evt_z2", "cus_z", "z@example.org"),
+            )],
             &[],
         )
         .unwrap();

@@ -121,11 +121,11 @@ pub(crate) fn pool_unavailable(url: &DatabaseUrl, e: &PoolError) -> StoreError {
     let shown = url.shown();
     match e {
         PoolError::Backend(e) => unavailable(url, e),
-        PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => StoreError::Unavailable(
-            format!(
+        PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
+            StoreError::Unavailable(format!(
                 "The relay's database at {shown} is busy: no connection to it came free in time. Try again in a moment."
-            ),
-        ),
+            ))
+        }
         PoolError::Timeout(_) => StoreError::Unavailable(format!(
             "The relay's database at {shown} can't be reached (no answer in time). Check that PostgreSQL is running and that a firewall lets this machine through."
         )),

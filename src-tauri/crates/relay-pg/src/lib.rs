@@ -179,10 +179,7 @@ impl PgStore {
                 .await
                 .map_err(|e| PgError::connecting(url, &e))?;
             schema::migrate(&first.client, url).await?;
-            first
-                .listen()
-                .await
-                .map_err(|e| PgError::query(url, &e))?;
+            first.listen().await.map_err(|e| PgError::query(url, &e))?;
             Ok::<_, PgError>(first)
         })?;
         runtime.spawn(listen::run(config.clone(), events.clone(), listening));
@@ -233,7 +230,10 @@ impl PgStore {
         &self,
         work: impl std::future::Future<Output = Result<T, Fail>>,
     ) -> Result<T, StoreError> {
-        let runtime = self.runtime.as_ref().expect("the runtime lives as long as the store");
+        let runtime = self
+            .runtime
+            .as_ref()
+            .expect("the runtime lives as long as the store");
         runtime.block_on(work).map_err(|fail| match fail {
             Fail::Db(e) => error::unavailable(&self.url, &e),
             Fail::Store(e) => e,

@@ -48,7 +48,9 @@ impl Listening {
     }
 
     pub(crate) async fn listen(&mut self) -> Result<(), tokio_postgres::Error> {
-        self.client.batch_execute(&format!("LISTEN {CHANNEL}")).await
+        self.client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await
     }
 }
 

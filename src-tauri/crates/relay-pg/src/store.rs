@@ -21,8 +21,8 @@ use clientele_core::relay_protocol::Policy;
 use clientele_core::{ConnectionSettings, Provider};
 use clientele_relay::store::{RelayStore, StoreEvent};
 use clientele_store::{
-    AcceptedChange, ClaimRefused, Connection, ConnectionStats, DeliveryToCheck, Device, ERASURE_KEY,
-    FeedConnection, FeedItem, ForgetHashes, IngestOutcome, NewConnection, NewDelivery,
+    AcceptedChange, ClaimRefused, Connection, ConnectionStats, DeliveryToCheck, Device,
+    ERASURE_KEY, FeedConnection, FeedItem, ForgetHashes, IngestOutcome, NewConnection, NewDelivery,
     NewRejection, REJECTION_CAP, RETENTION_HELD_BY_RELAY, RETENTION_INACTIVE_MONTHS,
     RETENTION_REJECTIONS_DAYS, RejectionRow, SealedRow, StoreError, SuppressionScreen,
     erased_dedupe_key, from_millis, new_erasure_key, parse_erasure_key, to_millis,
@@ -37,7 +37,8 @@ use tokio_postgres::error::SqlState;
 /// How often a device's `last_seen` is written at most (as the SQLite store).
 const LAST_SEEN_RESOLUTION_MS: i64 = 30_000;
 
-const CONNECTION_COLUMNS: &str = "id, provider, name, settings, requires_secret, paused, created_at";
+const CONNECTION_COLUMNS: &str =
+    "id, provider, name, settings, requires_secret, paused, created_at";
 
 /// A device's columns, without how far behind it is (`0`; see the SQLite store).
 const DEVICE_COLUMNS: &str =
@@ -174,7 +175,9 @@ impl RelayStore for PgStore {
                         }
                     }
                     if !suppressions.is_empty() && !d.is_test {
-                        if !connections.contains_key(&d.connection_id) {
+                        if let std::collections::hash_map::Entry::Vacant(slot) =
+                            connections.entry(d.connection_id)
+                        {
                             let found = tx
                                 .query_opt(
                                     "SELECT provider, name, settings FROM connections
@@ -190,7 +193,7 @@ impl RelayStore for PgStore {
                                 )),
                                 None => None,
                             };
-                            connections.insert(d.connection_id, found);
+                            slot.insert(found);
                         }
                         if let Some(Some((provider, name, settings))) =
                             connections.get(&d.connection_id)
@@ -348,10 +351,7 @@ impl RelayStore for PgStore {
                     &[],
                 )
                 .await?;
-            Ok(rows
-                .iter()
-                .map(connection_from)
-                .collect::<Result<_, _>>()?)
+            Ok(rows.iter().map(connection_from).collect::<Result<_, _>>()?)
         })
     }
 
@@ -679,7 +679,9 @@ impl RelayStore for PgStore {
                      WHERE d.token_hash = $1 AND d.revoked_at IS NULL"
                 ))
                 .await?;
-            Ok(c.query_opt(&st, &[&token_hash]).await?.map(|r| device_from(&r)))
+            Ok(c.query_opt(&st, &[&token_hash])
+                .await?
+                .map(|r| device_from(&r)))
         })
     }
 
@@ -819,7 +821,9 @@ impl RelayStore for PgStore {
         self.block(async {
             let c = self.client().await?;
             let st = c
-                .prepare_cached("SELECT settings FROM connections WHERE provider = $1 AND name = $2")
+                .prepare_cached(
+                    "SELECT settings FROM connections WHERE provider = $1 AND name = $2",
+                )
                 .await?;
             let mut found = Vec::with_capacity(names.len());
             for (provider, name) in names {
@@ -866,9 +870,11 @@ impl RelayStore for PgStore {
     fn change_id(&self, uid: &str) -> Result<Option<i64>, StoreError> {
         self.block(async {
             let c = self.client().await?;
-            Ok(c.query_opt("SELECT id FROM relay_changes WHERE uid = $1", &[&uid])
-                .await?
-                .map(|r| r.get(0)))
+            Ok(
+                c.query_opt("SELECT id FROM relay_changes WHERE uid = $1", &[&uid])
+                    .await?
+                    .map(|r| r.get(0)),
+            )
         })
     }
 
@@ -894,7 +900,10 @@ impl RelayStore for PgStore {
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHANGES_LOCK])
                 .await?;
             let known = tx
-                .query_opt("SELECT id FROM relay_changes WHERE uid = $1", &[&change.uid])
+                .query_opt(
+                    "SELECT id FROM relay_changes WHERE uid = $1",
+                    &[&change.uid],
+                )
                 .await?;
             if let Some(r) = known {
                 return Ok(AcceptedChange {
@@ -1149,9 +1158,11 @@ impl RelayStore for PgStore {
     fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.block(async {
             let c = self.client().await?;
-            Ok(c.query_opt("SELECT value FROM settings WHERE key = $1", &[&key])
-                .await?
-                .map(|r| r.get(0)))
+            Ok(
+                c.query_opt("SELECT value FROM settings WHERE key = $1", &[&key])
+                    .await?
+                    .map(|r| r.get(0)),
+            )
         })
     }
 
