@@ -140,7 +140,7 @@ impl RelayStore for PgStore {
                 let mut connections: HashMap<i64, Option<(Provider, String, ConnectionSettings)>> =
                     HashMap::new();
                 let insert = tx
-                    .prepare(
+                    .prepare_cached(
                         "INSERT INTO deliveries (connection_id, received_at, dedupe_key, headers,
                                                  body, verification, is_test)
                          VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -148,7 +148,7 @@ impl RelayStore for PgStore {
                     )
                     .await?;
                 let duplicate = tx
-                    .prepare(
+                    .prepare_cached(
                         "UPDATE deliveries SET duplicates = duplicates + 1, last_duplicate_at = $3
                          WHERE connection_id = $1 AND dedupe_key = $2 RETURNING id, duplicates",
                     )
@@ -245,7 +245,7 @@ impl RelayStore for PgStore {
             }
             if !rejections.is_empty() {
                 let insert = tx
-                    .prepare(
+                    .prepare_cached(
                         "INSERT INTO rejections (received_at, provider, connection, code, reason,
                                                  remote_addr, body_bytes)
                          VALUES ($1, $2, $3, $4, $5, $6, $7)",
