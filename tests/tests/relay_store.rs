@@ -31,8 +31,11 @@ struct Pair {
     two: Handle,
 }
 
+/// A check, run on two handles on one fresh database.
+type Check = fn(&Pair);
+
 /// Every check, by name.
-const CHECKS: &[(&str, fn(&Pair))] = &[
+const CHECKS: &[(&str, Check)] = &[
     ("connections, secrets, settings and the policy", connections),
     ("pairing", pairing),
     (

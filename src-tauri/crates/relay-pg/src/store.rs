@@ -140,7 +140,7 @@ impl RelayStore for PgStore {
                 let mut connections: HashMap<i64, Option<(Provider, String, ConnectionSettings)>> =
                     HashMap::new();
                 let insert = tx
-                    .prepare(
+                    .prepare_cached(
                         "INSERT INTO deliveries (connection_id, received_at, dedupe_key, headers,
                                                  body, verification, is_test)
                          VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -148,7 +148,7 @@ impl RelayStore for PgStore {
                     )
                     .await?;
                 let duplicate = tx
-                    .prepare(
+                    .prepare_cached(
                         "UPDATE deliveries SET duplicates = duplicates + 1, last_duplicate_at = $3
                          WHERE connection_id = $1 AND dedupe_key = $2 RETURNING id, duplicates",
                     )
@@ -175,7 +175,9 @@ impl RelayStore for PgStore {
                         }
                     }
                     if !suppressions.is_empty() && !d.is_test {
-                        if !connections.contains_key(&d.connection_id) {
+                        if let std::collections::hash_map::Entry::Vacant(slot) =
+                            connections.entry(d.connection_id)
+                        {
                             let found = tx
                                 .query_opt(
                                     "SELECT provider, name, settings FROM connections
@@ -191,7 +193,7 @@ impl RelayStore for PgStore {
                                 )),
                                 None => None,
                             };
-                            connections.insert(d.connection_id, found);
+                            slot.insert(found);
                         }
                         if let Some(Some((provider, name, settings))) =
                             connections.get(&d.connection_id)
@@ -243,7 +245,7 @@ impl RelayStore for PgStore {
             }
             if !rejections.is_empty() {
                 let insert = tx
-                    .prepare(
+                    .prepare_cached(
                         "INSERT INTO rejections (received_at, provider, connection, code, reason,
                                                  remote_addr, body_bytes)
                          VALUES ($1, $2, $3, $4, $5, $6, $7)",
