@@ -126,7 +126,7 @@ pub const DEFAULT_RELAY_BIND: &str = "0.0.0.0:8788";
 #[derive(Debug, Subcommand)]
 pub enum RelayCommand {
     /// Run the relay: receive providers' webhooks and keep them for the desks paired with it.
-    Serve(RelayServeArgs),
+    Serve(Box<RelayServeArgs>),
     /// Make a one-time pairing code for a desk (valid 15 minutes, usable once).
     Pair {
         #[command(flatten)]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 pub fn run(dir: &Path, mode: SecretsMode, cmd: RelayCommand) -> Result<()> {
     match cmd {
-        RelayCommand::Serve(args) => crate::relay_serve::serve(dir, args),
+        RelayCommand::Serve(args) => crate::relay_serve::serve(dir, *args),
         RelayCommand::Pair {
             name,
             admin,

@@ -149,7 +149,7 @@ mod tests {
         let mut all = vec!["clientele", "relay", "serve"];
         all.extend_from_slice(args);
         match Cli::try_parse_from(all)?.command {
-            Command::Relay(RelayCommand::Serve(args)) => Ok(args),
+            Command::Relay(RelayCommand::Serve(args)) => Ok(*args),
             other => panic!("parsed as {other:?}"),
         }
     }
