@@ -208,8 +208,18 @@ pub struct RelayDatabase {
     /// Keep everything in this PostgreSQL database instead of the data folder:
     /// postgres://USER[:PASSWORD]@HOST:PORT/DATABASE. With a password, prefer the environment
     /// variable: other users of the machine can read command lines.
+    /// Add ?sslmode=require (or verify-full) for TLS with a checked certificate.
     #[arg(long = "database", env = "CLIENTELE_DATABASE_URL", value_name = "URL")]
     pub url: Option<String>,
+    /// Trust this certificate authority (PEM) for the database's TLS certificate, besides the
+    /// ones this machine trusts: the CA a managed database offers for download, or the
+    /// database's own self-signed certificate. With it, the certificate is always checked.
+    #[arg(
+        long = "database-ca-cert",
+        env = "CLIENTELE_DATABASE_CA_CERT",
+        value_name = "PEM"
+    )]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
