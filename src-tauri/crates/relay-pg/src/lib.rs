@@ -28,8 +28,8 @@ mod store;
 mod tls;
 
 pub use error::PgError;
-pub use tls::TlsMode;
 pub use schema::SCHEMA_VERSION;
+pub use tls::TlsMode;
 
 use clientele_relay::store::StoreEvent;
 use clientele_store::StoreError;
