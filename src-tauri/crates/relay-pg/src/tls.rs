@@ -314,3 +314,60 @@ pub(crate) fn untrusted_because(why: &rustls::CertificateError, host: &str) -> S
         other => format!("{other:?}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{DatabaseUrl, PgError, TlsMode};
+
+    fn mode(url: &str) -> TlsMode {
+        DatabaseUrl::parse(url).unwrap().tls_mode()
+    }
+
+    #[test]
+    fn sslmode_as_libpq_users_write_it() {
+        let base = "postgres://u:secret@db.example.com:5433/relay";
+        assert_eq!(mode(base), TlsMode::Prefer);
+        assert_eq!(mode(&format!("{base}?sslmode=disable")), TlsMode::Disable);
+        assert_eq!(mode(&format!("{base}?sslmode=allow")), TlsMode::Prefer);
+        for checked in ["require", "verify-ca", "verify-full"] {
+            assert_eq!(mode(&format!("{base}?sslmode={checked}")), TlsMode::Verify);
+        }
+        // The other settings stay, wherever sslmode is among them.
+        let url =
+            DatabaseUrl::parse(&format!("{base}?connect_timeout=3&sslmode=verify-full")).unwrap();
+        assert_eq!(url.tls_mode(), TlsMode::Verify);
+        assert_eq!(
+            url.connect_config().get_connect_timeout(),
+            Some(&std::time::Duration::from_secs(3))
+        );
+        assert_eq!(
+            url.connect_config().get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
+        assert_eq!(url.shown(), "postgres://u@db.example.com:5433/relay");
+
+        let said = DatabaseUrl::parse(&format!("{base}?sslmode=on"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            said.contains("sslmode=on") && !said.contains("secret"),
+            "{said}"
+        );
+    }
+
+    #[test]
+    fn a_ca_certificate_means_check() {
+        let base = "postgres://u:secret@db.example.com/relay";
+        let not_pem = DatabaseUrl::parse(base)
+            .unwrap()
+            .with_ca_cert(b"just text")
+            .unwrap_err();
+        assert!(matches!(not_pem, PgError::CaCert(_)), "{not_pem:?}");
+        assert!(not_pem.to_string().contains("-----BEGIN CERTIFICATE-----"));
+        let disabled = DatabaseUrl::parse(&format!("{base}?sslmode=disable"))
+            .unwrap()
+            .with_ca_cert(b"")
+            .unwrap_err();
+        assert!(matches!(disabled, PgError::CaWithoutTls), "{disabled:?}");
+    }
+}
