@@ -26,6 +26,24 @@ const READY_WITHIN: Duration = Duration::from_secs(60);
 pub const USER: &str = "clientele";
 pub const PASSWORD: &str = "pg-test-password-0123";
 
+/// How to start a cluster: plain (the default), or serving TLS with a certificate the test made,
+/// and then perhaps accepting only TLS connections.
+#[derive(Debug, Default, Clone)]
+pub struct PgOptions {
+    /// `ssl=on` with this certificate (chain) and key, both PEM.
+    pub tls: Option<ServerTls>,
+    /// pg_hba.conf's TCP lines as `hostssl`: connections without TLS are turned away, as a
+    /// managed database does.
+    pub hostssl_only: bool,
+}
+
+/// A server certificate and its key, PEM.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
 /// A running private cluster.
 #[derive(Debug)]
 pub struct PgCluster {
@@ -37,6 +55,8 @@ pub struct PgCluster {
     run_as: Option<(u32, u32)>,
     server: Option<ProcessGuard>,
     log: PathBuf,
+    /// Started with `ssl=on` (server.crt and server.key in the data folder).
+    ssl: bool,
 }
 
 impl PgCluster {
@@ -81,6 +101,12 @@ impl PgCluster {
 
     /// Makes and starts a new cluster. Panics (failing the test) when it can't.
     pub fn start() -> PgCluster {
+        Self::start_with(PgOptions::default())
+    }
+
+    /// Makes and starts a new cluster as `options` say. Panics (failing the test) when it
+    /// can't.
+    pub fn start_with(options: PgOptions) -> PgCluster {
         let bin = Self::available().unwrap_or_else(|why| panic!("{why}"));
         let dir = tempfile::Builder::new()
             .prefix("clientele-pg-")
@@ -119,6 +145,35 @@ impl PgCluster {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        if let Some(tls) = &options.tls {
+            // PostgreSQL wants the key readable by its own user only.
+            use std::os::unix::fs::PermissionsExt;
+            for (name, pem, mode) in [
+                ("server.crt", &tls.cert_pem, 0o644),
+                ("server.key", &tls.key_pem, 0o600),
+            ] {
+                let path = data.join(name);
+                std::fs::write(&path, pem).expect("the server's certificate files");
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                    .expect("the certificate files' permissions");
+                if let Some((uid, gid)) = run_as {
+                    std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                        .expect("give the certificate files away");
+                }
+            }
+        }
+        if options.hostssl_only {
+            let hba = data.join("pg_hba.conf");
+            let text = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+            let only_tls: String = text
+                .lines()
+                .map(|l| match l.strip_prefix("host ") {
+                    Some(rest) => format!("hostssl {rest}\n"),
+                    None => format!("{l}\n"),
+                })
+                .collect();
+            std::fs::write(&hba, only_tls).expect("write pg_hba.conf");
+        }
         let log = dir.path().join("server.log");
         let mut cluster = PgCluster {
             bin,
@@ -127,6 +182,7 @@ impl PgCluster {
             run_as,
             server: None,
             log,
+            ssl: options.tls.is_some(),
         };
         cluster.start_server();
         cluster
@@ -212,8 +268,11 @@ impl PgCluster {
                 "unix_socket_directories={}",
                 self.dir.path().display()
             ))
-            .args(["-c", "fsync=off", "-c", "max_connections=200"])
-            .stdin(Stdio::null())
+            .args(["-c", "fsync=off", "-c", "max_connections=200"]);
+        if self.ssl {
+            cmd.args(["-c", "ssl=on"]);
+        }
+        cmd.stdin(Stdio::null())
             .stdout(log.try_clone().expect("the server's log"))
             .stderr(log);
         self.server = Some(

@@ -37,6 +37,8 @@ pub enum SecretsMode {
     Env,
 }
 
+// Parsed once per run: the size of the largest command's arguments costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the webhook listener.
@@ -123,6 +125,7 @@ pub struct ServeArgs {
 /// The relay's default listening address: every interface, so providers on the internet reach it.
 pub const DEFAULT_RELAY_BIND: &str = "0.0.0.0:8788";
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum RelayCommand {
     /// Run the relay: receive providers' webhooks and keep them for the desks paired with it.
@@ -208,8 +211,18 @@ pub struct RelayDatabase {
     /// Keep everything in this PostgreSQL database instead of the data folder:
     /// postgres://USER[:PASSWORD]@HOST:PORT/DATABASE. With a password, prefer the environment
     /// variable: other users of the machine can read command lines.
+    /// Add ?sslmode=require (or verify-full) for TLS with a checked certificate.
     #[arg(long = "database", env = "CLIENTELE_DATABASE_URL", value_name = "URL")]
     pub url: Option<String>,
+    /// Trust this certificate authority (PEM) for the database's TLS certificate, besides the
+    /// ones this machine trusts: the CA a managed database offers for download, or the
+    /// database's own self-signed certificate. With it, the certificate is always checked.
+    #[arg(
+        long = "database-ca-cert",
+        env = "CLIENTELE_DATABASE_CA_CERT",
+        value_name = "PEM"
+    )]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -22,7 +22,7 @@ pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
         Some(url) => {
             // The key first: a relay that can't seal secrets shouldn't touch the database.
             clientele_relay::sealed::RelayKey::load_shared(args.key_file.as_deref())?;
-            let store = crate::relay_db::connect(url)?;
+            let store = crate::relay_db::connect(url, args.db.ca_cert.as_deref())?;
             eprintln!("relay data: {}", store.describe());
             Relay::start_shared(store, args.key_file.as_deref())?
         }

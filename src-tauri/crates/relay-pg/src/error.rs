@@ -1,7 +1,8 @@
 //! What can go wrong with the relay's database, in sentences an operator can act on — naming the
 //! user, host and database to check, never the password.
 
-use crate::DatabaseUrl;
+use crate::tls::{self, TlsFailure};
+use crate::{DatabaseUrl, TlsMode};
 use clientele_store::StoreError;
 use deadpool_postgres::PoolError;
 use tokio_postgres::error::SqlState;
@@ -32,6 +33,36 @@ pub enum PgError {
     Query { url: String, reason: String },
     #[error("The relay couldn't start the threads that talk to its database: {0}")]
     Threads(String),
+    #[error(
+        "The database URL's sslmode={0} isn't one the relay knows: write disable, prefer, require, verify-ca or verify-full."
+    )]
+    SslMode(String),
+    #[error(
+        "The database's CA certificate can't be used (--database-ca-cert or CLIENTELE_DATABASE_CA_CERT): {0}."
+    )]
+    CaCert(String),
+    #[error(
+        "A CA certificate for the database was given (--database-ca-cert or CLIENTELE_DATABASE_CA_CERT), but the database URL says sslmode=disable: remove one of the two."
+    )]
+    CaWithoutTls,
+    #[error(
+        "The relay can't check the database's certificate: this machine has no trusted certificate authorities ({0}). Give the relay the database's CA certificate with --database-ca-cert (or CLIENTELE_DATABASE_CA_CERT)."
+    )]
+    NoRoots(String),
+    #[error(
+        "The database server at {address} presented a certificate the relay doesn't trust: {why}. If the database uses its own certificate authority (managed databases usually do; they offer its certificate for download), give the relay that certificate with --database-ca-cert (or CLIENTELE_DATABASE_CA_CERT); if the URL names the server differently than its certificate does, use the name on the certificate."
+    )]
+    Untrusted { address: String, why: String },
+    #[error(
+        "The database server at {address} doesn't offer TLS, and the database URL requires it (sslmode=require, or a CA certificate was given): turn ssl on in the server's postgresql.conf, or, only on a network you trust, write sslmode=disable."
+    )]
+    TlsNotOffered { address: String },
+    #[error("TLS with the database server at {address} failed: {reason}.")]
+    Tls { address: String, reason: String },
+    #[error(
+        "PostgreSQL turned away user '{user}' on an unencrypted connection ({url}): the database URL says sslmode=disable, and a server that accepts only TLS (hostssl in pg_hba.conf, as managed databases do) refuses that. Remove sslmode=disable (or write sslmode=require); otherwise check that pg_hba.conf lets this user in from this machine."
+    )]
+    RefusedUnencrypted { user: String, url: String },
 }
 
 /// A start-up failure, as the relay's other errors: the database can't be used.
@@ -44,6 +75,9 @@ impl From<PgError> for StoreError {
 impl PgError {
     /// Why connecting to `url` failed.
     pub(crate) fn connecting(url: &DatabaseUrl, e: &tokio_postgres::Error) -> PgError {
+        if let Some(tls) = PgError::tls(url, e) {
+            return tls;
+        }
         match e.code() {
             Some(code)
                 if *code == SqlState::INVALID_PASSWORD
@@ -67,6 +101,34 @@ impl PgError {
         }
     }
 
+    /// What went wrong with TLS, or with not using it, if that is what went wrong.
+    pub(crate) fn tls(url: &DatabaseUrl, e: &tokio_postgres::Error) -> Option<PgError> {
+        let address = url.address();
+        if let Some(failure) = tls::failure(e) {
+            return Some(match failure {
+                TlsFailure::Untrusted(why) => PgError::Untrusted {
+                    why: tls::untrusted_because(&why, &url.host()),
+                    address,
+                },
+                TlsFailure::NotOffered => PgError::TlsNotOffered { address },
+                TlsFailure::Other(reason) => PgError::Tls {
+                    address,
+                    reason: url.scrub(&reason),
+                },
+            });
+        }
+        // No pg_hba.conf line lets this connection in: with TLS turned off, likely hostssl.
+        if url.tls_mode() == TlsMode::Disable
+            && e.code() == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+        {
+            return Some(PgError::RefusedUnencrypted {
+                user: url.user().to_string(),
+                url: url.shown().to_string(),
+            });
+        }
+        None
+    }
+
     /// A statement failed. PostgreSQL's own words (they never carry the password).
     pub(crate) fn query(url: &DatabaseUrl, e: &tokio_postgres::Error) -> PgError {
         let reason = e
@@ -83,6 +145,9 @@ impl PgError {
 /// A statement or connection failure while running, as the relay's routes take it:
 /// [`StoreError::Unavailable`] with a sentence naming the database (never its password).
 pub(crate) fn unavailable(url: &DatabaseUrl, e: &tokio_postgres::Error) -> StoreError {
+    if let Some(tls) = PgError::tls(url, e) {
+        return tls.into();
+    }
     let shown = url.shown();
     let said = match e.as_db_error() {
         Some(db) => {

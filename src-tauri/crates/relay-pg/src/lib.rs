@@ -25,22 +25,30 @@ mod error;
 mod listen;
 mod schema;
 mod store;
+mod tls;
 
 pub use error::PgError;
 pub use schema::SCHEMA_VERSION;
+pub use tls::TlsMode;
 
 use clientele_relay::store::StoreEvent;
 use clientele_store::StoreError;
+use rustls::pki_types::CertificateDer;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_postgres::Config;
 
-/// A database URL, read once: what to connect with, and how to name it in messages (never with
-/// its password).
+/// A database URL, read once: what to connect with — including how to use TLS (its `sslmode`,
+/// and the CA certificates given with [`DatabaseUrl::with_ca_cert`]) — and how to name it in
+/// messages (never with its password).
 #[derive(Clone)]
 pub struct DatabaseUrl {
     config: Config,
     shown: String,
+    tls: TlsMode,
+    /// Certificates trusted besides the platform's roots (`--database-ca-cert`).
+    ca: Arc<Vec<CertificateDer<'static>>>,
 }
 
 impl std::fmt::Debug for DatabaseUrl {
@@ -50,18 +58,44 @@ impl std::fmt::Debug for DatabaseUrl {
 }
 
 impl DatabaseUrl {
-    /// Reads `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
+    /// Reads `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=MODE]`, MODE being one of
+    /// libpq's: `disable`, `allow`, `prefer` (the default), `require`, `verify-ca`,
+    /// `verify-full` — see [`TlsMode`]: from `require` on, the server's certificate is checked.
     pub fn parse(url: &str) -> Result<DatabaseUrl, PgError> {
         let url = url.trim();
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(PgError::NotAUrl);
         }
+        let (url, tls) = tls::split_sslmode(url)?;
         let config: Config = url.parse().map_err(|_| PgError::NotAUrl)?;
         if config.get_dbname().is_none() || config.get_user().is_none() {
             return Err(PgError::NotAUrl);
         }
         let shown = shown(&config);
-        Ok(DatabaseUrl { config, shown })
+        Ok(DatabaseUrl {
+            config,
+            shown,
+            tls: tls.unwrap_or(TlsMode::Prefer),
+            ca: Arc::default(),
+        })
+    }
+
+    /// Trusts the certificates in `pem` (a PEM file's contents: the database's own certificate
+    /// authority, or its self-signed certificate) besides the platform's roots, and checks the
+    /// server's certificate: without an `sslmode`, or with `prefer`, this makes it `require`.
+    /// With `sslmode=disable` it is refused, as the two contradict each other.
+    pub fn with_ca_cert(mut self, pem: &[u8]) -> Result<DatabaseUrl, PgError> {
+        if self.tls == TlsMode::Disable {
+            return Err(PgError::CaWithoutTls);
+        }
+        self.ca = Arc::new(tls::certificates(pem)?);
+        self.tls = TlsMode::Verify;
+        Ok(self)
+    }
+
+    /// How this URL uses TLS.
+    pub fn tls_mode(&self) -> TlsMode {
+        self.tls
     }
 
     /// `postgres://USER@HOST:PORT/DATABASE`: fit for logs and messages.
@@ -75,6 +109,15 @@ impl DatabaseUrl {
 
     pub fn user(&self) -> &str {
         self.config.get_user().unwrap_or_default()
+    }
+
+    /// The host (the first, as connecting tries it first).
+    pub fn host(&self) -> String {
+        match self.config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        }
     }
 
     /// `HOST:PORT` (the first host, as connecting tries it first).
@@ -103,6 +146,7 @@ impl DatabaseUrl {
     /// noticed).
     fn connect_config(&self) -> Config {
         let mut config = self.config.clone();
+        config.ssl_mode(self.tls.ssl_mode());
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -173,19 +217,25 @@ impl PgStore {
             .build()
             .map_err(|e| PgError::Threads(e.to_string()))?;
         let config = url.connect_config();
+        let tls = tls::connector(url.tls, &url.ca)?;
         let (events, _) = broadcast::channel(64);
         let listening = runtime.block_on(async {
-            let mut first = listen::Listening::connect(&config)
+            let mut first = listen::Listening::connect(&config, &tls)
                 .await
                 .map_err(|e| PgError::connecting(url, &e))?;
             schema::migrate(&first.client, url).await?;
             first.listen().await.map_err(|e| PgError::query(url, &e))?;
             Ok::<_, PgError>(first)
         })?;
-        runtime.spawn(listen::run(config.clone(), events.clone(), listening));
+        runtime.spawn(listen::run(
+            config.clone(),
+            tls.clone(),
+            events.clone(),
+            listening,
+        ));
         let manager = deadpool_postgres::Manager::from_config(
             config,
-            tokio_postgres::NoTls,
+            tls,
             deadpool_postgres::ManagerConfig {
                 recycling_method: deadpool_postgres::RecyclingMethod::Fast,
             },

@@ -7,7 +7,8 @@ use crate::CHANNEL;
 use clientele_relay::store::StoreEvent;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
-use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+use tokio_postgres::{AsyncMessage, Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// How often the listening connection is checked (a dead connection can look alive).
 const CHECK_EVERY: Duration = Duration::from_secs(15);
@@ -26,8 +27,11 @@ pub(crate) struct Listening {
 
 impl Listening {
     /// Connects, and drives the connection in a task that passes notifications on.
-    pub(crate) async fn connect(config: &Config) -> Result<Listening, tokio_postgres::Error> {
-        let (client, mut connection) = config.connect(NoTls).await?;
+    pub(crate) async fn connect(
+        config: &Config,
+        tls: &MakeRustlsConnect,
+    ) -> Result<Listening, tokio_postgres::Error> {
+        let (client, mut connection) = config.connect(tls.clone()).await?;
         let (tx, notices) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             loop {
@@ -57,6 +61,7 @@ impl Listening {
 /// Listens for as long as the store lives (the task ends with its runtime).
 pub(crate) async fn run(
     config: Config,
+    tls: MakeRustlsConnect,
     events: broadcast::Sender<StoreEvent>,
     mut listening: Listening,
 ) {
@@ -68,7 +73,7 @@ pub(crate) async fn run(
         let mut backoff = BACKOFF_FIRST;
         listening = loop {
             tokio::time::sleep(backoff).await;
-            match Listening::connect(&config).await {
+            match Listening::connect(&config, &tls).await {
                 Ok(mut again) => match again.listen().await {
                     Ok(()) => break again,
                     Err(e) => tracing::debug!(error = %e, "LISTEN failed; trying again"),
