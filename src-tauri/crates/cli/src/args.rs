@@ -38,7 +38,6 @@ pub enum SecretsMode {
 }
 
 // Parsed once per run: the size of the largest command's arguments costs nothing.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the webhook listener.
@@ -125,7 +124,6 @@ pub struct ServeArgs {
 /// The relay's default listening address: every interface, so providers on the internet reach it.
 pub const DEFAULT_RELAY_BIND: &str = "0.0.0.0:8788";
 
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum RelayCommand {
     /// Run the relay: receive providers' webhooks and keep them for the desks paired with it.
