@@ -120,59 +120,69 @@ impl RelayStore for PgStore {
             let tx = c.transaction().await?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FEED_LOCK])
                 .await?;
-            let mut outcomes = Vec::with_capacity(deliveries.len());
+            let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; deliveries.len()];
             if !deliveries.is_empty() {
                 // What is forgotten: a retry of an erased delivery is a duplicate, and a delivery
-                // about a record kept forgotten is withheld.
-                let erasure_key = tx
-                    .query_opt("SELECT value FROM settings WHERE key = $1", &[&ERASURE_KEY])
-                    .await?
-                    .and_then(|r| parse_erasure_key(r.get(0)).ok());
-                let suppressions = SuppressionScreen::new(
+                // about a record kept forgotten is withheld. Both read together (one round trip
+                // each whatever the group's size).
+                let (erasure_key, suppressions) = tokio::try_join!(
+                    tx.query_opt("SELECT value FROM settings WHERE key = $1", &[&ERASURE_KEY]),
                     tx.query(
                         "SELECT id, salt, record_hash FROM suppressions WHERE lifted_at IS NULL",
                         &[],
-                    )
-                    .await?
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2))),
+                    ),
+                )?;
+                let erasure_key = erasure_key.and_then(|r| parse_erasure_key(r.get(0)).ok());
+                let suppressions = SuppressionScreen::new(
+                    suppressions.iter().map(|r| (r.get(0), r.get(1), r.get(2))),
                 );
-                let mut connections: HashMap<i64, Option<(Provider, String, ConnectionSettings)>> =
-                    HashMap::new();
-                let insert = tx
-                    .prepare_cached(
-                        "INSERT INTO deliveries (connection_id, received_at, dedupe_key, headers,
-                                                 body, verification, is_test)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)
-                         ON CONFLICT (connection_id, dedupe_key) DO NOTHING RETURNING id",
-                    )
-                    .await?;
                 let duplicate = tx
                     .prepare_cached(
                         "UPDATE deliveries SET duplicates = duplicates + 1, last_duplicate_at = $3
                          WHERE connection_id = $1 AND dedupe_key = $2 RETURNING id, duplicates",
                     )
                     .await?;
-                for d in deliveries {
-                    let received_at = to_millis(d.received_at);
-                    if let Some(key) = &erasure_key {
-                        let erased = tx
-                            .query_opt(
-                                &duplicate,
-                                &[
-                                    &d.connection_id,
-                                    &erased_dedupe_key(key, &d.dedupe_key),
-                                    &received_at,
-                                ],
-                            )
-                            .await?;
-                        if let Some(r) = erased {
-                            outcomes.push(IngestOutcome::Duplicate {
-                                id: r.get(0),
-                                duplicates: r.get(1),
-                            });
-                            continue;
+                // Erased deliveries this group retries: one query for the whole group.
+                let mut erased_keys: Vec<Option<String>> = vec![None; deliveries.len()];
+                if let Some(key) = &erasure_key {
+                    let connections: Vec<i64> =
+                        deliveries.iter().map(|d| d.connection_id).collect();
+                    let keys: Vec<String> = deliveries
+                        .iter()
+                        .map(|d| erased_dedupe_key(key, &d.dedupe_key))
+                        .collect();
+                    let found: std::collections::HashSet<(i64, String)> = tx
+                        .query(
+                            "SELECT d.connection_id, d.dedupe_key FROM deliveries d
+                             JOIN unnest($1::bigint[], $2::text[]) AS u(c, k)
+                               ON d.connection_id = u.c AND d.dedupe_key = u.k",
+                            &[&connections, &keys],
+                        )
+                        .await?
+                        .iter()
+                        .map(|r| (r.get(0), r.get(1)))
+                        .collect();
+                    for (i, (c, k)) in connections.into_iter().zip(keys).enumerate() {
+                        if found.contains(&(c, k.clone())) {
+                            erased_keys[i] = Some(k);
                         }
+                    }
+                }
+                let mut connections: HashMap<i64, Option<(Provider, String, ConnectionSettings)>> =
+                    HashMap::new();
+                // Everything else goes in with one statement, in the group's order.
+                let mut candidates = Vec::new();
+                for (i, d) in deliveries.iter().enumerate() {
+                    let received_at = to_millis(d.received_at);
+                    if let Some(erased) = &erased_keys[i] {
+                        let r = tx
+                            .query_one(&duplicate, &[&d.connection_id, erased, &received_at])
+                            .await?;
+                        outcomes[i] = Some(IngestOutcome::Duplicate {
+                            id: r.get(0),
+                            duplicates: r.get(1),
+                        });
+                        continue;
                     }
                     if !suppressions.is_empty() && !d.is_test {
                         if let std::collections::hash_map::Entry::Vacant(slot) =
@@ -206,43 +216,99 @@ impl RelayStore for PgStore {
                                 &[&d.connection_id, &received_at, &suppression],
                             )
                             .await?;
-                            outcomes.push(IngestOutcome::Withheld { suppression });
+                            outcomes[i] = Some(IngestOutcome::Withheld { suppression });
                             continue;
                         }
                     }
-                    let headers = serde_json::to_string(&d.headers)?;
-                    let stored = tx
-                        .query_opt(
-                            &insert,
-                            &[
-                                &d.connection_id,
-                                &received_at,
-                                &d.dedupe_key,
-                                &headers,
-                                &d.body,
-                                &d.verification,
-                                &d.is_test,
-                            ],
+                    candidates.push(i);
+                }
+                if !candidates.is_empty() {
+                    let pick = |f: &dyn Fn(&NewDelivery) -> i64| -> Vec<i64> {
+                        candidates.iter().map(|&i| f(&deliveries[i])).collect()
+                    };
+                    let connection_ids = pick(&|d| d.connection_id);
+                    let received = pick(&|d| to_millis(d.received_at));
+                    let keys: Vec<&str> = candidates
+                        .iter()
+                        .map(|&i| deliveries[i].dedupe_key.as_str())
+                        .collect();
+                    let headers = candidates
+                        .iter()
+                        .map(|&i| serde_json::to_string(&deliveries[i].headers))
+                        .collect::<Result<Vec<String>, _>>()?;
+                    let bodies: Vec<&[u8]> = candidates
+                        .iter()
+                        .map(|&i| deliveries[i].body.as_slice())
+                        .collect();
+                    let verifications: Vec<&str> = candidates
+                        .iter()
+                        .map(|&i| deliveries[i].verification.as_str())
+                        .collect();
+                    let tests: Vec<bool> =
+                        candidates.iter().map(|&i| deliveries[i].is_test).collect();
+                    let insert = tx
+                        .prepare_cached(
+                            "INSERT INTO deliveries (connection_id, received_at, dedupe_key,
+                                                     headers, body, verification, is_test)
+                             SELECT c, r, k, h, b, v, t
+                             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[],
+                                         $5::bytea[], $6::text[], $7::bool[])
+                                  WITH ORDINALITY AS u(c, r, k, h, b, v, t, n)
+                             ORDER BY n
+                             ON CONFLICT (connection_id, dedupe_key) DO NOTHING
+                             RETURNING id, connection_id, dedupe_key",
                         )
                         .await?;
-                    outcomes.push(match stored {
-                        Some(r) => IngestOutcome::Stored { id: r.get(0) },
-                        None => {
-                            // Stored before (by any instance: the lock orders us after it).
-                            let r = tx
-                                .query_one(
-                                    &duplicate,
-                                    &[&d.connection_id, &d.dedupe_key, &received_at],
-                                )
-                                .await?;
-                            IngestOutcome::Duplicate {
-                                id: r.get(0),
-                                duplicates: r.get(1),
-                            }
-                        }
-                    });
+                    let mut stored: HashMap<(i64, String), i64> = tx
+                        .query(
+                            &insert,
+                            &[
+                                &connection_ids,
+                                &received,
+                                &keys,
+                                &headers,
+                                &bodies,
+                                &verifications,
+                                &tests,
+                            ],
+                        )
+                        .await?
+                        .iter()
+                        .map(|r| ((r.get(1), r.get(2)), r.get(0)))
+                        .collect();
+                    for &i in &candidates {
+                        let d = &deliveries[i];
+                        // The first of a key in the group was stored; any other is a duplicate
+                        // of it, or of one stored before (by any instance: the lock orders us
+                        // after it).
+                        outcomes[i] = Some(
+                            match stored.remove(&(d.connection_id, d.dedupe_key.clone())) {
+                                Some(id) => IngestOutcome::Stored { id },
+                                None => {
+                                    let r = tx
+                                        .query_one(
+                                            &duplicate,
+                                            &[
+                                                &d.connection_id,
+                                                &d.dedupe_key,
+                                                &to_millis(d.received_at),
+                                            ],
+                                        )
+                                        .await?;
+                                    IngestOutcome::Duplicate {
+                                        id: r.get(0),
+                                        duplicates: r.get(1),
+                                    }
+                                }
+                            },
+                        );
+                    }
                 }
             }
+            let outcomes: Vec<IngestOutcome> = outcomes
+                .into_iter()
+                .map(|o| o.expect("every delivery has an outcome"))
+                .collect();
             if !rejections.is_empty() {
                 let insert = tx
                     .prepare_cached(
