@@ -37,6 +37,8 @@ pub struct PgCluster {
     run_as: Option<(u32, u32)>,
     server: Option<ProcessGuard>,
     log: PathBuf,
+    /// `fsync=on` ([`PgCluster::start_durable`]) or off (the tests).
+    fsync: bool,
 }
 
 impl PgCluster {
@@ -81,6 +83,17 @@ impl PgCluster {
 
     /// Makes and starts a new cluster. Panics (failing the test) when it can't.
     pub fn start() -> PgCluster {
+        Self::make(false)
+    }
+
+    /// Makes and starts a new cluster whose commits are durable: `fsync=on` and every other
+    /// setting PostgreSQL's default (`synchronous_commit=on` among them), as the benchmarks
+    /// measure. Panics when it can't.
+    pub fn start_durable() -> PgCluster {
+        Self::make(true)
+    }
+
+    fn make(fsync: bool) -> PgCluster {
         let bin = Self::available().unwrap_or_else(|why| panic!("{why}"));
         let dir = tempfile::Builder::new()
             .prefix("clientele-pg-")
@@ -127,6 +140,7 @@ impl PgCluster {
             run_as,
             server: None,
             log,
+            fsync,
         };
         cluster.start_server();
         cluster
@@ -212,7 +226,9 @@ impl PgCluster {
                 "unix_socket_directories={}",
                 self.dir.path().display()
             ))
-            .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            .arg("-c")
+            .arg(if self.fsync { "fsync=on" } else { "fsync=off" })
+            .args(["-c", "max_connections=200"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("the server's log"))
             .stderr(log);
