@@ -22,11 +22,14 @@ NPM ?= npm
 #   desktop-file-utils systemd                      checking the packages: desktop-file-validate,
 #                                                   systemd-analyze verify (dpkg-deb and
 #                                                   dpkg-shlibdeps come with build-essential)
+#   pebble                                          a local ACME server: the relay's automatic HTTPS
+# PostgreSQL's server (initdb, postgres) for the relay-on-PostgreSQL tests: the `postgresql`
+# package, only when no server binaries are found (a machine image may carry them unpackaged).
 APT_PACKAGES := build-essential pkg-config file libssl-dev \
   libwebkit2gtk-4.1-dev libjavascriptcoregtk-4.1-dev libsoup-3.0-dev libgtk-3-dev \
   libayatana-appindicator3-dev librsvg2-dev nodejs npm \
   dbus dbus-x11 gnome-keyring libsecret-tools xvfb xauth webkit2gtk-driver xdotool \
-  sqlite3 imagemagick desktop-file-utils systemd
+  sqlite3 imagemagick desktop-file-utils systemd pebble
 TAURI_DRIVER_VERSION := 2.1.0
 CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 BINDINGS := ui/src/lib/backend/bindings
@@ -54,6 +57,7 @@ toolchain:
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if command -v node >/dev/null && command -v npm >/dev/null; then missing=$$(echo "$$missing" | sed -E 's/ (nodejs|npm)\b//g'); fi; \
+	if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then missing="$$missing postgresql"; fi; \
 	if [ -n "$${missing// /}" ]; then \
 	  echo "Installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO="sudo"; \
@@ -102,10 +106,12 @@ lint: deps ui
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Every Rust test — unit, HTTP, durability, keychain and the end-to-end window tests — inside a
-# private Secret Service and a virtual X server. The app embeds ui/dist, so the UI is built first.
+# Every Rust test — unit, HTTP, durability, keychain, PostgreSQL, ACME and the end-to-end window
+# tests — inside a private Secret Service and a virtual X server. The app embeds ui/dist, so the
+# UI is built first. The REQUIRE variables turn "skipped: not installed" into a failure here.
 unit: deps ui tauri-driver
-	PATH="$(CARGO_BIN):$$PATH" CLIENTELE_REQUIRE_E2E=1 tests/tools/with-secret-service.sh \
+	PATH="$(CARGO_BIN):$$PATH" CLIENTELE_REQUIRE_E2E=1 CLIENTELE_REQUIRE_PG=1 \
+	  CLIENTELE_REQUIRE_ACME=1 tests/tools/with-secret-service.sh \
 	  xvfb-run -a -s "-screen 0 1280x800x24" $(CARGO) test --workspace
 
 # The packages bundled from the debug build `unit` made (a release build here would double a fresh

@@ -129,6 +129,8 @@ pub enum RelayCommand {
     Serve(RelayServeArgs),
     /// Make a one-time pairing code for a desk (valid 15 minutes, usable once).
     Pair {
+        #[command(flatten)]
+        db: RelayDatabase,
         /// What to call the desk ("Front desk").
         #[arg(long)]
         name: String,
@@ -140,13 +142,21 @@ pub enum RelayCommand {
     },
     /// List the desks paired with this relay.
     Devices {
+        #[command(flatten)]
+        db: RelayDatabase,
         #[arg(long)]
         json: bool,
     },
     /// End a desk's access at once.
-    Revoke { name: String },
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        db: RelayDatabase,
+    },
     /// List the relay's connections.
     Connections {
+        #[command(flatten)]
+        db: RelayDatabase,
         #[arg(long)]
         json: bool,
     },
@@ -183,11 +193,34 @@ pub enum RelayCommand {
 #[derive(Debug, Subcommand)]
 pub enum RelayConnectionCommand {
     /// Remove a connection from the relay (what it received is kept).
-    Remove { provider: Provider, name: String },
+    Remove {
+        provider: Provider,
+        name: String,
+        #[command(flatten)]
+        db: RelayDatabase,
+    },
+}
+
+/// Where a relay keeps its data: the data folder (default), or a PostgreSQL database that any
+/// number of relay instances share.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RelayDatabase {
+    /// Keep everything in this PostgreSQL database instead of the data folder:
+    /// postgres://USER[:PASSWORD]@HOST:PORT/DATABASE. With a password, prefer the environment
+    /// variable: other users of the machine can read command lines.
+    #[arg(long = "database", env = "CLIENTELE_DATABASE_URL", value_name = "URL")]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct RelayServeArgs {
+    #[command(flatten)]
+    pub db: RelayDatabase,
+    /// The file holding the key the relay seals connection secrets with (64 hexadecimal
+    /// characters), instead of CLIENTELE_RELAY_KEY. Every instance sharing a database needs the
+    /// same key.
+    #[arg(long, env = "CLIENTELE_RELAY_KEY_FILE", value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "CLIENTELE_RELAY_BIND", default_value = DEFAULT_RELAY_BIND)]
     pub bind: SocketAddr,

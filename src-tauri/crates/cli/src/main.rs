@@ -11,6 +11,7 @@ mod export;
 mod forget;
 mod print;
 mod relay;
+mod relay_db;
 mod relay_serve;
 mod serve;
 

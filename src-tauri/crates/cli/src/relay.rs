@@ -8,30 +8,40 @@ use crate::print::{print_json, print_table};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 use clientele_engine::ops::relay::RelayState;
+use clientele_engine::relay::RelayConnections;
 use clientele_engine::{Engine, Operations};
 use clientele_relay::code::{CODE_LIFETIME, PairingCode};
+use clientele_relay::store::RelayStore;
 use clientele_server::webhook_path;
 use clientele_store::Store;
 use serde::Serialize;
 use std::path::Path;
+use std::sync::Arc;
 
 pub fn run(dir: &Path, mode: SecretsMode, cmd: RelayCommand) -> Result<()> {
     match cmd {
         RelayCommand::Serve(args) => crate::relay_serve::serve(dir, args),
-        RelayCommand::Pair { name, admin, json } => pair(dir, &name, admin, json),
-        RelayCommand::Devices { json } => devices(dir, json),
-        RelayCommand::Revoke { name } => {
-            let store = Store::open_dir(dir)?;
-            if !store.writer()?.revoke_device(&name, Utc::now())? {
+        RelayCommand::Pair {
+            name,
+            admin,
+            json,
+            db,
+        } => pair(&*crate::relay_db::open(dir, &db)?, &name, admin, json),
+        RelayCommand::Devices { json, db } => devices(&*crate::relay_db::open(dir, &db)?, json),
+        RelayCommand::Revoke { name, db } => {
+            let store = crate::relay_db::open(dir, &db)?;
+            if !store.revoke_device(&name, Utc::now())? {
                 bail!("no paired device is called '{name}' (see `clientele relay devices`)");
             }
             println!("'{name}' can no longer pull from this relay.");
             Ok(())
         }
-        RelayCommand::Connections { json } => connections(dir, json),
-        RelayCommand::Connection(RelayConnectionCommand::Remove { provider, name }) => {
-            let ops = relay_operations(dir)?;
-            ops.remove_connection(provider.id(), &name, Utc::now())?;
+        RelayCommand::Connections { json, db } => {
+            connections(crate::relay_db::open(dir, &db)?, json)
+        }
+        RelayCommand::Connection(RelayConnectionCommand::Remove { provider, name, db }) => {
+            let store = crate::relay_db::open(dir, &db)?;
+            RelayConnections::without_key(store).remove(provider, &name, Utc::now())?;
             println!(
                 "Removed {} connection '{name}' from the relay. What it received is kept.",
                 provider.display_name()
@@ -158,24 +168,14 @@ fn operations(dir: &Path, mode: SecretsMode) -> Result<Operations> {
     Ok(Operations::new(Store::open_dir(dir)?, mode.store(), dir))
 }
 
-/// Operations over the relay's data folder, with its sealed secrets.
-fn relay_operations(dir: &Path) -> Result<Operations> {
-    let store = Store::open_dir(dir)?;
-    let secrets = clientele_engine::relay::sealed_secrets(dir, &store)?;
-    Ok(Operations::new(store, secrets, dir))
-}
-
-fn pair(dir: &Path, name: &str, admin: bool, json: bool) -> Result<()> {
+fn pair(store: &dyn RelayStore, name: &str, admin: bool, json: bool) -> Result<()> {
     let name = clientele_relay::api::validate_device_name(name)
         .map_err(|e| anyhow::anyhow!(e.body.message))?
         .to_string();
-    let store = Store::open_dir(dir)?;
     let code = PairingCode::generate()?;
     let now = Utc::now();
     let expires_at = now + CODE_LIFETIME;
-    store
-        .writer()?
-        .add_pairing_code(&code.hash(), &name, admin, now, expires_at)?;
+    store.add_pairing_code(&code.hash(), &name, admin, now, expires_at)?;
     if json {
         return print_json(&serde_json::json!({
             "code": code.to_string(),
@@ -193,7 +193,7 @@ fn pair(dir: &Path, name: &str, admin: bool, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn devices(dir: &Path, json: bool) -> Result<()> {
+fn devices(store: &dyn RelayStore, json: bool) -> Result<()> {
     #[derive(Serialize)]
     struct Row {
         name: String,
@@ -203,8 +203,7 @@ fn devices(dir: &Path, json: bool) -> Result<()> {
         behind: i64,
         revoked: bool,
     }
-    let rows: Vec<Row> = Store::open_dir(dir)?
-        .reader()?
+    let rows: Vec<Row> = store
         .devices()?
         .into_iter()
         .map(|d| Row {
@@ -248,17 +247,15 @@ fn devices(dir: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn connections(dir: &Path, json: bool) -> Result<()> {
-    let ops = relay_operations(dir)?;
-    let public = crate::relay_serve::saved_public_url(ops.store())?;
-    let rows: Vec<ConnectionRow> = ops
-        .store()
-        .reader()?
+fn connections(store: Arc<dyn RelayStore>, json: bool) -> Result<()> {
+    let public = crate::relay_serve::saved_public_url(&*store)?;
+    let relay = RelayConnections::without_key(store.clone());
+    let rows: Vec<ConnectionRow> = store
         .connections()?
         .into_iter()
         .map(|c| {
             let address = format!("{public}{}", webhook_path(c.provider, &c.name));
-            let secret_set = ops.secret_is_set(c.provider, &c.name);
+            let secret_set = relay.secret_is_set(c.provider, &c.name);
             ConnectionRow::new(c, address, secret_set)
         })
         .collect();

@@ -2,10 +2,9 @@
 
 use crate::args::RelayServeArgs;
 use anyhow::{Context, Result, bail};
-use clientele_engine::Engine;
-use clientele_engine::relay::{PUBLIC_URL_SETTING, RelayListen};
+use clientele_engine::relay::{PUBLIC_URL_SETTING, Relay, RelayListen};
+use clientele_relay::store::RelayStore;
 use clientele_server::client_addr::TrustedProxies;
-use clientele_store::Store;
 use std::io::Write;
 use std::path::Path;
 
@@ -20,8 +19,20 @@ pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
         .as_deref()
         .map(checked_public_url)
         .transpose()?;
-    let (engine, key_source) = Engine::start_relay(dir)?;
-    let engine = engine.with_body_limit(args.body_limit);
+    let (relay, key_source) = match crate::relay_db::url(&args.db) {
+        Some(url) => {
+            // The key first: a relay that can't seal secrets shouldn't touch the database.
+            clientele_relay::sealed::RelayKey::load_shared(args.key_file.as_deref())?;
+            let store = crate::relay_db::connect(url)?;
+            eprintln!("relay data: {}", store.describe());
+            Relay::start_shared(store, args.key_file.as_deref())?
+        }
+        None => {
+            eprintln!("relay data: {}", dir.display());
+            Relay::start_in_folder(dir, args.key_file.as_deref())?
+        }
+    };
+    let relay = relay.with_body_limit(args.body_limit);
     eprintln!("relay key: {key_source}");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -34,9 +45,10 @@ pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
             tls,
             trusted_proxies: TrustedProxies::new(args.trust_proxy.iter().copied()),
             keep_days: args.keep_days,
+            background: Vec::new(),
         };
-        let (addr, public_url) = engine
-            .listen_relay(args.bind, options)
+        let (addr, public_url) = relay
+            .listen(args.bind, options)
             .await
             .with_context(|| {
                 format!(
@@ -44,11 +56,14 @@ pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
                     args.bind
                 )
             })?;
-        engine
-            .operations()
-            .store()
-            .writer()?
-            .set_setting(PUBLIC_URL_SETTING, &public_url)?;
+        // For commands run beside it (`relay connections`); the relay serves without it.
+        let (store, saved) = (relay.store().clone(), public_url.clone());
+        let kept =
+            tokio::task::spawn_blocking(move || store.set_setting(PUBLIC_URL_SETTING, &saved))
+                .await;
+        if !matches!(kept, Ok(Ok(()))) {
+            eprintln!("warning: couldn't note the relay's public address for the command line");
+        }
         if args.public_url.is_none() && !clientele_engine::relay::is_public_address(addr) {
             eprintln!(
                 "warning: providers on the internet can't reach {public_url}. Put the relay on a public address, or behind a reverse proxy and pass its address with --public-url https://relay.example.com"
@@ -62,11 +77,11 @@ pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
         println!("relay listening on {scheme}://{addr}");
         std::io::stdout().flush().ok();
         crate::serve::shutdown_signal().await;
-        engine.shutdown().await;
+        relay.shutdown().await;
         anyhow::Ok(())
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
-    engine.shutdown_blocking();
+    relay.shutdown_blocking();
     eprintln!("stopped");
     result
 }
@@ -90,9 +105,8 @@ fn checked_public_url(url: &str) -> Result<String> {
 }
 
 /// The public address the relay last served with, for commands run beside it.
-pub fn saved_public_url(store: &Store) -> Result<String> {
+pub fn saved_public_url(store: &dyn RelayStore) -> Result<String> {
     Ok(store
-        .reader()?
         .setting(PUBLIC_URL_SETTING)?
         .unwrap_or_else(|| format!("http://{}", crate::args::DEFAULT_RELAY_BIND)))
 }

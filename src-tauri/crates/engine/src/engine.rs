@@ -23,7 +23,7 @@ use tokio::sync::{broadcast, oneshot};
 
 /// How long [`Engine::shutdown`] waits for requests in flight and for the pipeline to store and
 /// derive what is queued. Everything answered `200` is on disk already; this is for the rest.
-const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 /// How long starting to pull waits for the relay's hand changes before going on without them.
 const START_SYNC: Duration = Duration::from_secs(15);
 
@@ -47,13 +47,13 @@ pub struct Engine {
 
 /// A running listener.
 #[derive(Debug)]
-struct Listening {
-    stop: oneshot::Sender<()>,
+pub(crate) struct Listening {
+    pub(crate) stop: oneshot::Sender<()>,
     /// Tells a relay's waiting pulls to answer now.
-    closing: tokio::sync::watch::Sender<bool>,
-    /// Tasks that live as long as the listener (a relay's retention).
-    background: Vec<tokio::task::JoinHandle<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub(crate) closing: tokio::sync::watch::Sender<bool>,
+    /// Tasks that live as long as the listener (retention, a relay's ACME).
+    pub(crate) background: Vec<tokio::task::JoinHandle<()>>,
+    pub(crate) task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 /// How a listener serves, beyond its address.
@@ -61,16 +61,6 @@ struct Listening {
 pub(crate) struct Serving {
     pub(crate) tls: Option<clientele_server::tls::TlsSettings>,
     pub(crate) trusted_proxies: TrustedProxies,
-    /// A relay's own routes beside the hooks route.
-    pub(crate) relay: Option<RelayServing>,
-}
-
-/// What a relay's routes need.
-#[derive(Debug)]
-pub(crate) struct RelayServing {
-    /// Default: the address it listens on.
-    pub(crate) public_url: Option<String>,
-    pub(crate) keep_days: Option<u32>,
 }
 
 /// A running relay puller.
@@ -188,18 +178,15 @@ impl Engine {
     /// Starts listening on `addr` (stopping a listener already running first) and returns the
     /// address it bound. Needs a Tokio runtime.
     pub async fn listen(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
-        self.listen_with(addr, Serving::default())
-            .await
-            .map(|(bound, _)| bound)
+        self.listen_with(addr, Serving::default()).await
     }
 
-    /// [`Engine::listen`] with TLS, trusted proxies, or a relay's routes; also returns a relay's
-    /// public address.
+    /// [`Engine::listen`] with TLS or trusted proxies.
     pub(crate) async fn listen_with(
         &self,
         addr: SocketAddr,
         serving: Serving,
-    ) -> std::io::Result<(SocketAddr, Option<String>)> {
+    ) -> std::io::Result<SocketAddr> {
         let mut current = self.listener.lock().await;
         if let Some(running) = current.take() {
             stop(running).await;
@@ -209,7 +196,6 @@ impl Engine {
         };
         let tcp = tokio::net::TcpListener::bind(addr).await?;
         let bound = tcp.local_addr()?;
-        let trusted = serving.trusted_proxies.clone();
         let state = ListenerState {
             connections: self.registry.clone(),
             ingest,
@@ -218,58 +204,12 @@ impl Engine {
             test_token: Some(self.operations.test_token().clone()),
             trusted_proxies: serving.trusted_proxies,
         };
-        let (closing, closing_rx) = tokio::sync::watch::channel(false);
-        let mut app = listener::router(state);
-        let mut background = Vec::new();
-        let mut public_url = None;
-        if let Some(relay) = serving.relay {
-            let scheme = if serving.tls.is_some() {
-                "https"
-            } else {
-                "http"
-            };
-            // Without --public-url, the address it listens on is handed out; providers can reach
-            // it only when it is a public one.
-            let known = relay.public_url.clone().or_else(|| {
-                crate::relay::is_public_address(bound).then(|| format!("{scheme}://{bound}"))
-            });
-            let url = relay
-                .public_url
-                .unwrap_or_else(|| format!("{scheme}://{bound}"));
-            let mut routes = clientele_relay::api::RelayState::new(
-                self.operations.store().clone(),
-                self.notices.clone(),
-                &url,
-                Arc::new(crate::relay::Admin {
-                    operations: self.operations.clone(),
-                    public_url: known.map(|u| u.trim_end_matches('/').to_string()),
-                    listening: format!("{scheme}://{bound}"),
-                    own_certificates: serving
-                        .tls
-                        .as_ref()
-                        .map(|t| t.certificates().to_vec())
-                        .unwrap_or_default(),
-                    runtime: tokio::runtime::Handle::current(),
-                }),
-                closing_rx,
-            );
-            routes.client_ip = Arc::new(move |headers, peer| {
-                peer.map(|p| clientele_server::client_addr::client_addr(p.ip(), headers, &trusted))
-            });
-            app = app.merge(clientele_relay::api::router(routes));
-            if let Some(days) = relay.keep_days {
-                background.push(tokio::spawn(crate::relay::retention(
-                    self.operations.store().clone(),
-                    days,
-                )));
-            }
-            public_url = Some(url);
-        } else {
-            background.push(tokio::spawn(crate::retention::run(
-                self.operations.clone(),
-                self.retention_clock.0.clone(),
-            )));
-        }
+        let (closing, _) = tokio::sync::watch::channel(false);
+        let app = listener::router(state);
+        let background = vec![tokio::spawn(crate::retention::run(
+            self.operations.clone(),
+            self.retention_clock.0.clone(),
+        ))];
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(listener::serve(tcp, app, serving.tls, async {
             let _ = stop_rx.await;
@@ -285,7 +225,7 @@ impl Engine {
             address: Some(bound.to_string()),
             error: None,
         });
-        Ok((bound, public_url))
+        Ok(bound)
     }
 
     /// Starts (or restarts) the listener where the settings say: `prefs.port` on this computer
@@ -490,7 +430,7 @@ impl Engine {
     }
 }
 
-async fn stop(running: Listening) {
+pub(crate) async fn stop(running: Listening) {
     let _ = running.closing.send(true);
     for task in &running.background {
         task.abort();

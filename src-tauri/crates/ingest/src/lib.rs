@@ -12,6 +12,7 @@ mod checkpoint;
 mod pipeline;
 
 pub use pipeline::{
-    BUSY_GATHER_WAIT, DERIVE_SHARE, DERIVE_SLICE, Derivation, GATHER_WAIT, IDLE_DERIVE_SLICE,
-    IngestError, IngestHandle, MAX_GROUP, Notice, Pipeline, start, start_with,
+    BUSY_GATHER_WAIT, DERIVE_SHARE, DERIVE_SLICE, Derivation, GATHER_WAIT, GroupStore,
+    IDLE_DERIVE_SLICE, IngestError, IngestHandle, MAX_GROUP, Notice, Pipeline, start,
+    start_storing, start_with,
 };

@@ -146,6 +146,111 @@ pub enum Derivation {
     Off,
 }
 
+/// Where a store-only pipeline commits its groups: a database other than the data folder's
+/// SQLite (the relay's PostgreSQL). One call per group, one durable transaction each; the
+/// outcomes are in the order of `deliveries`.
+pub trait GroupStore: Send + Sync + 'static {
+    fn store_group(
+        &self,
+        deliveries: &[NewDelivery],
+        rejections: &[NewRejection],
+    ) -> Result<Vec<IngestOutcome>, StoreError>;
+}
+
+/// What [`commit_group`] writes with: the data folder's [`Writer`] (which also derives and takes
+/// pulled pages), or a [`GroupStore`] that only stores.
+trait GroupWriter {
+    fn ingest(
+        &mut self,
+        deliveries: &[NewDelivery],
+        rejections: &[NewRejection],
+    ) -> Result<Vec<IngestOutcome>, StoreError>;
+    fn ingest_pulled(
+        &mut self,
+        page: &[NewDelivery],
+        up_to: &PulledUpTo,
+    ) -> Result<Vec<IngestOutcome>, StoreError>;
+    fn derive_all(&mut self) -> Result<DeriveReport, StoreError>;
+}
+
+impl GroupWriter for Writer {
+    fn ingest(
+        &mut self,
+        deliveries: &[NewDelivery],
+        rejections: &[NewRejection],
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        Writer::ingest(self, deliveries, rejections)
+    }
+
+    fn ingest_pulled(
+        &mut self,
+        page: &[NewDelivery],
+        up_to: &PulledUpTo,
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        Writer::ingest_pulled(self, page, up_to)
+    }
+
+    fn derive_all(&mut self) -> Result<DeriveReport, StoreError> {
+        Writer::derive_all(self)
+    }
+}
+
+struct StoreOnly(std::sync::Arc<dyn GroupStore>);
+
+impl GroupWriter for StoreOnly {
+    fn ingest(
+        &mut self,
+        deliveries: &[NewDelivery],
+        rejections: &[NewRejection],
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        if deliveries.is_empty() && rejections.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.0.store_group(deliveries, rejections)
+    }
+
+    fn ingest_pulled(
+        &mut self,
+        _page: &[NewDelivery],
+        _up_to: &PulledUpTo,
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        Err(StoreError::Invalid(
+            "a store-only pipeline doesn't take pages pulled from a relay".into(),
+        ))
+    }
+
+    fn derive_all(&mut self) -> Result<DeriveReport, StoreError> {
+        Ok(DeriveReport::default())
+    }
+}
+
+/// Starts a pipeline that only stores, into `store` (a relay on PostgreSQL): the same queue,
+/// groups, answers and notices as [`start`], without derivation or the data folder's
+/// checkpoints.
+pub fn start_storing(
+    store: std::sync::Arc<dyn GroupStore>,
+) -> Result<(IngestHandle, Pipeline), StoreError> {
+    let (jobs, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
+    let (notices, _) = broadcast::channel(1_024);
+    let thread_notices = notices.clone();
+    let thread = std::thread::Builder::new()
+        .name(WRITER_THREAD.into())
+        .spawn(move || {
+            let mut writer = StoreOnly(store);
+            while let Ok(first) = rx.recv() {
+                commit_group(&mut writer, first, &rx, &thread_notices, false);
+            }
+        })
+        .map_err(|e| StoreError::Invalid(format!("couldn't start the ingest thread: {e}")))?;
+    Ok((
+        IngestHandle { jobs, notices },
+        Pipeline {
+            thread: Some(thread),
+            checkpointer: None,
+        },
+    ))
+}
+
 /// Starts the pipeline on its own thread. Deliveries stored earlier but not yet derived (the
 /// process was killed) are derived first.
 pub fn start(store: &Store) -> Result<(IngestHandle, Pipeline), StoreError> {
@@ -358,7 +463,7 @@ fn derive(writer: &mut Writer, chunk: usize, notices: &broadcast::Sender<Notice>
 
 /// Stores one pulled page with its cursor and answers its sender; true if anything was new.
 fn store_pulled(
-    writer: &mut Writer,
+    writer: &mut impl GroupWriter,
     page: &[NewDelivery],
     up_to: &PulledUpTo,
     reply: oneshot::Sender<Result<Vec<IngestOutcome>, IngestError>>,
@@ -393,7 +498,7 @@ struct Group {
 /// Gathers every job already queued (up to `MAX_GROUP` deliveries) behind `first` and commits
 /// them in one transaction.
 fn commit_group(
-    writer: &mut Writer,
+    writer: &mut impl GroupWriter,
     first: Job,
     rx: &Receiver<Job>,
     notices: &broadcast::Sender<Notice>,

@@ -1,18 +1,39 @@
-//! The relay's PostgreSQL store (issue 21, in progress): what a relay keeps — deliveries,
-//! refusals, connections and their sealed secrets, devices, pairing codes, acknowledgements, hand
-//! changes — in PostgreSQL instead of the data folder's SQLite, so several `relay serve`
-//! instances can share one database that someone else backs up and replicates.
+//! The relay's PostgreSQL store: what a relay keeps — deliveries, refusals, connections and their
+//! sealed secrets, devices, pairing codes, acknowledgements, hand changes, suppressions — in
+//! PostgreSQL instead of the data folder's SQLite, so several `relay serve` instances can share
+//! one database that someone else backs up and replicates.
 //!
-//! Built so far: reading the database URL (`--database`, `CLIENTELE_DATABASE_URL`) without ever
-//! showing its password, connecting, turning every way that fails into a sentence naming what to
-//! check, and running migrations once, under an advisory lock, however many instances start at
-//! the same moment.
+//! [`PgStore`] implements [`RelayStore`](clientele_relay::store::RelayStore) with the same
+//! behaviour as the SQLite store (`tests/tests/relay_store.rs` runs one suite on both). What is
+//! different is what sharing a database needs:
+//! - **The feed never skips.** Every transaction that hands out delivery or refusal ids holds
+//!   [`FEED_LOCK`] until it commits, so ids become visible in the order they were handed out
+//!   (see [`PgStore`]'s `ingest`); hand changes do the same under their own lock.
+//! - **Atomic across instances**: a delivery arriving at two instances is stored once (the
+//!   unique dedupe key, under the feed's lock), a pairing code pairs at most one device (its row
+//!   is locked while it is claimed), a connection name is taken once (one upsert).
+//! - **Live**: commits notify `clientele_relay`; [`subscribe`](clientele_relay::store::RelayStore::subscribe)
+//!   hears every instance's, over a connection that reconnects by itself.
+//! - **Faults**: a database that is down makes every call a `StoreError::Unavailable` naming it
+//!   (never with its password); the pool replaces dropped connections, so the same `PgStore`
+//!   works again once PostgreSQL is back.
+//!
+//! Blocking: `PgStore` owns a small tokio runtime and blocks on it, so call it from plain threads
+//! or `spawn_blocking`, never from an async task (as every `RelayStore` method).
 
 mod error;
+mod listen;
+mod schema;
+mod store;
 
 pub use error::PgError;
+pub use schema::SCHEMA_VERSION;
 
-use tokio_postgres::{Client, Config, NoTls};
+use clientele_relay::store::StoreEvent;
+use clientele_store::StoreError;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio_postgres::Config;
 
 /// A database URL, read once: what to connect with, and how to name it in messages (never with
 /// its password).
@@ -66,6 +87,31 @@ impl DatabaseUrl {
         let port = self.config.get_ports().first().copied().unwrap_or(5432);
         format!("{host}:{port}")
     }
+
+    /// `text` without the password, should anything have quoted it.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        match self.config.get_password() {
+            Some(p) if !p.is_empty() => {
+                text.replace(String::from_utf8_lossy(p).as_ref(), "********")
+            }
+            _ => text.to_string(),
+        }
+    }
+
+    /// What this store connects with: the URL's settings, plus a connect timeout (a host that
+    /// drops packets must not hang a request) and keepalives (a connection the network cut is
+    /// noticed).
+    fn connect_config(&self) -> Config {
+        let mut config = self.config.clone();
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .application_name("clientele-relay");
+        config
+    }
 }
 
 fn shown(config: &Config) -> String {
@@ -82,56 +128,30 @@ fn shown(config: &Config) -> String {
     )
 }
 
-/// Migrations, in order; each runs once, in a transaction, and is recorded in
-/// `clientele_schema`. Never edited once shipped: add a new one.
-const MIGRATIONS: &[&str] = &[
-    // 1: the settings every instance shares (the retention policy it holds for its desks).
-    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    // 2: connections and deliveries, as the SQLite store keeps them (times in milliseconds since
-    // 1970, like it). A delivery's id is its place in the feed: see `ingest` for why ids become
-    // visible in order even with several instances writing.
-    "CREATE TABLE connections (
-        id              BIGSERIAL PRIMARY KEY,
-        provider        TEXT NOT NULL,
-        name            TEXT NOT NULL,
-        settings        TEXT NOT NULL DEFAULT '{}',
-        requires_secret BOOLEAN NOT NULL,
-        paused          BOOLEAN NOT NULL DEFAULT false,
-        created_at      BIGINT NOT NULL,
-        removed_at      BIGINT,
-        UNIQUE (provider, name)
-    );
-    CREATE TABLE deliveries (
-        id                BIGSERIAL PRIMARY KEY,
-        connection_id     BIGINT NOT NULL REFERENCES connections(id),
-        received_at       BIGINT NOT NULL,
-        dedupe_key        TEXT NOT NULL,
-        headers           TEXT NOT NULL,
-        body              BYTEA NOT NULL,
-        verification      TEXT NOT NULL,
-        is_test           BOOLEAN NOT NULL DEFAULT false,
-        duplicates        BIGINT NOT NULL DEFAULT 0,
-        last_duplicate_at BIGINT,
-        erased_at         BIGINT,
-        UNIQUE (connection_id, dedupe_key)
-    )",
-];
-
-/// The lock every instance's delivery transaction holds until it commits (see
-/// [`PgStore::ingest`]).
+/// The lock every transaction that hands out delivery (or refusal) ids holds until it commits,
+/// and that erasing and forgetting take so an arriving delivery is screened against everything
+/// committed before it (see `store.rs`).
 pub const FEED_LOCK: i64 = 0x636c_6965_6e74_6601;
+/// The lock a transaction adding a hand change holds until it commits: change ids become
+/// visible in order too.
+pub const CHANGES_LOCK: i64 = 0x636c_6965_6e74_6602;
+/// The channel commits are announced on (`NOTIFY`), with payload `deliveries` or `changes`.
+pub const CHANNEL: &str = "clientele_relay";
 
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+/// How long connecting may take before the database counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a call waits for a pooled connection to come free.
+const POOL_WAIT: Duration = Duration::from_secs(10);
+/// Connections kept to the database, at most, per instance.
+const POOL_SIZE: usize = 16;
 
-/// Any number fixed for the lock instances take while migrating (so two starting at once
-/// migrate one after the other).
-const MIGRATION_LOCK: i64 = 0x636c_6965_6e74_656c; // "clientel"
-
-/// A connection to the relay's database.
+/// The relay's store in PostgreSQL. See the crate docs.
 pub struct PgStore {
-    client: Client,
+    /// Taken (and shut down in the background) on drop.
+    runtime: Option<tokio::runtime::Runtime>,
+    pool: deadpool_postgres::Pool,
     url: DatabaseUrl,
+    events: broadcast::Sender<StoreEvent>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -140,217 +160,127 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// A delivery to store: what the SQLite store's `NewDelivery` holds, by connection id.
-#[derive(Debug, Clone)]
-pub struct NewDelivery {
-    pub connection_id: i64,
-    pub received_at_ms: i64,
-    pub dedupe_key: String,
-    pub headers: String,
-    pub body: Vec<u8>,
-    pub verification: String,
-    pub is_test: bool,
-}
-
-/// What happened to one delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stored {
-    New {
-        id: i64,
-    },
-    /// The same dedupe key on the same connection was stored already (by any instance).
-    Duplicate {
-        id: i64,
-    },
-}
-
 impl PgStore {
-    /// Adds a connection (no secret here: sealed secrets come with the store) and returns its id.
-    pub async fn add_connection(
-        &self,
-        provider: &str,
-        name: &str,
-        now_ms: i64,
-    ) -> Result<i64, PgError> {
-        let row = self
-            .client
-            .query_one(
-                "INSERT INTO connections (provider, name, requires_secret, created_at)
-                 VALUES ($1, $2, true, $3) RETURNING id",
-                &[&provider, &name, &now_ms],
-            )
-            .await
-            .map_err(|e| PgError::query(&self.url, &e))?;
-        Ok(row.get(0))
-    }
-
-    /// Stores `deliveries` in one transaction: committed — durable — when this returns.
-    ///
-    /// **The feed never skips.** Desks pull "deliveries after id N". With several instances
-    /// writing, ids are handed out before commit, so an instance that took id 7 and commits after
-    /// another's id 8 would let a desk read 8, move past 7, and never see it. So every delivery
-    /// transaction first takes one advisory lock and holds it until it commits: ids are handed
-    /// out and made visible one transaction at a time, in order. The cost is that instances'
-    /// commits don't overlap — each is one group of deliveries, so the lock is taken once per
-    /// group, not per delivery.
-    pub async fn ingest(&mut self, deliveries: &[NewDelivery]) -> Result<Vec<Stored>, PgError> {
-        let url = self.url.clone();
-        let fail = |e: tokio_postgres::Error| PgError::query(&url, &e);
-        let tx = self.client.transaction().await.map_err(fail)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FEED_LOCK])
-            .await
-            .map_err(fail)?;
-        let insert = tx
-            .prepare(
-                "INSERT INTO deliveries (connection_id, received_at, dedupe_key, headers, body,
-                                         verification, is_test)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (connection_id, dedupe_key) DO NOTHING RETURNING id",
-            )
-            .await
-            .map_err(fail)?;
-        let duplicate = tx
-            .prepare(
-                "UPDATE deliveries SET duplicates = duplicates + 1, last_duplicate_at = $3
-                 WHERE connection_id = $1 AND dedupe_key = $2 RETURNING id",
-            )
-            .await
-            .map_err(fail)?;
-        let mut outcomes = Vec::with_capacity(deliveries.len());
-        for d in deliveries {
-            let stored = tx
-                .query_opt(
-                    &insert,
-                    &[
-                        &d.connection_id,
-                        &d.received_at_ms,
-                        &d.dedupe_key,
-                        &d.headers,
-                        &d.body,
-                        &d.verification,
-                        &d.is_test,
-                    ],
-                )
+    /// Blocking. Connects, checks the schema (one written by a newer Clientele is refused), runs
+    /// the migrations once under an advisory lock (however many instances start together), and
+    /// starts listening for other instances' commits. Call from a plain thread or inside
+    /// `tokio::task::spawn_blocking` — never from an async task.
+    pub fn connect(url: &DatabaseUrl) -> Result<PgStore, PgError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("clientele-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| PgError::Threads(e.to_string()))?;
+        let config = url.connect_config();
+        let (events, _) = broadcast::channel(64);
+        let listening = runtime.block_on(async {
+            let mut first = listen::Listening::connect(&config)
                 .await
-                .map_err(fail)?;
-            outcomes.push(match stored {
-                Some(row) => Stored::New { id: row.get(0) },
-                None => {
-                    let row = tx
-                        .query_one(
-                            &duplicate,
-                            &[&d.connection_id, &d.dedupe_key, &d.received_at_ms],
-                        )
-                        .await
-                        .map_err(fail)?;
-                    Stored::Duplicate { id: row.get(0) }
-                }
-            });
-        }
-        tx.commit().await.map_err(fail)?;
-        Ok(outcomes)
-    }
-
-    /// The ids of up to `limit` deliveries after `after`, oldest first (what a desk's pull reads).
-    pub async fn feed_ids(&self, after: i64, limit: i64) -> Result<Vec<i64>, PgError> {
-        Ok(self
-            .client
-            .query(
-                "SELECT id FROM deliveries WHERE id > $1 AND erased_at IS NULL
-                 ORDER BY id LIMIT $2",
-                &[&after, &limit],
-            )
-            .await
-            .map_err(|e| PgError::query(&self.url, &e))?
-            .iter()
-            .map(|r| r.get(0))
-            .collect())
-    }
-
-    /// Connects (unencrypted: for a database on this machine or a private network; TLS to a
-    /// managed database comes with the store) and brings the schema up to date.
-    pub async fn open(url: &DatabaseUrl) -> Result<PgStore, PgError> {
-        let (client, connection) = url
-            .config
-            .connect(NoTls)
-            .await
-            .map_err(|e| PgError::connecting(url, &e))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "the connection to PostgreSQL ended");
-            }
-        });
-        let store = PgStore {
-            client,
+                .map_err(|e| PgError::connecting(url, &e))?;
+            schema::migrate(&first.client, url).await?;
+            first.listen().await.map_err(|e| PgError::query(url, &e))?;
+            Ok::<_, PgError>(first)
+        })?;
+        runtime.spawn(listen::run(config.clone(), events.clone(), listening));
+        let manager = deadpool_postgres::Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        let pool = deadpool_postgres::Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT * 2))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| PgError::Threads(e.to_string()))?;
+        Ok(PgStore {
+            runtime: Some(runtime),
+            pool,
             url: url.clone(),
-        };
-        store.migrate().await?;
-        Ok(store)
+            events,
+        })
     }
 
-    /// The schema version this database is at after migrating.
-    pub async fn schema_version(&self) -> Result<i64, PgError> {
-        let row = self
-            .client
-            .query_one(
+    /// The schema version this database is at.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.block(async {
+            let c = self.client().await?;
+            Ok(c.query_one(
                 "SELECT COALESCE(MAX(version), 0) FROM clientele_schema",
                 &[],
             )
-            .await
-            .map_err(|e| PgError::query(&self.url, &e))?;
-        Ok(row.get(0))
+            .await?
+            .get(0))
+        })
     }
 
-    async fn migrate(&self) -> Result<(), PgError> {
-        let fail = |e: tokio_postgres::Error| PgError::query(&self.url, &e);
-        self.client
-            .batch_execute(
-                "CREATE TABLE IF NOT EXISTS clientele_schema (
-                    version    BIGINT PRIMARY KEY,
-                    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-                 )",
-            )
+    /// The database, as messages name it (no password).
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// Runs `work` on this store's runtime, turning database failures into
+    /// [`StoreError::Unavailable`] sentences.
+    fn block<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, Fail>>,
+    ) -> Result<T, StoreError> {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .expect("the runtime lives as long as the store");
+        runtime.block_on(work).map_err(|fail| match fail {
+            Fail::Db(e) => error::unavailable(&self.url, &e),
+            Fail::Store(e) => e,
+        })
+    }
+
+    /// A pooled connection.
+    async fn client(&self) -> Result<deadpool_postgres::Object, Fail> {
+        self.pool
+            .get()
             .await
-            .or_else(|e| {
-                // Two instances creating it at the same moment: one wins, the other sees it.
-                if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
-            .map_err(fail)?;
-        self.client
-            .query("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-            .await
-            .map_err(fail)?;
-        let result = async {
-            let found = self.schema_version().await?;
-            if found > MIGRATIONS.len() as i64 {
-                return Err(PgError::TooNew {
-                    found,
-                    supported: MIGRATIONS.len() as i64,
-                });
-            }
-            for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-                let version = index as i64 + 1;
-                let statements = format!(
-                    "BEGIN; {sql}; INSERT INTO clientele_schema (version) VALUES ({version}); COMMIT;"
-                );
-                self.client
-                    .batch_execute(&statements)
-                    .await
-                    .map_err(fail)?;
-            }
-            Ok(())
+            .map_err(|e| Fail::Store(error::pool_unavailable(&self.url, &e)))
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks for its tasks, and panics inside another runtime: let it go
+        // in the background instead (the listener and the pool's connections just end).
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
-        .await;
-        let unlocked = self
-            .client
-            .query("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
-            .await;
-        result?;
-        unlocked.map_err(fail)?;
-        Ok(())
+    }
+}
+
+/// What a store call can fail with: a database error (made a sentence by `block`) or a store
+/// error already in words.
+#[derive(Debug)]
+enum Fail {
+    Db(tokio_postgres::Error),
+    Store(StoreError),
+}
+
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Fail {
+        Fail::Db(e)
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Fail {
+        Fail::Store(e)
+    }
+}
+
+impl From<serde_json::Error> for Fail {
+    fn from(e: serde_json::Error) -> Fail {
+        Fail::Store(e.into())
     }
 }

@@ -7,6 +7,7 @@
 //! by their SHA-256 hash (an index lookup: no secret is compared byte by byte in memory).
 
 use crate::code::PairingCode;
+use crate::store::{RelayStore, StoreEvent};
 use crate::throttle::GuessThrottle;
 use crate::token::DeviceToken;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
@@ -26,7 +27,7 @@ use clientele_core::relay_protocol::{
 };
 use clientele_ingest::Notice;
 use clientele_server::Clock;
-use clientele_store::{ClaimRefused, Device, Store, StoreError};
+use clientele_store::{ClaimRefused, Device, StoreError};
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -36,6 +37,9 @@ use tokio::sync::{broadcast, watch};
 
 /// A page when the desk doesn't say.
 pub const DEFAULT_PAGE: usize = 500;
+/// How often a waiting pull looks at a shared database again even when no instance said it
+/// committed (the safety net under PostgreSQL's notifications).
+const RECHECK_SHARED: Duration = Duration::from_secs(2);
 /// How often a device's last-seen time is written at most.
 const TOUCH_EVERY: Duration = Duration::from_secs(30);
 /// Longest device name.
@@ -72,7 +76,7 @@ pub type ClientIp = Arc<dyn Fn(&HeaderMap, Option<SocketAddr>) -> Option<IpAddr>
 /// What the routes need.
 #[derive(Clone)]
 pub struct RelayState {
-    pub store: Store,
+    pub store: Arc<dyn RelayStore>,
     /// The pipeline's notices: a stored delivery wakes the pulls that are waiting.
     pub notices: broadcast::Sender<Notice>,
     /// Where providers post to, without a trailing slash.
@@ -105,7 +109,7 @@ impl std::fmt::Debug for RelayState {
 
 impl RelayState {
     pub fn new(
-        store: Store,
+        store: Arc<dyn RelayStore>,
         notices: broadcast::Sender<Notice>,
         public_url: &str,
         admin: Arc<dyn RelayAdmin>,
@@ -236,20 +240,14 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
-/// Runs a query on a reader of `store`, off the async threads; a store failure becomes the API's
-/// plain "try again".
+/// Runs a call on `store`, off the async threads; a store failure becomes the API's plain "try
+/// again".
 async fn read<T: Send + 'static>(
-    store: &Store,
-    query: impl FnOnce(&clientele_store::Reader) -> Result<T, StoreError> + Send + 'static,
+    store: &Arc<dyn RelayStore>,
+    query: impl FnOnce(&dyn RelayStore) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let store = store.clone();
-    blocking(move || {
-        store
-            .reader()
-            .and_then(|r| query(&r))
-            .map_err(|e| ApiError::store(&e))
-    })
-    .await
+    blocking(move || query(&*store).map_err(|e| ApiError::store(&e))).await
 }
 
 fn too_many(retry_after: u64) -> ApiError {
@@ -327,7 +325,7 @@ fn touch(state: &RelayState, device: &Device) {
     if due {
         let (store, id, now) = (state.store.clone(), device.id, (state.clock)());
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = store.writer().and_then(|mut w| w.touch_device(id, now)) {
+            if let Err(e) = store.touch_device(id, now) {
                 tracing::warn!(error = %e, "couldn't note when a device was last seen");
             }
         });
@@ -412,8 +410,7 @@ async fn pair(State(state): State<RelayState>, request: Request) -> Result<Json<
     );
     let claimed = blocking(move || {
         store
-            .writer()
-            .and_then(|mut w| w.claim_pairing_code(&code_hash, &token_hash, rename.as_deref(), now))
+            .claim_pairing_code(&code_hash, &token_hash, rename.as_deref(), now)
             .map_err(|e| ApiError::store(&e))
     })
     .await?;
@@ -492,6 +489,10 @@ async fn deliveries(
     let mut stored = state.notices.subscribe();
     let mut changed = state.changes.subscribe();
     let mut closing = state.closing.clone();
+    // Another instance sharing the database committing (PostgreSQL); re-checked every
+    // RECHECK_SHARED as well, in case a notification was lost.
+    let mut elsewhere = state.store.subscribe();
+    let shared = elsewhere.is_some();
     loop {
         let page = read(&state.store, move |r| r.feed(after, limit)).await?;
         if !page.is_empty() {
@@ -512,6 +513,11 @@ async fn deliveries(
             _ = closing.changed() => break,
             // A hand change arrived: the desk applies it before its next page.
             _ = changed.changed() => break,
+            event = other_instance(&mut elsewhere) => match event {
+                Some(StoreEvent::Changes) => break,
+                Some(StoreEvent::Deliveries) | None => {}
+            },
+            () = tokio::time::sleep(RECHECK_SHARED), if shared => {}
         }
     }
     Ok(Json(Page {
@@ -520,6 +526,25 @@ async fn deliveries(
         next: after.to_string(),
         more: false,
     }))
+}
+
+/// What another instance sharing the database committed; `None` when a notification may have been
+/// lost (look again). Never resolves when the store isn't shared.
+async fn other_instance(
+    events: &mut Option<broadcast::Receiver<StoreEvent>>,
+) -> Option<StoreEvent> {
+    let Some(receiver) = events else {
+        return std::future::pending().await;
+    };
+    match receiver.recv().await {
+        Ok(event) => Some(event),
+        Err(broadcast::error::RecvError::Lagged(_)) => None,
+        Err(broadcast::error::RecvError::Closed) => {
+            // The store stopped listening: rely on the periodic re-check from now on.
+            *events = None;
+            None
+        }
+    }
 }
 
 async fn still_paired(state: &RelayState, device: &Device) -> Result<(), ApiError> {
@@ -579,13 +604,8 @@ async fn ack(
     Json(ack): Json<Ack>,
 ) -> Result<StatusCode, ApiError> {
     let upto = parse_cursor(Some(&ack.cursor))?;
-    let store = state.store.clone();
-    blocking(move || {
-        let run = || -> Result<(), StoreError> {
-            let newest = store.reader()?.newest_delivery_id()?.unwrap_or(0);
-            store.writer()?.acknowledge(device.id, upto.min(newest))
-        };
-        run().map_err(|e| ApiError::store(&e))
+    read(&state.store, move |store| {
+        store.acknowledge(device.id, upto)
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -724,9 +744,9 @@ async fn post_change(
     let change: HandChange = serde_json::from_slice(&body)
         .map_err(|_| ApiError::invalid("The relay didn't understand that change."))?;
     crate::changes::validate(&change).map_err(ApiError::invalid)?;
-    let (store, now, name) = (state.store.clone(), (state.clock)(), device.name.clone());
-    let accepted = blocking(move || {
-        crate::changes::accept(&store, &change, &name, now).map_err(|e| ApiError::store(&e))
+    let (now, name) = ((state.clock)(), device.name.clone());
+    let accepted = read(&state.store, move |store| {
+        crate::changes::accept(store, &change, &name, now)
     })
     .await?;
     if accepted.change.new {
@@ -761,12 +781,8 @@ async fn put_policy(
             "Keep customers and refused requests for at least one month or day, or turn it off.",
         ));
     }
-    let store = state.store.clone();
-    blocking(move || {
-        store
-            .writer()
-            .and_then(|mut w| w.store_retention_policy(&policy, false))
-            .map_err(|e| ApiError::store(&e))
+    read(&state.store, move |store| {
+        store.store_retention_policy(&policy)
     })
     .await?;
     // Desks waiting for deliveries come round and read it.

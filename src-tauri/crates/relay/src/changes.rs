@@ -7,9 +7,10 @@
 //! Matches are erased as a desk erases them (bytes gone, a row with a keyed hash of the dedupe key
 //! kept), then the WAL is checkpointed and truncated so no old copy stays in it.
 
+use crate::store::RelayStore;
 use chrono::{DateTime, Utc};
 use clientele_core::hand::{Decision, Forget, HandChange, HandChangeKind, RecordRef};
-use clientele_store::{AcceptedChange, ForgetHashes, Store, StoreError};
+use clientele_store::{AcceptedChange, ForgetHashes, StoreError};
 use std::time::Duration;
 
 /// Deliveries read per batch while looking for a forget's.
@@ -76,7 +77,7 @@ pub struct Accepted {
 /// Keeps `change` (once, by uid), carrying out a forget on the relay's deliveries first.
 /// Blocking: call it off the async threads.
 pub fn accept(
-    store: &Store,
+    store: &dyn RelayStore,
     change: &HandChange,
     device: &str,
     now: DateTime<Utc>,
@@ -85,7 +86,7 @@ pub fn accept(
         HandChangeKind::Forget { forget } => Some(forget),
         _ => None,
     };
-    if let Some(id) = store.reader()?.change_id(&change.uid)? {
+    if let Some(id) = store.change_id(&change.uid)? {
         return Ok(Accepted {
             change: AcceptedChange {
                 id,
@@ -97,7 +98,7 @@ pub fn accept(
         });
     }
     let Some(forget) = forget else {
-        let change = store.writer()?.accept_change(change, device, now)?;
+        let change = store.accept_change(change, device, now)?;
         return Ok(Accepted {
             change,
             erased: 0,
@@ -107,7 +108,7 @@ pub fn accept(
     // Erase first, so that once the change is kept the relay's copy is forgotten; then once more
     // for deliveries stored meanwhile (with "keep forgetting", those after it are withheld).
     let (mut erased, scanned) = erase_named(store, forget, 0, now)?;
-    let accepted = store.writer()?.accept_change(change, device, now)?;
+    let accepted = store.accept_change(change, device, now)?;
     erased += erase_named(store, forget, scanned, now)?.0;
     let wal_truncated = truncate_wal(store)?;
     tracing::info!(
@@ -126,7 +127,7 @@ pub fn accept(
 /// Erases the deliveries after id `after` about a record `forget` names; returns how many were
 /// erased and the last id read.
 fn erase_named(
-    store: &Store,
+    store: &dyn RelayStore,
     forget: &Forget,
     mut after: i64,
     now: DateTime<Utc>,
@@ -134,10 +135,9 @@ fn erase_named(
     let hashes = ForgetHashes::decode(forget).ok_or_else(|| {
         StoreError::Invalid("A forget names its records by salted hashes.".into())
     })?;
-    let reader = store.reader()?;
     let mut named = Vec::new();
     loop {
-        let batch = reader.deliveries_to_check(after, BATCH)?;
+        let batch = store.deliveries_to_check(after, BATCH)?;
         let Some(last) = batch.last().map(|d| d.id) else {
             break;
         };
@@ -152,21 +152,22 @@ fn erase_named(
     let erased = if named.is_empty() {
         0
     } else {
-        store.writer()?.erase_deliveries(&named, now)? as usize
+        store.erase_deliveries(&named, now)? as usize
     };
     Ok((erased, after))
 }
 
-/// Makes what was erased unreadable on disk: the WAL copied and truncated (and, on a database
-/// from before `secure_delete`, one `VACUUM`), trying for a few seconds while readers hold it.
-fn truncate_wal(store: &Store) -> Result<bool, StoreError> {
-    let wipe = store.writer()?.wipe_forgotten(TRUNCATE_FOR)?;
-    if !wipe.checkpointed {
+/// Makes what was erased unreadable on disk (SQLite: the WAL copied and truncated, and on a
+/// database from before `secure_delete` one `VACUUM`; PostgreSQL: the rewritten tables vacuumed),
+/// trying for a few seconds while readers hold it.
+fn truncate_wal(store: &dyn RelayStore) -> Result<bool, StoreError> {
+    let checkpointed = store.wipe_forgotten(TRUNCATE_FOR)?;
+    if !checkpointed {
         tracing::warn!(
             "the relay couldn't empty its WAL after a forget; it is emptied at the next checkpoint"
         );
     }
-    Ok(wipe.checkpointed)
+    Ok(checkpointed)
 }
 
 #[cfg(test)]

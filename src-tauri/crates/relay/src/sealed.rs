@@ -34,12 +34,14 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::store::{RelayStore, SqliteRelayStore};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use clientele_secrets::{
     KeychainStore, Provider, SecretError, SecretStore, Sensitive, describe_secret,
 };
 use clientele_store::{SealedRow, Store, StoreError};
+use std::sync::Arc;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::random::{self, RandomUnavailable};
@@ -96,6 +98,19 @@ pub enum KeyError {
         path.display()
     )]
     Create { path: PathBuf, source: io::Error },
+    #[error(
+        "A relay on PostgreSQL needs the key its connection secrets are sealed with, the same on \
+         every instance: set CLIENTELE_RELAY_KEY to 64 hexadecimal characters (make one with \
+         `openssl rand -hex 32` and keep it apart from the database's backups), or pass \
+         --key-file with a file holding it."
+    )]
+    SharedKeyMissing,
+    #[error(
+        "The relay key file {} doesn't exist. Copy the key file every relay instance shares \
+         there, or set CLIENTELE_RELAY_KEY instead.",
+        path.display()
+    )]
+    NoFile { path: PathBuf },
     #[error(transparent)]
     Random(#[from] RandomUnavailable),
 }
@@ -144,6 +159,41 @@ impl RelayKey {
             None => Err(KeyError::Read {
                 source: io::Error::new(io::ErrorKind::NotFound, "it disappeared while starting"),
                 path,
+            }),
+        }
+    }
+
+    /// The key of a relay whose instances share one database: never created here (each instance
+    /// would make its own), so it comes from [`KEY_VARIABLE`] or from an existing `key_file`.
+    pub fn load_shared(key_file: Option<&Path>) -> Result<(RelayKey, KeySource), KeyError> {
+        let variable = match std::env::var_os(KEY_VARIABLE) {
+            None => None,
+            Some(value) => Some(
+                value
+                    .into_string()
+                    .map(Zeroizing::new)
+                    .map_err(|_| KeyError::BadVariable)?,
+            ),
+        };
+        Self::load_shared_with(key_file, variable.as_deref().map(String::as_str))
+    }
+
+    /// [`RelayKey::load_shared`] with the variable's value passed in.
+    pub fn load_shared_with(
+        key_file: Option<&Path>,
+        variable: Option<&str>,
+    ) -> Result<(RelayKey, KeySource), KeyError> {
+        if let Some(value) = variable {
+            let key = RelayKey::from_hex(value).ok_or(KeyError::BadVariable)?;
+            return Ok((key, KeySource::Environment));
+        }
+        let Some(path) = key_file else {
+            return Err(KeyError::SharedKeyMissing);
+        };
+        match read_key_file(path)? {
+            Some(key) => Ok((key, KeySource::File(path.to_path_buf()))),
+            None => Err(KeyError::NoFile {
+                path: path.to_path_buf(),
             }),
         }
     }
@@ -305,16 +355,22 @@ fn sync_directory(path: &Path) {
 
 /// The relay's [`SecretStore`]: connection secrets sealed in its database (see the module docs).
 ///
-/// Each call opens its own short-lived connection: secrets are read when a connection is loaded
-/// and written when an admin sets one, rarely, and the one long-lived writer belongs to the
-/// ingest pipeline (SQLite's lock and busy timeout order the two).
+/// Secrets are read when a connection is loaded and written when an admin sets one, rarely: each
+/// call is its own short database call (on SQLite its own connection, the one long-lived writer
+/// belonging to the ingest pipeline).
 pub struct SealedSecrets {
-    store: Store,
+    store: Arc<dyn RelayStore>,
     key: RelayKey,
 }
 
 impl SealedSecrets {
+    /// Secrets sealed in the data folder's SQLite.
     pub fn new(store: Store, key: RelayKey) -> Self {
+        Self::in_store(Arc::new(SqliteRelayStore::new(store)), key)
+    }
+
+    /// Secrets sealed in any relay store (PostgreSQL too).
+    pub fn in_store(store: Arc<dyn RelayStore>, key: RelayKey) -> Self {
         SealedSecrets { store, key }
     }
 
@@ -404,7 +460,7 @@ fn database_failed(op: &'static str, account: &str) -> impl FnOnce(StoreError) -
 impl fmt::Debug for SealedSecrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SealedSecrets")
-            .field("database", &self.store.path())
+            .field("database", &self.store.describe())
             .field("key", &self.key)
             .finish()
     }
@@ -419,8 +475,7 @@ impl SecretStore for SealedSecrets {
         let account = KeychainStore::account(provider, connection);
         let row = self
             .store
-            .reader()
-            .and_then(|reader| reader.sealed_secret(&account))
+            .sealed_secret(&account)
             .map_err(database_failed("get", &account))?;
         match row {
             None => Ok(None),
@@ -438,8 +493,7 @@ impl SecretStore for SealedSecrets {
         let account = KeychainStore::account(provider, connection);
         let row = self.seal(&account, value)?;
         self.store
-            .writer()
-            .and_then(|mut writer| writer.put_sealed_secret(&account, &row))
+            .put_sealed_secret(&account, &row)
             .map_err(database_failed("set", &account))?;
         tracing::info!(store = "sealed", account, "secret saved");
         Ok(())
@@ -448,8 +502,7 @@ impl SecretStore for SealedSecrets {
     fn delete(&self, provider: Provider, connection: &str) -> Result<(), SecretError> {
         let account = KeychainStore::account(provider, connection);
         self.store
-            .writer()
-            .and_then(|mut writer| writer.delete_sealed_secret(&account))
+            .delete_sealed_secret(&account)
             .map_err(database_failed("delete", &account))?;
         tracing::info!(store = "sealed", account, "secret removed");
         Ok(())
@@ -461,8 +514,7 @@ impl SecretStore for SealedSecrets {
         let account = KeychainStore::account(provider, connection);
         let row = self
             .store
-            .reader()
-            .and_then(|reader| reader.sealed_secret(&account))
+            .sealed_secret(&account)
             .map_err(database_failed("is_set", &account))?;
         Ok(row.is_some())
     }

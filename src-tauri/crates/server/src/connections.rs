@@ -35,9 +35,21 @@ impl LiveConnection {
 
 type Key = (Provider, String);
 
+/// Where the registry reads connections from: the data folder's store, or a relay's store
+/// (which may be PostgreSQL).
+pub trait ConnectionSource: Send + Sync + std::fmt::Debug {
+    fn connections(&self) -> Result<Vec<Connection>, StoreError>;
+}
+
+impl ConnectionSource for Store {
+    fn connections(&self) -> Result<Vec<Connection>, StoreError> {
+        self.reader()?.connections()
+    }
+}
+
 #[derive(Debug)]
 pub struct ConnectionRegistry {
-    store: Store,
+    store: Arc<dyn ConnectionSource>,
     secrets: Arc<dyn SecretStore>,
     live: RwLock<HashMap<Key, Arc<LiveConnection>>>,
     last_reload: Mutex<Option<Instant>>,
@@ -47,6 +59,14 @@ pub struct ConnectionRegistry {
 impl ConnectionRegistry {
     /// Loads every connection and its secret.
     pub fn load(store: Store, secrets: Arc<dyn SecretStore>) -> Result<Self, StoreError> {
+        Self::load_from(Arc::new(store), secrets)
+    }
+
+    /// [`ConnectionRegistry::load`] from any source of connections.
+    pub fn load_from(
+        store: Arc<dyn ConnectionSource>,
+        secrets: Arc<dyn SecretStore>,
+    ) -> Result<Self, StoreError> {
         let registry = ConnectionRegistry {
             store,
             secrets,
@@ -114,7 +134,7 @@ impl ConnectionRegistry {
     /// Reloads every connection from the store and every secret from the secret store.
     pub fn reload(&self) -> Result<(), StoreError> {
         *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-        let connections = self.store.reader()?.connections()?;
+        let connections = self.store.connections()?;
         let live: HashMap<Key, Arc<LiveConnection>> = connections
             .into_iter()
             .map(|c| ((c.provider, c.name.clone()), Arc::new(self.with_secret(c))))

@@ -39,8 +39,9 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-/// The `settings` key of the erasure key (hex).
-const ERASURE_KEY: &str = "erasure_key";
+/// The `settings` key of the erasure key (hex). Public for the relay's PostgreSQL store, which
+/// keeps it in its own `settings` table and erases the same way.
+pub const ERASURE_KEY: &str = "erasure_key";
 /// The `settings` key saying since when every connection to this database had `secure_delete`
 /// on. Written when the database is created; absent on older files, whose free pages may hold
 /// stale copies of deleted rows until they are vacuumed once.
@@ -728,18 +729,29 @@ fn erasure_key(tx: &Transaction<'_>) -> Result<[u8; 32], StoreError> {
         .query_row([ERASURE_KEY], |r| r.get(0))
         .optional()?;
     if let Some(hex_key) = stored {
-        let mut key = [0u8; 32];
-        hex::decode_to_slice(hex_key.trim(), &mut key)
-            .map_err(|_| StoreError::Corrupt("the erasure key isn't 64 hex digits".into()))?;
-        return Ok(key);
+        return parse_erasure_key(&hex_key);
     }
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key)
-        .map_err(|e| StoreError::Invalid(format!("no random numbers for the erasure key: {e}")))?;
+    let key = new_erasure_key()?;
     tx.execute(
         "INSERT INTO settings (key, value) VALUES (?1, ?2)",
         params![ERASURE_KEY, hex::encode(key)],
     )?;
+    Ok(key)
+}
+
+/// A stored erasure key (64 hex digits).
+pub fn parse_erasure_key(hex_key: &str) -> Result<[u8; 32], StoreError> {
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(hex_key.trim(), &mut key)
+        .map_err(|_| StoreError::Corrupt("the erasure key isn't 64 hex digits".into()))?;
+    Ok(key)
+}
+
+/// A new erasure key: 32 bytes from the OS's random source (stored as hex).
+pub fn new_erasure_key() -> Result<[u8; 32], StoreError> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key)
+        .map_err(|e| StoreError::Invalid(format!("no random numbers for the erasure key: {e}")))?;
     Ok(key)
 }
 
@@ -749,14 +761,12 @@ fn existing_erasure_key(tx: &Transaction<'_>) -> Result<Option<[u8; 32]>, StoreE
         .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
         .query_row([ERASURE_KEY], |r| r.get(0))
         .optional()?;
-    Ok(stored.and_then(|h| {
-        let mut key = [0u8; 32];
-        hex::decode_to_slice(h.trim(), &mut key).ok().map(|_| key)
-    }))
+    Ok(stored.and_then(|h| parse_erasure_key(&h).ok()))
 }
 
-/// What an erased delivery's dedupe key becomes.
-fn erased_dedupe_key(key: &[u8; 32], dedupe_key: &str) -> String {
+/// What an erased delivery's dedupe key becomes: a keyed hash (HMAC-SHA256 under the erasure
+/// key), so a provider's retry is recognised without the key itself being kept.
+pub fn erased_dedupe_key(key: &[u8; 32], dedupe_key: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(dedupe_key.as_bytes());
     format!(
@@ -805,8 +815,7 @@ pub(crate) fn mark_secure_delete(
 /// kept forgotten). Loaded once per group; `None` — one small read — when nothing is forgotten.
 pub(crate) struct Screen {
     erasure_key: Option<[u8; 32]>,
-    /// Active suppressions by salt: (suppression id, record hash).
-    suppressions: HashMap<Vec<u8>, Vec<(i64, [u8; 32])>>,
+    suppressions: SuppressionScreen,
     connections: HashMap<i64, Option<(Provider, String, ConnectionSettings)>>,
 }
 
@@ -829,20 +838,17 @@ pub(crate) fn screen(tx: &Transaction<'_>) -> Result<Option<Screen>, StoreError>
     if !erased_any && !suppressing {
         return Ok(None);
     }
-    let mut suppressions: HashMap<Vec<u8>, Vec<(i64, [u8; 32])>> = HashMap::new();
-    if suppressing {
+    let suppressions = if suppressing {
         let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = tx
             .prepare_cached(
                 "SELECT id, salt, record_hash FROM suppressions WHERE lifted_at IS NULL",
             )?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?;
-        for (id, salt, hash) in rows {
-            if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
-                suppressions.entry(salt).or_default().push((id, hash));
-            }
-        }
-    }
+        SuppressionScreen::new(rows)
+    } else {
+        SuppressionScreen::default()
+    };
     Ok(Some(Screen {
         erasure_key: if erased_any {
             existing_erasure_key(tx)?
@@ -896,16 +902,61 @@ impl Screen {
         let Some(Some((provider, name, settings))) = self.connections.get(&d.connection_id) else {
             return Ok(None);
         };
+        Ok(self
+            .suppressions
+            .withholding(*provider, name, settings, d)
+            .map(Screened::Withheld))
+    }
+}
+
+/// The active suppressions ("keep forgetting") an arriving delivery is checked against: pure,
+/// so the relay's PostgreSQL store screens exactly as this store does.
+#[derive(Debug, Clone, Default)]
+pub struct SuppressionScreen {
+    /// By salt: (suppression id, record hash).
+    by_salt: HashMap<Vec<u8>, Vec<(i64, [u8; 32])>>,
+}
+
+impl SuppressionScreen {
+    /// From the active suppressions' `(id, salt, record_hash)` (a hash that isn't 32 bytes
+    /// names nothing and is left out).
+    pub fn new(rows: impl IntoIterator<Item = (i64, Vec<u8>, Vec<u8>)>) -> SuppressionScreen {
+        let mut by_salt: HashMap<Vec<u8>, Vec<(i64, [u8; 32])>> = HashMap::new();
+        for (id, salt, hash) in rows {
+            if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
+                by_salt.entry(salt).or_default().push((id, hash));
+            }
+        }
+        SuppressionScreen { by_salt }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_salt.is_empty()
+    }
+
+    /// The suppression withholding `d`, which arrived on `provider`/`connection` read with
+    /// `settings`: the first whose records one of its events is about. Test events and
+    /// deliveries that can't be read are never withheld.
+    pub fn withholding(
+        &self,
+        provider: Provider,
+        connection: &str,
+        settings: &ConnectionSettings,
+        d: &NewDelivery,
+    ) -> Option<i64> {
+        if self.by_salt.is_empty() || d.is_test {
+            return None;
+        }
         let headers = crate::derive::header_map_of(&d.headers);
-        for record in records_of(*provider, name, settings, &headers, &d.body) {
-            for (salt, hashes) in &self.suppressions {
+        for record in records_of(provider, connection, settings, &headers, &d.body) {
+            for (salt, hashes) in &self.by_salt {
                 let hash = record_hash(salt, &record);
                 if let Some((id, _)) = hashes.iter().find(|(_, h)| *h == hash) {
-                    return Ok(Some(Screened::Withheld(*id)));
+                    return Some(*id);
                 }
             }
         }
-        Ok(None)
+        None
     }
 }
 

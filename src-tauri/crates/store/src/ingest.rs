@@ -59,6 +59,19 @@ pub struct NewRejection {
     pub body_bytes: Option<i64>,
 }
 
+impl NewRejection {
+    /// The provider, connection and reason as they are kept: cut to their bounds (the request
+    /// path is the sender's to choose). Public for the relay's PostgreSQL store, which keeps
+    /// refusals the same way.
+    pub fn kept_text(&self) -> (String, String, String) {
+        (
+            bounded(&self.provider, REJECTION_NAME_CHARS).into_owned(),
+            bounded(&self.connection, REJECTION_NAME_CHARS).into_owned(),
+            bounded(&self.reason, REJECTION_REASON_CHARS).into_owned(),
+        )
+    }
+}
+
 /// What happened to one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IngestOutcome {

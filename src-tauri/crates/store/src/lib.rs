@@ -42,11 +42,11 @@ pub use connections::{Connection, NewConnection, validate_name as validate_conne
 pub use derive::{DeriveReport, RekeyStep};
 pub use error::StoreError;
 pub use forget::{
-    Erasure, ExportWritten, ForgetHashes, ForgetReport, ForgetRequest, ForgetScope, Suppression,
-    Wipe,
+    ERASURE_KEY, Erasure, ExportWritten, ForgetHashes, ForgetReport, ForgetRequest, ForgetScope,
+    Suppression, SuppressionScreen, Wipe, erased_dedupe_key, new_erasure_key, parse_erasure_key,
 };
 pub use hand::StoredDecision;
-pub use ingest::{DeliveryStatus, IngestOutcome, NewDelivery, NewRejection};
+pub use ingest::{DeliveryStatus, IngestOutcome, NewDelivery, NewRejection, REJECTION_CAP};
 pub use people::MAX_PROFILES_PER_KEY;
 pub use queries::{
     DeliveryDetail, DeliveryRow, PeoplePage, PersonDetail, PersonSummary, ProfileValue,

@@ -168,31 +168,7 @@ impl Operations {
     /// the two would share one environment variable (`CLIENTELE_SECRET_TIQUO_MAIN_SHOP` for both
     /// `main-shop` and `Main_Shop`). Returns the trimmed name.
     pub fn check_new_connection(&self, p: Provider, name: &str) -> ApiResult<String> {
-        let name = name.trim().to_string();
-        clientele_store::validate_connection_name(&name)?;
-        let wanted = env_var_name(p, &name);
-        if let Some(clash) = self
-            .store
-            .reader()?
-            .connections()?
-            .into_iter()
-            .find(|c| c.provider == p && env_var_name(p, &c.name) == wanted)
-        {
-            let message = if clash.name == name {
-                format!(
-                    "There is already a {} connection called '{name}'.",
-                    p.display_name()
-                )
-            } else {
-                format!(
-                    "There is already a {} connection called '{}'. Choose a name that differs by more than capital letters or punctuation.",
-                    p.display_name(),
-                    clash.name
-                )
-            };
-            return Err(AppError::new(ErrorCode::ConnectionNameTaken, message));
-        }
-        Ok(name)
+        check_new_name(&self.store.reader()?.connections()?, p, name)
     }
 
     /// Adds a connection, with every rule in one place: the name ([`Self::check_new_connection`]),
@@ -429,6 +405,39 @@ impl Operations {
 
 /// "Nothing for longer than usual": more than three times the typical gap between the latest
 /// messages, and at least a day.
+/// Checks that `name` (trimmed) can name a new connection of `p` beside `existing`: well formed,
+/// and not the name of one it has — nor one that differs only in case or punctuation, since the
+/// two would share one environment variable. Returns the trimmed name. (The desk's Providers
+/// screen and a relay's admin desks follow the same rule.)
+pub(crate) fn check_new_name(
+    existing: &[Connection],
+    p: Provider,
+    name: &str,
+) -> ApiResult<String> {
+    let name = name.trim().to_string();
+    clientele_store::validate_connection_name(&name)?;
+    let wanted = env_var_name(p, &name);
+    if let Some(clash) = existing
+        .iter()
+        .find(|c| c.provider == p && env_var_name(p, &c.name) == wanted)
+    {
+        let message = if clash.name == name {
+            format!(
+                "There is already a {} connection called '{name}'.",
+                p.display_name()
+            )
+        } else {
+            format!(
+                "There is already a {} connection called '{}'. Choose a name that differs by more than capital letters or punctuation.",
+                p.display_name(),
+                clash.name
+            )
+        };
+        return Err(AppError::new(ErrorCode::ConnectionNameTaken, message));
+    }
+    Ok(name)
+}
+
 fn quiet_warning(p: Provider, arrivals: &[DateTime<Utc>], now: DateTime<Utc>) -> Option<String> {
     let last = *arrivals.first()?;
     if arrivals.len() < 3 {

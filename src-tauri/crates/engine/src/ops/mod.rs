@@ -103,7 +103,7 @@ impl Operations {
 }
 
 /// A random-enough token for this run's test events (never stored, never shown).
-fn new_test_token() -> Sensitive<String> {
+pub(crate) fn new_test_token() -> Sensitive<String> {
     use std::hash::{BuildHasher, Hasher};
     let mut parts = Vec::new();
     for _ in 0..4 {

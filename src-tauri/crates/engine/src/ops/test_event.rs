@@ -282,28 +282,39 @@ impl Operations {
     /// this process's test token. Without its secret the test goes unsigned, and the listener's
     /// refusal says why.
     pub(crate) fn test_event(&self, connection: &Connection, now: DateTime<Utc>) -> TestEvent {
-        let p = connection.provider;
-        let secret = if connection.requires_secret {
-            self.secrets.get(p, &connection.name).ok().flatten()
-        } else {
-            None
-        };
-        let body = providers::sample_body(
-            p,
-            &format!("clientele-test-{}", now.timestamp_millis()),
-            "test@example.com",
-            now,
-        );
-        let mut headers = match &secret {
-            Some(secret) => providers::sign(p, secret, &body, now),
-            None => Vec::new(),
-        };
-        headers.push((TEST_HEADER.into(), self.test_token().expose().clone()));
-        TestEvent {
-            path: webhook_path(p, &connection.name),
-            headers,
-            body,
-        }
+        signed_test_event(&*self.secrets, self.test_token(), connection, now)
+    }
+}
+
+/// The signed test event for `connection`, marked with `token` (the listening process's test
+/// token). Without its secret the test goes unsigned, and the listener's refusal says why.
+pub(crate) fn signed_test_event(
+    secrets: &dyn clientele_secrets::SecretStore,
+    token: &clientele_core::Sensitive<String>,
+    connection: &Connection,
+    now: DateTime<Utc>,
+) -> TestEvent {
+    let p = connection.provider;
+    let secret = if connection.requires_secret {
+        secrets.get(p, &connection.name).ok().flatten()
+    } else {
+        None
+    };
+    let body = providers::sample_body(
+        p,
+        &format!("clientele-test-{}", now.timestamp_millis()),
+        "test@example.com",
+        now,
+    );
+    let mut headers = match &secret {
+        Some(secret) => providers::sign(p, secret, &body, now),
+        None => Vec::new(),
+    };
+    headers.push((TEST_HEADER.into(), token.expose().clone()));
+    TestEvent {
+        path: webhook_path(p, &connection.name),
+        headers,
+        body,
     }
 }
 
