@@ -26,9 +26,10 @@
 //! database is read back (the relay's through the public store API, `RelayStore::feed`;
 //! pg_minimal's own table with psql) and every acknowledged delivery's dedupe key must be there:
 //! `acknowledged_missing` is how many were not, over all runs, and any makes the program fail.
-//! The relays get their Tiquo connection as an operator gives it: from an admin desk (paired with
-//! a code made through the store, as `relay pair` makes one) with `connection add`; the relays
-//! share one relay key (`CLIENTELE_RELAY_KEY`), so each can open the secret the first sealed.
+//! The relays get their Tiquo connection as an operator gives it: from an admin desk (`relay pair
+//! --admin`, `relay join`) with `connection add`. Every `clientele` command on the relay's side
+//! has the database URL and the shared relay key in its environment (`CLIENTELE_DATABASE_URL`,
+//! `CLIENTELE_RELAY_KEY`), so each instance can open the secret the first sealed.
 //!
 //! **relay_pg_catch_up**: a fresh desk joining a relay that holds the reading benchmark's data set
 //! (`bench_data`), once from a SQLite relay (a copy of the data set's database, as `relay_bench`'s
@@ -55,8 +56,8 @@
 
 use chrono::Utc;
 use clientele_core::{Inbound, Provider, Sensitive, providers};
-use clientele_relay::code::{CODE_LIFETIME, PairingCode};
 use clientele_relay::store::{RelayStore, SqliteRelayStore};
+use clientele_relay_pg::{DatabaseUrl, PgStore};
 use clientele_store::{NewConnection, NewDelivery};
 use clientele_tests::bench_data::DataSet;
 use clientele_tests::load::{CONNECTION, POOL_MAX_AGE, Pool, RunResult, SECRET, SECRET_VAR};
@@ -84,27 +85,6 @@ const RELAY_KEY: &str = "7c1e0b9a4f3d2e6a8b5c7d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f
 const FILL_GROUP: usize = 5_000;
 /// Feed page size when reading a relay's database back.
 const READ_PAGE: usize = 10_000;
-
-/// Stand-in for `clientele_relay_pg::{DatabaseUrl, PgStore}` until `PgStore::connect` and its
-/// `RelayStore` implementation land on this branch (same signatures; panics if used).
-mod pending {
-    pub type PgStore = clientele_relay::store::SqliteRelayStore;
-    pub struct DatabaseUrl;
-    impl DatabaseUrl {
-        pub fn parse(_url: &str) -> Result<DatabaseUrl, String> {
-            Ok(DatabaseUrl)
-        }
-    }
-    pub trait Connect: Sized {
-        fn connect(url: &DatabaseUrl) -> Result<Self, String>;
-    }
-    impl Connect for PgStore {
-        fn connect(_url: &DatabaseUrl) -> Result<PgStore, String> {
-            Err("PgStore::connect isn't on this branch yet".into())
-        }
-    }
-}
-use pending::{Connect, DatabaseUrl, PgStore};
 
 fn main() {
     // This program also starts the measured commands (see `MeasuredCommand`).
@@ -152,47 +132,39 @@ fn pg_store(url: &str) -> PgStore {
     PgStore::connect(&url).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A one-time pairing code for a device called `name`, made through the store as `clientele
-/// relay pair` makes one (hash stored, code given to the desk).
-fn pairing_code(store: &dyn RelayStore, name: &str, admin: bool) -> String {
-    let code = PairingCode::generate().expect("randomness for a pairing code");
-    let now = Utc::now();
-    store
-        .add_pairing_code(&code.hash(), name, admin, now, now + CODE_LIFETIME)
-        .expect("store a pairing code");
-    code.to_string()
+/// A workspace whose `clientele` commands reach the relay database at `url` with the shared
+/// relay key, as the relay machine's shell would (both in the environment: other users of the
+/// machine can read command lines).
+fn pg_workspace(url: &str) -> Workspace {
+    let mut ws = Workspace::new();
+    ws.secrets
+        .push(("CLIENTELE_DATABASE_URL".into(), url.to_string()));
+    ws.secrets
+        .push(("CLIENTELE_RELAY_KEY".into(), RELAY_KEY.to_string()));
+    ws
 }
 
-/// `clientele relay serve --database URL` on a free loopback port (its own empty data folder).
-fn start_pg_relay(url: &str) -> (Workspace, Server) {
-    let ws = Workspace::new();
-    let mut cmd = ws.command(&["relay", "serve", "--database", url, "--bind", "127.0.0.1:0"]);
-    cmd.env("CLIENTELE_RELAY_KEY", RELAY_KEY);
-    let server = Server::start_expecting(cmd, "relay listening on ");
-    (ws, server)
+/// `clientele relay serve` on the database at `url`, on a free loopback port (its own data
+/// folder).
+fn start_pg_relay(url: &str) -> Relay {
+    Relay::start_in(pg_workspace(url), "127.0.0.1:0", &[])
 }
 
 /// `instances` relays sharing the database at `url`, with the Tiquo connection `bench` that
 /// [`Pool`] signs for, added from an admin desk on the first (before the others start, so each
 /// finds it however it reads connections).
 struct PgRelays {
-    instances: Vec<(Workspace, Server)>,
+    instances: Vec<Relay>,
     _admin: Desk,
 }
 
 impl PgRelays {
     fn start(url: &str, instances: usize) -> PgRelays {
-        let store = pg_store(url);
         let first = start_pg_relay(url);
         let mut ws = Workspace::new();
         ws.secrets
             .push((SECRET_VAR.to_string(), SECRET.to_string()));
-        let admin = Desk::join(
-            ws,
-            &first.1.url(""),
-            &pairing_code(&store, "bench-admin", true),
-            &[],
-        );
+        let admin = Desk::join(ws, &first.url(), &first.pair("bench-admin", true), &[]);
         admin.ws.ok(&["connection", "add", "tiquo", CONNECTION]);
         let mut all = vec![first];
         all.extend((1..instances).map(|_| start_pg_relay(url)));
@@ -203,7 +175,10 @@ impl PgRelays {
     }
 
     fn addrs(&self) -> Vec<SocketAddr> {
-        self.instances.iter().map(|(_, s)| socket_addr(s)).collect()
+        self.instances
+            .iter()
+            .map(|r| socket_addr(&r.server))
+            .collect()
     }
 }
 
@@ -787,10 +762,10 @@ fn catch_up(cluster: &PgCluster) {
     };
 
     let pg = {
-        let (_ws, server) = start_pg_relay(&url);
-        let code = pairing_code(&store, "catch-up-desk", false);
+        let relay = start_pg_relay(&url);
+        let code = relay.pair("catch-up-desk", false);
         eprintln!("relay_pg_bench: a fresh desk pulls from the PostgreSQL relay");
-        pull(&server.url(""), &server, &code)
+        pull(&relay.url(), &relay.server, &code)
     };
     drop(store);
 
