@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! bench: pg_minimal conns=64 rps=… p50_ms=… p99_ms=… pool=64 runs=3 non_200=0 acknowledged=… acknowledged_missing=0
-//! bench: relay_pg instances=1 conns=64 rps=… bare_rps=… ratio=… p50_ms=… p99_ms=… runs=3 non_200=0 acknowledged=… acknowledged_missing=0
-//! bench: relay_pg instances=2 conns=64 rps=… bare_rps=… ratio=… p50_ms=… p99_ms=… runs=3 non_200=0 acknowledged=… acknowledged_missing=0
+//! bench: relay_pg instances=1 conns=64 rps=… bare_rps=… ratio=… p99_ms=… p50_ms=… runs=3 non_200=0 acknowledged=… acknowledged_missing=0
+//! bench: relay_pg instances=2 conns=64 rps=… bare_rps=… ratio=… p99_ms=… p50_ms=… runs=3 non_200=0 acknowledged=… acknowledged_missing=0
 //! bench: relay_pg_catch_up deliveries=1000000 seconds=… sqlite_seconds=… ratio=… pulled=… sqlite_pulled=… people=… sqlite_people=… desk_cpu_s=… sqlite_desk_cpu_s=… relay_cpu_s=… sqlite_relay_cpu_s=… fill_seconds=… fill_per_s=…
 //! ```
 //!
@@ -554,10 +554,10 @@ fn ingest(cluster: &PgCluster) {
     for (n, figures) in instances.iter().zip(&relays) {
         let rps = median(figures.rps.clone());
         println!(
-            "bench: relay_pg instances={n} conns={conns} rps={rps:.0} bare_rps={bare_rps:.0} ratio={:.3} p50_ms={:.2} p99_ms={:.2} runs={} non_200={} acknowledged={} acknowledged_missing={}",
+            "bench: relay_pg instances={n} conns={conns} rps={rps:.0} bare_rps={bare_rps:.0} ratio={:.3} p99_ms={:.2} p50_ms={:.2} runs={} non_200={} acknowledged={} acknowledged_missing={}",
             rps / bare_rps.max(1.0),
-            median(figures.p50.clone()),
             median(figures.p99.clone()),
+            median(figures.p50.clone()),
             settings.runs,
             figures.non_200,
             figures.acknowledged,
