@@ -19,12 +19,17 @@
 #                 stored at a desk that pulls, and a fresh desk pulling the reading data set from a
 #                 relay (`clientele relay pull`) against `clientele reprocess` of it;
 #                 forget: one person forgotten in a copy of the reading data set (the erasure
-#                 transaction and the WAL truncation), against a full VACUUM of that copy.
+#                 transaction and the WAL truncation), against a full VACUUM of that copy;
+#                 relay on PostgreSQL (issue 21; a private cluster with fsync on, started for the
+#                 run): `relay serve --database` with one and two instances against a minimal
+#                 durable PostgreSQL receiver (`pg_minimal`) at 64 connections, every
+#                 acknowledged delivery checked in the database afterwards, and a fresh desk
+#                 pulling the reading data set from a PostgreSQL relay against a SQLite one.
 #                 About 30 minutes on two cores the first time (building the data set takes
 #                 a third of it; it is kept in BENCH_DATA and reused; the relay's catch-up
 #                 against reprocess takes about 8). Prints `bench: …`
 #                 lines and asserts nothing about speed. bench-ingest, bench-read, bench-export,
-#                 bench-relay, bench-forget and bench-footprint run one part.
+#                 bench-relay, bench-relay-pg, bench-forget and bench-footprint run one part.
 #   make faults   kill -9 ×20 mid-burst, a full disk, 400 hostile requests, 800 slow clients,
 #                 secrets in files and logs. Prints `faults: …` lines; fails on any loss or leak.
 #                 (`make test` runs the quick variants.)
@@ -39,6 +44,8 @@
 #   while the sizes are the same (other sizes replace it).
 #   make bench-relay CLIENTELE_BENCH_RELAY=live (any of ingest,live,catch_up) runs some of its
 #   parts; CLIENTELE_BENCH_LIVE_RATE (100/s) and CLIENTELE_BENCH_POLL_MS (2) shape the live one.
+#   make bench-relay-pg CLIENTELE_BENCH_RELAY_PG=ingest (or catch_up) runs one of its parts;
+#   CLIENTELE_BENCH_RELAY_PG_INSTANCES (1,2) and CLIENTELE_PG_MINIMAL_POOL (64) shape the first.
 #   make fuzz FUZZ_RUNS=10000
 
 BENCH_BIN = $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release
@@ -53,7 +60,7 @@ FUZZ_DIR := src-tauri/crates/core/fuzz
 FUZZ_TARGETS := tiquo resdiary vagaro plain zupy standard
 CARGO_FUZZ_VERSION := 0.13.2
 
-.PHONY: bench bench-build bench-ingest bench-hand bench-read bench-export bench-relay bench-forget bench-footprint faults fuzz cargo-fuzz
+.PHONY: bench bench-build bench-ingest bench-hand bench-read bench-export bench-relay bench-relay-pg bench-forget bench-footprint faults fuzz cargo-fuzz
 
 # `build` is the desktop app and `clientele` exactly as `make build` makes them (sharing its
 # release build); then the benchmark tools, and app_footprint's baseline window (an example of
@@ -61,7 +68,8 @@ CARGO_FUZZ_VERSION := 0.13.2
 bench-build: build
 	$(CARGO) build --release -p clientele-cli --bin clientele \
 	  -p clientele-tests --bin loadgen --bin bare_axum --bin group_commit --bin read_bench --bin export_bench \
-	  --bin relay_bench --bin hand_bench --bin forget_bench --bin app_footprint
+	  --bin relay_bench --bin relay_pg_bench --bin pg_minimal --bin hand_bench --bin forget_bench \
+	  --bin app_footprint
 	$(CARGO) build --release -p clientele-app --example window_floor
 
 # The machine the figures come from, then one line per figure.
@@ -71,6 +79,7 @@ bench: bench-build
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/read_bench
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/export_bench
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/relay_bench
+	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/relay_pg_bench
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/hand_bench
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/forget_bench
 	$(BENCH_FOOTPRINT)
@@ -89,6 +98,10 @@ bench-export: bench-build
 
 bench-relay: bench-build
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/relay_bench
+
+# Needs PostgreSQL's server (Debian's postgresql package, or CLIENTELE_PG_BIN).
+bench-relay-pg: bench-build
+	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/relay_pg_bench
 
 bench-forget: bench-build
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/forget_bench

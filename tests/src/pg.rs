@@ -35,6 +35,8 @@ pub struct PgOptions {
     /// pg_hba.conf's TCP lines as `hostssl`: connections without TLS are turned away, as a
     /// managed database does.
     pub hostssl_only: bool,
+    /// `fsync=on`, as benchmarks measure (tests run with it off: see the module docs).
+    pub durable: bool,
 }
 
 /// A server certificate and its key, PEM.
@@ -57,6 +59,8 @@ pub struct PgCluster {
     log: PathBuf,
     /// Started with `ssl=on` (server.crt and server.key in the data folder).
     ssl: bool,
+    /// `fsync=on` ([`PgCluster::start_durable`]) or off (the tests).
+    fsync: bool,
 }
 
 impl PgCluster {
@@ -102,6 +106,16 @@ impl PgCluster {
     /// Makes and starts a new cluster. Panics (failing the test) when it can't.
     pub fn start() -> PgCluster {
         Self::start_with(PgOptions::default())
+    }
+
+    /// Makes and starts a new cluster whose commits are durable: `fsync=on` and every other
+    /// setting PostgreSQL's default (`synchronous_commit=on` among them), as the benchmarks
+    /// measure. Panics when it can't.
+    pub fn start_durable() -> PgCluster {
+        Self::start_with(PgOptions {
+            durable: true,
+            ..PgOptions::default()
+        })
     }
 
     /// Makes and starts a new cluster as `options` say. Panics (failing the test) when it
@@ -183,6 +197,7 @@ impl PgCluster {
             server: None,
             log,
             ssl: options.tls.is_some(),
+            fsync: options.durable,
         };
         cluster.start_server();
         cluster
@@ -268,7 +283,9 @@ impl PgCluster {
                 "unix_socket_directories={}",
                 self.dir.path().display()
             ))
-            .args(["-c", "fsync=off", "-c", "max_connections=200"]);
+            .arg("-c")
+            .arg(if self.fsync { "fsync=on" } else { "fsync=off" })
+            .args(["-c", "max_connections=200"]);
         if self.ssl {
             cmd.args(["-c", "ssl=on"]);
         }

@@ -67,6 +67,7 @@ fn tls_cluster(certs: &Certificates, hostssl_only: bool) -> Option<PgCluster> {
     cluster(PgOptions {
         tls: Some(certs.server.clone()),
         hostssl_only,
+        ..PgOptions::default()
     })
 }
 
