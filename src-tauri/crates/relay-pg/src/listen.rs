@@ -86,6 +86,7 @@ pub(crate) async fn run(
         // Anything committed while this was away was not heard: look again.
         let _ = events.send(StoreEvent::Deliveries);
         let _ = events.send(StoreEvent::Changes);
+        let _ = events.send(StoreEvent::Connections);
     }
 }
 
@@ -97,10 +98,10 @@ async fn watch(listening: &mut Listening, events: &broadcast::Sender<StoreEvent>
         tokio::select! {
             notice = listening.notices.recv() => match notice {
                 Some(payload) => {
-                    let event = if payload == "changes" {
-                        StoreEvent::Changes
-                    } else {
-                        StoreEvent::Deliveries
+                    let event = match payload.as_str() {
+                        "changes" => StoreEvent::Changes,
+                        "connections" => StoreEvent::Connections,
+                        _ => StoreEvent::Deliveries,
                     };
                     // No receiver is fine: nobody is waiting.
                     let _ = events.send(event);

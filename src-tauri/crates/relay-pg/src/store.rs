@@ -118,19 +118,27 @@ impl RelayStore for PgStore {
         self.block(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FEED_LOCK])
-                .await?;
             let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; deliveries.len()];
-            if !deliveries.is_empty() {
+            if deliveries.is_empty() {
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FEED_LOCK])
+                    .await?;
+            } else {
                 // What is forgotten: a retry of an erased delivery is a duplicate, and a delivery
-                // about a record kept forgotten is withheld. Both read together (one round trip
-                // each whatever the group's size).
-                let (erasure_key, suppressions) = tokio::try_join!(
-                    tx.query_opt("SELECT value FROM settings WHERE key = $1", &[&ERASURE_KEY]),
-                    tx.query(
+                // about a record kept forgotten is withheld. Read after the lock (a forget takes
+                // it too, so none can slip between), but sent with it in one round trip: the
+                // server runs pipelined statements in order.
+                // Prepared once per connection, so each is one message, sent in this order.
+                let (lock, key, screen) = tokio::try_join!(
+                    tx.prepare_cached("SELECT pg_advisory_xact_lock($1)"),
+                    tx.prepare_cached("SELECT value FROM settings WHERE key = $1"),
+                    tx.prepare_cached(
                         "SELECT id, salt, record_hash FROM suppressions WHERE lifted_at IS NULL",
-                        &[],
                     ),
+                )?;
+                let (_, erasure_key, suppressions) = tokio::try_join!(
+                    tx.execute(&lock, &[&FEED_LOCK]),
+                    tx.query_opt(&key, &[&ERASURE_KEY]),
+                    tx.query(&screen, &[]),
                 )?;
                 let erasure_key = erasure_key.and_then(|r| parse_erasure_key(r.get(0)).ok());
                 let suppressions = SuppressionScreen::new(
@@ -344,8 +352,10 @@ impl RelayStore for PgStore {
                 .any(|o| matches!(o, IngestOutcome::Stored { .. }))
             {
                 // Delivered to every listening instance when this commits.
-                tx.execute("SELECT pg_notify($1, 'deliveries')", &[&CHANNEL])
+                let notify = tx
+                    .prepare_cached("SELECT pg_notify($1, 'deliveries')")
                     .await?;
+                tx.execute(&notify, &[&CHANNEL]).await?;
             }
             tx.commit().await?;
             Ok(outcomes)
@@ -505,6 +515,17 @@ impl RelayStore for PgStore {
                 Some(r) => Ok(connection_from(&r)?),
                 None => Err(not_found(provider, name).into()),
             }
+        })
+    }
+
+    fn connections_changed(&self) -> Result<(), StoreError> {
+        self.block(async {
+            let c = self.client().await?;
+            let notify = c
+                .prepare_cached("SELECT pg_notify($1, 'connections')")
+                .await?;
+            c.execute(&notify, &[&CHANNEL]).await?;
+            Ok(())
         })
     }
 

@@ -515,7 +515,7 @@ async fn deliveries(
             _ = changed.changed() => break,
             event = other_instance(&mut elsewhere) => match event {
                 Some(StoreEvent::Changes) => break,
-                Some(StoreEvent::Deliveries) | None => {}
+                Some(StoreEvent::Deliveries | StoreEvent::Connections) | None => {}
             },
             () = tokio::time::sleep(RECHECK_SHARED), if shared => {}
         }

@@ -34,6 +34,8 @@ pub enum StoreEvent {
     Deliveries,
     /// A hand change (or the retention policy) was accepted.
     Changes,
+    /// A connection was added, removed or changed, or its secret replaced: reload them.
+    Connections,
 }
 
 /// Everything the relay keeps. See the module docs.
@@ -105,6 +107,11 @@ pub trait RelayStore: Send + Sync + fmt::Debug {
         connection: &Connection,
         since: DateTime<Utc>,
     ) -> Result<ConnectionStats, StoreError>;
+    /// Tells the other instances sharing the database that connections or their secrets changed
+    /// (they reload theirs); nothing to do where only one process serves.
+    fn connections_changed(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     fn sealed_secret(&self, account: &str) -> Result<Option<SealedRow>, StoreError>;
     fn put_sealed_secret(&self, account: &str, row: &SealedRow) -> Result<(), StoreError>;

@@ -169,6 +169,11 @@ impl RelayConnections {
         if let Some(registry) = &self.registry {
             registry.reload()?;
         }
+        // Other instances sharing the database reload theirs (the change is committed: a lost
+        // notice costs only the wait until they next reload by themselves).
+        if let Err(e) = self.store.connections_changed() {
+            tracing::warn!(error = %e, "couldn't tell the other relay instances about a connection change");
+        }
         Ok(())
     }
 

@@ -86,6 +86,28 @@ pub fn is_public_address(addr: SocketAddr) -> bool {
     }
 }
 
+/// Reloads the connections (and their secrets) when another instance sharing the database says
+/// they changed, or when notices may have been lost.
+async fn reload_on_notice(
+    mut events: broadcast::Receiver<clientele_relay::store::StoreEvent>,
+    registry: Arc<ConnectionRegistry>,
+) {
+    use clientele_relay::store::StoreEvent;
+    loop {
+        match events.recv().await {
+            Ok(StoreEvent::Connections) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                let registry = registry.clone();
+                let reloaded = tokio::task::spawn_blocking(move || registry.reload()).await;
+                if !matches!(reloaded, Ok(Ok(()))) {
+                    tracing::warn!("couldn't reload the connections another instance changed");
+                }
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
 /// The registry's view of the relay's connections.
 #[derive(Debug)]
 struct Connections(Arc<dyn RelayStore>);
@@ -278,6 +300,12 @@ impl Relay {
         });
         let app = listener::router(state).merge(clientele_relay::api::router(routes));
         let mut background = options.background;
+        if let Some(events) = self.store.subscribe() {
+            background.push(tokio::spawn(reload_on_notice(
+                events,
+                self.registry.clone(),
+            )));
+        }
         if let Some(days) = options.keep_days {
             background.push(tokio::spawn(retention(self.store.clone(), days)));
         }
