@@ -13,9 +13,9 @@
 //! counts as `require`.
 
 use crate::PgError;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use clientele_trust::{AnyCertificate, PinnedOr};
+use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::CertificateDer;
 use std::sync::Arc;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -89,32 +89,26 @@ pub(crate) fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, P
     Ok(certs)
 }
 
-/// The crypto provider: ring rather than aws-lc-rs (no cmake/nasm build), as everywhere in
-/// Clientele. rustls marks it deprecated for lacking post-quantum key exchange.
-fn provider() -> Arc<CryptoProvider> {
-    #[allow(deprecated)]
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// The connector for `mode`, trusting `extra` besides the platform's roots when it checks.
 pub(crate) fn connector(
     mode: TlsMode,
     extra: &[CertificateDer<'static>],
 ) -> Result<MakeRustlsConnect, PgError> {
-    let provider = provider();
+    let provider = clientele_trust::provider();
     let verifier: Arc<dyn ServerCertVerifier> = match mode {
         // Disable never uses the connector; prefer doesn't check (see the module's docs).
-        TlsMode::Disable | TlsMode::Prefer => Arc::new(Unchecked(provider.clone())),
+        TlsMode::Disable | TlsMode::Prefer => Arc::new(AnyCertificate(provider.clone())),
         TlsMode::Verify => {
             let platform = rustls_platform_verifier::Verifier::new_with_extra_roots(
                 extra.iter().cloned(),
                 provider.clone(),
             )
             .map_err(|e| PgError::NoRoots(e.to_string()))?;
-            Arc::new(Checked {
-                verifier: Arc::new(platform),
+            Arc::new(PinnedOr {
+                verifier: Some(Arc::new(platform)),
                 pinned: extra.to_vec(),
                 provider: provider.clone(),
+                pinned_only: Arc::default(),
             })
         }
     };
@@ -127,137 +121,6 @@ pub(crate) fn connector(
     // PostgreSQL 17 checks the ALPN protocol when a client sends one; older servers ignore it.
     config.alpn_protocols = vec![b"postgresql".to_vec()];
     Ok(MakeRustlsConnect::new(config))
-}
-
-/// Checks certificates with the platform's verifier (which also trusts the operator's CA), and
-/// else accepts a certificate that is exactly one the operator gave: a self-signed server
-/// certificate made with `openssl req -x509` marks itself as a CA and can't be checked as an
-/// ordinary one. The handshake's signatures are checked either way.
-#[derive(Debug)]
-struct Checked {
-    verifier: Arc<dyn ServerCertVerifier>,
-    pinned: Vec<CertificateDer<'static>>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Checked {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.verifier.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
-            Err(_)
-                if self
-                    .pinned
-                    .iter()
-                    .any(|p| p.as_ref() == end_entity.as_ref()) =>
-            {
-                Ok(ServerCertVerified::assertion())
-            }
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        signatures12(&self.provider, message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        signatures13(&self.provider, message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// `sslmode=prefer`: encryption against listeners, no certificate check (see the module's docs).
-#[derive(Debug)]
-struct Unchecked(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        signatures12(&self.0, message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        signatures13(&self.0, message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-fn signatures12(
-    provider: &CryptoProvider,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &rustls::DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, rustls::Error> {
-    rustls::crypto::verify_tls12_signature(
-        message,
-        cert,
-        dss,
-        &provider.signature_verification_algorithms,
-    )
-}
-
-fn signatures13(
-    provider: &CryptoProvider,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &rustls::DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, rustls::Error> {
-    rustls::crypto::verify_tls13_signature(
-        message,
-        cert,
-        dss,
-        &provider.signature_verification_algorithms,
-    )
 }
 
 /// Why TLS with the server failed, if it did: the server's certificate wasn't trusted, the
