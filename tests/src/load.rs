@@ -276,6 +276,8 @@ struct Shared {
     phase: AtomicU8,
     unique: bool,
     exhausted: AtomicBool,
+    /// Which deliveries of the pool were answered `200`, whenever (warm-up too).
+    acknowledged: Vec<AtomicBool>,
 }
 
 /// One connection: send, read the whole answer, repeat. Returns its measured latencies.
@@ -320,6 +322,9 @@ async fn connection(addr: SocketAddr, shared: Arc<Shared>) -> (Histogram<u64>, u
                 continue 'connect;
             }
             let took = started.elapsed();
+            if status == hyper::StatusCode::OK {
+                shared.acknowledged[i].store(true, Ordering::Relaxed);
+            }
             if shared.phase.load(Ordering::Relaxed) == MEASURING {
                 if status.is_success() {
                     ok += 1;
@@ -343,11 +348,24 @@ pub fn drive(
     conns: usize,
     settings: &Settings,
 ) -> RunResult {
+    drive_noting(&[addr], pool, unique, conns, settings).0
+}
+
+/// [`drive`] against several servers — connection k to `addrs[k % addrs.len()]`, as a load
+/// balancer would spread them — also returning which deliveries of the pool were answered `200`.
+pub fn drive_noting(
+    addrs: &[SocketAddr],
+    pool: Arc<Pool>,
+    unique: bool,
+    conns: usize,
+    settings: &Settings,
+) -> (RunResult, Vec<usize>) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.client_threads)
         .enable_all()
         .build()
         .expect("client runtime");
+    let pool_len = pool.len();
     runtime.block_on(async {
         let shared = Arc::new(Shared {
             pool,
@@ -355,9 +373,10 @@ pub fn drive(
             phase: AtomicU8::new(WARMUP),
             unique,
             exhausted: AtomicBool::new(false),
+            acknowledged: (0..pool_len).map(|_| AtomicBool::new(false)).collect(),
         });
         let tasks: Vec<_> = (0..conns)
-            .map(|_| tokio::spawn(connection(addr, shared.clone())))
+            .map(|k| tokio::spawn(connection(addrs[k % addrs.len()], shared.clone())))
             .collect();
         tokio::time::sleep(settings.warmup).await;
         shared.phase.store(MEASURING, Ordering::Relaxed);
@@ -374,14 +393,18 @@ pub fn drive(
                 non_200 += b;
             }
         }
-        RunResult {
+        let result = RunResult {
             rps: ok as f64 / window.as_secs_f64(),
             p50_ms: hist.value_at_quantile(0.50) as f64 / 1000.0,
             p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
             ok,
             non_200,
             exhausted: shared.exhausted.load(Ordering::Relaxed),
-        }
+        };
+        let acknowledged = (0..shared.acknowledged.len())
+            .filter(|&i| shared.acknowledged[i].load(Ordering::Relaxed))
+            .collect();
+        (result, acknowledged)
     })
 }
 

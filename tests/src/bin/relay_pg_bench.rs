@@ -61,21 +61,16 @@ use clientele_relay_pg::{DatabaseUrl, PgStore};
 use clientele_store::{NewConnection, NewDelivery};
 use clientele_tests::bench_data::DataSet;
 use clientele_tests::load::{CONNECTION, POOL_MAX_AGE, Pool, RunResult, SECRET, SECRET_VAR};
-use clientele_tests::load::{Settings, env_num, median};
+use clientele_tests::load::{Settings, drive_noting, env_num, median};
 use clientele_tests::pg::PgCluster;
 use clientele_tests::procs::{self, Measured, MeasuredCommand};
 use clientele_tests::relay::{Desk, Relay};
 use clientele_tests::{Server, Workspace, clientele_bin, sibling_bin};
-use hdrhistogram::Histogram;
-use http_body_util::BodyExt;
-use hyper::header::HeaderValue;
-use hyper_util::rt::TokioIo;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The relays' key for sealing connection secrets in the shared database (every instance must
@@ -182,144 +177,6 @@ impl PgRelays {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The load, with every acknowledgement noted
-
-/// Which deliveries of the pool were answered `200`.
-struct Acknowledged(Vec<AtomicBool>);
-
-impl Acknowledged {
-    fn new(n: usize) -> Acknowledged {
-        Acknowledged((0..n).map(|_| AtomicBool::new(false)).collect())
-    }
-
-    fn indices(&self) -> Vec<usize> {
-        (0..self.0.len())
-            .filter(|&i| self.0[i].load(Ordering::Relaxed))
-            .collect()
-    }
-}
-
-const WARMUP: u8 = 0;
-const MEASURING: u8 = 1;
-const STOPPED: u8 = 2;
-
-struct Shared {
-    pool: Arc<Pool>,
-    next: AtomicUsize,
-    phase: AtomicU8,
-    exhausted: AtomicBool,
-    acknowledged: Acknowledged,
-}
-
-/// One keep-alive connection to `addr`, as `load::drive`'s: send, read the whole answer, repeat;
-/// every delivery once. Notes every `200` (whenever it comes) and measures those in the window.
-async fn connection(addr: SocketAddr, shared: Arc<Shared>) -> (Histogram<u64>, u64, u64) {
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
-    let (mut ok, mut bad) = (0u64, 0u64);
-    let host = HeaderValue::from_str(&addr.to_string()).expect("host");
-    'connect: while shared.phase.load(Ordering::Relaxed) != STOPPED {
-        let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let Ok((mut sender, conn)) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
-        else {
-            continue;
-        };
-        tokio::spawn(conn);
-        loop {
-            if shared.phase.load(Ordering::Relaxed) == STOPPED {
-                break 'connect;
-            }
-            let i = shared.next.fetch_add(1, Ordering::Relaxed);
-            if i >= shared.pool.len() {
-                shared.exhausted.store(true, Ordering::Relaxed);
-                break 'connect;
-            }
-            let request = shared.pool.request(i, &host);
-            if sender.ready().await.is_err() {
-                continue 'connect;
-            }
-            let started = Instant::now();
-            let Ok(response) = sender.send_request(request).await else {
-                continue 'connect;
-            };
-            let status = response.status();
-            if response.into_body().collect().await.is_err() {
-                continue 'connect;
-            }
-            let took = started.elapsed();
-            if status == hyper::StatusCode::OK {
-                shared.acknowledged.0[i].store(true, Ordering::Relaxed);
-            }
-            if shared.phase.load(Ordering::Relaxed) == MEASURING {
-                if status == hyper::StatusCode::OK {
-                    ok += 1;
-                    let _ = hist.record((took.as_micros() as u64).max(1));
-                } else {
-                    bad += 1;
-                }
-            }
-        }
-    }
-    (hist, ok, bad)
-}
-
-/// Drives the servers at `addrs` with `conns` connections (connection k to `addrs[k % n]`) for
-/// the settings' warm-up and measured window, each delivery once; returns the run's figures and
-/// the deliveries answered `200`.
-fn drive(
-    addrs: &[SocketAddr],
-    pool: Arc<Pool>,
-    conns: usize,
-    settings: &Settings,
-) -> (RunResult, Vec<usize>) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.client_threads)
-        .enable_all()
-        .build()
-        .expect("client runtime");
-    runtime.block_on(async {
-        let shared = Arc::new(Shared {
-            acknowledged: Acknowledged::new(pool.len()),
-            pool,
-            next: AtomicUsize::new(0),
-            phase: AtomicU8::new(WARMUP),
-            exhausted: AtomicBool::new(false),
-        });
-        let tasks: Vec<_> = (0..conns)
-            .map(|k| tokio::spawn(connection(addrs[k % addrs.len()], shared.clone())))
-            .collect();
-        tokio::time::sleep(settings.warmup).await;
-        shared.phase.store(MEASURING, Ordering::Relaxed);
-        let started = Instant::now();
-        tokio::time::sleep(settings.measure).await;
-        shared.phase.store(STOPPED, Ordering::Relaxed);
-        let window = started.elapsed();
-        let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
-        let (mut ok, mut non_200) = (0, 0);
-        // Every connection finishes the request it has in flight: its answer is noted too.
-        for task in tasks {
-            let (h, o, b) = task.await.expect("a load connection panicked");
-            let _ = hist.add(h);
-            ok += o;
-            non_200 += b;
-        }
-        let result = RunResult {
-            rps: ok as f64 / window.as_secs_f64(),
-            p50_ms: hist.value_at_quantile(0.50) as f64 / 1000.0,
-            p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
-            ok,
-            non_200,
-            exhausted: shared.exhausted.load(Ordering::Relaxed),
-        };
-        (result, shared.acknowledged.indices())
-    })
-}
-
 /// The dedupe key a relay stores delivery `i` under: what the provider's own verification gives
 /// it (for Tiquo, the event's id, which is also what `pg_minimal` keys on).
 fn dedupe_key(pool: &Pool, i: usize) -> String {
@@ -417,7 +274,7 @@ fn run_minimal(
         let mut cmd = Command::new(sibling_bin("PG_MINIMAL_BIN", "pg_minimal"));
         cmd.arg(cluster.url(name)).env(SECRET_VAR, SECRET);
         let server = Server::start(cmd);
-        drive(&[socket_addr(&server)], pool.clone(), conns, settings)
+        drive_noting(&[socket_addr(&server)], pool.clone(), true, conns, settings)
     };
     let stored: HashSet<String> = cluster
         .psql(name, "SELECT dedupe_key FROM deliveries")
@@ -445,7 +302,7 @@ fn run_relays(
     let url = cluster.url(name);
     let (r, acked) = {
         let relays = PgRelays::start(&url, instances);
-        drive(&relays.addrs(), pool.clone(), conns, settings)
+        drive_noting(&relays.addrs(), pool.clone(), true, conns, settings)
     };
     let stored = {
         let store = pg_store(&url);

@@ -267,20 +267,26 @@ impl RelayStore for PgStore {
                              RETURNING id, connection_id, dedupe_key",
                         )
                         .await?;
-                    let mut stored: HashMap<(i64, String), i64> = tx
-                        .query(
-                            &insert,
-                            &[
-                                &connection_ids,
-                                &received,
-                                &keys,
-                                &headers,
-                                &bodies,
-                                &verifications,
-                                &tests,
-                            ],
-                        )
-                        .await?
+                    // The notice goes with the insert, in the same round trip: delivered to
+                    // every listening instance when this commits (if the group held only
+                    // duplicates, a waiting pull looks once for nothing).
+                    let notify = tx
+                        .prepare_cached("SELECT pg_notify($1, 'deliveries')")
+                        .await?;
+                    let columns: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+                        &connection_ids,
+                        &received,
+                        &keys,
+                        &headers,
+                        &bodies,
+                        &verifications,
+                        &tests,
+                    ];
+                    let (inserted, _) = tokio::try_join!(
+                        tx.query(&insert, &columns),
+                        tx.execute(&notify, &[&CHANNEL]),
+                    )?;
+                    let mut stored: HashMap<(i64, String), i64> = inserted
                         .iter()
                         .map(|r| ((r.get(1), r.get(2)), r.get(0)))
                         .collect();
@@ -346,16 +352,6 @@ impl RelayStore for PgStore {
                     &[&REJECTION_CAP],
                 )
                 .await?;
-            }
-            if outcomes
-                .iter()
-                .any(|o| matches!(o, IngestOutcome::Stored { .. }))
-            {
-                // Delivered to every listening instance when this commits.
-                let notify = tx
-                    .prepare_cached("SELECT pg_notify($1, 'deliveries')")
-                    .await?;
-                tx.execute(&notify, &[&CHANNEL]).await?;
             }
             tx.commit().await?;
             Ok(outcomes)
