@@ -32,9 +32,7 @@ const START_SYNC: Duration = Duration::from_secs(15);
 pub struct Engine {
     operations: Arc<Operations>,
     registry: Arc<ConnectionRegistry>,
-    /// `None` once shut down.
-    ingest: Mutex<Option<IngestHandle>>,
-    pipeline: Mutex<Option<Pipeline>>,
+    pipeline: PipelineSlot,
     notices: broadcast::Sender<Notice>,
     listener: tokio::sync::Mutex<Option<Listening>>,
     /// The relay puller, on a joined desk while it runs.
@@ -117,8 +115,7 @@ impl Engine {
             operations,
             registry,
             notices: ingest.notices(),
-            ingest: Mutex::new(Some(ingest)),
-            pipeline: Mutex::new(Some(pipeline)),
+            pipeline: PipelineSlot::new(ingest, pipeline),
             listener: tokio::sync::Mutex::new(None),
             puller: tokio::sync::Mutex::new(None),
             body_limit: DEFAULT_BODY_LIMIT,
@@ -169,10 +166,7 @@ impl Engine {
     }
 
     fn ingest_handle(&self) -> Option<IngestHandle> {
-        self.ingest
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.pipeline.handle()
     }
 
     /// Starts listening on `addr` (stopping a listener already running first) and returns the
@@ -390,12 +384,7 @@ impl Engine {
     pub async fn shutdown(&self) {
         self.stop_pulling().await;
         self.stop_listening().await;
-        if let Some(pipeline) = self.release_pipeline() {
-            let joined = tokio::task::spawn_blocking(move || pipeline.join());
-            if tokio::time::timeout(SHUTDOWN_WAIT, joined).await.is_err() {
-                tracing::warn!("the ingest pipeline didn't stop in time; what it stored is safe");
-            }
-        }
+        self.pipeline.join().await;
     }
 
     /// [`Engine::shutdown`] for callers without a runtime of their own (the command line after
@@ -408,25 +397,70 @@ impl Engine {
             let _ = running.stop.send(true);
             running.task.abort();
         }
-        if let Ok(mut listener) = self.listener.try_lock()
-            && let Some(running) = listener.take()
-        {
-            let _ = running.closing.send(true);
-            let _ = running.stop.send(());
-        }
-        if let Some(pipeline) = self.release_pipeline() {
-            pipeline.join();
+        stop_now(&self.listener);
+        self.pipeline.join_blocking();
+    }
+}
+
+/// The pipeline and the owner's own handle to it (`None` once shut down): what the desk's
+/// [`Engine`] and a [`crate::relay::Relay`] both stop the same way.
+#[derive(Debug)]
+pub(crate) struct PipelineSlot {
+    ingest: Mutex<Option<IngestHandle>>,
+    pipeline: Mutex<Option<Pipeline>>,
+}
+
+impl PipelineSlot {
+    pub(crate) fn new(ingest: IngestHandle, pipeline: Pipeline) -> PipelineSlot {
+        PipelineSlot {
+            ingest: Mutex::new(Some(ingest)),
+            pipeline: Mutex::new(Some(pipeline)),
         }
     }
 
-    /// Drops the engine's own handle to the pipeline (the listener's goes with the listener) and
-    /// takes the pipeline to join: it ends once it has stored and derived what is queued.
-    fn release_pipeline(&self) -> Option<Pipeline> {
+    /// A handle to send to the pipeline; `None` once shutting down.
+    pub(crate) fn handle(&self) -> Option<IngestHandle> {
+        self.ingest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Drops the owner's handle (the listener's goes with the listener) and takes the pipeline
+    /// to join: it ends once it has stored (and derived) what is queued.
+    fn release(&self) -> Option<Pipeline> {
         drop(self.ingest.lock().unwrap_or_else(|p| p.into_inner()).take());
         self.pipeline
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
+    }
+
+    /// Joins the pipeline off the async threads, waiting at most [`SHUTDOWN_WAIT`].
+    pub(crate) async fn join(&self) {
+        if let Some(pipeline) = self.release() {
+            let joined = tokio::task::spawn_blocking(move || pipeline.join());
+            if tokio::time::timeout(SHUTDOWN_WAIT, joined).await.is_err() {
+                tracing::warn!("the ingest pipeline didn't stop in time; what it stored is safe");
+            }
+        }
+    }
+
+    /// Joins the pipeline on this thread (no runtime left to wait on).
+    pub(crate) fn join_blocking(&self) {
+        if let Some(pipeline) = self.release() {
+            pipeline.join();
+        }
+    }
+}
+
+/// Tells a running listener to stop, without waiting for it (for callers without a runtime).
+pub(crate) fn stop_now(listener: &tokio::sync::Mutex<Option<Listening>>) {
+    if let Ok(mut listener) = listener.try_lock()
+        && let Some(running) = listener.take()
+    {
+        let _ = running.closing.send(true);
+        let _ = running.stop.send(());
     }
 }
 

@@ -13,7 +13,7 @@ mod admin;
 pub use admin::RelayConnections;
 
 use crate::data_dir::DataDirLock;
-use crate::engine::{Listening, SHUTDOWN_WAIT, StartError, stop};
+use crate::engine::{Listening, PipelineSlot, StartError, stop, stop_now};
 use crate::error::{AppError, ErrorCode};
 use chrono::{Duration, Utc};
 use clientele_core::Sensitive;
@@ -26,7 +26,7 @@ use clientele_server::listener::{self, ClockHandle, DEFAULT_BODY_LIMIT, Listener
 use clientele_store::{Connection, IngestOutcome, NewDelivery, NewRejection, Store, StoreError};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::{broadcast, oneshot};
 
 /// The settings key keeping the relay's public address, for commands run beside it.
@@ -137,9 +137,7 @@ pub struct Relay {
     store: Arc<dyn RelayStore>,
     secrets: Arc<dyn SecretStore>,
     registry: Arc<ConnectionRegistry>,
-    /// `None` once shut down.
-    ingest: Mutex<Option<IngestHandle>>,
-    pipeline: Mutex<Option<Pipeline>>,
+    pipeline: PipelineSlot,
     notices: broadcast::Sender<Notice>,
     /// Marks this process's own test events.
     test_token: Arc<Sensitive<String>>,
@@ -205,8 +203,7 @@ impl Relay {
             secrets,
             registry,
             notices: ingest.notices(),
-            ingest: Mutex::new(Some(ingest)),
-            pipeline: Mutex::new(Some(pipeline)),
+            pipeline: PipelineSlot::new(ingest, pipeline),
             test_token: Arc::new(crate::ops::new_test_token()),
             body_limit: DEFAULT_BODY_LIMIT,
             listener: tokio::sync::Mutex::new(None),
@@ -240,12 +237,7 @@ impl Relay {
         if let Some(running) = current.take() {
             stop(running).await;
         }
-        let Some(ingest) = self
-            .ingest
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-        else {
+        let Some(ingest) = self.pipeline.handle() else {
             return Err(std::io::Error::other("the relay is shutting down"));
         };
         let tcp = tokio::net::TcpListener::bind(addr).await?;
@@ -328,32 +320,12 @@ impl Relay {
         if let Some(running) = self.listener.lock().await.take() {
             stop(running).await;
         }
-        if let Some(pipeline) = self.release_pipeline() {
-            let joined = tokio::task::spawn_blocking(move || pipeline.join());
-            if tokio::time::timeout(SHUTDOWN_WAIT, joined).await.is_err() {
-                tracing::warn!("the ingest pipeline didn't stop in time; what it stored is safe");
-            }
-        }
+        self.pipeline.join().await;
     }
 
     /// [`Relay::shutdown`] for callers whose runtime is gone: joins the pipeline on this thread.
     pub fn shutdown_blocking(&self) {
-        if let Ok(mut listener) = self.listener.try_lock()
-            && let Some(running) = listener.take()
-        {
-            let _ = running.closing.send(true);
-            let _ = running.stop.send(());
-        }
-        if let Some(pipeline) = self.release_pipeline() {
-            pipeline.join();
-        }
-    }
-
-    fn release_pipeline(&self) -> Option<Pipeline> {
-        drop(self.ingest.lock().unwrap_or_else(|p| p.into_inner()).take());
-        self.pipeline
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
+        stop_now(&self.listener);
+        self.pipeline.join_blocking();
     }
 }
