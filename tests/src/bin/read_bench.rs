@@ -28,6 +28,7 @@
 //! bench: search kind=two_common_words people=… p50_ms=… p95_ms=… results_avg=… queries=…
 //! bench: people_page people=… deliveries=… p50_ms=… p95_ms=…
 //! bench: activity filter=all|provider deliveries=… p50_ms=… p95_ms=… rows_avg=… named_avg=…
+//! bench: storage deliveries=… db_mb=… bodies_mb=… ratio=…
 //! ```
 //!
 //! (`generate` only when the data set is built, not when it is reused.)
@@ -93,6 +94,7 @@ fn main() {
         .collect::<Result<_, _>>()
         .expect("rows");
     drop(raw);
+    storage(store.path(), deliveries_total);
     let mut rng = Rng(0xD1B5_4A32_D192_ED03);
     // One page of people as `Api::search_people` reads it.
     let page = |search: Option<&str>| -> usize {
@@ -216,4 +218,43 @@ fn main() {
             named as f64 / pages.len() as f64
         );
     }
+}
+
+/// What the data folder holding `db` takes on disk, against the raw bodies it keeps: every file
+/// in the folder after a checkpoint that empties the WAL, less the database's free pages (space
+/// SQLite reuses, not data). Bytes per byte of body is the figure a laptop's or a relay's disk
+/// feels.
+fn storage(db: &std::path::Path, deliveries: i64) {
+    let raw = rusqlite::Connection::open(db).expect("open");
+    raw.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .expect("checkpoint");
+    let pragma = |name: &str| -> i64 {
+        raw.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .expect("pragma")
+    };
+    let free = pragma("freelist_count") * pragma("page_size");
+    let bodies: i64 = raw
+        .query_row(
+            "SELECT COALESCE(SUM(length(body)), 0) FROM deliveries",
+            [],
+            |r| r.get(0),
+        )
+        .expect("bodies");
+    drop(raw);
+    let folder = db.parent().expect("the data folder");
+    let files: u64 = std::fs::read_dir(folder)
+        .expect("the data folder")
+        .filter_map(Result::ok)
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    let used = files as f64 - free as f64;
+    let mb = |b: f64| b / (1024.0 * 1024.0);
+    println!(
+        "bench: storage deliveries={deliveries} db_mb={:.1} bodies_mb={:.1} ratio={:.2}",
+        mb(used),
+        mb(bodies as f64),
+        used / (bodies.max(1) as f64)
+    );
 }
