@@ -25,6 +25,7 @@ pub mod export;
 mod forget;
 mod hand;
 mod ingest;
+pub mod pack;
 mod people;
 mod queries;
 mod relay;
