@@ -41,25 +41,24 @@ impl Reader {
         let mut found: BTreeMap<String, Business> = BTreeMap::new();
         if provider == Provider::Vagaro {
             let mut stmt = self.conn.prepare_cached(
-                "SELECT j.value, COUNT(*)
-                 FROM source_profiles sp JOIN connections c ON c.id = sp.connection_id,
-                      json_each(sp.state, '$.fields.\"vagaro.businessIds\".value') j
-                 WHERE c.provider = ?1 AND j.type = 'text'
-                 GROUP BY j.value",
+                "SELECT sp.state FROM source_profiles sp JOIN connections c
+                   ON c.id = sp.connection_id
+                 WHERE c.provider = ?1",
             )?;
-            let rows = stmt.query_map([provider.id()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-            })?;
-            for row in rows {
-                let (id, customers) = row?;
-                found.insert(
-                    id.clone(),
-                    Business {
-                        id,
-                        name: None,
-                        customers,
-                    },
-                );
+            let states = stmt.query_map([provider.id()], |r| r.get::<_, Vec<u8>>(0))?;
+            for state in states {
+                let state = crate::stored::state(&state?)?;
+                let ids = state.value("vagaro.businessIds").as_array();
+                for id in ids.into_iter().flatten().filter_map(|v| v.as_str()) {
+                    found
+                        .entry(id.to_string())
+                        .or_insert_with(|| Business {
+                            id: id.to_string(),
+                            name: None,
+                            customers: 0,
+                        })
+                        .customers += 1;
+                }
             }
         }
         for (id, name) in self.business_names(provider)? {

@@ -23,7 +23,7 @@ use clientele_core::summary::summarize;
 use clientele_core::{ConnectionSettings, Provider, SourceEvent, providers};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use rusqlite::{OptionalExtension, Transaction, params};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::time::to_millis;
 
@@ -61,17 +61,26 @@ const PASS: usize = 2_000;
 /// disk instead of 41 GB. `clientele reprocess` of the same deliveries took 211–221 s.
 const DERIVE_ALL_BATCH: usize = 20_000;
 
+/// Source profiles a pass keeps in memory before it writes them out and starts afresh. A pass
+/// saves each profile it touched once, and rebuilds each person once, however many of its
+/// deliveries concern them; this bounds its memory (a profile in memory is a few kilobytes).
+const MAX_WORKING_PROFILES: usize = 50_000;
+
 /// One stored delivery as derivation needs it.
 struct PendingDelivery {
     id: i64,
     connection_id: i64,
-    provider: Provider,
-    settings: ConnectionSettings,
     headers: String,
     body: Vec<u8>,
     is_test: bool,
     /// Forgotten: its content is gone, and it derives to nothing.
     erased: bool,
+}
+
+/// A connection's provider and settings, read once per pass.
+struct Source {
+    provider: Provider,
+    settings: ConnectionSettings,
 }
 
 impl Writer {
@@ -90,16 +99,17 @@ impl Writer {
             let tx = self
                 .conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let mut report = DeriveReport::default();
-            while report.deliveries < max_deliveries {
-                let want = (max_deliveries - report.deliveries).min(PASS);
-                let pass = derive_in(&tx, country, want)?;
-                let done = pass.deliveries;
-                report.absorb(pass);
+            let mut pass = Pass::new(&tx, country);
+            let mut read = 0;
+            while read < max_deliveries {
+                let want = (max_deliveries - read).min(PASS);
+                let done = derive_in(&mut pass, want)?;
+                read += done;
                 if done < want {
                     break;
                 }
             }
+            let report = pass.finish()?;
             tx.commit()?;
             Ok(report)
         })();
@@ -134,15 +144,17 @@ impl Writer {
              DELETE FROM events; DELETE FROM source_profiles; DELETE FROM delivery_outcomes;",
         )?;
         let total: i64 = tx.query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))?;
-        let mut report = DeriveReport::default();
+        let mut pass = Pass::new(&tx, country);
+        let mut read = 0;
         loop {
-            let pass = derive_in(&tx, country, 2_000)?;
-            if pass.deliveries == 0 {
+            let done = derive_in(&mut pass, PASS)?;
+            if done == 0 {
                 break;
             }
-            report.absorb(pass);
-            progress(report.deliveries, total as usize);
+            read += done;
+            progress(read, total as usize);
         }
+        let report = pass.finish()?;
         tx.commit()?;
         Ok(report)
     }
@@ -168,7 +180,7 @@ impl Writer {
             "DELETE FROM delivery_outcomes WHERE delivery_id = ?1",
             [delivery_id],
         )?;
-        let mut deliveries = load_deliveries(&tx, "d.id = ?1", [delivery_id])?;
+        let mut deliveries = load_deliveries(&tx, "id = ?1", [delivery_id])?;
         let delivery = deliveries.pop().ok_or_else(|| {
             StoreError::NotFound(format!("There is no delivery with id {delivery_id}."))
         })?;
@@ -179,15 +191,10 @@ impl Writer {
         let mut pass = Pass::new(&tx, country);
         for (profile_id, provider) in touched {
             let provider = stored::provider(&provider)?;
-            pass.profiles.insert(
-                profile_id,
-                Working {
-                    state: ProfileState::default(),
-                    provider,
-                    refold: true,
-                    keyed: None,
-                },
-            );
+            pass.load_profile(profile_id, provider)?;
+            if let Some(working) = pass.profiles.get_mut(&profile_id) {
+                working.refold = true;
+            }
         }
         pass.delivery(&delivery)?;
         let report = pass.finish()?;
@@ -238,7 +245,7 @@ impl Writer {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let profiles: Vec<(i64, String, Option<i64>)> = tx
+        let profiles: Vec<(i64, Vec<u8>, Option<i64>)> = tx
             .prepare_cached(
                 "SELECT id, state, person_id FROM source_profiles WHERE id > ?1 ORDER BY id LIMIT ?2",
             )?
@@ -249,7 +256,7 @@ impl Writer {
         let mut relink = BTreeSet::new();
         let mut rebuild = BTreeSet::new();
         for (id, state, person) in &profiles {
-            let state: ProfileState = serde_json::from_str(state)?;
+            let state = stored::state(state)?;
             let own = profile_country(&state).or(country);
             if people::update_identity_keys(&tx, *id, &state, own, &mut relink)? {
                 relink.insert(*id);
@@ -293,26 +300,28 @@ pub struct RekeyStep {
     pub people_changed: BTreeSet<i64>,
 }
 
-fn derive_in(
-    tx: &Transaction<'_>,
-    country: Option<CountryId>,
-    max_deliveries: usize,
-) -> Result<DeriveReport, StoreError> {
-    let watermark: i64 = tx.query_row(
+/// Reads up to `max` deliveries after the watermark into `pass`; returns how many it read.
+///
+/// The watermark is the newest delivery with an outcome, and outcomes are written as each
+/// delivery is read, so a pass that spans several calls picks up where the last one stopped.
+fn derive_in(pass: &mut Pass<'_>, max: usize) -> Result<usize, StoreError> {
+    let watermark: i64 = pass.tx.query_row(
         "SELECT COALESCE(MAX(delivery_id), 0) FROM delivery_outcomes",
         [],
         |r| r.get(0),
     )?;
     let pending = load_deliveries(
-        tx,
-        "d.id > ?1 ORDER BY d.id LIMIT ?2",
-        params![watermark, max_deliveries as i64],
+        pass.tx,
+        "id > ?1 ORDER BY id LIMIT ?2",
+        params![watermark, max as i64],
     )?;
-    let mut pass = Pass::new(tx, country);
     for delivery in &pending {
         pass.delivery(delivery)?;
     }
-    pass.finish()
+    if pass.profiles.len() > MAX_WORKING_PROFILES {
+        pass.flush()?;
+    }
+    Ok(pending.len())
 }
 
 /// Loads stored deliveries for derivation; `condition` follows `WHERE`.
@@ -322,34 +331,44 @@ fn load_deliveries(
     values: impl rusqlite::Params,
 ) -> Result<Vec<PendingDelivery>, StoreError> {
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT d.id, d.connection_id, c.provider, c.settings, d.headers, d.body, d.is_test,
-                d.erased_at IS NOT NULL
-         FROM deliveries d JOIN connections c ON c.id = d.connection_id
-         WHERE {condition}"
+        "SELECT id, connection_id, headers, body, is_test, erased_at IS NOT NULL
+         FROM deliveries WHERE {condition}"
     ))?;
     let rows = stmt.query_map(values, |r| {
-        Ok((
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            (r.get(0)?, r.get(1)?, r.get(4)?, r.get(5)?, r.get(6)?),
-            r.get::<_, bool>(7)?,
-        ))
+        Ok(PendingDelivery {
+            id: r.get(0)?,
+            connection_id: r.get(1)?,
+            headers: r.get(2)?,
+            body: r.get(3)?,
+            is_test: r.get(4)?,
+            erased: r.get(5)?,
+        })
     })?;
-    let mut pending = Vec::new();
-    for row in rows {
-        let (provider, settings, (id, connection_id, headers, body, is_test), erased) = row?;
-        pending.push(PendingDelivery {
-            id,
-            connection_id,
-            provider: stored::provider(&provider)?,
-            settings: serde_json::from_str(&settings)?,
-            headers,
-            body,
-            is_test,
-            erased,
-        });
-    }
-    Ok(pending)
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The events a stored delivery reads as today (None when it no longer reads: its
+/// connection's settings changed, or it was forgotten).
+pub(crate) fn events_of_stored(
+    tx: &rusqlite::Connection,
+    delivery_id: i64,
+) -> Result<Option<Vec<SourceEvent>>, StoreError> {
+    let (provider, settings, headers, body): (String, String, String, Vec<u8>) = tx
+        .prepare_cached(
+            "SELECT c.provider, c.settings, d.headers, d.body
+             FROM deliveries d JOIN connections c ON c.id = d.connection_id WHERE d.id = ?1",
+        )?
+        .query_row([delivery_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+    let settings: ConnectionSettings = serde_json::from_str(&settings)?;
+    let parsed = providers::parse(
+        stored::provider(&provider)?,
+        &settings,
+        &header_map(&headers)?,
+        &body,
+    );
+    Ok(parsed.ok().map(|p| p.events))
 }
 
 /// A profile being worked on in this pass.
@@ -360,11 +379,22 @@ struct Working {
     /// What its stored identity keys were computed from, when it was loaded with keys that
     /// match its state (so they need no work unless these fields change).
     keyed: Option<people::IdentityInputs>,
+    /// What its person's search terms and name were built from, when it was loaded (a new
+    /// record has none).
+    searched: Option<people::SearchInputs>,
+    /// Its person when it was loaded.
+    person: Option<i64>,
 }
 
+/// One derivation over many deliveries, in one transaction. Events are written as deliveries
+/// are read; each source profile touched is saved, and each person touched rebuilt, once when
+/// the pass is flushed — not once per delivery.
 struct Pass<'t> {
     tx: &'t Transaction<'t>,
     country: Option<CountryId>,
+    sources: HashMap<i64, Source>,
+    /// Source profile ids by connection and customer id, as met in this pass.
+    refs: HashMap<i64, HashMap<String, i64>>,
     profiles: HashMap<i64, Working>,
     report: DeriveReport,
 }
@@ -374,9 +404,25 @@ impl<'t> Pass<'t> {
         Pass {
             tx,
             country,
+            sources: HashMap::new(),
+            refs: HashMap::new(),
             profiles: HashMap::new(),
             report: DeriveReport::default(),
         }
+    }
+
+    fn source(&mut self, connection_id: i64) -> Result<&Source, StoreError> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.sources.entry(connection_id) {
+            let (provider, settings): (String, String) = self
+                .tx
+                .prepare_cached("SELECT provider, settings FROM connections WHERE id = ?1")?
+                .query_row([connection_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            slot.insert(Source {
+                provider: stored::provider(&provider)?,
+                settings: serde_json::from_str(&settings)?,
+            });
+        }
+        Ok(&self.sources[&connection_id])
     }
 
     fn delivery(&mut self, d: &PendingDelivery) -> Result<(), StoreError> {
@@ -388,7 +434,9 @@ impl<'t> Pass<'t> {
             return self.outcome(d.id, DeliveryStatus::Test, None, 0);
         }
         let headers = header_map(&d.headers)?;
-        match providers::parse(d.provider, &d.settings, &headers, &d.body) {
+        let source = self.source(d.connection_id)?;
+        let provider = source.provider;
+        match providers::parse(provider, &source.settings, &headers, &d.body) {
             Err(error) => {
                 self.report.needs_attention += 1;
                 self.outcome(
@@ -400,7 +448,7 @@ impl<'t> Pass<'t> {
             }
             Ok(parsed) => {
                 for (seq, event) in parsed.events.iter().enumerate() {
-                    self.event(d, seq as i64, event)?;
+                    self.event(d, provider, seq as i64, event)?;
                 }
                 self.outcome(
                     d.id,
@@ -431,29 +479,30 @@ impl<'t> Pass<'t> {
     fn event(
         &mut self,
         d: &PendingDelivery,
+        provider: Provider,
         seq: i64,
         event: &SourceEvent,
     ) -> Result<(), StoreError> {
         self.report.events += 1;
-        let profile_id = self.profile(d.connection_id, d.provider, &event.customer_ref)?;
+        let profile_id = self.profile(d.connection_id, provider, &event.customer_ref)?;
         let working = self
             .profiles
             .get_mut(&profile_id)
             .ok_or_else(|| StoreError::Corrupt("profile vanished mid-pass".into()))?;
         let (changes, summary) = if !working.refold && working.state.accepts_in_order(event) {
             let changes = working.state.apply(event);
-            let summary = summarize(d.provider, event, &changes);
-            (serde_json::to_string(&changes)?, summary)
+            let summary = summarize(provider, event, &changes);
+            (stored::changes_text(&changes)?, summary)
         } else {
-            // Older than what the profile has seen: the re-fold in `finish` computes these.
+            // Older than what the profile has seen: the re-fold in `flush` computes these.
             working.refold = true;
             ("[]".to_string(), String::new())
         };
         self.tx
             .prepare_cached(
                 "INSERT INTO events (source_profile_id, delivery_id, seq, occurred_at, kind,
-                                     event_type, input, changes, summary)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                     event_type, changes, summary)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 profile_id,
@@ -462,7 +511,6 @@ impl<'t> Pass<'t> {
                 to_millis(event.occurred_at),
                 event.kind.as_str(),
                 event.event_type,
-                serde_json::to_string(event)?,
                 changes,
                 summary
             ])?;
@@ -476,31 +524,32 @@ impl<'t> Pass<'t> {
         provider: Provider,
         customer_ref: &str,
     ) -> Result<i64, StoreError> {
-        let found: Option<(i64, String)> = self
-            .tx
-            .prepare_cached(
-                "SELECT id, state FROM source_profiles WHERE connection_id = ?1 AND customer_ref = ?2",
-            )?
-            .query_row(params![connection_id, customer_ref], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+        let known = self
+            .refs
+            .get(&connection_id)
+            .and_then(|refs| refs.get(customer_ref))
+            .copied();
+        let found = match known {
+            Some(id) => Some(id),
+            None => self
+                .tx
+                .prepare_cached(
+                    "SELECT id FROM source_profiles WHERE connection_id = ?1 AND customer_ref = ?2",
+                )?
+                .query_row(params![connection_id, customer_ref], |r| r.get(0))
+                .optional()?,
+        };
         let id = match found {
-            Some((id, state)) => {
-                if let std::collections::hash_map::Entry::Vacant(slot) = self.profiles.entry(id) {
-                    let state: ProfileState = serde_json::from_str(&state)?;
-                    slot.insert(Working {
-                        keyed: Some(people::IdentityInputs::of(&state)),
-                        state,
-                        provider,
-                        refold: false,
-                    });
-                }
+            Some(id) => {
+                self.load_profile(id, provider)?;
                 id
             }
             None => {
+                // Its state is written when the pass is flushed.
                 self.tx
                     .prepare_cached(
                         "INSERT INTO source_profiles (connection_id, customer_ref, state)
-                         VALUES (?1, ?2, '{}')",
+                         VALUES (?1, ?2, X'')",
                     )?
                     .execute(params![connection_id, customer_ref])?;
                 let id = self.tx.last_insert_rowid();
@@ -511,21 +560,55 @@ impl<'t> Pass<'t> {
                         provider,
                         refold: false,
                         keyed: None,
+                        searched: None,
+                        person: None,
                     },
                 );
                 id
             }
         };
+        if known.is_none() {
+            self.refs
+                .entry(connection_id)
+                .or_default()
+                .insert(customer_ref.to_string(), id);
+        }
         Ok(id)
     }
 
+    /// Loads a stored source profile into the pass (once).
+    fn load_profile(&mut self, id: i64, provider: Provider) -> Result<(), StoreError> {
+        if self.profiles.contains_key(&id) {
+            return Ok(());
+        }
+        let (blob, person): (Vec<u8>, Option<i64>) = self
+            .tx
+            .prepare_cached("SELECT state, person_id FROM source_profiles WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let state = stored::state(&blob)?;
+        self.profiles.insert(
+            id,
+            Working {
+                keyed: Some(people::IdentityInputs::of(&state)),
+                searched: Some(people::SearchInputs::of(&state)),
+                state,
+                provider,
+                refold: false,
+                person,
+            },
+        );
+        Ok(())
+    }
+
     /// Re-folds what needs it, saves profile states, updates identity keys, links people and
-    /// rebuilds the people rows that changed.
-    fn finish(mut self) -> Result<DeriveReport, StoreError> {
+    /// rebuilds the people rows that changed; then starts afresh (the report goes on).
+    fn flush(&mut self) -> Result<(), StoreError> {
         let mut ids: Vec<i64> = self.profiles.keys().copied().collect();
         ids.sort_unstable();
         let mut relink = BTreeSet::new();
         let mut people_to_rebuild = BTreeSet::new();
+        let mut searched_changed = HashSet::new();
+        let mut states = HashMap::with_capacity(ids.len());
         for id in ids {
             let Some(mut working) = self.profiles.remove(&id) else {
                 continue;
@@ -543,16 +626,12 @@ impl<'t> Pass<'t> {
                 )?
                 .execute(params![
                     id,
-                    serde_json::to_string(state)?,
+                    stored::state_blob(state)?,
                     state.first_event_at.map(to_millis),
                     state.last_event_at.map(to_millis),
                     state.deleted_at.map(to_millis)
                 ])?;
-            let person: Option<i64> = self
-                .tx
-                .prepare_cached("SELECT person_id FROM source_profiles WHERE id = ?1")?
-                .query_row([id], |r| r.get(0))?;
-            match person {
+            match working.person {
                 Some(person) => {
                     people_to_rebuild.insert(person);
                 }
@@ -567,16 +646,33 @@ impl<'t> Pass<'t> {
                     relink.insert(id);
                 }
             }
+            // Nor what the person is found by and called.
+            if working.searched.as_ref() != Some(&people::SearchInputs::of(state)) {
+                searched_changed.insert(id);
+            }
+            states.insert(id, working.state);
         }
-        people_to_rebuild.extend(people::relink(self.tx, relink)?);
+        let relinked = people::relink(self.tx, relink)?;
+        people_to_rebuild.extend(relinked.iter().copied());
+        let mut terms = people::TermWrites::default();
         for person in &people_to_rebuild {
-            people::rebuild_person(self.tx, *person, self.country)?;
+            let rebuild = people::Rebuild {
+                states: &states,
+                searched_changed: &searched_changed,
+                members_changed: relinked.contains(person),
+            };
+            people::rebuild_person_with(self.tx, *person, self.country, &rebuild, &mut terms)?;
         }
-        self.report.people_changed = people_to_rebuild;
+        terms.write(self.tx)?;
+        self.report.people_changed.extend(people_to_rebuild);
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<DeriveReport, StoreError> {
+        self.flush()?;
         Ok(self.report)
     }
 }
-
 /// A customer's own country (Vagaro sends one) beats the business default for their phone.
 pub(crate) fn profile_country(state: &ProfileState) -> Option<CountryId> {
     state.value("country_code").as_str().and_then(parse_country)
@@ -603,7 +699,7 @@ pub(crate) fn refold_saved(
          WHERE id = ?1",
         params![
             profile_id,
-            serde_json::to_string(&state)?,
+            stored::state_blob(&state)?,
             state.first_event_at.map(to_millis),
             state.last_event_at.map(to_millis),
             state.deleted_at.map(to_millis)
@@ -617,28 +713,42 @@ pub(crate) fn refold_saved(
 
 /// Folds all of a profile's events again, in event order, rewriting each event's computed diff
 /// and sentence. Returns the resulting state.
+///
+/// Events keep no copy of what they were read from: each delivery is parsed again (a re-fold
+/// follows a late delivery, which is rare). An event whose delivery no longer reads as it did —
+/// its connection's settings changed since — is left as it is, out of the fold, as `reprocess`
+/// would leave it out altogether.
 fn refold(
     tx: &Transaction<'_>,
     profile_id: i64,
     provider: Provider,
 ) -> Result<ProfileState, StoreError> {
-    let events: Vec<(i64, String, String, String)> = tx
+    let events: Vec<(i64, i64, i64, String, String)> = tx
         .prepare_cached(
-            "SELECT id, input, changes, summary FROM events WHERE source_profile_id = ?1
+            "SELECT id, delivery_id, seq, changes, summary FROM events WHERE source_profile_id = ?1
              ORDER BY occurred_at, delivery_id, seq",
         )?
         .query_map([profile_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?
         .collect::<Result<_, _>>()?;
+    let mut read: HashMap<i64, Option<Vec<SourceEvent>>> = HashMap::new();
     let mut state = ProfileState::default();
     let mut update =
         tx.prepare_cached("UPDATE events SET changes = ?2, summary = ?3 WHERE id = ?1")?;
-    for (id, input, old_changes, old_summary) in events {
-        let event: SourceEvent = serde_json::from_str(&input)?;
-        let changes = state.apply(&event);
-        let summary = summarize(provider, &event, &changes);
-        let changes = serde_json::to_string(&changes)?;
+    for (id, delivery_id, seq, old_changes, old_summary) in events {
+        if let std::collections::hash_map::Entry::Vacant(slot) = read.entry(delivery_id) {
+            slot.insert(events_of_stored(tx, delivery_id)?);
+        }
+        let Some(event) = read[&delivery_id]
+            .as_ref()
+            .and_then(|events| events.get(seq as usize))
+        else {
+            continue;
+        };
+        let changes = state.apply(event);
+        let summary = summarize(provider, event, &changes);
+        let changes = stored::changes_text(&changes)?;
         if changes != old_changes || summary != old_summary {
             update.execute(params![id, changes, summary])?;
         }

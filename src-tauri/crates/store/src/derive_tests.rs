@@ -320,6 +320,9 @@ fn a_database_from_before_the_kept_count_gets_it_on_opening() {
          DROP TABLE relay_devices; DROP TABLE relay_pairing_codes; DROP TABLE sealed_secrets;
          DROP TABLE relay_link; ALTER TABLE connections DROP COLUMN via_relay;
          DROP TABLE business_names;
+         ALTER TABLE events ADD COLUMN input TEXT NOT NULL DEFAULT '{}';
+         UPDATE source_profiles SET state = '{\"fields\":{}}';
+         UPDATE people SET profile = '{}';
          PRAGMA user_version = 2;",
     )
     .unwrap();

@@ -19,6 +19,7 @@ mod activity;
 mod businesses;
 mod checkpoint;
 mod connections;
+mod convert;
 mod derive;
 mod error;
 pub mod export;

@@ -19,7 +19,8 @@ use clientele_core::profile::ProfileState;
 use rusqlite::{Transaction, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 /// More profiles than this sharing one email or phone is implausible for one person.
 pub const MAX_PROFILES_PER_KEY: i64 = 25;
@@ -50,6 +51,35 @@ pub(crate) struct IdentityInputs([Value; 3]);
 impl IdentityInputs {
     pub(crate) fn of(state: &ProfileState) -> IdentityInputs {
         IdentityInputs(["email", "phone", "country_code"].map(|field| state.value(field).clone()))
+    }
+}
+
+/// What a profile gives its person's name, emails, phones and search terms (besides its
+/// identity keys and customer id): when none of it changed, a delivery updates the person's
+/// profile and times and leaves the terms alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SearchInputs {
+    fields: [Value; 7],
+    seen: BTreeMap<String, BTreeSet<String>>,
+    deleted: bool,
+}
+
+impl SearchInputs {
+    pub(crate) fn of(state: &ProfileState) -> SearchInputs {
+        SearchInputs {
+            fields: [
+                "full_name",
+                "first_name",
+                "last_name",
+                "company",
+                "email",
+                "phone",
+                "country_code",
+            ]
+            .map(|field| state.value(field).clone()),
+            seen: state.identifiers_seen.clone(),
+            deleted: state.deleted_at.is_some(),
+        }
     }
 }
 
@@ -324,13 +354,50 @@ pub(crate) fn relink(
 }
 
 /// A member profile as the person row needs it.
-struct Member {
+struct Member<'s> {
     id: i64,
     provider: Provider,
     connection: String,
     customer_ref: String,
-    state: ProfileState,
+    state: Cow<'s, ProfileState>,
     deleted: bool,
+}
+
+/// Search terms to remove and add, written in term order once a pass has rebuilt its people
+/// (terms of people built one after another are spread over the whole index; sorted, each
+/// page is visited once).
+#[derive(Debug, Default)]
+pub(crate) struct TermWrites {
+    gone: Vec<(String, i64)>,
+    added: Vec<(String, i64)>,
+}
+
+impl TermWrites {
+    pub(crate) fn write(mut self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+        self.gone.sort_unstable();
+        self.added.sort_unstable();
+        let mut delete =
+            tx.prepare_cached("DELETE FROM person_terms WHERE term = ?1 AND person_id = ?2")?;
+        for (term, person) in &self.gone {
+            delete.execute(params![term, person])?;
+        }
+        let mut insert =
+            tx.prepare_cached("INSERT INTO person_terms (term, person_id) VALUES (?1, ?2)")?;
+        for (term, person) in &self.added {
+            insert.execute(params![term, person])?;
+        }
+        Ok(())
+    }
+}
+
+/// What a derivation pass knows when it rebuilds a person.
+pub(crate) struct Rebuild<'a> {
+    /// States of the profiles the pass just saved (not read back).
+    pub(crate) states: &'a HashMap<i64, ProfileState>,
+    /// Profiles whose [`SearchInputs`] changed in the pass.
+    pub(crate) searched_changed: &'a HashSet<i64>,
+    /// The person gained, lost or relinked members.
+    pub(crate) members_changed: bool,
 }
 
 /// Brings `person_id`'s row and search terms in line with its members, or deletes them when it
@@ -348,9 +415,29 @@ pub(crate) fn rebuild_person(
     person_id: i64,
     country: Option<CountryId>,
 ) -> Result<(), StoreError> {
+    let mut terms = TermWrites::default();
+    let rebuild = Rebuild {
+        states: &HashMap::new(),
+        searched_changed: &HashSet::new(),
+        members_changed: true,
+    };
+    rebuild_person_with(tx, person_id, country, &rebuild, &mut terms)?;
+    terms.write(tx)
+}
+
+/// [`rebuild_person`] within a derivation pass: member states the pass holds are not read
+/// back, and when neither the members nor what they give the person's name and terms changed,
+/// only the profile, times and deletion are written.
+pub(crate) fn rebuild_person_with(
+    tx: &Transaction<'_>,
+    person_id: i64,
+    country: Option<CountryId>,
+    pass: &Rebuild<'_>,
+    term_writes: &mut TermWrites,
+) -> Result<(), StoreError> {
     let members: Vec<Member> = tx
         .prepare_cached(
-            "SELECT sp.id, c.provider, c.name, sp.customer_ref, sp.state, sp.deleted_at
+            "SELECT sp.id, c.provider, c.name, sp.customer_ref, sp.deleted_at
              FROM source_profiles sp JOIN connections c ON c.id = sp.connection_id
              WHERE sp.person_id = ?1 ORDER BY sp.id",
         )?
@@ -360,26 +447,25 @@ pub(crate) fn rebuild_person(
                 stored::column(r, 1, stored::provider)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, Option<i64>>(4)?,
             ))
         })?
         .map(|row| {
-            let (id, provider, connection, customer_ref, state, deleted_at) = row?;
+            let (id, provider, connection, customer_ref, deleted_at) = row?;
+            let state = match pass.states.get(&id) {
+                Some(state) => Cow::Borrowed(state),
+                None => Cow::Owned(stored_state(tx, id)?),
+            };
             Ok(Member {
                 id,
                 provider,
                 connection,
                 customer_ref,
-                state: serde_json::from_str(&state)?,
+                state,
                 deleted: deleted_at.is_some(),
             })
         })
         .collect::<Result<_, StoreError>>()?;
-    let old_terms: BTreeSet<String> = tx
-        .prepare_cached("SELECT term FROM person_terms WHERE person_id = ?1")?
-        .query_map([person_id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
     if members.is_empty() {
         tx.prepare_cached("DELETE FROM person_terms WHERE person_id = ?1")?
             .execute([person_id])?;
@@ -387,6 +473,43 @@ pub(crate) fn rebuild_person(
             .execute([person_id])?;
         return Ok(());
     }
+    let first = members.iter().filter_map(|m| m.state.first_event_at).min();
+    let last = members.iter().filter_map(|m| m.state.last_event_at).max();
+    let deleted = members.iter().all(|m| m.deleted);
+    let searched_changed = pass.members_changed
+        || members
+            .iter()
+            .any(|m| pass.searched_changed.contains(&m.id));
+    if !searched_changed {
+        let profile = merged_profile(&members);
+        // Written only when it differs: a delivery that changes nothing here leaves the page
+        // alone.
+        let updated = tx
+            .prepare_cached(
+                "UPDATE people SET profile = ?2, first_event_at = ?3, last_event_at = ?4,
+                                   deleted = ?5
+                 WHERE id = ?1 AND (profile, first_event_at, last_event_at, deleted)
+                                   IS NOT (?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                person_id,
+                stored::profile_blob(&profile)?,
+                first.map(crate::to_millis),
+                last.map(crate::to_millis),
+                deleted
+            ])?;
+        let exists = || {
+            tx.prepare_cached("SELECT 1 FROM people WHERE id = ?1")
+                .and_then(|mut s| s.exists([person_id]))
+        };
+        if updated == 1 || exists()? {
+            return Ok(());
+        }
+    }
+    let old_terms: BTreeSet<String> = tx
+        .prepare_cached("SELECT term FROM person_terms WHERE person_id = ?1")?
+        .query_map([person_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
 
     let profile = merged_profile(&members);
     let mut emails = BTreeSet::new();
@@ -441,9 +564,6 @@ pub(crate) fn rebuild_person(
     }
     let display_name = display_name(&profile, &emails, &phones, &members[0]);
     add_words(&mut terms, &display_name);
-    let first = members.iter().filter_map(|m| m.state.first_event_at).min();
-    let last = members.iter().filter_map(|m| m.state.last_event_at).max();
-    let deleted = members.iter().all(|m| m.deleted);
     // Written only when it differs: an update that changes nothing here leaves the page alone.
     tx.prepare_cached(
         "INSERT INTO people (id, display_name, emails, phones, profile, first_event_at,
@@ -462,23 +582,27 @@ pub(crate) fn rebuild_person(
         display_name,
         serde_json::to_string(&emails)?,
         serde_json::to_string(&phones)?,
-        serde_json::to_string(&profile)?,
+        stored::profile_blob(&profile)?,
         first.map(crate::to_millis),
         last.map(crate::to_millis),
         deleted
     ])?;
     terms.retain(|t| !t.is_empty());
-    let mut delete =
-        tx.prepare_cached("DELETE FROM person_terms WHERE term = ?1 AND person_id = ?2")?;
     for gone in old_terms.difference(&terms) {
-        delete.execute(params![gone, person_id])?;
+        term_writes.gone.push((gone.clone(), person_id));
     }
-    let mut insert =
-        tx.prepare_cached("INSERT INTO person_terms (term, person_id) VALUES (?1, ?2)")?;
     for added in terms.difference(&old_terms) {
-        insert.execute(params![added, person_id])?;
+        term_writes.added.push((added.clone(), person_id));
     }
     Ok(())
+}
+
+/// A source profile's saved state.
+fn stored_state(tx: &Transaction<'_>, profile_id: i64) -> Result<ProfileState, StoreError> {
+    let blob: Vec<u8> = tx
+        .prepare_cached("SELECT state FROM source_profiles WHERE id = ?1")?
+        .query_row([profile_id], |r| r.get(0))?;
+    stored::state(&blob)
 }
 
 /// Canonical fields only (no `provider.path`), each the latest non-empty value across members,

@@ -109,3 +109,55 @@ mod tests {
         );
     }
 }
+
+/// A source profile's folded state as stored: JSON, packed.
+pub(crate) fn state_blob(
+    state: &clientele_core::profile::ProfileState,
+) -> Result<Vec<u8>, StoreError> {
+    Ok(crate::pack::pack(
+        crate::pack::Dict::States,
+        &serde_json::to_vec(state)?,
+    ))
+}
+
+/// A source profile's folded state, read back from [`state_blob`].
+pub(crate) fn state(blob: &[u8]) -> Result<clientele_core::profile::ProfileState, StoreError> {
+    Ok(serde_json::from_slice(&crate::pack::unpack(
+        crate::pack::Dict::States,
+        blob,
+    )?)?)
+}
+
+/// A person's merged profile as stored: JSON (field → value, provider, connection, at,
+/// source_profile), packed.
+pub(crate) fn profile_blob(profile: &impl serde::Serialize) -> Result<Vec<u8>, StoreError> {
+    Ok(crate::pack::pack(
+        crate::pack::Dict::Profiles,
+        &serde_json::to_vec(profile)?,
+    ))
+}
+
+/// A person's merged profile as JSON text, read back from [`profile_blob`].
+pub(crate) fn profile_json(blob: &[u8]) -> Result<Vec<u8>, StoreError> {
+    crate::pack::unpack(crate::pack::Dict::Profiles, blob)
+}
+
+/// A timeline event's changes as stored: `[[field, old, new], …]` — the same values as the
+/// `{"field", "old", "new"}` objects the window gets, without repeating the three names in every
+/// change of every event.
+pub(crate) fn changes_text(changes: &[clientele_core::Change]) -> Result<String, StoreError> {
+    let rows: Vec<(&str, &serde_json::Value, &serde_json::Value)> = changes
+        .iter()
+        .map(|c| (c.field.as_str(), &c.old, &c.new))
+        .collect();
+    Ok(serde_json::to_string(&rows)?)
+}
+
+/// A timeline event's changes, read back from [`changes_text`].
+pub(crate) fn changes(text: &str) -> Result<Vec<clientele_core::Change>, StoreError> {
+    let rows: Vec<(String, serde_json::Value, serde_json::Value)> = serde_json::from_str(text)?;
+    Ok(rows
+        .into_iter()
+        .map(|(field, old, new)| clientele_core::Change { field, old, new })
+        .collect())
+}

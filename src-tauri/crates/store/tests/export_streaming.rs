@@ -10,8 +10,8 @@
 
 use chrono::Utc;
 use clientele_core::export::ExportProfile;
-use clientele_store::Store;
 use clientele_store::export::{ExportRequest, RunOutcome, run_export};
+use clientele_store::{Store, pack};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -99,6 +99,26 @@ fn bulk_people(store: &Store) {
         "#
     ))
     .unwrap();
+    // The store keeps merged profiles packed: pack what SQLite wrote as text.
+    let tx = conn.unchecked_transaction().unwrap();
+    {
+        let mut read = tx
+            .prepare("SELECT id, profile FROM people ORDER BY id")
+            .unwrap();
+        let mut write = tx
+            .prepare("UPDATE people SET profile = ?2 WHERE id = ?1")
+            .unwrap();
+        let rows: Vec<(i64, String)> = read
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for (id, profile) in rows {
+            let packed = pack::pack(pack::Dict::Profiles, profile.as_bytes());
+            write.execute(rusqlite::params![id, packed]).unwrap();
+        }
+    }
+    tx.commit().unwrap();
 }
 
 /// Ten columns for CSV; five for XLSX (text, number, date), which is several times slower per

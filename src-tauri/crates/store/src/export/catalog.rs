@@ -98,11 +98,12 @@ fn provider_paths(store: &Store) -> Result<BTreeSet<String>, ExportError> {
     let mut stmt = reader
         .conn
         .prepare("SELECT state FROM source_profiles ORDER BY id DESC LIMIT ?1")?;
-    let states = stmt.query_map([RECORDS_SCANNED], |r| r.get::<_, String>(0))?;
+    let states = stmt.query_map([RECORDS_SCANNED], |r| r.get::<_, Vec<u8>>(0))?;
     let mut paths = BTreeSet::new();
     for state in states {
+        let state = crate::pack::unpack(crate::pack::Dict::States, &state?)?;
         let state: serde_json::Value =
-            serde_json::from_str(&state?).map_err(crate::StoreError::from)?;
+            serde_json::from_slice(&state).map_err(crate::StoreError::from)?;
         if let Some(fields) = state.get("fields").and_then(|f| f.as_object()) {
             paths.extend(
                 fields
@@ -178,17 +179,10 @@ pub fn filter_values(
 ) -> Result<(Vec<String>, Vec<String>), ExportError> {
     use std::collections::BTreeMap;
     let reader = store.reader()?;
-    let mut stmt = reader.conn.prepare(
-        "SELECT json_extract(profile, '$.loyalty_tier.value'),
-                json_extract(profile, '$.tags.value')
-         FROM people WHERE deleted = 0",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, Option<rusqlite::types::Value>>(0)?,
-            r.get::<_, Option<rusqlite::types::Value>>(1)?,
-        ))
-    })?;
+    let mut stmt = reader
+        .conn
+        .prepare("SELECT profile FROM people WHERE deleted = 0")?;
+    let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
     // lower-cased → (spelling → how many)
     type Seen = BTreeMap<String, BTreeMap<String, usize>>;
     let mut tiers: Seen = BTreeMap::new();
@@ -203,27 +197,46 @@ pub fn filter_values(
                 .or_default() += 1;
         }
     };
+    #[derive(serde::Deserialize)]
+    struct Wanted {
+        #[serde(default)]
+        value: serde_json::Value,
+    }
+    #[derive(serde::Deserialize)]
+    struct Profile {
+        loyalty_tier: Option<Wanted>,
+        tags: Option<Wanted>,
+    }
     for row in rows {
-        let (tier, tag_list) = row?;
-        match tier {
-            Some(rusqlite::types::Value::Text(t)) => note(&mut tiers, &t),
-            Some(rusqlite::types::Value::Integer(n)) => note(&mut tiers, &n.to_string()),
+        let profile = crate::stored::profile_json(&row?)?;
+        let profile: Profile = serde_json::from_slice(&profile).map_err(crate::StoreError::from)?;
+        match profile.loyalty_tier.map(|w| w.value) {
+            Some(serde_json::Value::String(t)) => note(&mut tiers, &t),
+            Some(serde_json::Value::Number(n)) if n.is_i64() => note(&mut tiers, &n.to_string()),
             _ => {}
         }
-        if let Some(rusqlite::types::Value::Text(list)) = tag_list {
-            // json_extract gives an array as JSON text, a string as itself.
-            match serde_json::from_str::<serde_json::Value>(&list) {
-                Ok(serde_json::Value::Array(items)) => {
-                    for item in items.iter().filter_map(|i| i.as_str()) {
-                        note(&mut tags, item);
-                    }
+        match profile.tags.map(|w| w.value) {
+            Some(serde_json::Value::Array(items)) => {
+                for item in items.iter().filter_map(|i| i.as_str()) {
+                    note(&mut tags, item);
                 }
-                _ => {
-                    for item in list.split([',', ';']) {
-                        note(&mut tags, item);
+            }
+            // A list written as text: JSON, or words between commas or semicolons.
+            Some(serde_json::Value::String(list)) => {
+                match serde_json::from_str::<serde_json::Value>(&list) {
+                    Ok(serde_json::Value::Array(items)) => {
+                        for item in items.iter().filter_map(|i| i.as_str()) {
+                            note(&mut tags, item);
+                        }
+                    }
+                    _ => {
+                        for item in list.split([',', ';']) {
+                            note(&mut tags, item);
+                        }
                     }
                 }
             }
+            _ => {}
         }
     }
     let spelled = |seen: Seen| -> Vec<String> {

@@ -13,7 +13,6 @@
 
 use crate::StoreError;
 use crate::time::{from_millis, to_millis};
-use clientele_core::Change;
 use clientele_core::export::{CompiledProfile, EventRow, PersonRow, RecordRow, RowKind, RowRef};
 use clientele_core::profile::FieldValue;
 use rusqlite::types::Value as SqlValue;
@@ -153,11 +152,10 @@ pub(crate) fn stream_sql(c: &CompiledProfile) -> (String, Vec<SqlValue>) {
         }
         RowKind::Events => {
             let q = events_query(c);
-            let input = if c.needs.details { ", e.input" } else { "" };
             (
                 format!(
                     "SELECT e.delivery_id, e.seq, e.occurred_at, e.kind, e.event_type, e.summary,
-                            e.changes, c.provider, c.name, sp.customer_ref, sp.person_id{input}
+                            e.changes, c.provider, c.name, sp.customer_ref, sp.person_id
                      FROM events e INDEXED BY events_time
                      CROSS JOIN source_profiles sp CROSS JOIN connections c
                      {} ORDER BY e.occurred_at, e.delivery_id, e.seq",
@@ -217,13 +215,21 @@ pub(crate) fn for_each<E: From<StoreError>>(
         }
         RowKind::Events => {
             let mut people = PersonCache::default();
+            // Events keep no copy of what they were read from: a column that shows an event's
+            // details reads its delivery again (the last one read is kept: a delivery's events
+            // are usually next to each other).
+            let mut read: Option<(i64, Option<Vec<clientele_core::SourceEvent>>)> = None;
             while let Some(r) = rows.next().map_err(StoreError::from)? {
                 let changes: String = r.get(6).map_err(StoreError::from)?;
                 let details = if c.needs.details {
-                    let input: String = r.get(11).map_err(StoreError::from)?;
-                    serde_json::from_str::<EventInput>(&input)
-                        .map_err(StoreError::from)?
-                        .details
+                    let delivery: i64 = r.get(0).map_err(StoreError::from)?;
+                    let seq: i64 = r.get(1).map_err(StoreError::from)?;
+                    if read.as_ref().is_none_or(|(id, _)| *id != delivery) {
+                        read = Some((delivery, crate::derive::events_of_stored(conn, delivery)?));
+                    }
+                    read.as_ref()
+                        .and_then(|(_, events)| events.as_ref()?.get(seq as usize))
+                        .map_or(Value::Null, |e| e.details.clone())
                 } else {
                     Value::Null
                 };
@@ -236,7 +242,7 @@ pub(crate) fn for_each<E: From<StoreError>>(
                     summary: r.get(5).map_err(StoreError::from)?,
                     // Parsed only when a column shows them: most exports of events don't.
                     changes: if c.needs.changes {
-                        serde_json::from_str::<Vec<Change>>(&changes).map_err(StoreError::from)?
+                        crate::stored::changes(&changes)?
                     } else {
                         Vec::new()
                     },
@@ -261,12 +267,6 @@ pub(crate) fn for_each<E: From<StoreError>>(
         }
     }
     Ok(())
-}
-
-#[derive(Deserialize)]
-struct EventInput {
-    #[serde(default)]
-    details: Value,
 }
 
 #[derive(Deserialize)]
@@ -352,11 +352,13 @@ fn person_from(
 ) -> Result<PersonRow, StoreError> {
     let emails: String = r.get(2)?;
     let phones: String = r.get(3)?;
-    let profile: String = r.get(4)?;
+    let profile: Vec<u8> = r.get(4)?;
+    let profile = crate::stored::profile_json(&profile)?;
+    let profile = std::str::from_utf8(&profile).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let first: Option<i64> = r.get(5)?;
     let last: Option<i64> = r.get(6)?;
     let id: i64 = r.get(0)?;
-    let merged = wanted_values(&profile, c.profile_fields(), c.reads_consent())?;
+    let merged = wanted_values(profile, c.profile_fields(), c.reads_consent())?;
     let mut person = PersonRow {
         id,
         display_name: r.get(1)?,
@@ -397,14 +399,20 @@ fn records_of(
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
             r.get::<_, String>(3)?,
-            r.get::<_, Option<String>>(4)?,
+            r.get::<_, Option<Vec<u8>>>(4)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
         let (id, provider, connection, customer_ref, state) = row?;
         let fields = match state {
-            Some(s) => serde_json::from_str::<StateFields>(&s)?.fields,
+            Some(s) => {
+                serde_json::from_slice::<StateFields>(&crate::pack::unpack(
+                    crate::pack::Dict::States,
+                    &s,
+                )?)?
+                .fields
+            }
             None => BTreeMap::new(),
         };
         out.push(RecordRow {

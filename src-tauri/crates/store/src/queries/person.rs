@@ -88,7 +88,7 @@ impl Reader {
         emails: &[String],
         phone_source: Option<i64>,
     ) -> Result<MemberFacts, StoreError> {
-        let states: Vec<(i64, String)> = self
+        let states: Vec<(i64, Vec<u8>)> = self
             .conn
             .prepare_cached(
                 "SELECT id, state FROM source_profiles WHERE person_id = ?1 ORDER BY id",
@@ -105,7 +105,7 @@ impl Reader {
         let mut current_phones = BTreeSet::new();
         let mut seen_phones = BTreeSet::new();
         for (id, state) in states {
-            let state: ProfileState = serde_json::from_str(&state)?;
+            let state: ProfileState = stored::state(&state)?;
             let country = state
                 .value("country_code")
                 .as_str()
@@ -158,7 +158,7 @@ impl Reader {
 
     /// Everything about one person, timeline oldest first.
     pub fn person(&self, id: i64) -> Result<PersonDetail, StoreError> {
-        let row: Option<(String, String, String, String, bool)> = self
+        let row: Option<(String, String, String, Vec<u8>, bool)> = self
             .conn
             .prepare_cached(
                 "SELECT display_name, emails, phones, profile, deleted FROM people WHERE id = ?1",
@@ -169,7 +169,8 @@ impl Reader {
             .optional()?;
         let (display_name, emails, phones, profile_json, deleted) =
             row.ok_or_else(|| StoreError::NotFound(format!("There is no customer with id {id}.")))?;
-        let merged: BTreeMap<String, Value> = serde_json::from_str(&profile_json)?;
+        let merged: BTreeMap<String, Value> =
+            serde_json::from_slice(&stored::profile_json(&profile_json)?)?;
         let mut profile = BTreeMap::new();
         let mut profile_sources = BTreeMap::new();
         for (field, v) in &merged {
@@ -234,7 +235,7 @@ impl Reader {
                     kind,
                     event_type,
                     summary,
-                    changes: serde_json::from_str(&changes)?,
+                    changes: stored::changes(&changes)?,
                     delivery_id,
                 })
             })
