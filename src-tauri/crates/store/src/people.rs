@@ -349,6 +349,19 @@ pub(crate) fn relink(
                 work.extend(left.into_iter().filter(|id| !done.contains(id)));
             }
         }
+        // Members the walk no longer reaches (a key they shared with the person went away) keep
+        // this person's id until they are walked from themselves.
+        let stale: Vec<i64> = tx
+            .prepare_cached("SELECT id FROM source_profiles WHERE person_id = ?1")?
+            .query_map([person_id], |r| r.get(0))?
+            .collect::<Result<Vec<i64>, _>>()?
+            .into_iter()
+            .filter(|id| !members.contains_key(id))
+            .collect();
+        if !stale.is_empty() {
+            affected.insert(person_id);
+            work.extend(stale.into_iter().filter(|id| !done.contains(id)));
+        }
     }
     Ok(affected)
 }
