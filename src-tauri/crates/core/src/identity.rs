@@ -107,63 +107,70 @@ pub struct Phone {
 /// Parses `raw` as a phone number, using `default_country` for numbers written without a country
 /// code. Only numbers that libphonenumber considers valid are returned.
 ///
-/// Results are remembered per thread (a bounded memo): validating a number with libphonenumber
-/// runs dozens of regular expressions, and the same numbers come back again and again — an
-/// export formats a person's phone on every row of their timeline, and derivation reads a
-/// profile's number each time its email, phone or country changes. (Search terms don't parse
-/// at all: see [`national_digits_of_e164`].) The answer depends only on the arguments, so
-/// remembering it changes nothing.
+/// Results are remembered (a bounded memo shared by every thread): validating a number with
+/// libphonenumber runs dozens of regular expressions, and the same numbers come back again and
+/// again — an export formats a person's phone on every row of their timeline, derivation reads a
+/// profile's number each time its email, phone or country changes, and a derivation that
+/// parses deliveries on one thread and folds them on another asks about the same numbers on
+/// both. The answer depends only on the arguments, so remembering it changes nothing.
 pub fn parse_phone(raw: &str, default_country: Option<country::Id>) -> Option<Phone> {
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-    /// Entries kept per thread before the memo starts afresh (a few hundred kB at most).
-    const PHONE_MEMO: usize = 4_096;
-    /// By default country, then by the text as given: a lookup borrows `raw`, so a number
-    /// already seen costs no allocation.
-    #[derive(Default)]
-    struct Memo {
-        by_country: HashMap<Option<country::Id>, HashMap<String, Option<Phone>>>,
-        len: usize,
-    }
-    impl Memo {
-        fn insert(&mut self, country: Option<country::Id>, raw: String, phone: Option<Phone>) {
-            if self.len >= PHONE_MEMO {
-                *self = Memo::default();
-            }
-            if self
-                .by_country
-                .entry(country)
-                .or_default()
-                .insert(raw, phone)
-                .is_none()
-            {
-                self.len += 1;
-            }
-        }
-    }
-    thread_local! {
-        static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
-    }
-    let found = MEMO.with(|memo| {
-        memo.borrow()
-            .by_country
-            .get(&default_country)
-            .and_then(|numbers| numbers.get(raw))
-            .cloned()
-    });
-    if let Some(found) = found {
+    if let Some(found) = remembered_phone(raw, default_country) {
         return found;
     }
     let parsed = parse_phone_uncached(raw, default_country);
-    MEMO.with(|memo| {
-        let mut memo = memo.borrow_mut();
-        // A valid number is also asked about in its E.164 form, without a country.
-        if let Some(phone) = &parsed {
-            memo.insert(None, phone.e164.clone(), parsed.clone());
-        }
-        memo.insert(default_country, raw.to_string(), parsed.clone());
-    });
+    let mut memo = PHONE_MEMO.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // A valid number is also asked about in its E.164 form, without a country.
+    if let Some(phone) = &parsed {
+        memo.insert(None, phone.e164.clone(), parsed.clone());
+    }
+    memo.insert(default_country, raw.to_string(), parsed.clone());
     parsed
+}
+
+/// Entries the phone memo keeps before it starts afresh (a few MB at most): enough for the
+/// numbers a derivation pass meets between parsing a delivery and saving its profile.
+const PHONE_MEMO_ENTRIES: usize = 131_072;
+
+/// By default country, then by the text as given: a lookup borrows `raw`, so a number already
+/// seen costs no allocation.
+#[derive(Default)]
+struct PhoneMemo {
+    by_country: std::collections::HashMap<
+        Option<country::Id>,
+        std::collections::HashMap<String, Option<Phone>>,
+    >,
+    len: usize,
+}
+
+impl PhoneMemo {
+    fn insert(&mut self, country: Option<country::Id>, raw: String, phone: Option<Phone>) {
+        if self.len >= PHONE_MEMO_ENTRIES {
+            *self = PhoneMemo::default();
+        }
+        if self
+            .by_country
+            .entry(country)
+            .or_default()
+            .insert(raw, phone)
+            .is_none()
+        {
+            self.len += 1;
+        }
+    }
+}
+
+static PHONE_MEMO: std::sync::LazyLock<std::sync::Mutex<PhoneMemo>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// What the memo knows about `raw` (None: not asked yet).
+fn remembered_phone(raw: &str, default_country: Option<country::Id>) -> Option<Option<Phone>> {
+    PHONE_MEMO
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .by_country
+        .get(&default_country)
+        .and_then(|numbers| numbers.get(raw))
+        .cloned()
 }
 
 fn parse_phone_uncached(raw: &str, default_country: Option<country::Id>) -> Option<Phone> {
@@ -195,6 +202,10 @@ pub fn warm_up() {
 /// most of what parsing costs, and search terms need the digits of every member's every phone
 /// each time a person changes.
 pub fn national_digits_of_e164(e164: &str) -> Option<String> {
+    // A key was made by `parse_phone`, which remembered it in this form.
+    if let Some(Some(phone)) = remembered_phone(e164, None) {
+        return Some(phone.national_digits);
+    }
     let number = phonenumber::parse(None, e164).ok()?;
     Some(number.national().value().to_string())
 }

@@ -20,7 +20,7 @@ use crate::{StoreError, Writer};
 use clientele_core::identity::{CountryId, parse_country};
 use clientele_core::profile::ProfileState;
 use clientele_core::summary::summarize;
-use clientele_core::{ConnectionSettings, Provider, SourceEvent, providers};
+use clientele_core::{ConnectionSettings, ParsedDelivery, Provider, SourceEvent, providers};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -77,10 +77,174 @@ struct PendingDelivery {
     erased: bool,
 }
 
+/// What a pass needs of a delivery once it has been parsed.
+struct DeliveryMeta {
+    id: i64,
+    connection_id: i64,
+    is_test: bool,
+    erased: bool,
+}
+
+impl PendingDelivery {
+    fn meta(&self) -> DeliveryMeta {
+        DeliveryMeta {
+            id: self.id,
+            connection_id: self.connection_id,
+            is_test: self.is_test,
+            erased: self.erased,
+        }
+    }
+}
+
 /// A connection's provider and settings, read once per pass.
 struct Source {
     provider: Provider,
     settings: ConnectionSettings,
+}
+
+/// Reads a delivery with its connection's adapter; a body that doesn't read gives the reason.
+fn parse(
+    source: &Source,
+    d: &PendingDelivery,
+) -> Result<Result<ParsedDelivery, String>, StoreError> {
+    let headers = header_map(&d.headers)?;
+    Ok(
+        providers::parse(source.provider, &source.settings, &headers, &d.body)
+            .map_err(|e| e.to_string()),
+    )
+}
+
+/// Below this many deliveries a pass reads and parses them itself; from it on, a second thread
+/// reads and parses ahead while the pass folds and writes (a desk catching up from a relay,
+/// `reprocess`, a listener's backlog).
+const PREFETCH_FROM: usize = 2_000;
+
+/// Deliveries read and parsed on another thread, in id order, a batch at a time.
+struct Prefetch {
+    batches: std::sync::mpsc::Receiver<Result<Vec<(DeliveryMeta, Option<Result<ParsedDelivery, String>>)>, StoreError>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Prefetch {
+    /// Starts reading the deliveries after `after` (at most `max`) from the database at `path`.
+    ///
+    /// It reads its own snapshot through its own connection: the pass's transaction holds the
+    /// write lock, so nothing it would read can change meanwhile. It also parses the phone
+    /// numbers it meets (the memo is shared), so saving a profile finds them parsed.
+    fn start(
+        path: &std::path::Path,
+        after: i64,
+        max: usize,
+        country: Option<CountryId>,
+    ) -> Result<Prefetch, StoreError> {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let (send, batches) = std::sync::mpsc::sync_channel(4);
+        let thread = std::thread::Builder::new()
+            .name("derive-prefetch".into())
+            .spawn(move || {
+                let result = (|| -> Result<(), StoreError> {
+                    let tx = conn.unchecked_transaction()?;
+                    let mut sources = HashMap::new();
+                    let mut stmt = tx.prepare("SELECT id, provider, settings FROM connections")?;
+                    for row in stmt.query_map([], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                    })? {
+                        let (id, provider, settings) = row?;
+                        sources.insert(
+                            id,
+                            Source {
+                                provider: stored::provider(&provider)?,
+                                settings: serde_json::from_str(&settings)?,
+                            },
+                        );
+                    }
+                    let mut sent = 0;
+                    let mut last = after;
+                    while sent < max {
+                        let want = (max - sent).min(PASS);
+                        let pending = load_deliveries(
+                            &tx,
+                            "id > ?1 ORDER BY id LIMIT ?2",
+                            params![last, want as i64],
+                        )?;
+                        let Some(newest) = pending.last().map(|d| d.id) else {
+                            break;
+                        };
+                        let mut batch = Vec::with_capacity(pending.len());
+                        for d in &pending {
+                            let parsed = match sources.get(&d.connection_id) {
+                                Some(source) if !d.erased && !d.is_test => {
+                                    let parsed = parse(source, d)?;
+                                    if let Ok(parsed) = &parsed {
+                                        warm_phones(parsed, country);
+                                    }
+                                    Some(parsed)
+                                }
+                                _ => None,
+                            };
+                            batch.push((d.meta(), parsed));
+                        }
+                        sent += pending.len();
+                        last = newest;
+                        if send.send(Ok(batch)).is_err() {
+                            return Ok(());
+                        }
+                        if sent < max && pending.len() < want {
+                            break;
+                        }
+                    }
+                    Ok(())
+                })();
+                if let Err(e) = result {
+                    let _ = send.send(Err(e));
+                }
+            })
+            .map_err(|e| StoreError::Corrupt(format!("couldn't start reading ahead: {e}")))?;
+        Ok(Prefetch {
+            batches,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        // Stop it (its sends fail once the receiver is gone) and wait, so its connection is
+        // closed before the pass's transaction ends.
+        let (_, closed) = std::sync::mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.batches, closed));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Parses the phone numbers in `parsed` as a profile will when its identity keys are made, so
+/// the answer is in the shared memo by then.
+fn warm_phones(parsed: &ParsedDelivery, country: Option<CountryId>) {
+    for event in &parsed.events {
+        let own = event
+            .fields
+            .get("country_code")
+            .and_then(|c| c.as_str())
+            .and_then(parse_country)
+            .or(country);
+        let phones = event.fields.get("phone").into_iter().chain(
+            event
+                .changes
+                .iter()
+                .flatten()
+                .filter(|c| c.field == "phone")
+                .flat_map(|c| [&c.old, &c.new]),
+        );
+        for phone in phones.filter_map(|v| v.as_str()) {
+            let _ = clientele_core::identity::parse_phone(phone, own);
+        }
+    }
 }
 
 impl Writer {
@@ -100,15 +264,7 @@ impl Writer {
                 .conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut pass = Pass::new(&tx, country);
-            let mut read = 0;
-            while read < max_deliveries {
-                let want = (max_deliveries - read).min(PASS);
-                let done = derive_in(&mut pass, want)?;
-                read += done;
-                if done < want {
-                    break;
-                }
-            }
+            derive_in(&mut pass, max_deliveries, &mut |_| {})?;
             let report = pass.finish()?;
             tx.commit()?;
             Ok(report)
@@ -145,15 +301,9 @@ impl Writer {
         )?;
         let total: i64 = tx.query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))?;
         let mut pass = Pass::new(&tx, country);
-        let mut read = 0;
-        loop {
-            let done = derive_in(&mut pass, PASS)?;
-            if done == 0 {
-                break;
-            }
-            read += done;
-            progress(read, total as usize);
-        }
+        derive_in(&mut pass, usize::MAX, &mut |read| {
+            progress(read, total as usize)
+        })?;
         let report = pass.finish()?;
         tx.commit()?;
         Ok(report)
@@ -304,24 +454,54 @@ pub struct RekeyStep {
 ///
 /// The watermark is the newest delivery with an outcome, and outcomes are written as each
 /// delivery is read, so a pass that spans several calls picks up where the last one stopped.
-fn derive_in(pass: &mut Pass<'_>, max: usize) -> Result<usize, StoreError> {
+fn derive_in(
+    pass: &mut Pass<'_>,
+    max: usize,
+    progress: &mut dyn FnMut(usize),
+) -> Result<usize, StoreError> {
     let watermark: i64 = pass.tx.query_row(
         "SELECT COALESCE(MAX(delivery_id), 0) FROM delivery_outcomes",
         [],
         |r| r.get(0),
     )?;
-    let pending = load_deliveries(
-        pass.tx,
-        "id > ?1 ORDER BY id LIMIT ?2",
-        params![watermark, max as i64],
-    )?;
-    for delivery in &pending {
-        pass.delivery(delivery)?;
+    let mut read = 0;
+    let path = pass.tx.path().filter(|p| !p.is_empty()).map(std::path::PathBuf::from);
+    if let (true, Some(path)) = (max >= PREFETCH_FROM, path) {
+        let prefetch = Prefetch::start(&path, watermark, max, pass.country)?;
+        while let Ok(batch) = prefetch.batches.recv() {
+            for (delivery, parsed) in batch? {
+                pass.apply(&delivery, parsed)?;
+                read += 1;
+            }
+            if pass.profiles.len() > MAX_WORKING_PROFILES {
+                pass.flush()?;
+            }
+            progress(read);
+        }
+        return Ok(read);
     }
-    if pass.profiles.len() > MAX_WORKING_PROFILES {
-        pass.flush()?;
+    let mut after = watermark;
+    while read < max {
+        let want = (max - read).min(PASS);
+        let pending = load_deliveries(
+            pass.tx,
+            "id > ?1 ORDER BY id LIMIT ?2",
+            params![after, want as i64],
+        )?;
+        for delivery in &pending {
+            pass.delivery(delivery)?;
+        }
+        read += pending.len();
+        if pass.profiles.len() > MAX_WORKING_PROFILES {
+            pass.flush()?;
+        }
+        progress(read);
+        match pending.last() {
+            Some(last) if pending.len() == want => after = last.id,
+            _ => break,
+        }
     }
-    Ok(pending.len())
+    Ok(read)
 }
 
 /// Loads stored deliveries for derivation; `condition` follows `WHERE`.
@@ -426,6 +606,22 @@ impl<'t> Pass<'t> {
     }
 
     fn delivery(&mut self, d: &PendingDelivery) -> Result<(), StoreError> {
+        let parsed = if d.erased || d.is_test {
+            None
+        } else {
+            let source = self.source(d.connection_id)?;
+            Some(parse(source, d)?)
+        };
+        self.apply(&d.meta(), parsed)
+    }
+
+    /// Folds a delivery that was read and parsed (`parsed` is None for a forgotten or test
+    /// delivery).
+    fn apply(
+        &mut self,
+        d: &DeliveryMeta,
+        parsed: Option<Result<ParsedDelivery, String>>,
+    ) -> Result<(), StoreError> {
         self.report.deliveries += 1;
         if d.erased {
             return self.outcome(d.id, DeliveryStatus::Erased, None, 0);
@@ -433,20 +629,14 @@ impl<'t> Pass<'t> {
         if d.is_test {
             return self.outcome(d.id, DeliveryStatus::Test, None, 0);
         }
-        let headers = header_map(&d.headers)?;
-        let source = self.source(d.connection_id)?;
-        let provider = source.provider;
-        match providers::parse(provider, &source.settings, &headers, &d.body) {
-            Err(error) => {
+        let provider = self.source(d.connection_id)?.provider;
+        match parsed {
+            None => Err(StoreError::Corrupt("a delivery was not read".into())),
+            Some(Err(error)) => {
                 self.report.needs_attention += 1;
-                self.outcome(
-                    d.id,
-                    DeliveryStatus::NeedsAttention,
-                    Some(&error.to_string()),
-                    0,
-                )
+                self.outcome(d.id, DeliveryStatus::NeedsAttention, Some(&error), 0)
             }
-            Ok(parsed) => {
+            Some(Ok(parsed)) => {
                 for (seq, event) in parsed.events.iter().enumerate() {
                     self.event(d, provider, seq as i64, event)?;
                 }
@@ -478,7 +668,7 @@ impl<'t> Pass<'t> {
 
     fn event(
         &mut self,
-        d: &PendingDelivery,
+        d: &DeliveryMeta,
         provider: Provider,
         seq: i64,
         event: &SourceEvent,
