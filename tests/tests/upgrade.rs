@@ -160,3 +160,21 @@ fn killed_halfway_the_old_file_is_untouched_and_the_next_start_converts_it() {
     assert_eq!(list, expected("customers-list.json"));
     assert_eq!(pragma(&db, "user_version"), clientele_store::SCHEMA_VERSION);
 }
+
+/// `clientele serve` converts before it listens, and its log (standard error) says so in the
+/// same words; then it receives as usual.
+#[test]
+fn serve_logs_the_update_then_listens() {
+    let ws = store_fixture::copy();
+    let mut cmd = ws.command(&ws.serve_args(&[]));
+    cmd.env("CLIENTELE_TEST_SLOW_UPGRADE_MS", "3000");
+    let server = clientele_tests::Server::start(cmd);
+    let (status, log) = server.stop_with_log();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("Updating your data for this version of Clientele…")),
+        "{log}"
+    );
+    assert!(log.lines().any(|l| l.starts_with("Updated in ")), "{log}");
+}

@@ -66,7 +66,6 @@ impl Printer {
                 ..
             } => {
                 if now.duration_since(self.started) < QUIET_FOR {
-                    self.step = what.clone();
                     return None;
                 }
                 let new_step = *what != self.step;
@@ -79,7 +78,15 @@ impl Printer {
                 self.step = what.clone();
                 self.last = Some(now);
                 self.shown = true;
-                Some(step_line(what, unit, *done, *total))
+                let mut line = step_line(what, unit, *done, *total);
+                if what == GIVING_SPACE_BACK && !new_step {
+                    // Said again while it lasts: how long so far, so it doesn't look stuck.
+                    line = format!(
+                        "{UPDATING} still giving disk space back ({:.0} s so far)",
+                        now.duration_since(self.started).as_secs_f64()
+                    );
+                }
+                Some(line)
             }
             UpgradeProgress::Finished(report) => (self.shown
                 || now.duration_since(self.started) >= QUIET_FOR)
