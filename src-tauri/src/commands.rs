@@ -402,6 +402,14 @@ pub async fn leave_relay(app: tauri::AppHandle, state: State<'_, AppState>) -> R
     blocking(state.ops(), |api| api.relay_status(false)).await
 }
 
+/// Where opening the data folder stands: converting one from an older version, or ready.
+#[tauri::command]
+pub fn upgrade_status(
+    state: State<'_, crate::upgrade::UpgradeState>,
+) -> crate::upgrade::UpgradeView {
+    state.get()
+}
+
 /// Whether this desktop shows tray icons, and what closing the window does (Settings).
 #[tauri::command]
 pub async fn desktop_status(app: tauri::AppHandle) -> Reply<crate::desktop::DesktopView> {

@@ -7,6 +7,7 @@
 mod commands;
 pub mod desktop;
 mod instance;
+mod upgrade;
 
 use clientele_engine::data_dir::{self, LockError};
 use clientele_engine::events::{LIVE_EVENT, LiveUpdate, RELAY_EVENT};
@@ -14,6 +15,7 @@ use clientele_engine::ops::relay::{RelayState, RelayStatus};
 use clientele_engine::ops::settings::{ListenerPrefs, ListenerStatus};
 use clientele_engine::{ApiResult, Engine, Operations, StartError};
 use clientele_secrets::KeychainStore;
+use clientele_store::{Store, UpgradeProgress};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tauri::menu::{Menu, MenuItem};
@@ -47,11 +49,11 @@ impl AppState {
 }
 
 /// Starts the engine on the data folder (`CLIENTELE_DATA_DIR`, else the platform's), with the
-/// system keychain.
-fn prepare() -> anyhow::Result<AppState> {
+/// system keychain; `progress` hears how converting a folder from an older version goes.
+fn prepare(progress: impl FnMut(&UpgradeProgress)) -> anyhow::Result<AppState> {
     let dir = data_dir::resolve(None)?;
     let secrets = Arc::new(KeychainStore::new(KeychainStore::default_service()));
-    let engine = Engine::start(&dir, secrets).map_err(|e| match e {
+    let engine = Engine::start_with_progress(&dir, secrets, progress).map_err(|e| match e {
         StartError::DataDir(LockError::HeldElsewhere(dir)) => anyhow::anyhow!(
             "Another copy of Clientele is already receiving messages into {} — probably \
              “clientele serve”, started in a terminal. Stop it, then open Clientele again.",
@@ -410,6 +412,36 @@ pub unsafe fn prefer_software_compositing() {
 #[allow(unsafe_code)]
 pub unsafe fn prefer_software_compositing() {}
 
+/// Everything after the engine started: live updates, the tray, start at login, the state the
+/// commands use, the listener and the relay.
+fn start(app: &AppHandle, state: AppState) {
+    let handle = app.clone();
+    forward_live_updates(handle.clone(), &state.engine);
+    match build_tray(&handle) {
+        Ok(tray) => *state.tray.lock().unwrap_or_else(|p| p.into_inner()) = Some(tray),
+        // No system tray (a bare X server): the window still works; closing it quits.
+        Err(e) => {
+            tracing::warn!(error = %e, "no system tray");
+            *state.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        }
+    }
+    start_at_login_on_first_start(app, &state);
+    let prefs = state.ops().prefs().unwrap_or(ListenerPrefs::DEFAULT);
+    let keep_in_tray = *state.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner());
+    app.manage(state);
+    if std::env::args().any(|a| a == desktop::AT_LOGIN_ARG) {
+        start_out_of_the_way(app, keep_in_tray);
+    }
+    tauri::async_runtime::spawn(async move {
+        let state = handle.state::<AppState>();
+        start_listener(&handle, &state, prefs).await;
+        // Then what waited at the relay while Clientele was closed.
+        if let Err(e) = start_pulling(&handle, &state).await {
+            tracing::warn!(error = %e.message, "couldn't start pulling from the relay");
+        }
+    });
+}
+
 pub fn run() {
     clientele_engine::log_to_stderr();
     let context = tauri::generate_context!();
@@ -443,42 +475,55 @@ pub fn run() {
             }
         })
         .setup(|app| {
-            let state = match prepare() {
-                Ok(state) => state,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    cannot_start(app.handle(), format!("{e:#}"));
-                    return Ok(());
+            // A folder from an older version is converted first, which can take a minute: the
+            // window opens at once on "Updating your data" while a thread converts, then the
+            // rest starts as usual. Otherwise everything starts here, as before.
+            let upgrading = data_dir::resolve(None)
+                .is_ok_and(|dir| Store::needs_upgrade(&dir).unwrap_or(false));
+            app.manage(upgrade::UpgradeState::new(if upgrading {
+                upgrade::UpgradeView::starting()
+            } else {
+                upgrade::UpgradeView::Ready
+            }));
+            if !upgrading {
+                match prepare(|_| {}) {
+                    Ok(state) => start(app.handle(), state),
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        cannot_start(app.handle(), format!("{e:#}"));
+                    }
                 }
-            };
+                return Ok(());
+            }
             let handle = app.handle().clone();
-            forward_live_updates(handle.clone(), &state.engine);
-            match build_tray(&handle) {
-                Ok(tray) => *state.tray.lock().unwrap_or_else(|p| p.into_inner()) = Some(tray),
-                // No system tray (a bare X server): the window still works; closing it quits.
-                Err(e) => {
-                    tracing::warn!(error = %e, "no system tray");
-                    *state.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner()) = false;
-                }
-            }
-            start_at_login_on_first_start(app.handle(), &state);
-            let prefs = state.ops().prefs().unwrap_or(ListenerPrefs::DEFAULT);
-            let keep_in_tray = *state.keep_in_tray.lock().unwrap_or_else(|p| p.into_inner());
-            app.manage(state);
-            if std::env::args().any(|a| a == desktop::AT_LOGIN_ARG) {
-                start_out_of_the_way(app.handle(), keep_in_tray);
-            }
-            tauri::async_runtime::spawn(async move {
-                let state = handle.state::<AppState>();
-                start_listener(&handle, &state, prefs).await;
-                // Then what waited at the relay while Clientele was closed.
-                if let Err(e) = start_pulling(&handle, &state).await {
-                    tracing::warn!(error = %e.message, "couldn't start pulling from the relay");
-                }
-            });
+            std::thread::Builder::new()
+                .name("clientele-upgrade".into())
+                .spawn(move || {
+                    let mut reporter = upgrade::Reporter::new(handle.clone());
+                    let prepared = prepare(|p| reporter.report(p));
+                    // The tray and the window's state belong to the main thread.
+                    let main = handle.clone();
+                    let _ = handle.run_on_main_thread(move || match prepared {
+                        Ok(state) => {
+                            start(&main, state);
+                            upgrade::publish(&main, upgrade::UpgradeView::Ready);
+                        }
+                        Err(e) => {
+                            eprintln!("error: {e:#}");
+                            upgrade::publish(
+                                &main,
+                                upgrade::UpgradeView::Failed {
+                                    message: format!("{e:#}"),
+                                },
+                            );
+                            cannot_start(&main, format!("{e:#}"));
+                        }
+                    });
+                })?;
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
+            commands::upgrade_status,
             commands::list_providers,
             commands::list_connections,
             commands::add_connection,

@@ -12,6 +12,7 @@ pub mod load;
 pub mod pg;
 pub mod procs;
 pub mod relay;
+pub mod store_fixture;
 
 use chrono::{DateTime, Utc};
 use clientele_core::{Provider, Sensitive, providers};

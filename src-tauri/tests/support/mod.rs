@@ -109,7 +109,15 @@ fn wait_for_port(port: u16, within: Duration) {
 impl App {
     /// Starts the app with a fresh data folder and waits for its window and its listener.
     pub async fn start(name: &str) -> App {
-        let data = tempfile::tempdir().expect("temp data folder");
+        let app = App::start_with(name, tempfile::tempdir().expect("temp data folder"), &[]).await;
+        wait_for_port(app.port, DEADLINE);
+        app
+    }
+
+    /// Starts the app on `data` (a data folder the test prepared) with `env` added, and waits
+    /// for its window only: the listener starts once the folder is open, which the test waits
+    /// for itself (an older folder is converted first).
+    pub async fn start_with(name: &str, data: tempfile::TempDir, env: &[(&str, &str)]) -> App {
         let home = tempfile::tempdir().expect("temp home folder");
         let port = free_port();
         let driver_port = free_port();
@@ -133,6 +141,7 @@ impl App {
             .env("HOME", home.path())
             .env("XDG_CONFIG_HOME", home.path().join(".config"))
             .env("XDG_CACHE_HOME", home.path().join(".cache"))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("tauri-driver log"))
             .stderr(log);
@@ -173,7 +182,6 @@ impl App {
                 }
             }
         };
-        wait_for_port(port, DEADLINE);
         App {
             client,
             driver,

@@ -4,10 +4,10 @@
 // the real ones; `emitLive` plays the engine's live update event, `emitRelay` the relay's status.
 
 import { vi } from "vitest";
-import type { LiveUpdate, RelayStatus, RereadProgress, UiError } from "$lib/backend";
+import type { LiveUpdate, RelayStatus, RereadProgress, UiError, UpgradeView } from "$lib/backend";
 
 export { NO_BACKEND, toAppError } from "$lib/backend/errors";
-export { EXPORT_PROGRESS_EVENT, LIVE_EVENT, PHONE_REREAD_EVENT, RELAY_EVENT } from "$lib/backend/bindings/events";
+export { EXPORT_PROGRESS_EVENT, LIVE_EVENT, PHONE_REREAD_EVENT, RELAY_EVENT, UPGRADE_EVENT } from "$lib/backend/bindings/events";
 export const hasBackend = (): boolean => true;
 
 function unmocked(name: string) {
@@ -50,6 +50,21 @@ export const stopForgetting = vi.fn();
 export const getRetention = vi.fn();
 export const setRetention = vi.fn();
 export const setForgetDeleted = vi.fn();
+export const upgradeStatus = vi.fn();
+
+let upgradeListeners: ((view: UpgradeView) => void)[] = [];
+
+export const onUpgrade = vi.fn(async (cb: (view: UpgradeView) => void) => {
+  upgradeListeners.push(cb);
+  return () => {
+    upgradeListeners = upgradeListeners.filter((l) => l !== cb);
+  };
+});
+
+/** Plays one upgrade progress event to every component listening. */
+export function emitUpgrade(view: UpgradeView): void {
+  for (const l of [...upgradeListeners]) l(view);
+}
 
 let listeners: ((update: LiveUpdate) => void)[] = [];
 
@@ -138,6 +153,7 @@ const commands = {
   getRetention,
   setRetention,
   setForgetDeleted,
+  upgradeStatus,
 };
 
 /** Call in beforeEach: forgets calls and answers, and stops every live listener. */
@@ -152,4 +168,6 @@ export function resetBackend(): void {
   relayListeners = [];
   onPhoneReread.mockClear();
   rereadListeners = [];
+  onUpgrade.mockClear();
+  upgradeListeners = [];
 }

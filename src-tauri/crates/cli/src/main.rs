@@ -15,12 +15,12 @@ mod relay_db;
 mod relay_serve;
 mod relay_tls;
 mod serve;
+mod upgrade;
 
 use anyhow::Result;
 use args::{Cli, Command, SecretsMode, SettingsCommand};
 use clap::Parser;
 use clientele_engine::{Operations, data_dir};
-use clientele_store::Store;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
@@ -55,7 +55,11 @@ fn run(cli: Cli) -> Result<()> {
 
 /// The operations over the data folder, for a command that runs no listener.
 fn operations(dir: &Path, secrets: SecretsMode) -> Result<Operations> {
-    Ok(Operations::new(Store::open_dir(dir)?, secrets.store(), dir))
+    Ok(Operations::new(
+        upgrade::open_store(dir)?,
+        secrets.store(),
+        dir,
+    ))
 }
 
 fn settings(ops: &Operations, cmd: SettingsCommand) -> Result<()> {

@@ -13,7 +13,6 @@ use clientele_engine::{Engine, Operations};
 use clientele_relay::code::{CODE_LIFETIME, PairingCode};
 use clientele_relay::store::RelayStore;
 use clientele_server::webhook_path;
-use clientele_store::Store;
 use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;
@@ -141,7 +140,8 @@ pub fn run(dir: &Path, mode: SecretsMode, cmd: RelayCommand) -> Result<()> {
             Ok(())
         }
         RelayCommand::Pull { json } => {
-            let engine = Engine::start(dir, mode.store())?;
+            let mut printer = crate::upgrade::Printer::new();
+            let engine = Engine::start_with_progress(dir, mode.store(), |p| printer.show(p))?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -165,7 +165,11 @@ pub fn run(dir: &Path, mode: SecretsMode, cmd: RelayCommand) -> Result<()> {
 }
 
 fn operations(dir: &Path, mode: SecretsMode) -> Result<Operations> {
-    Ok(Operations::new(Store::open_dir(dir)?, mode.store(), dir))
+    Ok(Operations::new(
+        crate::upgrade::open_store(dir)?,
+        mode.store(),
+        dir,
+    ))
 }
 
 fn pair(store: &dyn RelayStore, name: &str, admin: bool, json: bool) -> Result<()> {

@@ -7,7 +7,6 @@ use crate::args::RelayDatabase;
 use anyhow::{Context, Result};
 use clientele_relay::store::{RelayStore, SqliteRelayStore};
 use clientele_relay_pg::{DatabaseUrl, PgStore};
-use clientele_store::Store;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -41,7 +40,7 @@ pub fn open(dir: &Path, db: &RelayDatabase) -> Result<Arc<dyn RelayStore>> {
     match url(db) {
         Some(url) => connect(url, db.ca_cert.as_deref()),
         None => {
-            let store = Store::open_dir(dir)
+            let store = crate::upgrade::open_store(dir)
                 .with_context(|| format!("couldn't open the relay's data in {}", dir.display()))?;
             Ok(Arc::new(SqliteRelayStore::new(store)))
         }

@@ -28,7 +28,10 @@ pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
         }
         None => {
             eprintln!("relay data: {}", dir.display());
-            Relay::start_in_folder(dir, args.key_file.as_deref())?
+            let mut printer = crate::upgrade::Printer::new();
+            Relay::start_in_folder_with_progress(dir, args.key_file.as_deref(), |p| {
+                printer.show(p)
+            })?
         }
     };
     let relay = relay.with_body_limit(args.body_limit);

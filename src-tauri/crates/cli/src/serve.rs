@@ -7,7 +7,9 @@ use std::io::Write;
 use std::path::Path;
 
 pub fn serve(dir: &Path, mode: SecretsMode, args: ServeArgs) -> Result<()> {
-    let engine = Engine::start(dir, mode.store())?.with_body_limit(args.body_limit);
+    let mut printer = crate::upgrade::Printer::new();
+    let engine = Engine::start_with_progress(dir, mode.store(), |p| printer.show(p))?
+        .with_body_limit(args.body_limit);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("clientele-http")

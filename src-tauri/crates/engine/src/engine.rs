@@ -14,7 +14,7 @@ use clientele_secrets::SecretStore;
 use clientele_server::client_addr::TrustedProxies;
 use clientele_server::connections::ConnectionRegistry;
 use clientele_server::listener::{self, ClockHandle, DEFAULT_BODY_LIMIT, ListenerState};
-use clientele_store::Store;
+use clientele_store::{Store, UpgradeProgress};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -91,7 +91,18 @@ impl Engine {
     /// starts the pipeline (which first derives whatever a previous run left pending). The
     /// listener starts separately ([`Engine::listen`]).
     pub fn start(data_dir: &Path, secrets: Arc<dyn SecretStore>) -> Result<Engine, StartError> {
-        Engine::start_with(data_dir, secrets, Derivation::On)
+        Engine::start_with_progress(data_dir, secrets, |_| {})
+    }
+
+    /// [`Engine::start`], telling `progress` how converting a data folder from an older version
+    /// goes (under the folder's lock, before anything else runs). Nothing is reported when the
+    /// folder is up to date.
+    pub fn start_with_progress(
+        data_dir: &Path,
+        secrets: Arc<dyn SecretStore>,
+        progress: impl FnMut(&UpgradeProgress),
+    ) -> Result<Engine, StartError> {
+        Engine::start_with(data_dir, secrets, Derivation::On, progress)
     }
 
     /// [`Engine::start`], choosing whether the pipeline derives (a relay doesn't).
@@ -99,9 +110,10 @@ impl Engine {
         data_dir: &Path,
         secrets: Arc<dyn SecretStore>,
         derivation: Derivation,
+        progress: impl FnMut(&UpgradeProgress),
     ) -> Result<Engine, StartError> {
         let lock = DataDirLock::acquire(data_dir)?;
-        let store = Store::open_dir(data_dir)?;
+        let store = Store::open_dir_with_progress(data_dir, progress)?;
         let registry = Arc::new(ConnectionRegistry::load(store.clone(), secrets.clone())?);
         let (ingest, pipeline) = clientele_ingest::start_with(&store, derivation)?;
         let joined = store.reader()?.relay_link()?.is_some();

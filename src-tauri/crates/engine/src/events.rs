@@ -16,6 +16,9 @@ pub const RELAY_EVENT: &str = "clientele://relay-status";
 /// How far reading phone numbers again after a change of the default country got. Payload:
 /// `RereadProgress`.
 pub const PHONE_REREAD_EVENT: &str = "clientele://phone-reread";
+/// How converting a data folder from an older version goes, while the window shows "Updating
+/// your data". Payload: the app's `UpgradeView`.
+pub const UPGRADE_EVENT: &str = "clientele://upgrade";
 
 /// What changed since the last update, batched so a burst is one refresh.
 #[derive(Debug, Clone, Default, Serialize, TS)]
@@ -72,6 +75,11 @@ pub fn typescript() -> String {
             "How far reading phone numbers again after a change of the default country got (payload: RereadProgress).",
             "PHONE_REREAD_EVENT",
             PHONE_REREAD_EVENT,
+        ),
+        (
+            "How converting a data folder from an older version goes (payload: UpgradeView).",
+            "UPGRADE_EVENT",
+            UPGRADE_EVENT,
         ),
     ] {
         out.push_str(&format!(

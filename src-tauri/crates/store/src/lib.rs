@@ -60,6 +60,9 @@ pub use relay_link::{PulledUpTo, RelayLink};
 pub use retention::{
     RETENTION_HELD_BY_RELAY, RETENTION_INACTIVE_MONTHS, RETENTION_REJECTIONS_DAYS, Retention,
 };
+pub use schema::{
+    CURRENT_VERSION as SCHEMA_VERSION, GIVING_SPACE_BACK, UpgradeProgress, UpgradeReport,
+};
 pub use time::{from_millis, to_millis};
 
 use std::path::{Path, PathBuf};
@@ -88,6 +91,33 @@ impl Store {
             source,
         })?;
         Store::open(&data_dir.join(DATABASE_FILE))
+    }
+
+    /// [`Store::open_dir`], telling `progress` how an upgrade of an older file goes (nothing is
+    /// reported for a file already up to date; a new one is made quietly). Callers that show
+    /// progress ask [`Store::needs_upgrade`] first.
+    pub fn open_dir_with_progress(
+        data_dir: &Path,
+        mut progress: impl FnMut(&UpgradeProgress),
+    ) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let store = Store {
+            path: data_dir.join(DATABASE_FILE),
+        };
+        let mut conn = store.connect()?;
+        schema::migrate_with_progress(&mut conn, &mut progress)?;
+        Ok(store)
+    }
+
+    /// Whether the data folder holds a database from an older version that opening will
+    /// convert (which can take a while on a big one). Reads one number; creates nothing. A
+    /// folder without a database, or one from a newer version (refused when opened), needs none.
+    pub fn needs_upgrade(data_dir: &Path) -> Result<bool, StoreError> {
+        Ok(schema::file_version(&data_dir.join(DATABASE_FILE))?
+            .is_some_and(|v| v > 0 && v < schema::CURRENT_VERSION))
     }
 
     /// Opens (creating if needed) the database file at `path` and migrates it.

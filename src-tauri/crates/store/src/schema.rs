@@ -1,9 +1,19 @@
 //! Migrations, in code. Each runs once, atomically, and is tracked by `PRAGMA user_version`.
 //! A shipped migration is never edited: add a new one. A database from a newer version is refused
 //! rather than guessed at.
+//!
+//! A migration is SQL ([`MIGRATIONS`]) and, where SQL can't say it, a Rust code step
+//! ([`CODE_STEPS`]) that runs after the SQL in the *same* transaction: a crash or an error halfway
+//! leaves the file exactly as the older version wrote it, and the next start tries again. A code
+//! step reports how far it got; [`migrate_with_progress`] passes that on, with what is happening
+//! in staff's words, so the window and the command line can show it. A migration that frees
+//! space (it rewrote tables more compactly) is followed by a `VACUUM` outside its transaction,
+//! to give the space back to the disk; a failed `VACUUM` is logged, not fatal: the data is already
+//! converted.
 
 use crate::StoreError;
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction};
+use std::time::Instant;
 
 const MIGRATIONS: &[&str] = &[
     // 1: the first schema.
@@ -315,10 +325,10 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 7: the store's cost (issue 22): the database was five times the raw bodies it holds.
     r#"
-    -- lead: a timeline event no longer keeps a copy of its parsed input (the delivery holds it,
-    -- and a re-fold parses it again); its changes are kept as [field, old, new] rows; profile
-    -- states and people's merged profiles are packed (pack.rs). convert::derived_rows_v7
-    -- rewrites the rows.
+    -- A timeline event no longer keeps a copy of its parsed input (the delivery holds it, and
+    -- a re-fold parses it again); its changes are kept as [field, old, new] rows; profile states
+    -- and people's merged profiles are packed (pack.rs). The code step (CODE_STEPS) rewrites
+    -- the rows, and the migration frees space, so a VACUUM follows it.
     ALTER TABLE events DROP COLUMN input;
     "#,
 ];
@@ -326,15 +336,194 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// How far a migration's code step got: `done` of `total` units (messages, rows); `total` 0
+/// when it can't tell yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub done: u64,
+    pub total: u64,
+}
+
+/// A migration's Rust part: runs after its SQL, inside its transaction, reporting progress.
+pub type CodeStep = fn(&Transaction, &mut dyn FnMut(Progress)) -> Result<(), StoreError>;
+
+/// One migration: SQL and/or a code step, run atomically.
+#[derive(Clone, Copy)]
+pub struct Migration {
+    pub sql: &'static str,
+    pub code: Option<CodeStep>,
+    /// What the code step does, in staff's words ("Converting your stored messages"); shown with
+    /// its progress.
+    pub what: &'static str,
+    /// What the code step counts, plural ("messages"), for "38,000 of 95,000 messages".
+    pub unit: &'static str,
+    /// It rewrites enough to leave free pages worth a `VACUUM` afterwards.
+    pub frees_space: bool,
+}
+
+impl std::fmt::Debug for Migration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Migration")
+            .field("code", &self.code.is_some())
+            .field("what", &self.what)
+            .field("frees_space", &self.frees_space)
+            .finish()
+    }
+}
+
+/// The Rust parts of migrations, by version (see [`Migration`]). Each entry also names what it
+/// does for the progress shown, and whether a `VACUUM` follows.
+const CODE_STEPS: &[(i64, CodeStep, &str, &str, bool)] = &[
+    // 7: the lead's conversion of bodies and derived rows plugs in here (convert.rs).
+    (
+        7,
+        convert_v7,
+        "Converting your stored messages",
+        "messages",
+        true,
+    ),
+];
+
+/// Migration 7's code step: rewrites events' changes, profile states and merged profiles in
+/// their new form (convert.rs). Its progress is told in messages: the share of rows done, of
+/// the messages stored.
+fn convert_v7(tx: &Transaction, progress: &mut dyn FnMut(Progress)) -> Result<(), StoreError> {
+    let messages: i64 = tx.query_row("SELECT count(*) FROM deliveries", [], |r| r.get(0))?;
+    let messages = messages as u64;
+    let mut told = |done: u64, total: u64| {
+        let share = if total == 0 { 1.0 } else { done as f64 / total as f64 };
+        progress(Progress {
+            done: (share * messages as f64).round() as u64,
+            total: messages,
+        })
+    };
+    crate::convert::derived_rows_v7(tx, &mut told)?;
+    Ok(())
+}
+
+/// Every migration of this build, in order.
+pub fn migrations() -> Vec<Migration> {
+    MIGRATIONS
+        .iter()
+        .enumerate()
+        .map(|(i, sql)| {
+            let version = i as i64 + 1;
+            let code = CODE_STEPS.iter().find(|c| c.0 == version);
+            Migration {
+                sql,
+                code: code.map(|c| c.1),
+                what: code.map_or("Updating your data", |c| c.2),
+                unit: code.map_or("", |c| c.3),
+                frees_space: code.is_some_and(|c| c.4),
+            }
+        })
+        .collect()
+}
+
+/// What an upgrade is doing, for the window and the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpgradeProgress {
+    /// A step is under way: what, in staff's words, and `done` of `total` `unit`s (`total` 0:
+    /// no count, e.g. giving space back).
+    Step {
+        what: String,
+        unit: String,
+        done: u64,
+        total: u64,
+        /// The version this step brings the file to.
+        version: i64,
+    },
+    /// Finished: how long it took and how much smaller the file got.
+    Finished(UpgradeReport),
+}
+
+/// What an upgrade did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpgradeReport {
+    pub from_version: i64,
+    pub to_version: i64,
+    pub seconds: f64,
+    /// Bytes the database file (with its WAL) shrank by; 0 when it grew.
+    pub freed_bytes: u64,
+    /// Why giving the space back failed, if it did (the data is converted anyway).
+    pub vacuum_failed: Option<String>,
+}
+
+/// The words of the step that gives space back.
+pub const GIVING_SPACE_BACK: &str = "Giving disk space back";
+
+/// The schema version of the database file at `path`, without creating or changing it: `None`
+/// when there is no file yet.
+pub fn file_version(path: &std::path::Path) -> Result<Option<i64>, StoreError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(Some(conn.pragma_query_value(
+        None,
+        "user_version",
+        |r| r.get(0),
+    )?))
+}
+
+/// Brings the database up to this build's schema, without telling anyone how it goes.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    migrate_with_progress(conn, &mut |_| {}).map(|_| ())
+}
+
+/// Brings the database up to this build's schema, reporting progress; returns what it did when
+/// there was anything to do.
+pub fn migrate_with_progress(
+    conn: &mut Connection,
+    progress: &mut dyn FnMut(&UpgradeProgress),
+) -> Result<Option<UpgradeReport>, StoreError> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if found > CURRENT_VERSION {
+    let report = migrate_with(conn, &migrations(), progress)?;
+    if found == 0 {
+        // A new file: secure_delete has been on since its first page (see forget.rs).
+        crate::forget::mark_secure_delete(conn, chrono::Utc::now())?;
+    }
+    Ok(report)
+}
+
+/// [`migrate_with_progress`] over `list` (tests bring their own).
+pub fn migrate_with(
+    conn: &mut Connection,
+    list: &[Migration],
+    progress: &mut dyn FnMut(&UpgradeProgress),
+) -> Result<Option<UpgradeReport>, StoreError> {
+    migrate_vacuuming_with(conn, list, progress, give_space_back)
+}
+
+/// [`migrate_with`], giving space back with `vacuum` (tests make it fail).
+fn migrate_vacuuming_with(
+    conn: &mut Connection,
+    list: &[Migration],
+    progress: &mut dyn FnMut(&UpgradeProgress),
+    vacuum_with: fn(&Connection) -> Result<(), StoreError>,
+) -> Result<Option<UpgradeReport>, StoreError> {
+    let current = list.len() as i64;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > current {
         return Err(StoreError::TooNew {
             found,
-            supported: CURRENT_VERSION,
+            supported: current,
         });
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    if found == current {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let size_before = file_bytes(conn)?;
+    let mut vacuum = false;
+    for (index, m) in list.iter().enumerate().skip(found as usize) {
         let version = index as i64 + 1;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // Another process may have migrated while we waited for the lock.
@@ -342,18 +531,126 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         if now >= version {
             continue;
         }
-        tx.execute_batch(sql)?;
-        if version == 7 {
-            // TODO(upgrade part): the migration mechanism's code step with progress.
-            crate::convert::derived_rows_v7(&tx, &mut |_, _| {})?;
+        tx.execute_batch(m.sql)?;
+        if let Some(code) = m.code {
+            let mut step = |p: Progress| {
+                progress(&UpgradeProgress::Step {
+                    what: m.what.to_string(),
+                    unit: m.unit.to_string(),
+                    done: p.done,
+                    total: p.total,
+                    version,
+                })
+            };
+            test_slowdown(&tx, &mut step)?;
+            code(&tx, &mut step)?;
         }
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
+        vacuum |= m.frees_space;
+    }
+    let mut vacuum_failed = None;
+    if vacuum && found > 0 {
+        let mut giving = || {
+            progress(&UpgradeProgress::Step {
+                what: GIVING_SPACE_BACK.to_string(),
+                unit: String::new(),
+                done: 0,
+                total: 0,
+                version: current,
+            })
+        };
+        giving();
+        if let Err(e) = while_reporting(conn, vacuum_with, &mut giving) {
+            tracing::warn!("the upgrade couldn't give disk space back (VACUUM): {e}");
+            vacuum_failed = Some(e.to_string());
+        }
     }
     if found == 0 {
-        // A new file: secure_delete has been on since its first page (see forget.rs).
-        crate::forget::mark_secure_delete(conn, chrono::Utc::now())?;
+        return Ok(None);
     }
+    let report = UpgradeReport {
+        from_version: found,
+        to_version: current,
+        seconds: started.elapsed().as_secs_f64(),
+        freed_bytes: size_before.saturating_sub(file_bytes(conn)?),
+        vacuum_failed,
+    };
+    progress(&UpgradeProgress::Finished(report.clone()));
+    Ok(Some(report))
+}
+
+/// Runs `work` on a connection of its own, saying every quarter of a second that it still runs:
+/// a `VACUUM` of a big file takes a minute and reports nothing itself, and the window and the
+/// command line should not look stuck meanwhile. (On the caller's connection when the database
+/// has no file.)
+fn while_reporting(
+    conn: &Connection,
+    work: fn(&Connection) -> Result<(), StoreError>,
+    still: &mut dyn FnMut(),
+) -> Result<(), StoreError> {
+    let Some(path) = conn.path().filter(|p| !p.is_empty()).map(str::to_string) else {
+        return work(conn);
+    };
+    let worker = std::thread::spawn(move || {
+        let own = Connection::open(&path)?;
+        own.busy_timeout(std::time::Duration::from_secs(5))?;
+        work(&own)
+    });
+    while !worker.is_finished() {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        if !worker.is_finished() {
+            still();
+        }
+    }
+    worker
+        .join()
+        .unwrap_or_else(|_| Err(StoreError::Invalid("giving disk space back stopped".into())))
+}
+
+/// Rewrites the file without its free pages, then folds the WAL (which the VACUUM filled with
+/// the whole file) back in and truncates it.
+fn give_space_back(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch("VACUUM")?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
+}
+
+/// The bytes the database holds on disk: its file and its WAL.
+fn file_bytes(conn: &Connection) -> Result<u64, StoreError> {
+    let Some(path) = conn.path().filter(|p| !p.is_empty()) else {
+        return Ok(0);
+    };
+    let size = |p: String| std::fs::metadata(p).map_or(0, |m| m.len());
+    Ok(size(path.to_string()) + size(format!("{path}-wal")))
+}
+
+/// Debug builds only: `CLIENTELE_TEST_SLOW_UPGRADE_MS=N` makes every code step take N ms more,
+/// reporting progress over the file's messages as it goes, so the window tests can see (and
+/// photograph) the updating screen, and the crash test can kill a process halfway.
+#[cfg(debug_assertions)]
+fn test_slowdown(tx: &Transaction, progress: &mut dyn FnMut(Progress)) -> Result<(), StoreError> {
+    let Some(ms) = std::env::var("CLIENTELE_TEST_SLOW_UPGRADE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return Ok(());
+    };
+    let total: i64 = tx.query_row("SELECT count(*) FROM deliveries", [], |r| r.get(0))?;
+    let total = total as u64;
+    const TICKS: u64 = 50;
+    for i in 0..TICKS {
+        progress(Progress {
+            done: total * i / TICKS,
+            total,
+        });
+        std::thread::sleep(std::time::Duration::from_millis(ms / TICKS));
+    }
+    Ok(())
+}
+
+#[cfg(not(debug_assertions))]
+fn test_slowdown(_: &Transaction, _: &mut dyn FnMut(Progress)) -> Result<(), StoreError> {
     Ok(())
 }
 
@@ -380,6 +677,259 @@ mod tests {
             Err(StoreError::TooNew { found, .. }) => assert_eq!(found, CURRENT_VERSION + 1),
             other => panic!("a newer database must be refused, got {other:?}"),
         }
+    }
+
+    /// A test's own schema: a table, then a code step that fills it (reporting each hundred
+    /// rows) and frees space, after which a third migration changes something else.
+    fn test_list(second: CodeStep) -> Vec<Migration> {
+        let plain = |sql| Migration {
+            sql,
+            code: None,
+            what: "Updating your data",
+            unit: "",
+            frees_space: false,
+        };
+        vec![
+            plain(
+                "CREATE TABLE items (id INTEGER PRIMARY KEY, body BLOB NOT NULL);
+                 CREATE TABLE deliveries (id INTEGER PRIMARY KEY);",
+            ),
+            Migration {
+                sql: "ALTER TABLE items ADD COLUMN packed BLOB;",
+                code: Some(second),
+                what: "Converting your stored messages",
+                unit: "messages",
+                frees_space: true,
+            },
+            plain("CREATE TABLE later (x INTEGER);"),
+        ]
+    }
+
+    /// Packs every row's body into `packed` (a tenth of the size), reporting as it goes.
+    fn pack_rows(tx: &Transaction, progress: &mut dyn FnMut(Progress)) -> Result<(), StoreError> {
+        let total: i64 = tx.query_row("SELECT count(*) FROM items", [], |r| r.get(0))?;
+        let total = total as u64;
+        for done in (0..total).step_by(100) {
+            tx.execute(
+                "UPDATE items SET packed = substr(body, 1, 100), body = x'' WHERE id > ?1 AND id <= ?1 + 100",
+                [done as i64],
+            )?;
+            progress(Progress {
+                done: done + 100,
+                total,
+            });
+        }
+        Ok(())
+    }
+
+    /// Packs half the rows, then fails.
+    fn fail_halfway(
+        tx: &Transaction,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), StoreError> {
+        tx.execute(
+            "UPDATE items SET packed = x'00', body = x'' WHERE id <= 500",
+            [],
+        )?;
+        progress(Progress {
+            done: 500,
+            total: 1000,
+        });
+        Err(StoreError::Corrupt(
+            "a body that couldn't be read (test)".into(),
+        ))
+    }
+
+    /// Packs half the rows, then the process "crashes" (a panic unwinds through the step).
+    fn panic_halfway(tx: &Transaction, _: &mut dyn FnMut(Progress)) -> Result<(), StoreError> {
+        tx.execute(
+            "UPDATE items SET packed = x'00', body = x'' WHERE id <= 500",
+            [],
+        )?;
+        panic!("crash halfway (test)");
+    }
+
+    /// A file at version 1 of [`test_list`] with 1,000 rows of 1 KB, checkpointed: the state an
+    /// older build leaves.
+    fn old_file(dir: &std::path::Path) -> std::path::PathBuf {
+        let path = dir.join("old.db");
+        let mut conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        let list = test_list(pack_rows);
+        migrate_with(&mut conn, &list[..1], &mut |_| {}).unwrap();
+        conn.execute(
+            "INSERT INTO items (body) SELECT randomblob(1000) FROM generate_series(1, 1000)",
+            [],
+        )
+        .or_else(|_| {
+            conn.execute_batch(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+                 INSERT INTO items (body) SELECT randomblob(1000) FROM n;",
+            )
+            .map(|_| 0)
+        })
+        .unwrap();
+        drop(conn);
+        path
+    }
+
+    fn open_wal(path: &std::path::Path) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn
+    }
+
+    fn version(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_upgrade_reports_its_steps_converts_in_one_go_and_gives_space_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = old_file(dir.path());
+        let before = std::fs::metadata(&path).unwrap().len();
+        let mut conn = open_wal(&path);
+        let mut seen = Vec::new();
+        let report = migrate_with(&mut conn, &test_list(pack_rows), &mut |p| {
+            seen.push(p.clone())
+        })
+        .unwrap()
+        .expect("an older file is upgraded");
+        assert_eq!((report.from_version, report.to_version), (1, 3));
+        assert_eq!(version(&conn), 3);
+        let steps: Vec<(String, u64, u64)> = seen
+            .iter()
+            .filter_map(|p| match p {
+                UpgradeProgress::Step {
+                    what, done, total, ..
+                } => Some((what.clone(), *done, *total)),
+                UpgradeProgress::Finished(_) => None,
+            })
+            .collect();
+        // Ten counted steps, then giving space back (said again while it lasts).
+        assert!(steps.len() >= 11, "{steps:?}");
+        assert_eq!(
+            steps[0],
+            ("Converting your stored messages".to_string(), 100, 1000)
+        );
+        assert_eq!(steps[9].1, 1000);
+        assert!(
+            steps[10..]
+                .iter()
+                .all(|s| *s == (GIVING_SPACE_BACK.to_string(), 0, 0)),
+            "{steps:?}"
+        );
+        assert_eq!(
+            seen.last(),
+            Some(&UpgradeProgress::Finished(report.clone()))
+        );
+        let free: i64 = conn
+            .pragma_query_value(None, "freelist_count", |r| r.get(0))
+            .unwrap();
+        assert_eq!(free, 0, "vacuumed");
+        assert_eq!(report.vacuum_failed, None);
+        let after = std::fs::metadata(&path).unwrap().len();
+        assert!(
+            after < before / 2 && report.freed_bytes >= before - after,
+            "{before} → {after} bytes, report {report:?}"
+        );
+        let wal = std::fs::metadata(format!("{}-wal", path.display())).map_or(0, |m| m.len());
+        assert_eq!(wal, 0, "the WAL the VACUUM filled is truncated");
+        // Opening again: nothing to do, nothing reported.
+        let mut again = Vec::new();
+        assert_eq!(
+            migrate_with(&mut conn, &test_list(pack_rows), &mut |p| again
+                .push(p.clone()))
+            .unwrap(),
+            None
+        );
+        assert!(again.is_empty());
+    }
+
+    /// Whatever happens halfway through a migration, the file is byte for byte what the older
+    /// version left, and the next open converts it.
+    #[test]
+    fn a_failure_or_crash_halfway_leaves_the_old_file_exactly_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = old_file(dir.path());
+        let original = std::fs::read(&path).unwrap();
+        for step in [fail_halfway as CodeStep, panic_halfway] {
+            let outcome = std::panic::catch_unwind(|| {
+                let mut conn = open_wal(&path);
+                migrate_with(&mut conn, &test_list(step), &mut |_| {})
+            });
+            match outcome {
+                Ok(Err(StoreError::Corrupt(_))) | Err(_) => {}
+                other => panic!("the step's failure must come back, got {other:?}"),
+            }
+            let conn = open_wal(&path);
+            assert_eq!(version(&conn), 1);
+            let packed: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM pragma_table_info('items') WHERE name = 'packed'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(
+                packed, 0,
+                "the migration's SQL is rolled back with its step"
+            );
+            drop(conn);
+            assert!(
+                std::fs::read(&path).unwrap() == original,
+                "the database file changed"
+            );
+        }
+        let mut conn = open_wal(&path);
+        migrate_with(&mut conn, &test_list(pack_rows), &mut |_| {}).unwrap();
+        assert_eq!(version(&conn), 3);
+        let empty: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM items WHERE length(packed) = 100 AND body = x''",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(empty, 1000);
+    }
+
+    #[test]
+    fn a_failed_vacuum_is_reported_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = old_file(dir.path());
+        let mut conn = open_wal(&path);
+        let report = migrate_vacuuming_with(&mut conn, &test_list(pack_rows), &mut |_| {}, |_| {
+            Err(StoreError::DiskFull)
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(version(&conn), 3, "converted anyway");
+        assert!(report.vacuum_failed.unwrap().contains("disk is full"));
+    }
+
+    #[test]
+    fn needs_upgrade_reads_the_version_without_creating_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!crate::Store::needs_upgrade(dir.path()).unwrap());
+        assert!(
+            !dir.path().join(crate::DATABASE_FILE).exists(),
+            "created nothing"
+        );
+        let store = crate::Store::open_dir(dir.path()).unwrap();
+        assert!(!crate::Store::needs_upgrade(dir.path()).unwrap());
+        let conn = Connection::open(store.path()).unwrap();
+        conn.pragma_update(None, "user_version", CURRENT_VERSION - 1)
+            .unwrap();
+        drop(conn);
+        assert!(crate::Store::needs_upgrade(dir.path()).unwrap());
+        let mut seen = Vec::new();
+        crate::Store::open_dir_with_progress(dir.path(), |p| seen.push(p.clone())).unwrap();
+        assert!(
+            matches!(seen.last(), Some(UpgradeProgress::Finished(r)) if r.to_version == CURRENT_VERSION)
+        );
+        assert!(!crate::Store::needs_upgrade(dir.path()).unwrap());
     }
 
     #[test]

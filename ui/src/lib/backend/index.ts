@@ -41,10 +41,12 @@ import type { SettingsView } from "./bindings/SettingsView";
 import type { SourceOptionView } from "./bindings/SourceOptionView";
 import type { SuppressionView } from "./bindings/SuppressionView";
 import type { TestEventResult } from "./bindings/TestEventResult";
-import { EXPORT_PROGRESS_EVENT, LIVE_EVENT, PHONE_REREAD_EVENT, RELAY_EVENT } from "./bindings/events";
+import type { UpgradeView } from "./bindings/UpgradeView";
+import { EXPORT_PROGRESS_EVENT, LIVE_EVENT, PHONE_REREAD_EVENT, RELAY_EVENT, UPGRADE_EVENT } from "./bindings/events";
 import { NO_BACKEND, toAppError } from "./errors";
 
-export { EXPORT_PROGRESS_EVENT, LIVE_EVENT, PHONE_REREAD_EVENT, RELAY_EVENT } from "./bindings/events";
+export { EXPORT_PROGRESS_EVENT, LIVE_EVENT, PHONE_REREAD_EVENT, RELAY_EVENT, UPGRADE_EVENT } from "./bindings/events";
+export type { UpgradeView } from "./bindings/UpgradeView";
 export { NO_BACKEND, toAppError } from "./errors";
 export type { UiError, UiErrorCode } from "./errors";
 export type { ActivityItem } from "./bindings/ActivityItem";
@@ -132,6 +134,23 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
   if (!hasBackend()) throw { ...NO_BACKEND };
   try {
     return await invoke<T>(command, args);
+  } catch (e) {
+    throw toAppError(e);
+  }
+}
+
+// Opening the data folder --------------------------------------------------------------------
+
+/** Whether Clientele is converting a data folder from an older version, and how far it got. */
+export function upgradeStatus(): Promise<UpgradeView> {
+  return call("upgrade_status");
+}
+
+/** Follows the conversion's progress until it is ready (or failed). */
+export async function onUpgrade(cb: (view: UpgradeView) => void): Promise<() => void> {
+  if (!hasBackend()) throw { ...NO_BACKEND };
+  try {
+    return await listen<UpgradeView>(UPGRADE_EVENT, (event) => cb(event.payload));
   } catch (e) {
     throw toAppError(e);
   }

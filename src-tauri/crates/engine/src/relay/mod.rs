@@ -159,8 +159,18 @@ impl Relay {
         data_dir: &Path,
         key_file: Option<&Path>,
     ) -> Result<(Relay, String), StartError> {
+        Relay::start_in_folder_with_progress(data_dir, key_file, |_| {})
+    }
+
+    /// [`Relay::start_in_folder`], telling `progress` how converting a data folder from an
+    /// older version goes (under the folder's lock).
+    pub fn start_in_folder_with_progress(
+        data_dir: &Path,
+        key_file: Option<&Path>,
+        progress: impl FnMut(&clientele_store::UpgradeProgress),
+    ) -> Result<(Relay, String), StartError> {
         let lock = DataDirLock::acquire(data_dir)?;
-        let store = Store::open_dir(data_dir)?;
+        let store = Store::open_dir_with_progress(data_dir, progress)?;
         let (key, source) = match key_file {
             Some(file) => RelayKey::load_shared(Some(file)),
             None => RelayKey::load_or_create(data_dir),

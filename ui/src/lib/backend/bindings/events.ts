@@ -11,3 +11,6 @@ export const RELAY_EVENT = "clientele://relay-status";
 
 /** How far reading phone numbers again after a change of the default country got (payload: RereadProgress). */
 export const PHONE_REREAD_EVENT = "clientele://phone-reread";
+
+/** How converting a data folder from an older version goes (payload: UpgradeView). */
+export const UPGRADE_EVENT = "clientele://upgrade";
