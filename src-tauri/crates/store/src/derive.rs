@@ -323,7 +323,7 @@ fn load_deliveries(
 ) -> Result<Vec<PendingDelivery>, StoreError> {
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT d.id, d.connection_id, c.provider, c.settings, d.headers, d.body, d.is_test,
-                d.erased_at IS NOT NULL
+                d.erased_at IS NOT NULL, d.body_codec
          FROM deliveries d JOIN connections c ON c.id = d.connection_id
          WHERE {condition}"
     ))?;
@@ -333,18 +333,19 @@ fn load_deliveries(
             r.get::<_, String>(3)?,
             (r.get(0)?, r.get(1)?, r.get(4)?, r.get(5)?, r.get(6)?),
             r.get::<_, bool>(7)?,
+            r.get::<_, i64>(8)?,
         ))
     })?;
     let mut pending = Vec::new();
     for row in rows {
-        let (provider, settings, (id, connection_id, headers, body, is_test), erased) = row?;
+        let (provider, settings, (id, connection_id, headers, body, is_test), erased, codec) = row?;
         pending.push(PendingDelivery {
             id,
             connection_id,
             provider: stored::provider(&provider)?,
             settings: serde_json::from_str(&settings)?,
             headers,
-            body,
+            body: stored::body(codec, body)?,
             is_test,
             erased,
         });

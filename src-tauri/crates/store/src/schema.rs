@@ -313,6 +313,13 @@ const MIGRATIONS: &[&str] = &[
         accepted_at INTEGER NOT NULL
     );
     "#,
+    // 7: the store's cost (issue 22). Blocks by part, each marked.
+    r#"
+    -- bodies: how each delivery's body is stored: 0 the bytes as received, 1 packed with the
+    -- shipped Bodies dictionary (pack.rs; `stored::body` reads either). Rows from before stay 0
+    -- until `bodies::pack_stored_bodies` packs them.
+    ALTER TABLE deliveries ADD COLUMN body_codec INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build writes.
