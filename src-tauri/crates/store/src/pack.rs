@@ -50,9 +50,11 @@ impl Dict {
     }
 }
 
-/// zstd's level. With these dictionaries, level 1 and level 3 made the same sizes within 1% on
-/// the bench data set's bodies, and level 3 cost more per body (measured in docs/storage.md).
-const LEVEL: i32 = 3;
+/// zstd's level. With these dictionaries, on the bench data set's 95,000 bodies (681 bytes on
+/// average; release build, three interleaved runs on a busy 2-core machine): level 1 made 228
+/// bytes at 4.1–4.8 µs a body, level 3 225 bytes at 5.6–7.5 µs, level -1 231 bytes at 4.0–6.8 µs
+/// (docs/storage.md). 1% smaller is not worth a third more time on the writer thread.
+const LEVEL: i32 = 1;
 
 /// The zstd frame's first four bytes: how anything packed can be recognised.
 pub const MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
@@ -94,6 +96,13 @@ pub fn unpack(dict: Dict, packed: &[u8]) -> Result<Vec<u8>, StoreError> {
         .ok()
         .flatten()
         .ok_or_else(|| StoreError::Corrupt("a packed value has no readable size".into()))?;
+    // Nothing the store packs comes near this (a body is at most a few MiB); a frame claiming more
+    // is damage, not a reason to allocate it.
+    if size > 256 * 1024 * 1024 {
+        return Err(StoreError::Corrupt(
+            "a packed value claims an impossible size".into(),
+        ));
+    }
     DECOMPRESSORS.with(|cell| {
         let mut cell = cell.borrow_mut();
         let decompressor = cell[dict.index()].get_or_insert_with(|| {
