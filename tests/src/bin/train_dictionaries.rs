@@ -22,13 +22,13 @@
 //! dictionaries' size.
 
 use clientele_store::Store;
-use clientele_store::pack::{Dict, skeleton, unpack};
+use clientele_store::pack::{Dict, MAGIC, skeleton, unpack};
 use clientele_tests::bench_data::{build, env_usize};
 use std::path::PathBuf;
 
 /// A stored value: what the store wrote, unpacked if it is a packed one.
 fn readable(dict: Dict, value: Vec<u8>) -> Vec<u8> {
-    if value.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
+    if value.starts_with(&MAGIC) {
         unpack(dict, &value).expect("a packed value reads back")
     } else {
         value
