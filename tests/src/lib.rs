@@ -375,7 +375,8 @@ pub fn signed(
 
 /// Where each of `needles` is found, case-insensitively, in the bytes of every file under `dir`:
 /// what `grep -rai` would find (a file removed while it is read — a WAL checkpointed away — is
-/// skipped). The forgetting tests search data folders with it.
+/// skipped), and in what is stored packed, unpacked (`clientele_store::pack`): compression must
+/// not hide a trace from it. The forgetting tests search data folders with it.
 pub fn findable(dir: &Path, needles: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -392,11 +393,27 @@ pub fn findable(dir: &Path, needles: &[&str]) -> Vec<String> {
             let Ok(bytes) = std::fs::read(&path) else {
                 continue;
             };
-            let bytes = bytes.to_ascii_lowercase();
+            // What is packed, unpacked: every zstd frame in the bytes (the WAL, free pages), and
+            // every packed value a database holds, read through SQLite (a value spread over
+            // overflow pages isn't one run of bytes in the file).
+            let mut texts = vec![("", bytes.to_ascii_lowercase())];
+            for value in clientele_store::pack::unpacked_frames_in(&bytes) {
+                texts.push((" (packed)", value.to_ascii_lowercase()));
+            }
+            if bytes.starts_with(b"SQLite format 3\0") {
+                let values = clientele_store::pack::packed_values_in_database(&path)
+                    .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+                for value in values {
+                    texts.push((" (packed)", value.to_ascii_lowercase()));
+                }
+            }
             for needle in needles {
                 let needle = needle.to_ascii_lowercase();
-                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                    found.push(format!("'{needle}' in {}", path.display()));
+                if let Some((how, _)) = texts
+                    .iter()
+                    .find(|(_, text)| text.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                {
+                    found.push(format!("'{needle}' in {}{how}", path.display()));
                 }
             }
         }

@@ -220,7 +220,8 @@ fn main() {
     }
 }
 
-/// What the data folder holding `db` takes on disk, against the raw bodies it keeps: every file
+/// What the data folder holding `db` takes on disk, against the raw bodies it keeps (as received,
+/// unpacked): every file
 /// in the folder after a checkpoint that empties the WAL, less the database's free pages (space
 /// SQLite reuses, not data). Bytes per byte of body is the figure a laptop's or a relay's disk
 /// feels.
@@ -233,13 +234,22 @@ fn storage(db: &std::path::Path, deliveries: i64) {
             .expect("pragma")
     };
     let free = pragma("freelist_count") * pragma("page_size");
-    let bodies: i64 = raw
-        .query_row(
-            "SELECT COALESCE(SUM(length(body)), 0) FROM deliveries",
-            [],
-            |r| r.get(0),
+    // The raw bodies as received: a packed body counts its unpacked size.
+    let mut bodies: i64 = 0;
+    let mut stmt = raw
+        .prepare("SELECT body_codec, body FROM deliveries")
+        .expect("prepare");
+    let mut rows = stmt.query([]).expect("bodies");
+    while let Some(row) = rows.next().expect("a body") {
+        let body = clientele_store::pack::stored_body(
+            row.get(0).expect("body_codec"),
+            row.get(1).expect("body"),
         )
-        .expect("bodies");
+        .expect("a stored body reads back");
+        bodies += body.len() as i64;
+    }
+    drop(rows);
+    drop(stmt);
     drop(raw);
     let folder = db.parent().expect("the data folder");
     let files: u64 = std::fs::read_dir(folder)

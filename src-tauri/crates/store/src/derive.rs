@@ -75,6 +75,8 @@ struct PendingDelivery {
     is_test: bool,
     /// Forgotten: its content is gone, and it derives to nothing.
     erased: bool,
+    /// How `body` was stored; it is as received once loaded.
+    codec: i64,
 }
 
 /// What a pass needs of a delivery once it has been parsed.
@@ -511,7 +513,7 @@ fn load_deliveries(
     values: impl rusqlite::Params,
 ) -> Result<Vec<PendingDelivery>, StoreError> {
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT id, connection_id, headers, body, is_test, erased_at IS NOT NULL
+        "SELECT id, connection_id, headers, body, is_test, erased_at IS NOT NULL, body_codec
          FROM deliveries WHERE {condition}"
     ))?;
     let rows = stmt.query_map(values, |r| {
@@ -522,9 +524,15 @@ fn load_deliveries(
             body: r.get(3)?,
             is_test: r.get(4)?,
             erased: r.get(5)?,
+            codec: r.get(6)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.map(|row| {
+        let mut d = row?;
+        d.body = stored::body(d.codec, std::mem::take(&mut d.body))?;
+        Ok(d)
+    })
+    .collect()
 }
 
 /// The events a stored delivery reads as today (None when it no longer reads: its
@@ -533,14 +541,15 @@ pub(crate) fn events_of_stored(
     tx: &rusqlite::Connection,
     delivery_id: i64,
 ) -> Result<Option<Vec<SourceEvent>>, StoreError> {
-    let (provider, settings, headers, body): (String, String, String, Vec<u8>) = tx
+    let (provider, settings, headers, body, codec): (String, String, String, Vec<u8>, i64) = tx
         .prepare_cached(
-            "SELECT c.provider, c.settings, d.headers, d.body
+            "SELECT c.provider, c.settings, d.headers, d.body, d.body_codec
              FROM deliveries d JOIN connections c ON c.id = d.connection_id WHERE d.id = ?1",
         )?
         .query_row([delivery_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?;
+    let body = stored::body(codec, body)?;
     let settings: ConnectionSettings = serde_json::from_str(&settings)?;
     let parsed = providers::parse(
         stored::provider(&provider)?,

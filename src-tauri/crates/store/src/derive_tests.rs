@@ -315,6 +315,7 @@ fn a_database_from_before_the_kept_count_gets_it_on_opening() {
         "DROP TABLE hand_decision_records; DROP TABLE hand_decisions; DROP TABLE erasures;
          DROP TABLE suppressions; DROP TABLE withheld; DROP TABLE relay_outbox;
          DROP TABLE relay_changes; ALTER TABLE deliveries DROP COLUMN erased_at;
+         ALTER TABLE deliveries DROP COLUMN body_codec;
          DROP TRIGGER people_count_insert; DROP TRIGGER people_count_delete;
          DROP TABLE people_count;
          DROP TABLE relay_devices; DROP TABLE relay_pairing_codes; DROP TABLE sealed_secrets;

@@ -790,8 +790,8 @@ fn erase_delivery(
         return Ok(false);
     };
     tx.prepare_cached(
-        "UPDATE deliveries SET body = x'', headers = '[]', verification = '', erased_at = ?2,
-                               dedupe_key = ?3
+        "UPDATE deliveries SET body = x'', body_codec = 0, headers = '[]', verification = '',
+                               erased_at = ?2, dedupe_key = ?3
          WHERE id = ?1",
     )?
     .execute(params![id, at, erased_dedupe_key(key, &dedupe)])?;

@@ -113,20 +113,62 @@ fn shown(store: &Store, id: i64) -> Value {
     v
 }
 
-/// Every file of the data folder, lower-cased, searched for each needle as `grep -ai` would.
+/// Every file of the data folder, lower-cased, searched for each needle as `grep -ai` would —
+/// and what is packed in them, unpacked: every packed value SQLite holds in a database file, and
+/// every zstd frame anywhere in a file's bytes (the WAL, free pages). Compression must not hide
+/// anything from this search.
 fn findable(dir: &std::path::Path, needles: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        let bytes = std::fs::read(&path).unwrap().to_ascii_lowercase();
+        let bytes = std::fs::read(&path).unwrap();
+        let mut texts = vec![("", bytes.to_ascii_lowercase())];
+        for value in crate::pack::unpacked_frames_in(&bytes) {
+            texts.push((" (packed)", value.to_ascii_lowercase()));
+        }
+        if bytes.starts_with(b"SQLite format 3\0") {
+            for value in crate::pack::packed_values_in_database(&path).unwrap() {
+                texts.push((" (packed)", value.to_ascii_lowercase()));
+            }
+        }
         for needle in needles {
             let needle = needle.to_ascii_lowercase();
-            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                found.push(format!("{needle} in {}", path.display()));
+            for (how, text) in &texts {
+                if text.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                    found.push(format!("{needle} in {}{how}", path.display()));
+                    break;
+                }
             }
         }
     }
     found
+}
+
+/// The search sees through packing: a body stored packed (and not derived, so nothing else holds
+/// it) whose name zstd writes as a repeat of earlier bytes doesn't show the name in the file's
+/// bytes, and `findable` still finds it.
+#[test]
+fn the_search_finds_what_is_packed() {
+    const TWICE: &str = "QuixoticQuixotic";
+    let (dir, store) = temp_store();
+    let mut w = store.writer().unwrap();
+    let t = connect(&mut w, Provider::Tiquo, "main");
+    let body = tiquo("evt_z1", "cus_z", "Zelda", TWICE, EMAIL, "+447911123456");
+    stored(&w.ingest(&[delivery(t, "evt_z1", &body)], &[]).unwrap());
+    drop(w);
+    drop(store);
+    let literally = std::fs::read_dir(dir.path()).unwrap().any(|e| {
+        let bytes = std::fs::read(e.unwrap().path())
+            .unwrap()
+            .to_ascii_lowercase();
+        bytes
+            .windows(TWICE.len())
+            .any(|w| w == TWICE.to_ascii_lowercase().as_bytes())
+    });
+    assert!(!literally, "the body is stored packed");
+    let found = findable(dir.path(), &[TWICE]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].ends_with("(packed)"), "{found:?}");
 }
 
 #[test]

@@ -16,6 +16,7 @@
 //! readers run while the writer writes.
 
 mod activity;
+mod bodies;
 mod businesses;
 mod checkpoint;
 mod connections;

@@ -331,7 +331,7 @@ impl Reader {
     pub fn feed(&self, after: i64, limit: usize) -> Result<Vec<FeedItem>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT d.id, c.provider, c.name, d.received_at, d.dedupe_key, d.headers, d.body,
-                    d.verification, d.is_test
+                    d.verification, d.is_test, d.body_codec
              FROM deliveries d JOIN connections c ON c.id = d.connection_id
              WHERE d.id > ?1 AND d.erased_at IS NULL ORDER BY d.id LIMIT ?2",
         )?;
@@ -350,7 +350,14 @@ impl Reader {
                         Box::new(e),
                     )
                 })?,
-                body: r.get(6)?,
+                // Unpacked: desks receive the body byte for byte, as the provider sent it.
+                body: crate::stored::body(r.get(9)?, r.get(6)?).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        6,
+                        rusqlite::types::Type::Blob,
+                        Box::new(e),
+                    )
+                })?,
                 verification: r.get(7)?,
                 is_test: r.get(8)?,
             })

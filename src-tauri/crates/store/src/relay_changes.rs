@@ -253,7 +253,7 @@ pub(crate) fn deliveries_to_check(
     limit: usize,
 ) -> Result<Vec<DeliveryToCheck>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT d.id, c.provider, c.name, c.settings, d.headers, d.body
+        "SELECT d.id, c.provider, c.name, c.settings, d.headers, d.body, d.body_codec
          FROM deliveries d JOIN connections c ON c.id = d.connection_id
          WHERE d.id > ?1 AND d.erased_at IS NULL AND d.is_test = 0
          ORDER BY d.id LIMIT ?2",
@@ -270,7 +270,13 @@ pub(crate) fn deliveries_to_check(
             connection: r.get(2)?,
             settings: serde_json::from_str(&settings).map_err(|e| bad(3, e))?,
             headers: serde_json::from_str(&headers).map_err(|e| bad(4, e))?,
-            body: r.get(5)?,
+            body: crate::stored::body(r.get(6)?, r.get(5)?).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    5,
+                    rusqlite::types::Type::Blob,
+                    Box::new(e),
+                )
+            })?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

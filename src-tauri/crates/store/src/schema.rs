@@ -325,6 +325,10 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 7: the store's cost (issue 22): the database was five times the raw bodies it holds.
     r#"
+    -- How each delivery's body is stored: 0 the bytes as received, 1 packed with the shipped
+    -- Bodies dictionary (pack.rs; `stored::body` reads either). The code step packs the rows
+    -- from before.
+    ALTER TABLE deliveries ADD COLUMN body_codec INTEGER NOT NULL DEFAULT 0;
     -- A timeline event no longer keeps a copy of its parsed input (the delivery holds it, and
     -- a re-fold parses it again); its changes are kept as [field, old, new] rows; profile states
     -- and people's merged profiles are packed (pack.rs). The code step (CODE_STEPS) rewrites
@@ -384,20 +388,26 @@ const CODE_STEPS: &[(i64, CodeStep, &str, &str, bool)] = &[
     ),
 ];
 
-/// Migration 7's code step: rewrites events' changes, profile states and merged profiles in
-/// their new form (convert.rs). Its progress is told in messages: the share of rows done, of
-/// the messages stored.
+/// Migration 7's code step: packs the bodies stored as received (bodies.rs), then rewrites
+/// events' changes, profile states and merged profiles in their new form (convert.rs). Its
+/// progress is told in messages: the share of rows done, of the messages stored.
 fn convert_v7(tx: &Transaction, progress: &mut dyn FnMut(Progress)) -> Result<(), StoreError> {
-    let messages: i64 = tx.query_row("SELECT count(*) FROM deliveries", [], |r| r.get(0))?;
-    let messages = messages as u64;
-    let mut told = |done: u64, total: u64| {
-        let share = if total == 0 { 1.0 } else { done as f64 / total as f64 };
+    let count = |table: &str| -> Result<u64, StoreError> {
+        Ok(tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+            r.get::<_, i64>(0)
+        })? as u64)
+    };
+    let messages = count("deliveries")?;
+    let rows = messages + count("events")? + count("source_profiles")? + count("people")?;
+    let mut told = |done: u64| {
+        let share = if rows == 0 { 1.0 } else { done as f64 / rows as f64 };
         progress(Progress {
-            done: (share * messages as f64).round() as u64,
+            done: (share.min(1.0) * messages as f64).round() as u64,
             total: messages,
         })
     };
-    crate::convert::derived_rows_v7(tx, &mut told)?;
+    crate::bodies::pack_stored_bodies(tx, &mut |done, _| told(done))?;
+    crate::convert::derived_rows_v7(tx, &mut |done, _| told(messages + done))?;
     Ok(())
 }
 
@@ -919,9 +929,12 @@ mod tests {
         );
         let store = crate::Store::open_dir(dir.path()).unwrap();
         assert!(!crate::Store::needs_upgrade(dir.path()).unwrap());
-        let conn = Connection::open(store.path()).unwrap();
-        conn.pragma_update(None, "user_version", CURRENT_VERSION - 1)
-            .unwrap();
+        drop(store);
+        // A file the previous version wrote.
+        std::fs::remove_file(dir.path().join(crate::DATABASE_FILE)).unwrap();
+        let mut conn = Connection::open(dir.path().join(crate::DATABASE_FILE)).unwrap();
+        let older = &migrations()[..CURRENT_VERSION as usize - 1];
+        migrate_with(&mut conn, older, &mut |_| {}).unwrap();
         drop(conn);
         assert!(crate::Store::needs_upgrade(dir.path()).unwrap());
         let mut seen = Vec::new();

@@ -54,6 +54,12 @@ pub(crate) fn key_kind(text: &str) -> Result<KeyKind, Unknown> {
     KeyKind::parse(text).ok_or_else(|| Unknown::new("identity key kind", text))
 }
 
+/// A delivery's body as received, from `deliveries.body_codec` and `deliveries.body`: every
+/// reader of bodies goes through this (see `pack::stored_body`). An erased body is empty.
+pub(crate) fn body(codec: i64, blob: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+    crate::pack::stored_body(codec, blob)
+}
+
 /// Text column `idx` of `row`, read with `read`. A value that doesn't read is a rusqlite
 /// conversion error, which becomes [`StoreError::Corrupt`] with `read`'s message.
 pub(crate) fn column<T>(

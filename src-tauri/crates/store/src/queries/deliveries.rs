@@ -56,7 +56,7 @@ impl Reader {
         self.conn
             .prepare_cached(
                 "SELECT d.id, c.provider, c.name, d.received_at, o.status, d.dedupe_key,
-                        d.duplicates, o.error, d.headers, d.body, d.verification
+                        d.duplicates, o.error, d.headers, d.body, d.verification, d.body_codec
                  FROM deliveries d JOIN connections c ON c.id = d.connection_id
                  LEFT JOIN delivery_outcomes o ON o.delivery_id = d.id
                  WHERE d.id = ?1",
@@ -66,17 +66,17 @@ impl Reader {
                 Ok((
                     delivery_row(r)?,
                     headers,
-                    r.get::<_, Vec<u8>>(9)?,
+                    (r.get::<_, i64>(11)?, r.get::<_, Vec<u8>>(9)?),
                     r.get::<_, String>(10)?,
                 ))
             })
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("There is no delivery with id {id}.")))
-            .and_then(|(row, headers, body, verification)| {
+            .and_then(|(row, headers, (codec, body), verification)| {
                 Ok(DeliveryDetail {
                     row,
                     headers: serde_json::from_str(&headers)?,
-                    body,
+                    body: crate::stored::body(codec, body)?,
                     verification,
                 })
             })
