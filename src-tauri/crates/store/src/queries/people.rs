@@ -853,3 +853,100 @@ mod tests {
         );
     }
 }
+
+/// On a real data set (`CLIENTELE_SEARCH_CHECK_DB=path/to/clientele.db`, for example a copy of
+/// the one `read_bench` builds; opened read-only): every page and count the Customers screen
+/// would get for searches like staff type equals what one plain query gives — every term's
+/// matches intersected, sorted by recency, counted — however the search was made.
+/// `cargo test -p clientele-store --lib -- --ignored searches_match_plain_sql`
+#[cfg(test)]
+mod real_data {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs CLIENTELE_SEARCH_CHECK_DB"]
+    fn searches_match_plain_sql_on_a_real_data_set() {
+        let Some(path) = std::env::var_os("CLIENTELE_SEARCH_CHECK_DB") else {
+            panic!("set CLIENTELE_SEARCH_CHECK_DB to a clientele.db");
+        };
+        let conn = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let reader = Reader { conn };
+        let raw = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let sample: Vec<(String, String, String)> = raw
+            .prepare("SELECT display_name, emails, phones FROM people ORDER BY random() LIMIT 60")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut queries: Vec<String> = vec!["grace vera".into(), "ana".into(), "07902".into()];
+        for (name, emails, phones) in sample {
+            let words: Vec<&str> = name.split_whitespace().collect();
+            if let Some(first) = words.first() {
+                queries.push(first.chars().take(3).collect());
+                queries.push(first.to_string());
+            }
+            if let Some(last) = words.last() {
+                queries.push(last.to_string());
+            }
+            queries.push(name.clone());
+            let emails: Vec<String> = serde_json::from_str(&emails).unwrap();
+            if let Some(e) = emails.first() {
+                queries.push(e.chars().take(5).collect());
+            }
+            let phones: Vec<String> = serde_json::from_str(&phones).unwrap();
+            if let Some(p) = phones.first() {
+                let national = format!("0{}", p.trim_start_matches("+44"));
+                queries.push(national.chars().take(6).collect());
+            }
+        }
+        for q in &queries {
+            let terms = search_terms(q);
+            let sql = format!(
+                "SELECT id FROM people WHERE id IN ({})
+                 ORDER BY last_event_at DESC, id DESC",
+                (0..terms.len())
+                    .map(|i| format!(
+                        "SELECT person_id FROM person_terms WHERE term >= ?{} AND term < ?{}",
+                        2 * i + 1,
+                        2 * i + 2
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(" INTERSECT ")
+            );
+            let all: Vec<i64> = raw
+                .prepare(&sql)
+                .unwrap()
+                .query_map(rusqlite::params_from_iter(term_params(&terms)), |r| {
+                    r.get(0)
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            for offset in [0, 50, 1_000] {
+                let page = reader.people_page(Some(q), 50, offset).unwrap();
+                let ids: Vec<i64> = page.items.iter().map(|p| p.id).collect();
+                let expected: Vec<i64> = all.iter().skip(offset).take(50).copied().collect();
+                assert_eq!(ids, expected, "{q:?} from {offset}");
+                let counted = all.len() as i64;
+                assert_eq!(
+                    (page.total, page.more),
+                    (
+                        counted.min(SEARCH_COUNT_LIMIT),
+                        counted > SEARCH_COUNT_LIMIT
+                    ),
+                    "{q:?} from {offset}"
+                );
+            }
+        }
+        eprintln!("{} searches checked", queries.len());
+    }
+}
