@@ -20,6 +20,13 @@
 #                 relay (`clientele relay pull`) against `clientele reprocess` of it;
 #                 forget: one person forgotten in a copy of the reading data set (the erasure
 #                 transaction and the WAL truncation), against a full VACUUM of that copy;
+#                 reprocess: `clientele reprocess` (the release binary) of a copy of the reading
+#                 data set, against the two costs no derivation can avoid, measured in the same run
+#                 on the same file: `sqlite3` writing the tables derivation writes (events,
+#                 source_profiles, people, person_terms, identity_keys, delivery_outcomes) into a
+#                 scratch database with the schema's tables and indexes, one durable transaction
+#                 (floor_seconds), and every stored body parsed once through the real adapters
+#                 (parse_seconds); with the derived tables' row counts, to compare two runs;
 #                 relay on PostgreSQL (issue 21; a private cluster with fsync on, started for the
 #                 run): `relay serve --database` with one and two instances against a minimal
 #                 durable PostgreSQL receiver (`pg_minimal`) at 64 connections, every
@@ -29,7 +36,8 @@
 #                 a third of it; it is kept in BENCH_DATA and reused; the relay's catch-up
 #                 against reprocess takes about 8). Prints `bench: …`
 #                 lines and asserts nothing about speed. bench-ingest, bench-read, bench-export,
-#                 bench-relay, bench-relay-pg, bench-forget and bench-footprint run one part.
+#                 bench-relay, bench-relay-pg, bench-forget, bench-reprocess and bench-footprint run
+#                 one part.
 #   make faults   kill -9 ×20 mid-burst, a full disk, 400 hostile requests, 800 slow clients,
 #                 secrets in files and logs. Prints `faults: …` lines; fails on any loss or leak.
 #                 (`make test` runs the quick variants.)
@@ -49,8 +57,8 @@
 #   make fuzz FUZZ_RUNS=10000
 
 BENCH_BIN = $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release
-# The reading data set, shared by read_bench, export_bench, relay_bench, forget_bench and
-# app_footprint.
+# The reading data set, shared by read_bench, export_bench, relay_bench, forget_bench,
+# reprocess_bench and app_footprint.
 BENCH_DATA ?= $(or $(CLIENTELE_BENCH_DATA),$(BENCH_BIN)/bench-data)
 # The desktop app needs a display and a session bus (with a Secret Service, as in `make unit`).
 BENCH_FOOTPRINT = CLIENTELE_BENCH_DATA="$(BENCH_DATA)" tests/tools/with-secret-service.sh \
@@ -60,7 +68,7 @@ FUZZ_DIR := src-tauri/crates/core/fuzz
 FUZZ_TARGETS := tiquo resdiary vagaro plain zupy standard
 CARGO_FUZZ_VERSION := 0.13.2
 
-.PHONY: bench bench-build bench-ingest bench-hand bench-read bench-export bench-relay bench-relay-pg bench-forget bench-footprint faults fuzz cargo-fuzz
+.PHONY: bench bench-build bench-ingest bench-hand bench-read bench-export bench-relay bench-relay-pg bench-forget bench-reprocess bench-footprint faults fuzz cargo-fuzz
 
 # `build` is the desktop app and `clientele` exactly as `make build` makes them (sharing its
 # release build); then the benchmark tools, and app_footprint's baseline window (an example of
@@ -69,6 +77,7 @@ bench-build: build
 	$(CARGO) build --release -p clientele-cli --bin clientele \
 	  -p clientele-tests --bin loadgen --bin bare_axum --bin group_commit --bin read_bench --bin export_bench \
 	  --bin relay_bench --bin relay_pg_bench --bin pg_minimal --bin hand_bench --bin forget_bench \
+	  --bin reprocess_bench \
 	  --bin app_footprint
 	$(CARGO) build --release -p clientele-app --example window_floor
 
@@ -82,6 +91,7 @@ bench: bench-build
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/relay_pg_bench
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/hand_bench
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/forget_bench
+	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/reprocess_bench
 	$(BENCH_FOOTPRINT)
 
 bench-ingest: bench-build
@@ -105,6 +115,10 @@ bench-relay-pg: bench-build
 
 bench-forget: bench-build
 	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/forget_bench
+
+# Needs the sqlite3 shell (Debian's sqlite3 package, as bench-export).
+bench-reprocess: bench-build
+	CLIENTELE_BENCH_DATA="$(BENCH_DATA)" $(BENCH_BIN)/reprocess_bench
 
 bench-footprint: bench-build
 	$(BENCH_FOOTPRINT)

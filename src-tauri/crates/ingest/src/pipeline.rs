@@ -33,6 +33,59 @@ const IDLE_DERIVE_CHUNK: usize = 500;
 const QUEUE_CAPACITY: usize = 8_192;
 /// The pipeline's threads, as `top` and `/proc` show them (Linux keeps their first 15 bytes).
 pub(crate) const WRITER_THREAD: &str = "clientele-ingest";
+/// How often a busy writer logs where its time went (at debug level: `CLIENTELE_LOG=
+/// clientele_ingest=debug`).
+const TIMES_EVERY: Duration = Duration::from_secs(5);
+
+/// Where the writer thread's time goes, logged every [`TIMES_EVERY`] while it works: committing
+/// groups of deliveries (the time every waiting sender waits), deriving (between groups, and
+/// when nothing is waiting), finishing checkpoints, and waiting for work. Measuring costs a few
+/// clock reads per group.
+#[derive(Debug, Default)]
+struct WriterTimes {
+    since: Option<Instant>,
+    commit: Duration,
+    derive_between: Duration,
+    derive_idle: Duration,
+    checkpoint: Duration,
+    groups: u64,
+    jobs: u64,
+    derived: u64,
+    slices: u64,
+}
+
+impl WriterTimes {
+    fn log_if_due(&mut self) {
+        let since = *self.since.get_or_insert_with(Instant::now);
+        let wall = since.elapsed();
+        if wall < TIMES_EVERY {
+            return;
+        }
+        if self.groups > 0 || self.derived > 0 {
+            let share = |d: Duration| d.as_secs_f64() / wall.as_secs_f64();
+            tracing::debug!(
+                wall_s = wall.as_secs_f64(),
+                commit = share(self.commit),
+                derive_between = share(self.derive_between),
+                derive_idle = share(self.derive_idle),
+                checkpoint = share(self.checkpoint),
+                groups = self.groups,
+                jobs_per_group = self.jobs as f64 / self.groups.max(1) as f64,
+                commit_us_per_job = self.commit.as_secs_f64() * 1e6 / self.jobs.max(1) as f64,
+                derived = self.derived,
+                derive_us_per_delivery = (self.derive_between + self.derive_idle).as_secs_f64()
+                    * 1e6
+                    / self.derived.max(1) as f64,
+                slices = self.slices,
+                "where the writer's time went"
+            );
+        }
+        *self = WriterTimes {
+            since: Some(Instant::now()),
+            ..WriterTimes::default()
+        };
+    }
+}
 
 /// Why a delivery could not be stored. The listener answers `503` so the provider retries. The
 /// store's own words (which may name files or SQLite's internals) go to the log only: these
@@ -369,7 +422,9 @@ fn run(
     let mut behind = derives; // derive whatever a previous run left pending
     let mut committed = 0usize; // jobs in the group the last turn stored
     let mut earned = Duration::ZERO; // derivation time earned by committing groups
+    let mut times = WriterTimes::default();
     loop {
+        times.log_if_due();
         let first = if !behind {
             match rx.recv_timeout(Duration::from_secs(5)) {
                 Ok(job) => Some(job),
@@ -399,35 +454,50 @@ fn run(
             Some(job) => {
                 let committing = Instant::now();
                 let group = commit_group(&mut writer, job, &rx, &notices, derives);
-                earned = (earned + derive_share(committing.elapsed())).min(4 * DERIVE_SLICE);
-                checkpoints.after_commit(&mut writer);
+                let commit = committing.elapsed();
+                times.commit += commit;
+                times.groups += 1;
+                times.jobs += group.jobs as u64;
+                earned = (earned + derive_share(commit)).min(4 * DERIVE_SLICE);
+                after_commit(&checkpoints, &mut writer, &mut times);
                 committed = group.jobs;
                 behind |= group.stored_any && derives;
                 if behind && earned >= DERIVE_SLICE {
                     // A short slice between groups keeps the timeline close behind the listener.
                     let started = Instant::now();
-                    behind = derive(&mut writer, chunk, &notices);
+                    let (more, derived) = derive(&mut writer, chunk, &notices);
+                    behind = more;
                     let took = started.elapsed();
-                    checkpoints.after_commit(&mut writer);
+                    times.derive_between += took;
+                    times.derived += derived as u64;
+                    times.slices += 1;
+                    after_commit(&checkpoints, &mut writer, &mut times);
                     earned = earned.saturating_sub(took);
                     chunk = next_chunk(chunk, took, DERIVE_SLICE, 256);
                 }
             }
             None => {
                 let started = Instant::now();
-                behind = derive(&mut writer, idle_chunk, &notices);
-                idle_chunk = next_chunk(
-                    idle_chunk,
-                    started.elapsed(),
-                    IDLE_DERIVE_SLICE,
-                    IDLE_DERIVE_CHUNK,
-                );
-                checkpoints.after_commit(&mut writer);
+                let (more, derived) = derive(&mut writer, idle_chunk, &notices);
+                behind = more;
+                let took = started.elapsed();
+                times.derive_idle += took;
+                times.derived += derived as u64;
+                times.slices += 1;
+                idle_chunk = next_chunk(idle_chunk, took, IDLE_DERIVE_SLICE, IDLE_DERIVE_CHUNK);
+                after_commit(&checkpoints, &mut writer, &mut times);
             }
         }
     }
     // Shutting down: derive what is left so a clean stop leaves nothing pending.
-    while derives && derive(&mut writer, IDLE_DERIVE_CHUNK, &notices) {}
+    while derives && derive(&mut writer, IDLE_DERIVE_CHUNK, &notices).0 {}
+}
+
+/// [`WalCheckpoints::after_commit`], its time counted.
+fn after_commit(checkpoints: &WalCheckpoints, writer: &mut Writer, times: &mut WriterTimes) {
+    let started = Instant::now();
+    checkpoints.after_commit(writer);
+    times.checkpoint += started.elapsed();
 }
 
 /// The derivation time a group that took `commit` to store earns: [`DERIVE_SHARE`] of the
@@ -442,21 +512,22 @@ fn next_chunk(chunk: usize, took: Duration, target: Duration, max: usize) -> usi
     ((chunk as f64 * ratio.clamp(0.5, 2.0)) as usize).clamp(1, max)
 }
 
-/// Derives one chunk; returns true if more may be pending.
-fn derive(writer: &mut Writer, chunk: usize, notices: &broadcast::Sender<Notice>) -> bool {
+/// Derives one chunk; returns whether more may be pending, and how many it derived.
+fn derive(writer: &mut Writer, chunk: usize, notices: &broadcast::Sender<Notice>) -> (bool, usize) {
     match writer.derive_pending(chunk) {
-        Ok(DeriveReport { deliveries: 0, .. }) => false,
+        Ok(DeriveReport { deliveries: 0, .. }) => (false, 0),
         Ok(report) => {
+            let derived = report.deliveries;
             let _ = notices.send(Notice::Derived {
                 deliveries: report.deliveries,
                 people: report.people_changed,
             });
-            report.deliveries >= chunk
+            (derived >= chunk, derived)
         }
         Err(e) => {
             // Deliveries are safe; derivation retries on the next delivery or restart.
             tracing::error!(error = %e, "couldn't derive timelines");
-            false
+            (false, 0)
         }
     }
 }
