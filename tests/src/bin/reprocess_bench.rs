@@ -308,19 +308,18 @@ fn parse_all(db: &rusqlite::Connection) -> (f64, (usize, usize)) {
     (seconds, (parsed, skipped))
 }
 
-/// The body as received: `stored` as it is, or unpacked when `deliveries.body_codec` says it is
-/// compressed (NULL, `0`, `''` and `'raw'` mean kept as received).
+/// The body as received, read as the store reads it (`pack::stored_body`).
 fn raw_body<'a>(
     codec: rusqlite::types::ValueRef<'_>,
     stored: &'a [u8],
 ) -> std::borrow::Cow<'a, [u8]> {
     use rusqlite::types::ValueRef;
     match codec {
-        ValueRef::Null | ValueRef::Integer(0) => stored.into(),
-        ValueRef::Text(t) if t.is_empty() || t == b"raw" => stored.into(),
-        _ => clientele_store::pack::unpack(clientele_store::pack::Dict::Bodies, stored)
-            .expect("a packed body unpacks")
+        ValueRef::Null => stored.into(),
+        ValueRef::Integer(codec) => clientele_store::pack::stored_body(codec, stored.to_vec())
+            .expect("a stored body reads")
             .into(),
+        other => panic!("unexpected body_codec {other:?}"),
     }
 }
 
