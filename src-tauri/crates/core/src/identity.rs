@@ -118,7 +118,9 @@ pub fn parse_phone(raw: &str, default_country: Option<country::Id>) -> Option<Ph
         return found;
     }
     let parsed = parse_phone_uncached(raw, default_country);
-    let mut memo = PHONE_MEMO.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut memo = PHONE_MEMO
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // A valid number is also asked about in its E.164 form, without a country.
     if let Some(phone) = &parsed {
         memo.insert(None, phone.e164.clone(), parsed.clone());

@@ -393,14 +393,20 @@ const CODE_STEPS: &[(i64, CodeStep, &str, &str, bool)] = &[
 /// progress is told in messages: the share of rows done, of the messages stored.
 fn convert_v7(tx: &Transaction, progress: &mut dyn FnMut(Progress)) -> Result<(), StoreError> {
     let count = |table: &str| -> Result<u64, StoreError> {
-        Ok(tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
-            r.get::<_, i64>(0)
-        })? as u64)
+        Ok(
+            tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64,
+        )
     };
     let messages = count("deliveries")?;
     let rows = messages + count("events")? + count("source_profiles")? + count("people")?;
     let mut told = |done: u64| {
-        let share = if rows == 0 { 1.0 } else { done as f64 / rows as f64 };
+        let share = if rows == 0 {
+            1.0
+        } else {
+            done as f64 / rows as f64
+        };
         progress(Progress {
             done: (share.min(1.0) * messages as f64).round() as u64,
             total: messages,
