@@ -13,6 +13,6 @@ mod pipeline;
 
 pub use pipeline::{
     BUSY_GATHER_WAIT, DERIVE_SHARE, DERIVE_SLICE, Derivation, GATHER_WAIT, GroupStore,
-    IDLE_DERIVE_SLICE, IngestError, IngestHandle, MAX_GROUP, Notice, Pipeline, start,
+    IDLE_DERIVE_BUDGET, IngestError, IngestHandle, MAX_GROUP, Notice, Pipeline, start,
     start_storing, start_with,
 };

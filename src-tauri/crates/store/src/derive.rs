@@ -121,6 +121,9 @@ fn parse(
 /// `reprocess`, a listener's backlog).
 const PREFETCH_FROM: usize = 2_000;
 
+/// How often a pass asks whether to stop early (see [`Writer::derive_pending_until`]).
+const STOP_EVERY: usize = 32;
+
 /// A batch of deliveries read and parsed ahead.
 type Batch = Vec<(DeliveryMeta, Option<Result<ParsedDelivery, String>>)>;
 
@@ -281,6 +284,17 @@ impl Writer {
     /// derivation, and it is redone from `deliveries` because its watermark is in the same
     /// transaction. This halves the fsyncs of a busy listener without weakening any `200`.
     pub fn derive_pending(&mut self, max_deliveries: usize) -> Result<DeriveReport, StoreError> {
+        self.derive_pending_until(max_deliveries, &mut || false)
+    }
+
+    /// [`Writer::derive_pending`] that ends early — saving what it derived so far — once `stop`
+    /// says so (asked every [`STOP_EVERY`] deliveries): a listener catching up stops when a
+    /// delivery is waiting to be stored.
+    pub fn derive_pending_until(
+        &mut self,
+        max_deliveries: usize,
+        stop: &mut dyn FnMut() -> bool,
+    ) -> Result<DeriveReport, StoreError> {
         let country = self.default_country()?;
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         let bulk = max_deliveries >= PREFETCH_FROM;
@@ -292,7 +306,7 @@ impl Writer {
                 .conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut pass = Pass::new(&tx, country);
-            derive_in(&mut pass, max_deliveries, &mut |_| {})?;
+            derive_in(&mut pass, max_deliveries, &mut |_| {}, stop)?;
             let report = pass.finish()?;
             tx.commit()?;
             Ok(report)
@@ -357,9 +371,12 @@ impl Writer {
             tx.pragma_update(None, "secure_delete", true)?;
             let total: i64 = tx.query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))?;
             let mut pass = Pass::new(&tx, country);
-            derive_in(&mut pass, usize::MAX, &mut |read| {
-                progress(read, total as usize)
-            })?;
+            derive_in(
+                &mut pass,
+                usize::MAX,
+                &mut |read| progress(read, total as usize),
+                &mut || false,
+            )?;
             let report = pass.finish()?;
             tx.commit()?;
             Ok(report)
@@ -517,6 +534,7 @@ fn derive_in(
     pass: &mut Pass<'_>,
     max: usize,
     progress: &mut dyn FnMut(usize),
+    stop: &mut dyn FnMut() -> bool,
 ) -> Result<usize, StoreError> {
     let watermark: i64 = pass.tx.query_row(
         "SELECT COALESCE(MAX(delivery_id), 0) FROM delivery_outcomes",
@@ -531,11 +549,15 @@ fn derive_in(
         .map(std::path::PathBuf::from);
     if let (true, Some(path)) = (max >= PREFETCH_FROM, path) {
         let prefetch = Prefetch::start(&path, watermark, max, pass.country)?;
-        while let Ok(batch) = prefetch.batches.recv() {
+        'batches: while let Ok(batch) = prefetch.batches.recv() {
             let batch = batch?;
             for (delivery, parsed) in &batch {
                 pass.apply(delivery, parsed.as_ref())?;
                 read += 1;
+                if read % STOP_EVERY == 0 && stop() {
+                    progress(read);
+                    break 'batches;
+                }
             }
             if let Some(done) = &prefetch.done {
                 let _ = done.send(batch);
@@ -555,16 +577,21 @@ fn derive_in(
             "id > ?1 ORDER BY id LIMIT ?2",
             params![after, want as i64],
         )?;
+        let mut stopped = false;
         for delivery in &pending {
             pass.delivery(delivery)?;
+            read += 1;
+            if read % STOP_EVERY == 0 && stop() {
+                stopped = true;
+                break;
+            }
         }
-        read += pending.len();
         if pass.profiles.len() > MAX_WORKING_PROFILES {
             pass.flush()?;
         }
         progress(read);
         match pending.last() {
-            Some(last) if pending.len() == want => after = last.id,
+            Some(last) if pending.len() == want && !stopped => after = last.id,
             _ => break,
         }
     }
