@@ -24,12 +24,12 @@ pub const GATHER_WAIT: Duration = Duration::from_micros(500);
 /// After a group of several (the listener is saturated), how long to wait for more before
 /// deriving instead. Also how late derivation starts once a burst ends.
 pub const BUSY_GATHER_WAIT: Duration = Duration::from_millis(5);
-/// Longest a pass of derivation runs when no deliveries are waiting; it also ends as soon as one
-/// is (asked every few deliveries), so a delivery arriving meanwhile waits about the time it
-/// takes to save what the pass derived so far. Passes this long catch up at nearly the rate of
-/// one long pass: each transaction's fixed cost is paid for hundreds of deliveries, not a
-/// handful (with 2 ms slices a backlog was derived at 280-660/s, in transactions of 4-6).
-pub const IDLE_DERIVE_BUDGET: Duration = Duration::from_millis(20);
+/// Longest a pass of derivation reads deliveries for when none are waiting to be stored; it
+/// also ends as soon as one is (asked every few deliveries), and then saves what it derived
+/// (about as long again), so a delivery arriving meanwhile waits a few milliseconds at most.
+/// The pass's size follows from the time rather than being guessed in advance: sized chunks
+/// shrank to 4-6 deliveries a transaction on a busy machine (a backlog derived at 280-660/s).
+pub const IDLE_DERIVE_BUDGET: Duration = Duration::from_millis(8);
 /// Largest chunk for catching up when nothing else is waiting (and at shutdown): below the
 /// store's read-ahead threshold, so a pass that stops early has parsed nothing in vain.
 const IDLE_DERIVE_CHUNK: usize = 1_500;

@@ -122,7 +122,7 @@ fn parse(
 const PREFETCH_FROM: usize = 2_000;
 
 /// How often a pass asks whether to stop early (see [`Writer::derive_pending_until`]).
-const STOP_EVERY: usize = 32;
+const STOP_EVERY: usize = 8;
 
 /// A batch of deliveries read and parsed ahead.
 type Batch = Vec<(DeliveryMeta, Option<Result<ParsedDelivery, String>>)>;
