@@ -76,46 +76,6 @@ pub(crate) fn in_column(idx: usize) -> impl FnOnce(Unknown) -> rusqlite::Error {
     move |e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_ids_read_back_and_anything_else_is_corrupt() {
-        for p in Provider::ALL {
-            assert_eq!(provider(p.id()), Ok(p));
-        }
-        // Only exactly what was written: ids are stored lower-case and trimmed.
-        for bad in ["stripe", "Tiquo", " tiquo", ""] {
-            let err = StoreError::from(provider(bad).unwrap_err());
-            assert!(
-                matches!(&err, StoreError::Corrupt(m) if m.contains("provider")),
-                "{err}"
-            );
-        }
-        assert_eq!(event_kind("tier_changed"), Ok(EventKind::TierChanged));
-        assert!(event_kind("TierChanged").is_err());
-        assert_eq!(key_kind("phone"), Ok(KeyKind::Phone));
-        assert!(key_kind("fax").is_err());
-    }
-
-    #[test]
-    fn an_unknown_value_in_a_row_is_corrupt_not_a_database_error() {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
-        let err: StoreError = conn
-            .query_row("SELECT 'stripe'", [], |r| column(r, 0, provider))
-            .map_err(StoreError::from)
-            .unwrap_err();
-        let StoreError::Corrupt(message) = err else {
-            panic!("{err:?}")
-        };
-        assert_eq!(
-            message,
-            "the stored provider 'stripe' is not one this version of Clientele knows (was the data written by a newer version?)"
-        );
-    }
-}
-
 /// A source profile's folded state as stored: JSON, packed.
 pub(crate) fn state_blob(
     state: &clientele_core::profile::ProfileState,
@@ -166,4 +126,44 @@ pub(crate) fn changes(text: &str) -> Result<Vec<clientele_core::Change>, StoreEr
         .into_iter()
         .map(|(field, old, new)| clientele_core::Change { field, old, new })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_ids_read_back_and_anything_else_is_corrupt() {
+        for p in Provider::ALL {
+            assert_eq!(provider(p.id()), Ok(p));
+        }
+        // Only exactly what was written: ids are stored lower-case and trimmed.
+        for bad in ["stripe", "Tiquo", " tiquo", ""] {
+            let err = StoreError::from(provider(bad).unwrap_err());
+            assert!(
+                matches!(&err, StoreError::Corrupt(m) if m.contains("provider")),
+                "{err}"
+            );
+        }
+        assert_eq!(event_kind("tier_changed"), Ok(EventKind::TierChanged));
+        assert!(event_kind("TierChanged").is_err());
+        assert_eq!(key_kind("phone"), Ok(KeyKind::Phone));
+        assert!(key_kind("fax").is_err());
+    }
+
+    #[test]
+    fn an_unknown_value_in_a_row_is_corrupt_not_a_database_error() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let err: StoreError = conn
+            .query_row("SELECT 'stripe'", [], |r| column(r, 0, provider))
+            .map_err(StoreError::from)
+            .unwrap_err();
+        let StoreError::Corrupt(message) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            message,
+            "the stored provider 'stripe' is not one this version of Clientele knows (was the data written by a newer version?)"
+        );
+    }
 }
