@@ -867,7 +867,7 @@ mod real_data {
     use super::*;
 
     #[test]
-    #[ignore = "needs CLIENTELE_SEARCH_CHECK_DB"]
+    #[ignore = "needs a real data set (CLIENTELE_SEARCH_CHECK_DB): the 1 M-delivery one takes minutes to build"]
     fn searches_match_plain_sql_on_a_real_data_set() {
         let Some(path) = std::env::var_os("CLIENTELE_SEARCH_CHECK_DB") else {
             panic!("set CLIENTELE_SEARCH_CHECK_DB to a clientele.db");
