@@ -29,6 +29,7 @@ mod hand;
 mod ingest;
 pub mod pack;
 mod people;
+mod pipelined;
 mod queries;
 mod relay;
 mod relay_changes;

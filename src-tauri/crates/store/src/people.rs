@@ -92,12 +92,31 @@ pub(crate) fn update_identity_keys(
     country: Option<CountryId>,
     relink: &mut BTreeSet<i64>,
 ) -> Result<bool, StoreError> {
-    let new: BTreeSet<IdentityKey> = identity_keys(
+    replace_identity_keys(tx, profile_id, keys_of_state(state, country), relink)
+}
+
+/// The identity keys a profile in `state` holds (`country`: how its phone reads without a
+/// country code).
+pub(crate) fn keys_of_state(
+    state: &ProfileState,
+    country: Option<CountryId>,
+) -> BTreeSet<IdentityKey> {
+    identity_keys(
         state.fields.iter().map(|(k, v)| (k.as_str(), &v.value)),
         country,
     )
     .into_iter()
-    .collect();
+    .collect()
+}
+
+/// [`update_identity_keys`] with the new keys already made (a pass makes them on another
+/// thread).
+pub(crate) fn replace_identity_keys(
+    tx: &Transaction<'_>,
+    profile_id: i64,
+    new: BTreeSet<IdentityKey>,
+    relink: &mut BTreeSet<i64>,
+) -> Result<bool, StoreError> {
     let old: BTreeSet<IdentityKey> = keys_of(tx, profile_id)?.into_iter().collect();
     if new == old {
         return Ok(false);
@@ -171,6 +190,56 @@ fn keys_of(tx: &Transaction<'_>, profile_id: i64) -> Result<Vec<IdentityKey>, St
         .collect::<Result<_, _>>()?)
 }
 
+/// What a relink reads of the identity keys, each read once: keys don't change while people are
+/// linked, and a walk meets every key from each of its holders (and walks twice when it did not
+/// start from the smallest id).
+#[derive(Default)]
+struct KeyGraph {
+    keys: HashMap<i64, std::rc::Rc<[IdentityKey]>>,
+    /// A key's holders in id order, or None when more than [`MAX_PROFILES_PER_KEY`] hold it.
+    holders: HashMap<IdentityKey, Option<std::rc::Rc<[i64]>>>,
+}
+
+impl KeyGraph {
+    fn keys_of(
+        &mut self,
+        tx: &Transaction<'_>,
+        profile: i64,
+    ) -> Result<std::rc::Rc<[IdentityKey]>, StoreError> {
+        if let Some(keys) = self.keys.get(&profile) {
+            return Ok(keys.clone());
+        }
+        let keys: std::rc::Rc<[IdentityKey]> = keys_of(tx, profile)?.into();
+        self.keys.insert(profile, keys.clone());
+        Ok(keys)
+    }
+
+    /// The holders of `key` when it may link (no more than the limit hold it).
+    fn linking_holders(
+        &mut self,
+        tx: &Transaction<'_>,
+        key: &IdentityKey,
+    ) -> Result<Option<std::rc::Rc<[i64]>>, StoreError> {
+        if let Some(holders) = self.holders.get(key) {
+            return Ok(holders.clone());
+        }
+        // One read: up to one more than the limit says both whether it links and who holds it.
+        let found: Vec<i64> = tx
+            .prepare_cached(
+                "SELECT source_profile_id FROM identity_keys WHERE kind = ?1 AND value = ?2
+                 ORDER BY source_profile_id LIMIT ?3",
+            )?
+            .query_map(
+                params![key.kind.as_str(), key.value, MAX_PROFILES_PER_KEY + 1],
+                |r| r.get(0),
+            )?
+            .collect::<Result<_, _>>()?;
+        let holders = (found.len() as i64 <= MAX_PROFILES_PER_KEY).then(|| found.into());
+        self.holders.insert(key.clone(), holders.clone());
+        Ok(holders)
+    }
+}
+
 /// The profiles reachable from `start` through keys that may link and through merges made by
 /// hand, with how each was reached. A record split out by hand neither reaches nor is reached
 /// through keys.
@@ -178,18 +247,19 @@ fn component(
     tx: &Transaction<'_>,
     start: i64,
     hand: &HandRules,
+    graph: &mut KeyGraph,
 ) -> Result<BTreeMap<i64, Option<LinkReason>>, StoreError> {
     let mut reached = BTreeMap::from([(start, None)]);
     let mut queue = VecDeque::from([start]);
     while let Some(current) = queue.pop_front() {
         let mut found: Vec<(i64, LinkReason)> = Vec::new();
         if !hand.is_apart(current) {
-            for key in keys_of(tx, current)? {
-                if holders_count(tx, &key)? > MAX_PROFILES_PER_KEY {
+            for key in graph.keys_of(tx, current)?.iter() {
+                let Some(holders) = graph.linking_holders(tx, key)? else {
                     continue;
-                }
-                for other in holders(tx, &key)? {
-                    if !hand.is_apart(other) {
+                };
+                for &other in holders.iter() {
+                    if !hand.is_apart(other) && !reached.contains_key(&other) {
                         found.push((
                             other,
                             LinkReason::Key {
@@ -311,6 +381,7 @@ pub(crate) fn relink(
     seeds: BTreeSet<i64>,
 ) -> Result<BTreeSet<i64>, StoreError> {
     let hand = HandRules::load(tx)?;
+    let mut graph = KeyGraph::default();
     let mut affected = BTreeSet::new();
     let mut done = BTreeSet::new();
     let mut work: BTreeSet<i64> = seeds;
@@ -318,13 +389,13 @@ pub(crate) fn relink(
         if done.contains(&seed) {
             continue;
         }
-        let members = component(tx, seed, &hand)?;
+        let members = component(tx, seed, &hand, &mut graph)?;
         let person_id = *members.keys().next().unwrap_or(&seed);
         // Walk again from the smallest id so link reasons don't depend on where we started.
         let members = if person_id == seed {
             members
         } else {
-            component(tx, person_id, &hand)?
+            component(tx, person_id, &hand, &mut graph)?
         };
         for (&member, reason) in &members {
             done.insert(member);
@@ -367,7 +438,7 @@ pub(crate) fn relink(
 }
 
 /// A member profile as the person row needs it.
-struct Member<'s> {
+pub(crate) struct Member<'s> {
     id: i64,
     provider: Provider,
     connection: String,
@@ -434,180 +505,302 @@ pub(crate) fn rebuild_person(
         searched_changed: &HashSet::new(),
         members_changed: true,
     };
-    rebuild_person_with(tx, person_id, country, &rebuild, &mut terms)?;
+    let inputs = PersonInputs::read(tx, person_id, &rebuild)?;
+    let row = inputs.person_row(country)?;
+    row.write(tx, &mut terms)?;
     terms.write(tx)
 }
 
-/// [`rebuild_person`] within a derivation pass: member states the pass holds are not read
-/// back, and when neither the members nor what they give the person's name and terms changed,
-/// only the profile, times and deletion are written.
-pub(crate) fn rebuild_person_with(
-    tx: &Transaction<'_>,
+/// Everything a person's row is made from, read from the database: its members (states the
+/// pass holds are borrowed, not read back) and, when its name and terms must be made again,
+/// its members' keys and its current terms. Making the row from them
+/// ([`PersonInputs::person_row`]) reads nothing, so a pass does it on another thread while it
+/// writes the rows made before.
+pub(crate) struct PersonInputs<'s> {
     person_id: i64,
-    country: Option<CountryId>,
-    pass: &Rebuild<'_>,
-    term_writes: &mut TermWrites,
-) -> Result<(), StoreError> {
-    let members: Vec<Member> = tx
-        .prepare_cached(
-            "SELECT sp.id, c.provider, c.name, sp.customer_ref, sp.deleted_at
-             FROM source_profiles sp JOIN connections c ON c.id = sp.connection_id
-             WHERE sp.person_id = ?1 ORDER BY sp.id",
-        )?
-        .query_map([person_id], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                stored::column(r, 1, stored::provider)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<i64>>(4)?,
-            ))
-        })?
-        .map(|row| {
-            let (id, provider, connection, customer_ref, deleted_at) = row?;
-            let state = match pass.states.get(&id) {
-                Some(state) => Cow::Borrowed(state),
-                None => Cow::Owned(stored_state(tx, id)?),
-            };
-            Ok(Member {
-                id,
-                provider,
-                connection,
-                customer_ref,
-                state,
-                deleted: deleted_at.is_some(),
-            })
-        })
-        .collect::<Result<_, StoreError>>()?;
-    if members.is_empty() {
-        tx.prepare_cached("DELETE FROM person_terms WHERE person_id = ?1")?
-            .execute([person_id])?;
-        tx.prepare_cached("DELETE FROM people WHERE id = ?1")?
-            .execute([person_id])?;
-        return Ok(());
-    }
-    let first = members.iter().filter_map(|m| m.state.first_event_at).min();
-    let last = members.iter().filter_map(|m| m.state.last_event_at).max();
-    let deleted = members.iter().all(|m| m.deleted);
-    let searched_changed = pass.members_changed
-        || members
-            .iter()
-            .any(|m| pass.searched_changed.contains(&m.id));
-    if !searched_changed {
-        let profile = merged_profile(&members);
-        // Written only when it differs: a delivery that changes nothing here leaves the page
-        // alone.
-        let updated = tx
+    members: Vec<Member<'s>>,
+    /// None when only the profile, times and deletion need writing: neither the members nor
+    /// what they give the person's name and terms changed, and the row exists.
+    terms: Option<TermInputs>,
+}
+
+/// What a person's name and search terms are made from besides the member states.
+struct TermInputs {
+    /// Each member's stored keys, in member order.
+    keys: Vec<Vec<IdentityKey>>,
+    old_terms: BTreeSet<String>,
+}
+
+impl<'s> PersonInputs<'s> {
+    pub(crate) fn read(
+        tx: &Transaction<'_>,
+        person_id: i64,
+        pass: &Rebuild<'s>,
+    ) -> Result<PersonInputs<'s>, StoreError> {
+        let members: Vec<Member<'s>> = tx
             .prepare_cached(
-                "UPDATE people SET profile = ?2, first_event_at = ?3, last_event_at = ?4,
-                                   deleted = ?5
-                 WHERE id = ?1 AND (profile, first_event_at, last_event_at, deleted)
-                                   IS NOT (?2, ?3, ?4, ?5)",
+                "SELECT sp.id, c.provider, c.name, sp.customer_ref, sp.deleted_at
+                 FROM source_profiles sp JOIN connections c ON c.id = sp.connection_id
+                 WHERE sp.person_id = ?1 ORDER BY sp.id",
             )?
-            .execute(params![
-                person_id,
-                stored::profile_blob(&profile)?,
-                first.map(crate::to_millis),
-                last.map(crate::to_millis),
-                deleted
-            ])?;
+            .query_map([person_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    stored::column(r, 1, stored::provider)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                ))
+            })?
+            .map(|row| {
+                let (id, provider, connection, customer_ref, deleted_at) = row?;
+                let state = match pass.states.get(&id) {
+                    Some(state) => Cow::Borrowed(state),
+                    None => Cow::Owned(stored_state(tx, id)?),
+                };
+                Ok(Member {
+                    id,
+                    provider,
+                    connection,
+                    customer_ref,
+                    state,
+                    deleted: deleted_at.is_some(),
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let searched_changed = pass.members_changed
+            || members
+                .iter()
+                .any(|m| pass.searched_changed.contains(&m.id));
         let exists = || {
             tx.prepare_cached("SELECT 1 FROM people WHERE id = ?1")
                 .and_then(|mut s| s.exists([person_id]))
         };
-        if updated == 1 || exists()? {
-            return Ok(());
-        }
+        let terms = if members.is_empty() || (!searched_changed && exists()?) {
+            None
+        } else {
+            Some(TermInputs {
+                keys: members
+                    .iter()
+                    .map(|m| keys_of(tx, m.id))
+                    .collect::<Result<_, _>>()?,
+                old_terms: tx
+                    .prepare_cached("SELECT term FROM person_terms WHERE person_id = ?1")?
+                    .query_map([person_id], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?,
+            })
+        };
+        Ok(PersonInputs {
+            person_id,
+            members,
+            terms,
+        })
     }
-    let old_terms: BTreeSet<String> = tx
-        .prepare_cached("SELECT term FROM person_terms WHERE person_id = ?1")?
-        .query_map([person_id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
 
-    let profile = merged_profile(&members);
-    let mut emails = BTreeSet::new();
-    let mut phones = Vec::new();
-    let mut terms = BTreeSet::new();
-    for m in &members {
-        // The member's stored keys: made from its current state when it was saved.
-        let mut phone_keyed = false;
-        for key in keys_of(tx, m.id)? {
-            match key.kind {
-                KeyKind::Email => {
-                    add_email_terms(&mut terms, &key.value);
-                    emails.insert(key.value);
-                }
-                KeyKind::Phone => {
-                    terms.insert(key.value.trim_start_matches('+').to_string());
-                    // Every suffix of the national number, so a prefix search finds any run of
-                    // digits people remember ("the one ending 8122").
-                    if let Some(digits) = national_digits_of_e164(&key.value) {
-                        for start in 0..digits.len().saturating_sub(MIN_PHONE_SEARCH_DIGITS - 1) {
-                            terms.insert(digits[start..].to_string());
+    /// The person's row as its members make it (reads nothing).
+    pub(crate) fn person_row(&self, country: Option<CountryId>) -> Result<PersonRow, StoreError> {
+        let person_id = self.person_id;
+        let members = &self.members;
+        if members.is_empty() {
+            return Ok(PersonRow::Gone { person_id });
+        }
+        let times = Times {
+            first: members
+                .iter()
+                .filter_map(|m| m.state.first_event_at)
+                .min()
+                .map(crate::to_millis),
+            last: members
+                .iter()
+                .filter_map(|m| m.state.last_event_at)
+                .max()
+                .map(crate::to_millis),
+            deleted: members.iter().all(|m| m.deleted),
+        };
+        let profile = merged_profile(members);
+        let profile_blob = stored::profile_blob(&profile)?;
+        let Some(inputs) = &self.terms else {
+            return Ok(PersonRow::Profile {
+                person_id,
+                profile: profile_blob,
+                times,
+            });
+        };
+        let mut emails = BTreeSet::new();
+        let mut phones = Vec::new();
+        let mut terms = BTreeSet::new();
+        for (m, keys) in members.iter().zip(&inputs.keys) {
+            // The member's stored keys: made from its current state when it was saved.
+            let mut phone_keyed = false;
+            for key in keys {
+                match key.kind {
+                    KeyKind::Email => {
+                        add_email_terms(&mut terms, &key.value);
+                        emails.insert(key.value.clone());
+                    }
+                    KeyKind::Phone => {
+                        terms.insert(key.value.trim_start_matches('+').to_string());
+                        // Every suffix of the national number, so a prefix search finds any run
+                        // of digits people remember ("the one ending 8122").
+                        if let Some(digits) = national_digits_of_e164(&key.value) {
+                            for start in 0..digits.len().saturating_sub(MIN_PHONE_SEARCH_DIGITS - 1)
+                            {
+                                terms.insert(digits[start..].to_string());
+                            }
                         }
+                        if !phones.contains(&key.value) {
+                            phones.push(key.value.clone());
+                        }
+                        phone_keyed = true;
                     }
-                    if !phones.contains(&key.value) {
-                        phones.push(key.value);
-                    }
-                    phone_keyed = true;
                 }
             }
-        }
-        // Every address and number the record ever had finds the person too (old ones, and
-        // numbers the phone rules refuse: what the profile shows must be searchable). The
-        // current number, when it is a key, is already in; parsing it again for every update
-        // would cost more than everything else here.
-        for email in m.state.seen("email").filter_map(normalize_email) {
-            add_email_terms(&mut terms, &email);
-        }
-        let current_phone = m.state.value("phone").as_str().map(str::trim);
-        let member_country = crate::derive::profile_country(&m.state).or(country);
-        for phone in m.state.seen("phone") {
-            if phone_keyed && Some(phone) == current_phone {
-                continue;
+            // Every address and number the record ever had finds the person too (old ones, and
+            // numbers the phone rules refuse: what the profile shows must be searchable). The
+            // current number, when it is a key, is already in; parsing it again for every update
+            // would cost more than everything else here.
+            for email in m.state.seen("email").filter_map(normalize_email) {
+                add_email_terms(&mut terms, &email);
             }
-            terms.extend(phone_search_terms(phone, member_country));
+            let current_phone = m.state.value("phone").as_str().map(str::trim);
+            let member_country = crate::derive::profile_country(&m.state).or(country);
+            for phone in m.state.seen("phone") {
+                if phone_keyed && Some(phone) == current_phone {
+                    continue;
+                }
+                terms.extend(phone_search_terms(phone, member_country));
+            }
+            for field in ["full_name", "first_name", "last_name", "company"] {
+                if let Some(text) = m.state.value(field).as_str() {
+                    add_words(&mut terms, text);
+                }
+            }
+            terms.insert(m.customer_ref.to_lowercase());
         }
-        for field in ["full_name", "first_name", "last_name", "company"] {
-            if let Some(text) = m.state.value(field).as_str() {
-                add_words(&mut terms, text);
+        let display_name = display_name(&profile, &emails, &phones, &members[0]);
+        add_words(&mut terms, &display_name);
+        terms.retain(|t| !t.is_empty());
+        Ok(PersonRow::Whole {
+            person_id,
+            display_name,
+            emails: serde_json::to_string(&emails)?,
+            phones: serde_json::to_string(&phones)?,
+            profile: profile_blob,
+            times,
+            gone: inputs.old_terms.difference(&terms).cloned().collect(),
+            added: terms.difference(&inputs.old_terms).cloned().collect(),
+        })
+    }
+}
+
+/// A person's times and deletion, as stored.
+pub(crate) struct Times {
+    first: Option<i64>,
+    last: Option<i64>,
+    deleted: bool,
+}
+
+/// A person's row as made from its members, to be written.
+pub(crate) enum PersonRow {
+    /// No members are left: the row and its terms go.
+    Gone { person_id: i64 },
+    /// Only the merged profile, times and deletion may differ.
+    Profile {
+        person_id: i64,
+        profile: Vec<u8>,
+        times: Times,
+    },
+    /// The whole row, and the terms to remove and add.
+    Whole {
+        person_id: i64,
+        display_name: String,
+        emails: String,
+        phones: String,
+        profile: Vec<u8>,
+        times: Times,
+        gone: Vec<String>,
+        added: Vec<String>,
+    },
+}
+
+impl PersonRow {
+    /// Writes the row (only what differs: an update that changes nothing here leaves the page
+    /// alone); its term changes join `term_writes`.
+    pub(crate) fn write(
+        self,
+        tx: &Transaction<'_>,
+        term_writes: &mut TermWrites,
+    ) -> Result<(), StoreError> {
+        match self {
+            PersonRow::Gone { person_id } => {
+                tx.prepare_cached("DELETE FROM person_terms WHERE person_id = ?1")?
+                    .execute([person_id])?;
+                tx.prepare_cached("DELETE FROM people WHERE id = ?1")?
+                    .execute([person_id])?;
+            }
+            PersonRow::Profile {
+                person_id,
+                profile,
+                times,
+            } => {
+                tx.prepare_cached(
+                    "UPDATE people SET profile = ?2, first_event_at = ?3, last_event_at = ?4,
+                                       deleted = ?5
+                     WHERE id = ?1 AND (profile, first_event_at, last_event_at, deleted)
+                                       IS NOT (?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    person_id,
+                    profile,
+                    times.first,
+                    times.last,
+                    times.deleted
+                ])?;
+            }
+            PersonRow::Whole {
+                person_id,
+                display_name,
+                emails,
+                phones,
+                profile,
+                times,
+                gone,
+                added,
+            } => {
+                tx.prepare_cached(
+                    "INSERT INTO people (id, display_name, emails, phones, profile, first_event_at,
+                                         last_event_at, deleted)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name,
+                        emails = excluded.emails, phones = excluded.phones,
+                        profile = excluded.profile, first_event_at = excluded.first_event_at,
+                        last_event_at = excluded.last_event_at, deleted = excluded.deleted
+                     WHERE (display_name, emails, phones, profile, first_event_at, last_event_at,
+                            deleted)
+                        IS NOT (excluded.display_name, excluded.emails, excluded.phones,
+                                excluded.profile, excluded.first_event_at,
+                                excluded.last_event_at, excluded.deleted)",
+                )?
+                .execute(params![
+                    person_id,
+                    display_name,
+                    emails,
+                    phones,
+                    profile,
+                    times.first,
+                    times.last,
+                    times.deleted
+                ])?;
+                term_writes
+                    .gone
+                    .extend(gone.into_iter().map(|term| (term, person_id)));
+                term_writes
+                    .added
+                    .extend(added.into_iter().map(|term| (term, person_id)));
             }
         }
-        terms.insert(m.customer_ref.to_lowercase());
+        Ok(())
     }
-    let display_name = display_name(&profile, &emails, &phones, &members[0]);
-    add_words(&mut terms, &display_name);
-    // Written only when it differs: an update that changes nothing here leaves the page alone.
-    tx.prepare_cached(
-        "INSERT INTO people (id, display_name, emails, phones, profile, first_event_at,
-                             last_event_at, deleted)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name,
-            emails = excluded.emails, phones = excluded.phones, profile = excluded.profile,
-            first_event_at = excluded.first_event_at, last_event_at = excluded.last_event_at,
-            deleted = excluded.deleted
-         WHERE (display_name, emails, phones, profile, first_event_at, last_event_at, deleted)
-            IS NOT (excluded.display_name, excluded.emails, excluded.phones, excluded.profile,
-                    excluded.first_event_at, excluded.last_event_at, excluded.deleted)",
-    )?
-    .execute(params![
-        person_id,
-        display_name,
-        serde_json::to_string(&emails)?,
-        serde_json::to_string(&phones)?,
-        stored::profile_blob(&profile)?,
-        first.map(crate::to_millis),
-        last.map(crate::to_millis),
-        deleted
-    ])?;
-    terms.retain(|t| !t.is_empty());
-    for gone in old_terms.difference(&terms) {
-        term_writes.gone.push((gone.clone(), person_id));
-    }
-    for added in terms.difference(&old_terms) {
-        term_writes.added.push((added.clone(), person_id));
-    }
-    Ok(())
 }
 
 /// A source profile's saved state.
