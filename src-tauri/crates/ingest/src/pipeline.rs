@@ -3,7 +3,8 @@
 
 use crate::checkpoint::{self, WalCheckpoints};
 use clientele_store::{
-    DeriveReport, IngestOutcome, NewDelivery, NewRejection, PulledUpTo, Store, StoreError, Writer,
+    DeriveReport, IngestOutcome, NewDelivery, NewRejection, PulledUpTo, Store, StoreError,
+    StoredBody, Writer,
 };
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::collections::BTreeSet;
@@ -153,8 +154,10 @@ impl Notice {
 }
 
 enum Job {
+    /// With its body made ready to store where it was received, when the store packs bodies.
     Deliver(
         NewDelivery,
+        Option<StoredBody>,
         oneshot::Sender<Result<IngestOutcome, IngestError>>,
     ),
     Reject(NewRejection),
@@ -173,6 +176,9 @@ enum Job {
 pub struct IngestHandle {
     jobs: Sender<Job>,
     notices: broadcast::Sender<Notice>,
+    /// Bodies are packed by the sender (the data folder's SQLite packs them; a store-only
+    /// pipeline's database keeps them as received).
+    packs: bool,
 }
 
 /// Owns the pipeline thread; dropping every handle and calling [`Pipeline::join`] stops it after
@@ -220,6 +226,7 @@ trait GroupWriter {
     fn ingest(
         &mut self,
         deliveries: &[NewDelivery],
+        bodies: Option<&[StoredBody]>,
         rejections: &[NewRejection],
     ) -> Result<Vec<IngestOutcome>, StoreError>;
     fn ingest_pulled(
@@ -234,9 +241,10 @@ impl GroupWriter for Writer {
     fn ingest(
         &mut self,
         deliveries: &[NewDelivery],
+        bodies: Option<&[StoredBody]>,
         rejections: &[NewRejection],
     ) -> Result<Vec<IngestOutcome>, StoreError> {
-        Writer::ingest(self, deliveries, rejections)
+        Writer::ingest_stored(self, deliveries, bodies, rejections)
     }
 
     fn ingest_pulled(
@@ -258,6 +266,7 @@ impl GroupWriter for StoreOnly {
     fn ingest(
         &mut self,
         deliveries: &[NewDelivery],
+        _bodies: Option<&[StoredBody]>,
         rejections: &[NewRejection],
     ) -> Result<Vec<IngestOutcome>, StoreError> {
         if deliveries.is_empty() && rejections.is_empty() {
@@ -300,7 +309,11 @@ pub fn start_storing(
         })
         .map_err(|e| StoreError::Invalid(format!("couldn't start the ingest thread: {e}")))?;
     Ok((
-        IngestHandle { jobs, notices },
+        IngestHandle {
+            jobs,
+            notices,
+            packs: true,
+        },
         Pipeline {
             thread: Some(thread),
             checkpointer: None,
@@ -334,7 +347,11 @@ pub fn start_with(
         .spawn(move || run(writer, rx, thread_notices, checkpoints, derivation))
         .map_err(spawn_error)?;
     Ok((
-        IngestHandle { jobs, notices },
+        IngestHandle {
+            jobs,
+            notices,
+            packs: false,
+        },
         Pipeline {
             thread: Some(thread),
             checkpointer: Some(checkpointer),
@@ -346,7 +363,8 @@ impl IngestHandle {
     /// Stores one delivery durably; resolves once its group is committed.
     pub async fn deliver(&self, delivery: NewDelivery) -> Result<IngestOutcome, IngestError> {
         let (tx, rx) = oneshot::channel();
-        self.send(Job::Deliver(delivery, tx)).await?;
+        let body = self.packs.then(|| StoredBody::of(&delivery.body));
+        self.send(Job::Deliver(delivery, body, tx)).await?;
         rx.await.map_err(|_| IngestError::ShuttingDown)?
     }
 
@@ -591,6 +609,7 @@ fn commit_group(
     derives: bool,
 ) -> Group {
     let mut deliveries = Vec::new();
+    let mut bodies = Vec::new();
     let mut waiters = Vec::new();
     let mut rejections = Vec::new();
     let mut flushes = Vec::new();
@@ -600,8 +619,9 @@ fn commit_group(
     while let Some(job) = next.take() {
         jobs += 1;
         match job {
-            Job::Deliver(d, reply) => {
+            Job::Deliver(d, body, reply) => {
                 deliveries.push(d);
+                bodies.extend(body);
                 waiters.push(reply);
             }
             Job::Reject(r) => rejections.push(r),
@@ -615,7 +635,9 @@ fn commit_group(
             next = rx.try_recv().ok();
         }
     }
-    let result = writer.ingest(&deliveries, &rejections);
+    // Every delivery's body was made ready by its sender, or none was.
+    let bodies = (bodies.len() == deliveries.len()).then_some(&bodies[..]);
+    let result = writer.ingest(&deliveries, bodies, &rejections);
     match result {
         Ok(outcomes) => {
             for (outcome, reply) in outcomes.into_iter().zip(waiters) {

@@ -42,6 +42,25 @@ pub struct NewDelivery {
     pub is_test: bool,
 }
 
+/// A delivery's body as it will be stored: packed when that is smaller (see
+/// `pack::store_body`). Made where the delivery was received (a listener's request thread), so
+/// the one thread that writes doesn't spend a few microseconds a delivery compressing.
+#[derive(Debug, Clone)]
+pub struct StoredBody {
+    codec: i64,
+    bytes: Vec<u8>,
+}
+
+impl StoredBody {
+    pub fn of(body: &[u8]) -> StoredBody {
+        let (codec, bytes) = crate::pack::store_body(body);
+        StoredBody {
+            codec,
+            bytes: bytes.into_owned(),
+        }
+    }
+}
+
 /// A refused request.
 #[derive(Debug, Clone)]
 pub struct NewRejection {
@@ -140,10 +159,26 @@ impl Writer {
         deliveries: &[NewDelivery],
         rejections: &[NewRejection],
     ) -> Result<Vec<IngestOutcome>, StoreError> {
+        self.ingest_stored(deliveries, None, rejections)
+    }
+
+    /// [`Writer::ingest`] with each delivery's body already made ready to store: `bodies[i]` is
+    /// [`StoredBody::of`] `deliveries[i].body` (None: made here).
+    pub fn ingest_stored(
+        &mut self,
+        deliveries: &[NewDelivery],
+        bodies: Option<&[StoredBody]>,
+        rejections: &[NewRejection],
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        if bodies.is_some_and(|b| b.len() != deliveries.len()) {
+            return Err(StoreError::Invalid(
+                "every delivery needs its stored body".into(),
+            ));
+        }
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let outcomes = insert_deliveries(&tx, deliveries)?;
+        let outcomes = insert_deliveries(&tx, deliveries, bodies)?;
         insert_rejections(&tx, rejections)?;
         tx.commit()?;
         Ok(outcomes)
@@ -186,6 +221,7 @@ pub(crate) fn insert_rejections(
 pub(crate) fn insert_deliveries(
     tx: &rusqlite::Transaction<'_>,
     deliveries: &[NewDelivery],
+    bodies: Option<&[StoredBody]>,
 ) -> Result<Vec<IngestOutcome>, StoreError> {
     let mut outcomes = Vec::with_capacity(deliveries.len());
     // Insert, or (rarely) count the duplicate. Not one `INSERT … ON CONFLICT DO UPDATE …
@@ -201,7 +237,7 @@ pub(crate) fn insert_deliveries(
     // Anything forgotten: a retry of an erased delivery is a duplicate, and a delivery about a
     // record kept forgotten is withheld.
     let mut screen = crate::forget::screen(tx)?;
-    for d in deliveries {
+    for (index, d) in deliveries.iter().enumerate() {
         if let Some(screen) = screen.as_mut() {
             match screen.check(tx, d)? {
                 Some(crate::forget::Screened::Erased(id)) => {
@@ -234,7 +270,10 @@ pub(crate) fn insert_deliveries(
         let received_at = to_millis(d.received_at);
         // Packed when that is smaller (nearly always: a JSON body takes about a third); a
         // duplicate, rare, packs for nothing.
-        let (codec, body) = crate::pack::store_body(&d.body);
+        let (codec, body) = match bodies.and_then(|b| b.get(index)) {
+            Some(stored) => (stored.codec, std::borrow::Cow::Borrowed(&stored.bytes[..])),
+            None => crate::pack::store_body(&d.body),
+        };
         let inserted = insert.execute(params![
             d.connection_id,
             received_at,
@@ -293,6 +332,46 @@ mod tests {
         assert_eq!(detail.body, body.to_vec());
         assert_eq!(detail.row.duplicates, 2);
         assert_eq!(store.reader().unwrap().deliveries(None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn bodies_made_ready_by_the_sender_are_stored_as_ingest_would_store_them() {
+        let (_dir, store) = temp_store();
+        let mut w = store.writer().unwrap();
+        let c = connect(&mut w, Provider::Tiquo, "main");
+        // One that packs smaller, one that doesn't (too short), one empty.
+        let json = format!("{{\"id\": \"evt_1\", \"note\": \"{}\"}}", "ab".repeat(200));
+        let bodies: [&[u8]; 3] = [json.as_bytes(), b"{}", b""];
+        let deliveries: Vec<NewDelivery> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| delivery(c, &format!("evt_{i}"), body))
+            .collect();
+        let ready: Vec<StoredBody> = bodies.iter().map(|b| StoredBody::of(b)).collect();
+        assert_eq!(ready[0].codec, crate::pack::BODY_PACKED);
+        assert_eq!(ready[1].codec, crate::pack::BODY_AS_RECEIVED);
+        // A list that doesn't match the deliveries is refused, and nothing is stored.
+        assert!(matches!(
+            w.ingest_stored(&deliveries, Some(&ready[..2]), &[]),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(store.reader().unwrap().deliveries(None).unwrap().is_empty());
+        let out = w.ingest_stored(&deliveries, Some(&ready), &[]).unwrap();
+        let conn = rusqlite::Connection::open(store.path()).unwrap();
+        for (outcome, body) in out.iter().zip(bodies) {
+            let IngestOutcome::Stored { id } = *outcome else {
+                panic!("stored: {outcome:?}")
+            };
+            assert_eq!(store.reader().unwrap().delivery(id).unwrap().body, body);
+            let (codec, stored): (i64, Vec<u8>) = conn
+                .query_row(
+                    "SELECT body_codec, body FROM deliveries WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!((codec, stored.into()), crate::pack::store_body(body));
+        }
     }
 
     #[test]

@@ -50,7 +50,9 @@ pub use forget::{
     Suppression, SuppressionScreen, Wipe, erased_dedupe_key, new_erasure_key, parse_erasure_key,
 };
 pub use hand::StoredDecision;
-pub use ingest::{DeliveryStatus, IngestOutcome, NewDelivery, NewRejection, REJECTION_CAP};
+pub use ingest::{
+    DeliveryStatus, IngestOutcome, NewDelivery, NewRejection, REJECTION_CAP, StoredBody,
+};
 pub use people::MAX_PROFILES_PER_KEY;
 pub use queries::{
     DeliveryDetail, DeliveryRow, PeoplePage, PersonDetail, PersonSummary, ProfileValue,

@@ -135,7 +135,7 @@ impl Writer {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let outcomes = crate::ingest::insert_deliveries(&tx, deliveries)?;
+        let outcomes = crate::ingest::insert_deliveries(&tx, deliveries, None)?;
         let stored = outcomes
             .iter()
             .filter(|o| matches!(o, IngestOutcome::Stored { .. }))
