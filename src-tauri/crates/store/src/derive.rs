@@ -1071,7 +1071,10 @@ impl<'t> Pass<'t> {
         pipelined(
             &inputs,
             |person| person.person_row(country),
-            |_, row| -> Result<(), StoreError> { row?.write(tx, &mut terms) },
+            |_, row| -> Result<(), StoreError> {
+                row?.write(tx, &mut terms)?;
+                terms.write_if_many(tx)
+            },
         )?;
         terms.write(tx)?;
         drop(inputs);

@@ -456,18 +456,36 @@ pub(crate) struct TermWrites {
     added: Vec<(String, i64)>,
 }
 
+/// Term changes a pass holds before it writes them: a pass that rebuilds many people (a
+/// reprocess, a desk's first pull) writes them while its second thread is still making the
+/// people after, instead of all at the end; a few thousand sorted at a time still visit each
+/// page of the term index about once.
+const TERM_WRITES_HELD: usize = 16_384;
+
 impl TermWrites {
     pub(crate) fn write(mut self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+        self.write_held(tx)
+    }
+
+    /// Writes what is held once it is more than [`TERM_WRITES_HELD`].
+    pub(crate) fn write_if_many(&mut self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+        if self.gone.len() + self.added.len() > TERM_WRITES_HELD {
+            self.write_held(tx)?;
+        }
+        Ok(())
+    }
+
+    fn write_held(&mut self, tx: &Transaction<'_>) -> Result<(), StoreError> {
         self.gone.sort_unstable();
         self.added.sort_unstable();
         let mut delete =
             tx.prepare_cached("DELETE FROM person_terms WHERE term = ?1 AND person_id = ?2")?;
-        for (term, person) in &self.gone {
+        for (term, person) in self.gone.drain(..) {
             delete.execute(params![term, person])?;
         }
         let mut insert =
             tx.prepare_cached("INSERT INTO person_terms (term, person_id) VALUES (?1, ?2)")?;
-        for (term, person) in &self.added {
+        for (term, person) in self.added.drain(..) {
             insert.execute(params![term, person])?;
         }
         Ok(())
