@@ -19,7 +19,7 @@ use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 /// Whether to go on reading.
@@ -484,7 +484,7 @@ impl Scan<'_> {
                     return Err(s.error("one value"));
                 }
                 value = Some(json_value(&json[at])?);
-            } else if key.matches(json, "source_profile") {
+            } else if with_record && key.matches(json, "source_profile") {
                 if record.is_some() {
                     return Err(s.error("one source_profile"));
                 }
@@ -492,10 +492,7 @@ impl Scan<'_> {
             }
             Ok(())
         })?;
-        Ok((
-            value.unwrap_or(Value::Null),
-            record.flatten().filter(|_| with_record),
-        ))
+        Ok((value.unwrap_or(Value::Null), record.flatten()))
     }
 
     /// The value starting here: a string, an object or array (to its closing bracket), or
@@ -683,6 +680,7 @@ impl PersonCache {
 mod wanted_values_tests {
     use super::*;
     use serde_json::json;
+    use std::collections::BTreeSet;
 
     #[test]
     fn only_the_wanted_fields_are_read_with_their_values() {
