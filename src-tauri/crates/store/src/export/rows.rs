@@ -15,11 +15,11 @@ use crate::StoreError;
 use crate::time::{from_millis, to_millis};
 use clientele_core::export::{CompiledProfile, EventRow, PersonRow, RecordRow, RowKind, RowRef};
 use clientele_core::profile::FieldValue;
+use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension};
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 /// Whether to go on reading.
@@ -134,6 +134,9 @@ fn events_query(c: &CompiledProfile) -> Query {
     q
 }
 
+/// The event query's columns before the person's ([`PEOPLE_COLUMNS`], when read).
+const EVENT_COLUMNS: usize = 10;
+
 const PEOPLE_COLUMNS: &str = "p.id, p.display_name, p.emails, p.phones, p.profile, \
                               p.first_event_at, p.last_event_at, p.deleted";
 
@@ -152,12 +155,22 @@ pub(crate) fn stream_sql(c: &CompiledProfile) -> (String, Vec<SqlValue>) {
         }
         RowKind::Events => {
             let q = events_query(c);
+            // The person, when a column or filter reads them, comes with the event: a lookup by
+            // primary key in the same statement, instead of a query of its own for each row.
+            let (person, join) = if c.needs.person {
+                (
+                    format!(", {PEOPLE_COLUMNS}"),
+                    "LEFT JOIN people p ON p.id = sp.person_id",
+                )
+            } else {
+                (String::new(), "")
+            };
             (
                 format!(
                     "SELECT e.delivery_id, e.seq, e.occurred_at, e.kind, e.event_type, e.summary,
-                            e.changes, c.provider, c.name, sp.customer_ref, sp.person_id
+                            e.changes, c.provider, c.name, sp.customer_ref{person}
                      FROM events e INDEXED BY events_time
-                     CROSS JOIN source_profiles sp CROSS JOIN connections c
+                     CROSS JOIN source_profiles sp CROSS JOIN connections c {join}
                      {} ORDER BY e.occurred_at, e.delivery_id, e.seq",
                     q.where_clause()
                 ),
@@ -204,10 +217,12 @@ pub(crate) fn for_each<E: From<StoreError>>(
     let mut rows = stmt
         .query(rusqlite::params_from_iter(params))
         .map_err(StoreError::from)?;
+    // The profile fields the rows read, as a list: each of a profile's keys is looked for in it.
+    let wanted: Vec<&String> = c.profile_fields().iter().collect();
     match c.rows() {
         RowKind::People => {
             while let Some(r) = rows.next().map_err(StoreError::from)? {
-                let person = person_from(r, conn, c)?;
+                let person = person_from(r, 0, conn, c, &wanted)?;
                 if f(RowRef::Person(&person))? == Flow::Stop {
                     break;
                 }
@@ -220,7 +235,6 @@ pub(crate) fn for_each<E: From<StoreError>>(
             // are usually next to each other).
             let mut read: Option<(i64, Option<Vec<clientele_core::SourceEvent>>)> = None;
             while let Some(r) = rows.next().map_err(StoreError::from)? {
-                let changes: String = r.get(6).map_err(StoreError::from)?;
                 let details = if c.needs.details {
                     let delivery: i64 = r.get(0).map_err(StoreError::from)?;
                     let seq: i64 = r.get(1).map_err(StoreError::from)?;
@@ -242,6 +256,7 @@ pub(crate) fn for_each<E: From<StoreError>>(
                     summary: r.get(5).map_err(StoreError::from)?,
                     // Parsed only when a column shows them: most exports of events don't.
                     changes: if c.needs.changes {
+                        let changes: String = r.get(6).map_err(StoreError::from)?;
                         crate::stored::changes(&changes)?
                     } else {
                         Vec::new()
@@ -251,10 +266,10 @@ pub(crate) fn for_each<E: From<StoreError>>(
                     customer_ref: r.get(9).map_err(StoreError::from)?,
                     details,
                 };
-                let person_id: Option<i64> = r.get(10).map_err(StoreError::from)?;
-                let person = match (c.needs.person, person_id) {
-                    (true, Some(id)) => people.get(conn, c, id)?,
-                    _ => None,
+                let person = if c.needs.person {
+                    people.get(r, EVENT_COLUMNS, conn, c, &wanted)?
+                } else {
+                    None
                 };
                 let row = RowRef::Event {
                     event: &event,
@@ -267,15 +282,6 @@ pub(crate) fn for_each<E: From<StoreError>>(
         }
     }
     Ok(())
-}
-
-#[derive(Deserialize)]
-struct MergedValue {
-    #[serde(default)]
-    value: Value,
-    /// The record the value came from.
-    #[serde(default)]
-    source_profile: Option<i64>,
 }
 
 /// The wanted fields of a merged profile: each value, and the record each came from.
@@ -296,77 +302,283 @@ struct StateFields {
 /// a handful of fields from profiles that hold dozens, once per row: building them all was most
 /// of what an export of events with people's columns cost beyond `sqlite3 -csv` (`make bench`).
 /// `with_records`: also note the record each value came from (`Wanted::records`).
+///
+/// The profile's fields are found by a scan of its structure (keys, strings, brackets) that reads
+/// only the wanted fields' values as JSON: skipping the others through a JSON parser was still
+/// a fifth of an export's time (`export_bench`, 1 M rows). A profile is written by serde_json, so
+/// the scan meets only valid JSON; it still fails on anything that is not an object of fields.
 fn wanted_values(
-    json: &str,
-    wanted: &BTreeSet<String>,
+    json: &[u8],
+    wanted: &[&String],
     with_records: bool,
 ) -> Result<Wanted, serde_json::Error> {
-    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
-    use std::borrow::Cow;
-
-    struct Seed<'a>(&'a BTreeSet<String>, bool);
-
-    impl<'de> Visitor<'de> for Seed<'_> {
-        type Value = Wanted;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a profile: an object of fields")
+    let mut out = Wanted::default();
+    let mut s = Scan { b: json, at: 0 };
+    s.object(|s, key| {
+        let Some(field) = wanted.iter().find(|w| key.matches(json, w)) else {
+            s.value()?;
+            return Ok(());
+        };
+        let (value, record) = s.merged_value(with_records)?;
+        if let Some(record) = record {
+            out.records.insert((*field).clone(), record);
         }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut out = Wanted::default();
-            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                if self.0.contains(key.as_ref()) {
-                    let merged: MergedValue = map.next_value()?;
-                    let key = key.into_owned();
-                    if let Some(record) = merged.source_profile.filter(|_| self.1) {
-                        out.records.insert(key.clone(), record);
-                    }
-                    out.values.insert(key, merged.value);
-                } else {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-            Ok(out)
-        }
+        out.values.insert((*field).clone(), value);
+        Ok(())
+    })?;
+    if s.peek().is_some() {
+        return Err(s.error("nothing after the profile"));
     }
-
-    impl<'de> DeserializeSeed<'de> for Seed<'_> {
-        type Value = Wanted;
-
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_map(self)
-        }
-    }
-
-    let mut de = serde_json::Deserializer::from_str(json);
-    let values = Seed(wanted, with_records).deserialize(&mut de)?;
-    de.end()?;
-    Ok(values)
+    Ok(out)
 }
 
+/// A key as found by [`Scan`]: where it is, quotes included, and whether it holds an escape.
+struct Key {
+    at: std::ops::Range<usize>,
+    escaped: bool,
+}
+
+impl Key {
+    /// Whether the key in `json` spells `name` (escapes read as JSON reads them).
+    fn matches(&self, json: &[u8], name: &str) -> bool {
+        let raw = &json[self.at.start + 1..self.at.end - 1];
+        if self.escaped {
+            serde_json::from_slice::<String>(&json[self.at.clone()]).is_ok_and(|k| k == name)
+        } else {
+            raw.len() == name.len() && raw == name.as_bytes()
+        }
+    }
+}
+
+/// A scan of JSON's structure for [`wanted_values`]: where each value starts and ends.
+struct Scan<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl Scan<'_> {
+    fn error(&self, expected: &str) -> serde_json::Error {
+        serde::de::Error::custom(format_args!(
+            "a profile: expected {expected} at byte {}",
+            self.at
+        ))
+    }
+
+    /// The next byte that isn't white space, not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(&b) = self.b.get(self.at) {
+            if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                return Some(b);
+            }
+            self.at += 1;
+        }
+        None
+    }
+
+    /// The next byte that isn't white space, consumed.
+    fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn expect(&mut self, b: u8) -> Result<(), serde_json::Error> {
+        match self.next() {
+            Some(x) if x == b => Ok(()),
+            _ => Err(self.error(&format!("'{}'", b as char))),
+        }
+    }
+
+    /// The string starting here (quotes included).
+    fn string(&mut self) -> Result<std::ops::Range<usize>, serde_json::Error> {
+        if self.peek() != Some(b'"') {
+            return Err(self.error("a string"));
+        }
+        let start = self.at;
+        self.at = self.string_end(start)?.0;
+        Ok(start..self.at)
+    }
+
+    /// Just after the string whose opening quote is at `start`, and whether it holds an escape.
+    fn string_end(&self, start: usize) -> Result<(usize, bool), serde_json::Error> {
+        // Eight bytes at a time (a profile's strings are short: a call to a SIMD search cost
+        // more than it saved), then byte by byte.
+        const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+        const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+        let has = |w: u64, c: u8| {
+            let x = w ^ (ONES * c as u64);
+            x.wrapping_sub(ONES) & !x & HIGHS
+        };
+        let b = self.b;
+        let mut i = start + 1;
+        let mut escaped = false;
+        loop {
+            while let Some(chunk) = b.get(i..i + 8) {
+                let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+                let found = has(w, b'"') | has(w, b'\\');
+                if found != 0 {
+                    // The lowest flagged byte is always a real match.
+                    i += (found.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                i += 8;
+            }
+            match b.get(i) {
+                Some(b'"') => return Ok((i + 1, escaped)),
+                Some(b'\\') => {
+                    escaped = true;
+                    i += 2;
+                }
+                Some(_) => i += 1,
+                None => return Err(self.error("the end of a string")),
+            }
+        }
+    }
+
+    /// Reads the object starting here, calling `field` with each key; `field` must read the
+    /// key's value.
+    fn object(
+        &mut self,
+        mut field: impl FnMut(&mut Self, Key) -> Result<(), serde_json::Error>,
+    ) -> Result<(), serde_json::Error> {
+        self.expect(b'{')?;
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Ok(());
+        }
+        loop {
+            if self.peek() != Some(b'"') {
+                return Err(self.error("a key"));
+            }
+            let start = self.at;
+            let (end, escaped) = self.string_end(start)?;
+            self.at = end;
+            self.expect(b':')?;
+            field(
+                self,
+                Key {
+                    at: start..end,
+                    escaped,
+                },
+            )?;
+            match self.next() {
+                Some(b',') => continue,
+                Some(b'}') => return Ok(()),
+                _ => return Err(self.error("',' or '}' after a field")),
+            }
+        }
+    }
+
+    /// A merged value starting here (`{"value": …, "source_profile": …, …}`): its value (null
+    /// when absent) and, when `with_record`, the record it came from.
+    fn merged_value(
+        &mut self,
+        with_record: bool,
+    ) -> Result<(Value, Option<i64>), serde_json::Error> {
+        let json = self.b;
+        let (mut value, mut record) = (None, None);
+        self.object(|s, key| {
+            let at = s.value()?;
+            if key.matches(json, "value") {
+                if value.is_some() {
+                    return Err(s.error("one value"));
+                }
+                value = Some(json_value(&json[at])?);
+            } else if with_record && key.matches(json, "source_profile") {
+                if record.is_some() {
+                    return Err(s.error("one source_profile"));
+                }
+                record = Some(serde_json::from_slice::<Option<i64>>(&json[at])?);
+            }
+            Ok(())
+        })?;
+        Ok((value.unwrap_or(Value::Null), record.flatten()))
+    }
+
+    /// The value starting here: a string, an object or array (to its closing bracket), or
+    /// anything else up to the next `,`, `}`, `]` or white space.
+    fn value(&mut self) -> Result<std::ops::Range<usize>, serde_json::Error> {
+        let start = match self.peek() {
+            Some(b'"') => return self.string(),
+            Some(_) => self.at,
+            None => return Err(self.error("a value")),
+        };
+        let mut depth = 0usize;
+        let mut i = start;
+        while let Some(&b) = self.b.get(i) {
+            match b {
+                b'"' if depth > 0 => {
+                    i = self.string_end(i)?.0;
+                    continue;
+                }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' if depth > 0 => {
+                    depth -= 1;
+                    if depth == 0 {
+                        self.at = i + 1;
+                        return Ok(start..self.at);
+                    }
+                }
+                b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t' | b'"' if depth == 0 => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        if depth > 0 || i == start {
+            return Err(self.error("a complete value"));
+        }
+        self.at = i;
+        Ok(start..i)
+    }
+}
+
+/// A JSON value read from `json`, which [`Scan::value`] delimited: a string without escapes
+/// (most values: names, addresses, times) is taken as it is, anything else is parsed.
+fn json_value(json: &[u8]) -> Result<Value, serde_json::Error> {
+    if let [b'"', inner @ .., b'"'] = json
+        && !inner.contains(&b'\\')
+        && !inner.iter().any(|b| *b < 0x20)
+    {
+        return std::str::from_utf8(inner)
+            .map(|s| Value::String(s.to_owned()))
+            .map_err(|_| serde::de::Error::custom("a string in UTF-8"));
+    }
+    serde_json::from_slice(json)
+}
+
+/// The person in `r`'s columns [`PEOPLE_COLUMNS`], from column `at` on.
 fn person_from(
     r: &rusqlite::Row<'_>,
+    at: usize,
     conn: &Connection,
     c: &CompiledProfile,
+    wanted: &[&String],
 ) -> Result<PersonRow, StoreError> {
-    let emails: String = r.get(2)?;
-    let phones: String = r.get(3)?;
-    let profile: Vec<u8> = r.get(4)?;
-    let profile = crate::stored::profile_json(&profile)?;
-    let profile = std::str::from_utf8(&profile).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let first: Option<i64> = r.get(5)?;
-    let last: Option<i64> = r.get(6)?;
-    let id: i64 = r.get(0)?;
-    let merged = wanted_values(profile, c.profile_fields(), c.reads_consent())?;
+    let emails = r
+        .get_ref(at + 2)?
+        .as_bytes()
+        .map_err(rusqlite::Error::from)?;
+    let phones = r
+        .get_ref(at + 3)?
+        .as_bytes()
+        .map_err(rusqlite::Error::from)?;
+    let profile = r
+        .get_ref(at + 4)?
+        .as_blob()
+        .map_err(rusqlite::Error::from)?;
+    let profile = crate::stored::profile_json(profile)?;
+    let first: Option<i64> = r.get(at + 5)?;
+    let last: Option<i64> = r.get(at + 6)?;
+    let id: i64 = r.get(at)?;
+    let merged = wanted_values(&profile, wanted, c.reads_consent())?;
     let mut person = PersonRow {
         id,
-        display_name: r.get(1)?,
-        emails: serde_json::from_str(&emails)?,
-        phones: serde_json::from_str(&phones)?,
+        display_name: r.get(at + 1)?,
+        emails: serde_json::from_slice(emails)?,
+        phones: serde_json::from_slice(phones)?,
         first_seen: first.map(from_millis),
         last_seen: last.map(from_millis),
-        deleted: r.get(7)?,
+        deleted: r.get(at + 7)?,
         profile: merged.values,
         field_records: merged.records,
         records: Vec::new(),
@@ -426,40 +638,41 @@ fn records_of(
     Ok(out)
 }
 
-/// People already read for recent events. Bounded: cleared when full, so memory stays flat
-/// however many events are exported.
+/// People already read for recent events: an event's person comes with its row, and is decoded
+/// (unpacked and read) only when not read for a recent event. Bounded: cleared when full, so
+/// memory stays flat however many events are exported.
 #[derive(Default)]
 struct PersonCache {
     people: HashMap<i64, Rc<PersonRow>>,
 }
 
-const PERSON_CACHE: usize = 512;
+/// How many people [`PersonCache`] holds. Small in tests, so that their few people are dropped
+/// and read again within one export.
+const PERSON_CACHE: usize = if cfg!(test) { 2 } else { 512 };
 
 impl PersonCache {
+    /// The person in `r`'s columns from `at` on ([`PEOPLE_COLUMNS`]); `None` when the event has
+    /// no person.
     fn get(
         &mut self,
+        r: &rusqlite::Row<'_>,
+        at: usize,
         conn: &Connection,
         c: &CompiledProfile,
-        id: i64,
+        wanted: &[&String],
     ) -> Result<Option<Rc<PersonRow>>, StoreError> {
+        let Some(id) = r.get::<_, Option<i64>>(at)? else {
+            return Ok(None);
+        };
         if let Some(p) = self.people.get(&id) {
             return Ok(Some(p.clone()));
         }
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {PEOPLE_COLUMNS} FROM people p WHERE p.id = ?1"
-        ))?;
-        let person = stmt
-            .query_row([id], |r| Ok(person_from(r, conn, c)))
-            .optional()?
-            .transpose()?
-            .map(Rc::new);
-        if let Some(p) = &person {
-            if self.people.len() >= PERSON_CACHE {
-                self.people.clear();
-            }
-            self.people.insert(id, p.clone());
+        let person = Rc::new(person_from(r, at, conn, c, wanted)?);
+        if self.people.len() >= PERSON_CACHE {
+            self.people.clear();
         }
-        Ok(person)
+        self.people.insert(id, person.clone());
+        Ok(Some(person))
     }
 }
 
@@ -467,6 +680,7 @@ impl PersonCache {
 mod wanted_values_tests {
     use super::*;
     use serde_json::json;
+    use std::collections::BTreeSet;
 
     #[test]
     fn only_the_wanted_fields_are_read_with_their_values() {
@@ -480,7 +694,7 @@ mod wanted_values_tests {
         .to_string()
         .replace("café", "caf\\u00e9");
         let wanted: BTreeSet<String> = ["email", "tags", "café", "phone"].map(String::from).into();
-        let values = wanted_values(&profile, &wanted, true).unwrap();
+        let values = wanted_values(profile.as_bytes(), &names(&wanted), true).unwrap();
         assert_eq!(
             values.values,
             BTreeMap::from([
@@ -494,14 +708,103 @@ mod wanted_values_tests {
             BTreeMap::from([("email".to_string(), 4)]),
             "the record each value came from, when the profile says"
         );
-        assert!(wanted_values("{\"email\": {\"value\": 1}} trailing", &wanted, true).is_err());
-        assert!(wanted_values("[]", &wanted, true).is_err());
         assert!(
-            wanted_values(&profile, &wanted, false)
+            wanted_values(
+                b"{\"email\": {\"value\": 1}} trailing",
+                &names(&wanted),
+                true
+            )
+            .is_err()
+        );
+        assert!(wanted_values(b"[]", &names(&wanted), true).is_err());
+        assert!(
+            wanted_values(profile.as_bytes(), &names(&wanted), false)
                 .unwrap()
                 .records
                 .is_empty(),
             "records noted only when asked"
         );
+    }
+
+    fn names(wanted: &BTreeSet<String>) -> Vec<&String> {
+        wanted.iter().collect()
+    }
+
+    /// A merged value as a JSON parser reads it.
+    #[derive(Deserialize)]
+    struct MergedValue {
+        #[serde(default)]
+        value: Value,
+        #[serde(default)]
+        source_profile: Option<i64>,
+    }
+
+    /// What a JSON parser reads from the whole profile: the reference the scan must match.
+    fn parsed(json: &str, wanted: &BTreeSet<String>) -> Wanted {
+        let all: serde_json::Map<String, Value> = serde_json::from_str(json).unwrap();
+        let mut out = Wanted::default();
+        for (key, v) in all.into_iter().filter(|(k, _)| wanted.contains(k)) {
+            let merged: MergedValue = serde_json::from_value(v).unwrap();
+            if let Some(record) = merged.source_profile {
+                out.records.insert(key.clone(), record);
+            }
+            out.values.insert(key, merged.value);
+        }
+        out
+    }
+
+    #[test]
+    fn the_scan_reads_what_a_json_parser_reads_and_refuses_what_is_cut_short() {
+        let wanted: BTreeSet<String> = ["email", "full_name", "tags", "k\"ey", "n"]
+            .map(String::from)
+            .into();
+        let profiles = [
+            r#"{}"#,
+            r#" { } "#,
+            r#"{"email":{"at":"2025-01-01T00:00:00Z","value":"a@b.c","source_profile":7}}"#,
+            // Values that hold brackets, quotes, commas and escapes inside strings, nesting,
+            // numbers and literals, before, between and after the wanted fields.
+            r#"{"a":{"value":"}],\"{[","x":[1,[2,{"y":"]"}]],"z":{}},"email":{"value":"e\\\"}@x","source_profile":3},"b":[],"c":-1.5e+3,"d":true,"e":null,"full_name":{"source_profile":9,"at":"x","value":"Zoë \u00c9 \"Q\""},"k\"ey":{"value":[{"deep":[[[]]]},"s"]},"n":{"value":-0.25e-2},"tags":{"value":["vip","a,b"]},"zz":{"value":"\\"}}"#,
+            "{\n  \"email\" : {\n    \"value\" : \"spaced@x\" ,\n    \"source_profile\" : 1\n  } ,\n  \"other\" : [ 1 , 2 ] ,\n  \"tags\" : { \"value\" : [ ] }\n}\n",
+            // A key spelled with an escape is the field it spells.
+            r#"{"full\u005fname":{"value":"escaped key"},"n":{}}"#,
+        ];
+        for profile in profiles {
+            let scanned = wanted_values(profile.as_bytes(), &names(&wanted), true).unwrap();
+            assert_eq!(scanned, parsed(profile, &wanted), "{profile}");
+            // Cut anywhere, the profile is refused (not read as something shorter).
+            let trimmed = profile.trim_end();
+            for cut in 0..trimmed.len() {
+                assert!(
+                    wanted_values(&trimmed.as_bytes()[..cut], &names(&wanted), true).is_err(),
+                    "{profile} cut at {cut}"
+                );
+            }
+        }
+        // Escapes and closing quotes at every place in the eight bytes read at a time.
+        for n in 0..20 {
+            let (a, b) = ("a".repeat(n), "é".repeat(n % 5));
+            let profile = format!(
+                r#"{{"x{a}":{{"value":"{a}\\\"}}{b}"}},"email":{{"value":"{a}\\\\","at":"{b}{a}"}},"tags":{{"value":["{b}","{a}\"]"]}}}}"#
+            );
+            let scanned = wanted_values(profile.as_bytes(), &names(&wanted), true).unwrap();
+            assert_eq!(scanned, parsed(&profile, &wanted), "{profile}");
+        }
+        for broken in [
+            r#"{"email":{"value":1} "tags":{}}"#,
+            r#"{"email" {"value":1}}"#,
+            r#"{"email":}"#,
+            r#"{"email":{"value":1},}"#,
+            r#"{email:{"value":1}}"#,
+            r#"{"email":{"value":1}]"#,
+            r#"{"email":{"value":1}}}"#,
+            r#"{"email":{"value":[1}}"#,
+            r#"{"email":{"value":1}"#,
+        ] {
+            assert!(
+                wanted_values(broken.as_bytes(), &names(&wanted), true).is_err(),
+                "{broken}"
+            );
+        }
     }
 }

@@ -705,6 +705,65 @@ fn timeline_rows_in_event_order_with_changes_and_person_columns() {
     );
 }
 
+/// Events read their person with them and keep the last few people read (two in tests): with
+/// three people's events interleaved, people are dropped and read again, and every row still
+/// shows its own person.
+#[test]
+fn timeline_rows_show_their_own_person_when_people_are_read_again() {
+    let f = fixture();
+    let mut w = f.store.writer().unwrap();
+    deliver(
+        &mut w,
+        f.tiquo,
+        &tiquo_created(
+            "cust_3",
+            7,
+            json!({"firstName": "Ines", "lastName": "Third", "email": "ines@example.com"}),
+        ),
+    );
+    let customers = [
+        "cust_1", "cust_2", "cust_3", "cust_1", "cust_3", "cust_2", "cust_2", "cust_1",
+    ];
+    for (i, id) in customers.iter().enumerate() {
+        deliver(
+            &mut w,
+            f.tiquo,
+            &json!({"id": format!("evt_p{i}"), "type": "customer.updated", "created": iso(10 + i as i64),
+                    "data": {"id": id, "loyaltyPoints": i}, "previousAttributes": {"loyaltyPoints": 0}}),
+        );
+    }
+    f.save(
+        json!({"name": "who", "rows": "events", "format": {"type": "csv", "preset": "other"},
+        "filters": {"providers": ["tiquo"], "event_kinds": ["updated"]},
+        "columns": [
+            {"header": "Ref", "source": "customer_ref"},
+            {"header": "Email", "source": "email"},
+            {"header": "Name", "source": "display_name"},
+            {"header": "Emails", "source": "emails"}
+        ]}),
+    );
+    let (run, bytes) = f.run("who", "who.csv");
+    let rows = read_csv(&bytes, b',', true);
+    assert_eq!(run.rows as usize, customers.len());
+    let expected = |id: &str| match id {
+        "cust_1" => ["zoe@example.com", "Zoë Ångström"],
+        "cust_2" => ["hyper@example.com", "'=HYPERLINK(\"http://x\",\"click\")"],
+        _ => ["ines@example.com", "Ines Third"],
+    };
+    let got: Vec<Vec<&str>> = rows[1..]
+        .iter()
+        .map(|r| r.iter().map(String::as_str).collect())
+        .collect();
+    let want: Vec<Vec<&str>> = customers
+        .iter()
+        .map(|id| {
+            let [email, name] = expected(id);
+            vec![*id, email, name, email]
+        })
+        .collect();
+    assert_eq!(got, want);
+}
+
 #[test]
 fn preview_shows_the_first_rows_exactly_as_written() {
     let f = fixture();
