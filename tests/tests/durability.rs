@@ -120,3 +120,21 @@ fn no_acknowledged_delivery_is_lost_when_killed_mid_burst() {
     let acked = acked_total.lock().unwrap().len();
     println!("faults: kill9 runs={runs} acked={acked} lost=0");
 }
+
+/// A supervisor (systemd, a deploy script, a test) may stop the listener the moment it says it is
+/// listening: that stop is graceful — the pipeline finishes, "stopped" is logged, the exit is 0 —
+/// every time. (The handlers for SIGTERM and Ctrl-C were once set up just after the listener said
+/// so, and a SIGTERM in between killed it outright.)
+#[test]
+fn a_stop_the_moment_it_listens_is_graceful() {
+    let ws = Workspace::new();
+    for attempt in 1..=12 {
+        let server = clientele_tests::Server::start(ws.command(&ws.serve_args(&[])));
+        let (status, log) = server.stop_with_log();
+        assert!(status.success(), "attempt {attempt}: {status:?}\n{log}");
+        assert!(
+            log.lines().any(|l| l == "stopped"),
+            "attempt {attempt}: {log}"
+        );
+    }
+}

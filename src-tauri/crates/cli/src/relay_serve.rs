@@ -78,9 +78,10 @@ pub fn serve(dir: &Path, args: RelayServeArgs) -> Result<()> {
                 "warning: the relay speaks plain HTTP. On the internet, serve HTTPS: --domain (a certificate by itself), --tls-cert and --tls-key, or a reverse proxy such as Caddy in front with --public-url."
             );
         }
+        let stop = crate::serve::shutdown_signal();
         println!("relay listening on {scheme}://{addr}");
         std::io::stdout().flush().ok();
-        crate::serve::shutdown_signal().await;
+        stop.await;
         relay.shutdown().await;
         anyhow::Ok(())
     });

@@ -52,9 +52,10 @@ pub fn serve(dir: &Path, mode: SecretsMode, args: ServeArgs) -> Result<()> {
             Ok(false) => {}
             Err(e) => eprintln!("warning: not pulling from the relay: {e}"),
         }
+        let stop = shutdown_signal();
         println!("listening on http://{addr}");
         std::io::stdout().flush().ok();
-        shutdown_signal().await;
+        stop.await;
         engine.shutdown().await;
         anyhow::Ok(())
     });
@@ -65,23 +66,34 @@ pub fn serve(dir: &Path, mode: SecretsMode, args: ServeArgs) -> Result<()> {
     result
 }
 
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Starts listening for Ctrl-C and SIGTERM now, and returns what resolves when either arrives.
+///
+/// Called before the listener says it is listening: a signal's handler exists only from here on,
+/// and a SIGTERM sent the moment a supervisor (or a test) read "listening on" used to find none
+/// and kill the process outright, skipping the graceful stop.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        let terminate = signal(SignalKind::terminate()).ok();
+        async move {
+            async fn received(signal: Option<Signal>) {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
+            tokio::select! {
+                _ = received(interrupt) => {},
+                _ = received(terminate) => {},
+            }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
