@@ -312,7 +312,7 @@ pub fn start_storing(
         IngestHandle {
             jobs,
             notices,
-            packs: true,
+            packs: false,
         },
         Pipeline {
             thread: Some(thread),
@@ -350,7 +350,7 @@ pub fn start_with(
         IngestHandle {
             jobs,
             notices,
-            packs: false,
+            packs: true,
         },
         Pipeline {
             thread: Some(thread),
@@ -705,6 +705,32 @@ pub(crate) mod tests {
             .add_connection(&connection, chrono::Utc::now())
             .unwrap()
             .id
+    }
+
+    /// The data folder's pipeline has each body packed by its sender, off the writer thread; a
+    /// store-only one (PostgreSQL keeps bodies as received) packs nothing.
+    #[test]
+    fn bodies_are_packed_by_senders_only_where_the_store_packs_them() {
+        struct Nowhere;
+        impl GroupStore for Nowhere {
+            fn store_group(
+                &self,
+                _: &[NewDelivery],
+                _: &[NewRejection],
+            ) -> Result<Vec<IngestOutcome>, StoreError> {
+                Ok(Vec::new())
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        let (handle, pipeline) = start(&store).unwrap();
+        assert!(handle.packs);
+        drop(handle);
+        pipeline.join();
+        let (handle, pipeline) = start_storing(Arc::new(Nowhere)).unwrap();
+        assert!(!handle.packs);
+        drop(handle);
+        pipeline.join();
     }
 
     /// A sustained burst — every sender delivering again as soon as it is answered, so the
