@@ -13,6 +13,7 @@ use phonenumber::Mode;
 pub use phonenumber::country::Id as CountryId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt;
 
 /// What kind of value links two profiles.
@@ -114,7 +115,8 @@ pub struct Phone {
 /// parses deliveries on one thread and folds them on another asks about the same numbers on
 /// both. The answer depends only on the arguments, so remembering it changes nothing.
 pub fn parse_phone(raw: &str, default_country: Option<country::Id>) -> Option<Phone> {
-    if let Some(found) = remembered_phone(raw, default_country) {
+    let (country, key) = memo_key(raw, default_country);
+    if let Some(found) = remembered_phone(&key, country) {
         return found;
     }
     let parsed = parse_phone_uncached(raw, default_country);
@@ -125,8 +127,43 @@ pub fn parse_phone(raw: &str, default_country: Option<country::Id>) -> Option<Ph
     if let Some(phone) = &parsed {
         memo.insert(None, phone.e164.clone(), parsed.clone());
     }
-    memo.insert(default_country, raw.to_string(), parsed.clone());
+    memo.insert(country, key.into_owned(), parsed.clone());
     parsed
+}
+
+/// What the memo files `raw` under: one number written with different spacing is asked about
+/// once, not once per way of writing it (`+44 7911 123456`, `+447911123456`).
+///
+/// Only where that cannot change the answer: text of nothing but digits, a leading `+` and the
+/// separators libphonenumber removes before reading a number (spaces, `-`, `.`) is filed by its
+/// digits (and `+`); anything else (brackets, letters, extensions, `00` prefixes) by the text
+/// as given. A number that starts with `+` names its own country, so the default country plays
+/// no part in its answer and it is filed without one — where its E.164 form already is.
+fn memo_key(
+    raw: &str,
+    default_country: Option<country::Id>,
+) -> (Option<country::Id>, Cow<'_, str>) {
+    let trimmed = raw.trim();
+    let body = trimmed.strip_prefix('+').unwrap_or(trimmed);
+    let plain = !body.is_empty()
+        && body.starts_with(|c: char| c.is_ascii_digit())
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'.'));
+    if !plain {
+        return (default_country, Cow::Borrowed(raw));
+    }
+    let international = body.len() < trimmed.len();
+    let country = if international { None } else { default_country };
+    if trimmed.len() == raw.len() && body.bytes().all(|b| b.is_ascii_digit()) {
+        return (country, Cow::Borrowed(raw));
+    }
+    let mut key = String::with_capacity(trimmed.len());
+    if international {
+        key.push('+');
+    }
+    key.extend(body.chars().filter(char::is_ascii_digit));
+    (country, Cow::Owned(key))
 }
 
 /// Entries the phone memo keeps before it starts afresh (a few MB at most): enough for the
@@ -399,6 +436,19 @@ mod tests {
             ("(11) 96595-8122", parse_country("BR")),
             ("3", gb),
             ("not a phone", None),
+            // Filed by their digits: each must still get its own answer.
+            ("07911-123-456", gb),
+            ("07911.123456", None),
+            (" +44 7911 123456 ", gb),
+            ("+44 7911 123456", parse_country("US")),
+            ("+1 202-555-0143", gb),
+            ("+1 (202) 555-0143", gb),
+            ("0044 7911 123456", gb),
+            ("0044 7911 123456", parse_country("US")),
+            ("12345", gb),
+            ("123 45", gb),
+            ("+", gb),
+            ("-7911 123456", gb),
         ] {
             let first = parse_phone(raw, country);
             let again = parse_phone(raw, country);
@@ -411,6 +461,31 @@ mod tests {
                     "{raw} as E.164"
                 );
             }
+        }
+    }
+
+    /// One number written several ways is one memo entry; what could read differently is not.
+    #[test]
+    fn the_memo_files_a_number_by_its_digits_only_where_that_is_safe() {
+        let gb = parse_country("GB");
+        let us = parse_country("US");
+        let key = |raw, country| {
+            let (country, key) = memo_key(raw, country);
+            (country, key.into_owned())
+        };
+        let e164 = (None, "+447911123456".to_string());
+        assert_eq!(key("+44 7911 123456", gb), e164);
+        assert_eq!(key("+44-7911-123.456", us), e164);
+        assert_eq!(key(" +447911123456 ", None), e164);
+        assert_eq!(key("07911 123456", gb), (gb, "07911123456".to_string()));
+        assert_eq!(key("07911 123456", us), (us, "07911123456".to_string()));
+        for as_given in [
+            "+44 (0)7911 123456",
+            "0800 FLOWERS",
+            "07911 123456 ext 2",
+            "+ 44 7911",
+        ] {
+            assert_eq!(key(as_given, gb), (gb, as_given.to_string()), "{as_given}");
         }
     }
 

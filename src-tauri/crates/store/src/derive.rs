@@ -763,7 +763,9 @@ struct Pass<'t> {
     sources: HashMap<i64, Source>,
     /// Source profile ids by connection and customer id, as met in this pass.
     refs: HashMap<i64, HashMap<String, i64>>,
-    profiles: HashMap<i64, Working>,
+    /// Boxed: a state and what its keys and terms were made from are a few hundred bytes, and
+    /// the map grows (and moves its entries) while a pass meets tens of thousands of profiles.
+    profiles: HashMap<i64, Box<Working>>,
     report: DeriveReport,
 }
 
@@ -933,14 +935,14 @@ impl<'t> Pass<'t> {
                 let id = self.tx.last_insert_rowid();
                 self.profiles.insert(
                     id,
-                    Working {
+                    Box::new(Working {
                         state: ProfileState::default(),
                         provider,
                         refold: false,
                         keyed: None,
                         searched: None,
                         person: None,
-                    },
+                    }),
                 );
                 id
             }
@@ -966,14 +968,14 @@ impl<'t> Pass<'t> {
         let state = stored::state(&blob)?;
         self.profiles.insert(
             id,
-            Working {
+            Box::new(Working {
                 keyed: Some(people::IdentityInputs::of(&state)),
                 searched: Some(people::SearchInputs::of(&state)),
                 state,
                 provider,
                 refold: false,
                 person,
-            },
+            }),
         );
         Ok(())
     }
@@ -988,7 +990,7 @@ impl<'t> Pass<'t> {
     fn flush(&mut self) -> Result<(), StoreError> {
         let mut ids: Vec<i64> = self.profiles.keys().copied().collect();
         ids.sort_unstable();
-        let mut works: Vec<(i64, Working)> = ids
+        let mut works: Vec<(i64, Box<Working>)> = ids
             .into_iter()
             .filter_map(|id| self.profiles.remove(&id).map(|w| (id, w)))
             .collect();
