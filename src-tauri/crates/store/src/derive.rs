@@ -15,7 +15,7 @@
 
 use crate::ingest::DeliveryStatus;
 use crate::people;
-use crate::pipelined::pipelined;
+use crate::pipelined::{pipelined, take_error};
 use crate::stored;
 use crate::{StoreError, Writer};
 use clientele_core::identity::{CountryId, parse_country};
@@ -1021,7 +1021,7 @@ impl<'t> Pass<'t> {
                 })
             },
             |(id, working), saved| {
-                let saved = saved?;
+                let saved = saved.as_mut().map_err(take_error)?;
                 let state = &working.state;
                 tx.prepare_cached(
                     "UPDATE source_profiles
@@ -1043,7 +1043,7 @@ impl<'t> Pass<'t> {
                         relink.insert(*id);
                     }
                 }
-                if let Some(keys) = saved.keys
+                if let Some(keys) = &saved.keys
                     && people::replace_identity_keys(tx, *id, keys, &mut relink)?
                 {
                     relink.insert(*id);
@@ -1074,7 +1074,7 @@ impl<'t> Pass<'t> {
             &inputs,
             |person| person.person_row(country),
             |_, row| -> Result<(), StoreError> {
-                row?.write(tx, &mut terms)?;
+                row.as_mut().map_err(take_error)?.write(tx, &mut terms)?;
                 terms.write_if_many(tx)
             },
         )?;

@@ -92,7 +92,7 @@ pub(crate) fn update_identity_keys(
     country: Option<CountryId>,
     relink: &mut BTreeSet<i64>,
 ) -> Result<bool, StoreError> {
-    replace_identity_keys(tx, profile_id, keys_of_state(state, country), relink)
+    replace_identity_keys(tx, profile_id, &keys_of_state(state, country), relink)
 }
 
 /// The identity keys a profile in `state` holds (`country`: how its phone reads without a
@@ -114,14 +114,14 @@ pub(crate) fn keys_of_state(
 pub(crate) fn replace_identity_keys(
     tx: &Transaction<'_>,
     profile_id: i64,
-    new: BTreeSet<IdentityKey>,
+    new: &BTreeSet<IdentityKey>,
     relink: &mut BTreeSet<i64>,
 ) -> Result<bool, StoreError> {
     let old: BTreeSet<IdentityKey> = keys_of(tx, profile_id)?.into_iter().collect();
-    if new == old {
+    if *new == old {
         return Ok(false);
     }
-    for gone in old.difference(&new) {
+    for gone in old.difference(new) {
         tx.prepare_cached(
             "DELETE FROM identity_keys WHERE source_profile_id = ?1 AND kind = ?2 AND value = ?3",
         )?
@@ -743,13 +743,14 @@ pub(crate) enum PersonRow {
 
 impl PersonRow {
     /// Writes the row (only what differs: an update that changes nothing here leaves the page
-    /// alone); its term changes join `term_writes`.
+    /// alone); copies of its term changes join `term_writes`. By reference, so that a row made
+    /// on another thread is freed there too (see [`crate::pipelined`]).
     pub(crate) fn write(
-        self,
+        &self,
         tx: &Transaction<'_>,
         term_writes: &mut TermWrites,
     ) -> Result<(), StoreError> {
-        match self {
+        match *self {
             PersonRow::Gone { person_id } => {
                 tx.prepare_cached("DELETE FROM person_terms WHERE person_id = ?1")?
                     .execute([person_id])?;
@@ -758,8 +759,8 @@ impl PersonRow {
             }
             PersonRow::Profile {
                 person_id,
-                profile,
-                times,
+                ref profile,
+                ref times,
             } => {
                 tx.prepare_cached(
                     "UPDATE people SET profile = ?2, first_event_at = ?3, last_event_at = ?4,
@@ -777,13 +778,13 @@ impl PersonRow {
             }
             PersonRow::Whole {
                 person_id,
-                display_name,
-                emails,
-                phones,
-                profile,
-                times,
-                gone,
-                added,
+                ref display_name,
+                ref emails,
+                ref phones,
+                ref profile,
+                ref times,
+                ref gone,
+                ref added,
             } => {
                 tx.prepare_cached(
                     "INSERT INTO people (id, display_name, emails, phones, profile, first_event_at,
@@ -811,10 +812,10 @@ impl PersonRow {
                 ])?;
                 term_writes
                     .gone
-                    .extend(gone.into_iter().map(|term| (term, person_id)));
+                    .extend(gone.iter().map(|term| (term.clone(), person_id)));
                 term_writes
                     .added
-                    .extend(added.into_iter().map(|term| (term, person_id)));
+                    .extend(added.iter().map(|term| (term.clone(), person_id)));
             }
         }
         Ok(())
