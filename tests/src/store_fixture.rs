@@ -1,5 +1,6 @@
-//! The schema-6 data folder in `tests/fixtures/store-v6` (made by `make_store_fixture`) and the
-//! commands whose output the upgrade test compares with what that build printed.
+//! The data folders in `tests/fixtures/store-vN` (each made by `make_store_fixture` with the
+//! build of schema N) and the commands whose output the upgrade test compares with what that
+//! build printed.
 
 use crate::{Provider, Workspace, secret_env, test_secret};
 use serde_json::Value;
@@ -7,14 +8,26 @@ use std::path::PathBuf;
 
 /// `tests/fixtures/store-v6`.
 pub fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/store-v6")
+    dir_of(6)
 }
 
-/// A workspace holding a copy of the fixture's data folder, with its connections' secrets.
+/// `tests/fixtures/store-v{schema}`.
+pub fn dir_of(schema: i64) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/store-v{schema}"))
+}
+
+/// A workspace holding a copy of the schema-6 fixture's data folder, with its connections'
+/// secrets.
 pub fn copy() -> Workspace {
+    copy_of(6)
+}
+
+/// A workspace holding a copy of the schema-`schema` fixture's data folder, with its
+/// connections' secrets.
+pub fn copy_of(schema: i64) -> Workspace {
     let mut ws = Workspace::new();
     std::fs::copy(
-        dir().join("data/clientele.db"),
+        dir_of(schema).join("data/clientele.db"),
         ws.path().join(clientele_store::DATABASE_FILE),
     )
     .expect("copy the fixture");

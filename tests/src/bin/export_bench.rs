@@ -27,9 +27,10 @@
 //!   index and join order (events → records → connections, then the person), format the time as
 //!   ISO 8601 in UTC (`2025-01-31T09:00:00Z`), and write CSV with a header row to a file.
 //! - Clientele also: checks the store is up to date, counts the rows first (for its progress
-//!   bar), reads each event's person as a whole (the current merged profile, unpacked and read
-//!   as JSON, then picks `email` and `full_name`; sqlite3 reads the person's first email and name
-//!   from plain columns, as it can't read a packed profile), writes the
+//!   bar), reads each event's person's current `email` and `full_name` as JSON (since schema 8
+//!   from `people.plain_fields`, the merged profile's values kept unpacked; before, from the
+//!   packed profile itself; sqlite3 reads the person's first email and name from the other
+//!   plain columns, as it can't read a packed profile), writes the
 //!   provider's display name (`ResDiary`; sqlite3 writes the id `resdiary`), neutralizes formulas
 //!   (text starting with `=`, `+`, `-`, `@` gets a leading `'`), writes Excel's flavour of CSV
 //!   (the default: a UTF-8 BOM and CRLF line ends; sqlite3 writes LF and quotes more fields),

@@ -1,5 +1,5 @@
-//! Makes `tests/fixtures/store-v6/`: a small but rich data folder written by *this* build of
-//! `clientele`, and what this build's commands print about it. The upgrade test
+//! Makes `tests/fixtures/store-vN/`: a small but rich data folder written by *this* build of
+//! `clientele` (schema N), and what this build's commands print about it. The upgrade test
 //! (`tests/tests/upgrade.rs`) opens a copy with a later build — which migrates it — and expects
 //! the same customers, timelines, activity and connections.
 //!
@@ -7,11 +7,12 @@
 //! `serve` and signed deliveries over HTTP, `customers merge|split|forget`, `settings`,
 //! `export-profile import`, `export`, `connection test`), so the file is exactly what a user's
 //! folder looks like. Run it only at the commit the fixture's README names (the last one of
-//! schema 6): a later build would write a later schema.
+//! schema N; the output folder's name says N, and a file of another schema is refused): a later
+//! build would write a later schema.
 //!
 //! ```text
 //! cargo build -p clientele-cli --bin clientele -p clientele-tests --bin make_store_fixture
-//! $CARGO_TARGET_DIR/debug/make_store_fixture tests/fixtures/store-v6
+//! $CARGO_TARGET_DIR/debug/make_store_fixture tests/fixtures/store-v7
 //! ```
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -368,7 +369,14 @@ fn main() {
     let out: PathBuf = std::env::args_os()
         .nth(1)
         .map(PathBuf::from)
-        .expect("usage: make_store_fixture OUT_DIR (tests/fixtures/store-v6)");
+        .expect("usage: make_store_fixture OUT_DIR (tests/fixtures/store-vN)");
+    // The schema the fixture is of, from its folder's name: `store-v7` holds a schema-7 file.
+    let schema: i64 = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("store-v"))
+        .and_then(|n| n.parse().ok())
+        .expect("the output folder is named store-vN, N the schema the fixture is of");
     let mut ws = Workspace::new();
     for p in Provider::ALL {
         ws.add_connection(p, "main", Some(&test_secret(p)));
@@ -452,6 +460,25 @@ fn main() {
     )
     .unwrap();
     ws.ok(&["export-profile", "import", profile.to_str().unwrap()]);
+    // A timeline export with each event's person's email and name (what
+    // `export_bench` runs), written from the fixture into `exports/` with the mailing list.
+    let timeline = ws.path().join("timeline.json");
+    std::fs::write(
+        &timeline,
+        serde_json::to_vec(&json!({"name": "timeline", "rows": "events",
+            "columns": [
+                {"header": "When", "source": "occurred_at"},
+                {"header": "Provider", "source": "provider"},
+                {"header": "What", "source": "kind"},
+                {"header": "Summary", "source": "summary"},
+                {"header": "Email", "source": "email"},
+                {"header": "Name", "source": "full_name"}
+            ],
+            "format": {"type": "csv"}}))
+        .unwrap(),
+    )
+    .unwrap();
+    ws.ok(&["export-profile", "import", timeline.to_str().unwrap()]);
     let export_dir = tempfile::tempdir().unwrap();
     ws.ok(&[
         "export",
@@ -476,11 +503,15 @@ fn main() {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 6, "this generator makes the schema-6 fixture only");
+        assert_eq!(
+            version, schema,
+            "this build writes schema {version}: run it at the last commit of schema {schema}"
+        );
     }
     let data = out.join("data");
     let expected = out.join("expected");
-    for d in [&data, &expected] {
+    let exports = out.join("exports");
+    for d in [&data, &expected, &exports] {
         if d.exists() {
             std::fs::remove_dir_all(d).unwrap();
         }
@@ -496,6 +527,11 @@ fn main() {
     let outputs = clientele_tests::store_fixture::outputs(&copy);
     for (name, value) in &outputs {
         write_json(&expected.join(name), value);
+    }
+    // The files its export profiles write (the export history of the copy, not the fixture).
+    for name in ["mailing", "timeline"] {
+        let file = exports.join(format!("{name}.csv"));
+        copy.ok(&["export", "--profile", name, "--out", file.to_str().unwrap()]);
     }
     let size = std::fs::metadata(data.join("clientele.db")).unwrap().len();
     println!(

@@ -323,7 +323,7 @@ fn a_database_from_before_the_kept_count_gets_it_on_opening() {
          DROP TABLE business_names;
          ALTER TABLE events ADD COLUMN input TEXT NOT NULL DEFAULT '{}';
          UPDATE source_profiles SET state = '{\"fields\":{}}';
-         UPDATE people SET profile = '{}';
+         UPDATE people SET profile = '{}'; ALTER TABLE people DROP COLUMN plain_fields;
          PRAGMA user_version = 2;",
     )
     .unwrap();

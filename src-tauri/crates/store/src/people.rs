@@ -637,10 +637,12 @@ impl<'s> PersonInputs<'s> {
         };
         let profile = merged_profile(members);
         let profile_blob = stored::profile_blob(&profile)?;
+        let plain = stored::plain_fields(&profile)?;
         let Some(inputs) = &self.terms else {
             return Ok(PersonRow::Profile {
                 person_id,
                 profile: profile_blob,
+                plain,
                 times,
             });
         };
@@ -704,6 +706,7 @@ impl<'s> PersonInputs<'s> {
             emails: serde_json::to_string(&emails)?,
             phones: serde_json::to_string(&phones)?,
             profile: profile_blob,
+            plain,
             times,
             gone: inputs.old_terms.difference(&terms).cloned().collect(),
             added: terms.difference(&inputs.old_terms).cloned().collect(),
@@ -722,10 +725,12 @@ pub(crate) struct Times {
 pub(crate) enum PersonRow {
     /// No members are left: the row and its terms go.
     Gone { person_id: i64 },
-    /// Only the merged profile, times and deletion may differ.
+    /// Only the merged profile (with its plain fields), times and deletion may differ.
     Profile {
         person_id: i64,
         profile: Vec<u8>,
+        /// `people.plain_fields` ([`stored::plain_fields`]), written with every profile.
+        plain: String,
         times: Times,
     },
     /// The whole row, and the terms to remove and add.
@@ -735,6 +740,7 @@ pub(crate) enum PersonRow {
         emails: String,
         phones: String,
         profile: Vec<u8>,
+        plain: String,
         times: Times,
         gone: Vec<String>,
         added: Vec<String>,
@@ -760,20 +766,25 @@ impl PersonRow {
             PersonRow::Profile {
                 person_id,
                 ref profile,
+                ref plain,
                 ref times,
             } => {
+                // The plain fields come from the profile: equal profiles, equal plain fields,
+                // so they are compared with it and not on their own.
                 tx.prepare_cached(
                     "UPDATE people SET profile = ?2, first_event_at = ?3, last_event_at = ?4,
-                                       deleted = ?5
-                     WHERE id = ?1 AND (profile, first_event_at, last_event_at, deleted)
-                                       IS NOT (?2, ?3, ?4, ?5)",
+                                       deleted = ?5, plain_fields = ?6
+                     WHERE id = ?1 AND (profile, first_event_at, last_event_at, deleted,
+                                        plain_fields)
+                                       IS NOT (?2, ?3, ?4, ?5, ?6)",
                 )?
                 .execute(params![
                     person_id,
                     profile,
                     times.first,
                     times.last,
-                    times.deleted
+                    times.deleted,
+                    plain
                 ])?;
             }
             PersonRow::Whole {
@@ -782,23 +793,26 @@ impl PersonRow {
                 ref emails,
                 ref phones,
                 ref profile,
+                ref plain,
                 ref times,
                 ref gone,
                 ref added,
             } => {
                 tx.prepare_cached(
                     "INSERT INTO people (id, display_name, emails, phones, profile, first_event_at,
-                                         last_event_at, deleted)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                                         last_event_at, deleted, plain_fields)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                      ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name,
                         emails = excluded.emails, phones = excluded.phones,
                         profile = excluded.profile, first_event_at = excluded.first_event_at,
-                        last_event_at = excluded.last_event_at, deleted = excluded.deleted
+                        last_event_at = excluded.last_event_at, deleted = excluded.deleted,
+                        plain_fields = excluded.plain_fields
                      WHERE (display_name, emails, phones, profile, first_event_at, last_event_at,
-                            deleted)
+                            deleted, plain_fields)
                         IS NOT (excluded.display_name, excluded.emails, excluded.phones,
                                 excluded.profile, excluded.first_event_at,
-                                excluded.last_event_at, excluded.deleted)",
+                                excluded.last_event_at, excluded.deleted,
+                                excluded.plain_fields)",
                 )?
                 .execute(params![
                     person_id,
@@ -808,7 +822,8 @@ impl PersonRow {
                     profile,
                     times.first,
                     times.last,
-                    times.deleted
+                    times.deleted,
+                    plain
                 ])?;
                 term_writes
                     .gone

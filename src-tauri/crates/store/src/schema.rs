@@ -335,6 +335,14 @@ const MIGRATIONS: &[&str] = &[
     -- the rows, and the migration frees space, so a VACUUM follows it.
     ALTER TABLE events DROP COLUMN input;
     "#,
+    // 8: exports read people's email and name without unpacking their merged profile (issue 22).
+    r#"
+    -- A JSON object of the merged profile's email and full_name values, unpacked
+    -- (stored::plain_fields: `{"email": …, "full_name": …}`, `{}` when the profile holds
+    -- neither), written with every profile. NULL only in a row written before schema 8: the code
+    -- step fills every person's, and an export reads the profile of a person whose is NULL.
+    ALTER TABLE people ADD COLUMN plain_fields TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -386,6 +394,14 @@ const CODE_STEPS: &[(i64, CodeStep, &str, &str, bool)] = &[
         "messages",
         true,
     ),
+    // 8: fills people.plain_fields from each merged profile.
+    (
+        8,
+        fill_plain_fields_v8,
+        "Preparing your customers for faster exports",
+        "customers",
+        false,
+    ),
 ];
 
 /// Migration 7's code step: packs the bodies stored as received (bodies.rs), then rewrites
@@ -414,6 +430,37 @@ fn convert_v7(tx: &Transaction, progress: &mut dyn FnMut(Progress)) -> Result<()
     };
     crate::bodies::pack_stored_bodies(tx, &mut |done, _| told(done))?;
     crate::convert::derived_rows_v7(tx, &mut |done, _| told(messages + done))?;
+    Ok(())
+}
+
+/// Migration 8's code step: each person's plain fields (`people.plain_fields`), read from their
+/// merged profile. Progress in customers.
+fn fill_plain_fields_v8(
+    tx: &Transaction,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), StoreError> {
+    let total: i64 = tx.query_row("SELECT count(*) FROM people", [], |r| r.get(0))?;
+    let total = total.max(0) as u64;
+    progress(Progress { done: 0, total });
+    let mut read = tx.prepare("SELECT id, profile FROM people ORDER BY id")?;
+    let mut write = tx.prepare("UPDATE people SET plain_fields = ?2 WHERE id = ?1")?;
+    let mut rows = read.query([])?;
+    let mut done = 0u64;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let profile = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+        let profile: std::collections::BTreeMap<String, serde_json::Value> =
+            serde_json::from_slice(&crate::stored::profile_json(profile)?)?;
+        write.execute(rusqlite::params![
+            id,
+            crate::stored::plain_fields(&profile)?
+        ])?;
+        done += 1;
+        if done.is_multiple_of(5_000) {
+            progress(Progress { done, total });
+        }
+    }
+    progress(Progress { done, total });
     Ok(())
 }
 

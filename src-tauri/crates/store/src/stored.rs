@@ -108,6 +108,24 @@ pub(crate) fn profile_json(blob: &[u8]) -> Result<Vec<u8>, StoreError> {
     crate::pack::unpack(crate::pack::Dict::Profiles, blob)
 }
 
+/// The fields of a person's merged profile that `people.plain_fields` keeps unpacked (schema 8):
+/// the ones exports read most. An export whose columns and filters read no other field takes
+/// them from there instead of unpacking and reading the whole profile (`export::rows`).
+pub(crate) const PLAIN_FIELDS: [&str; 2] = ["email", "full_name"];
+
+/// `people.plain_fields` for a merged profile (field → `{"value", …}`): a JSON object of each
+/// of [`PLAIN_FIELDS`] the profile holds, with its value exactly as the profile holds it
+/// (`{"email":"ana@example.com","full_name":"Ana Silva"}`; `{}` when it holds neither).
+pub(crate) fn plain_fields(
+    profile: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<String, StoreError> {
+    let plain: serde_json::Map<String, serde_json::Value> = PLAIN_FIELDS
+        .iter()
+        .filter_map(|f| Some((f.to_string(), profile.get(*f)?.get("value")?.clone())))
+        .collect();
+    Ok(serde_json::to_string(&plain)?)
+}
+
 /// A timeline event's changes as stored: `[[field, old, new], …]` — the same values as the
 /// `{"field", "old", "new"}` objects the window gets, without repeating the three names in every
 /// change of every event.

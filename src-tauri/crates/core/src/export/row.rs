@@ -121,6 +121,9 @@ pub struct Needs {
     pub details: bool,
     /// Event rows: read each event's field changes.
     pub changes: bool,
+    /// The person's lists of email addresses and phone numbers (`emails`, `phones`): most
+    /// profiles don't show them, and reading them for every person was a cost of its own.
+    pub lists: bool,
 }
 
 /// How the file is written, after defaults.
@@ -161,6 +164,8 @@ pub struct CompiledProfile {
     tags: Vec<String>,
     /// The fields of a person's current profile that the rows read.
     profile_fields: BTreeSet<String>,
+    /// Whether a column formats phone numbers (and so reads the person's country).
+    reads_country: bool,
     /// How each CSV column guards against formulas.
     protections: Vec<Protection>,
     /// The consents a column or a filter reads, each with the address it is about.
@@ -173,14 +178,8 @@ pub const CONSENT_ADDRESSES: [(&str, &str); 2] = [
     ("sms_marketing_opt_in", "phone"),
 ];
 
-/// Profile fields read whatever the columns: the person filters and the phone's default country.
-const FILTER_FIELDS: [&str; 5] = [
-    "loyalty_tier",
-    "tags",
-    "email_marketing_opt_in",
-    "sms_marketing_opt_in",
-    "country_code",
-];
+/// The profile field holding a person's country: the default country of their phone numbers.
+const COUNTRY_FIELD: &str = "country_code";
 
 impl CompiledProfile {
     /// Compiles `profile`; `business_country` is the default-country setting, used when the
@@ -236,6 +235,12 @@ impl CompiledProfile {
                         | Source::Event(EventFact::ChangedFields | EventFact::Changes)
                 )
             }),
+            lists: columns.iter().any(|c| {
+                matches!(
+                    c.source,
+                    Source::Person(PersonFact::Emails | PersonFact::Phones)
+                )
+            }),
         };
         let output = match &profile.format {
             Format::Csv(csv) => Output::Csv(csv.settings()),
@@ -248,14 +253,21 @@ impl CompiledProfile {
             Some(range) => range.bounds()?,
             None => (None, None),
         };
+        // Only the fields something reads: a store may then leave the others out, or read these
+        // from somewhere cheaper than the whole merged profile (the store's plain columns).
         let mut profile_fields: BTreeSet<String> = columns
             .iter()
             .filter_map(|c| match &c.source {
                 Source::Field(f) => Some(f.clone()),
                 _ => None,
             })
-            .chain(FILTER_FIELDS.map(String::from))
             .collect();
+        if !f.tiers.is_empty() {
+            profile_fields.insert("loyalty_tier".into());
+        }
+        if !f.tags.is_empty() {
+            profile_fields.insert("tags".into());
+        }
         let consents: Vec<_> = CONSENT_ADDRESSES
             .into_iter()
             .filter(|(consent, _)| {
@@ -269,13 +281,24 @@ impl CompiledProfile {
                         .any(|c| matches!(&c.source, Source::Field(s) if s == consent))
             })
             .collect();
-        profile_fields.extend(consents.iter().map(|(_, address)| address.to_string()));
+        profile_fields.extend(
+            consents
+                .iter()
+                .flat_map(|(consent, address)| [consent.to_string(), address.to_string()]),
+        );
+        // The person's country: for a column that formats phone numbers, and for pairing a
+        // consent with its address (`pair_consents` reads phone numbers in it).
+        let reads_country = columns.iter().any(ColumnPlan::formats_phones);
+        if reads_country || !consents.is_empty() {
+            profile_fields.insert(COUNTRY_FIELD.into());
+        }
         let protections = columns
             .iter()
             .map(|c| protection(&profile.format, c.kind()))
             .collect();
         Ok(CompiledProfile {
             profile_fields,
+            reads_country,
             protections,
             consents,
             country: profile.country().or(business_country),
@@ -335,7 +358,7 @@ impl CompiledProfile {
     pub fn pair_consents(&self, person: &mut PersonRow) {
         let country = person
             .profile
-            .get("country_code")
+            .get(COUNTRY_FIELD)
             .and_then(Value::as_str)
             .and_then(parse_country)
             .or(self.country);
@@ -421,12 +444,16 @@ impl CompiledProfile {
     /// The row's cells, in column order, into `out` (cleared first).
     pub fn cells(&self, row: RowRef<'_>, out: &mut Vec<Cell>) {
         out.clear();
-        let country = row
-            .person()
-            .and_then(|p| p.profile.get("country_code"))
-            .and_then(Value::as_str)
-            .and_then(parse_country)
-            .or(self.country);
+        // Read (and parsed) only when a column formats phone numbers.
+        let country = if self.reads_country {
+            row.person()
+                .and_then(|p| p.profile.get(COUNTRY_FIELD))
+                .and_then(Value::as_str)
+                .and_then(parse_country)
+                .or(self.country)
+        } else {
+            None
+        };
         for column in &self.columns {
             let raw = resolve(&column.source, row);
             out.push(column.cell(&raw, country));

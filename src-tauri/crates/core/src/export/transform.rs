@@ -89,6 +89,11 @@ impl ColumnPlan {
         self.kind
     }
 
+    /// Whether the column formats phone numbers (its cells need the person's country).
+    pub fn formats_phones(&self) -> bool {
+        self.transform.phone.is_some()
+    }
+
     /// The cell for `raw`; `country` is for phone numbers written without a country code.
     pub fn cell(&self, raw: &Raw<'_>, country: Option<CountryId>) -> Cell {
         let cell = match raw {

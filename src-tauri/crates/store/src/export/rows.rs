@@ -134,11 +134,30 @@ fn events_query(c: &CompiledProfile) -> Query {
     q
 }
 
-/// The event query's columns before the person's ([`PEOPLE_COLUMNS`], when read).
+/// The event query's columns before the person's ([`people_columns`], when read).
 const EVENT_COLUMNS: usize = 10;
 
-const PEOPLE_COLUMNS: &str = "p.id, p.display_name, p.emails, p.phones, p.profile, \
-                              p.first_event_at, p.last_event_at, p.deleted";
+/// Whether the profile fields `c` reads are all kept unpacked in `people.plain_fields`
+/// ([`crate::stored::PLAIN_FIELDS`]): then a person's merged profile is not read, unless their
+/// plain fields were never written (a row from before schema 8).
+pub(crate) fn reads_plain_fields_only(c: &CompiledProfile) -> bool {
+    !c.reads_consent()
+        && c.profile_fields()
+            .iter()
+            .all(|f| crate::stored::PLAIN_FIELDS.contains(&f.as_str()))
+}
+
+/// A person's columns, as [`person_from`] reads them: the merged profile only when needed.
+fn people_columns(c: &CompiledProfile) -> &'static str {
+    if reads_plain_fields_only(c) {
+        "p.id, p.display_name, p.emails, p.phones, \
+         CASE WHEN p.plain_fields IS NULL THEN p.profile END, \
+         p.first_event_at, p.last_event_at, p.deleted, p.plain_fields"
+    } else {
+        "p.id, p.display_name, p.emails, p.phones, p.profile, \
+         p.first_event_at, p.last_event_at, p.deleted, NULL"
+    }
+}
 
 /// The SQL that streams the rows, for tests of its query plan.
 pub(crate) fn stream_sql(c: &CompiledProfile) -> (String, Vec<SqlValue>) {
@@ -147,7 +166,8 @@ pub(crate) fn stream_sql(c: &CompiledProfile) -> (String, Vec<SqlValue>) {
             let q = people_query(c);
             (
                 format!(
-                    "SELECT {PEOPLE_COLUMNS} FROM people p {} ORDER BY p.id",
+                    "SELECT {} FROM people p {} ORDER BY p.id",
+                    people_columns(c),
                     q.where_clause()
                 ),
                 q.params,
@@ -159,7 +179,7 @@ pub(crate) fn stream_sql(c: &CompiledProfile) -> (String, Vec<SqlValue>) {
             // primary key in the same statement, instead of a query of its own for each row.
             let (person, join) = if c.needs.person {
                 (
-                    format!(", {PEOPLE_COLUMNS}"),
+                    format!(", {}", people_columns(c)),
                     "LEFT JOIN people p ON p.id = sp.person_id",
                 )
             } else {
@@ -546,7 +566,25 @@ fn json_value(json: &[u8]) -> Result<Value, serde_json::Error> {
     serde_json::from_slice(json)
 }
 
-/// The person in `r`'s columns [`PEOPLE_COLUMNS`], from column `at` on.
+/// The wanted fields from a person's plain fields (`people.plain_fields`: field → value, see
+/// [`crate::stored::plain_fields`]), found by the same scan as [`wanted_values`].
+fn plain_values(json: &[u8], wanted: &[&String]) -> Result<Wanted, serde_json::Error> {
+    let mut out = Wanted::default();
+    let mut s = Scan { b: json, at: 0 };
+    s.object(|s, key| {
+        let at = s.value()?;
+        if let Some(field) = wanted.iter().find(|w| key.matches(json, w)) {
+            out.values.insert((*field).clone(), json_value(&json[at])?);
+        }
+        Ok(())
+    })?;
+    if s.peek().is_some() {
+        return Err(s.error("nothing after the plain fields"));
+    }
+    Ok(out)
+}
+
+/// The person in `r`'s columns ([`people_columns`]), from column `at` on.
 fn person_from(
     r: &rusqlite::Row<'_>,
     at: usize,
@@ -554,28 +592,38 @@ fn person_from(
     c: &CompiledProfile,
     wanted: &[&String],
 ) -> Result<PersonRow, StoreError> {
-    let emails = r
-        .get_ref(at + 2)?
-        .as_bytes()
-        .map_err(rusqlite::Error::from)?;
-    let phones = r
-        .get_ref(at + 3)?
-        .as_bytes()
-        .map_err(rusqlite::Error::from)?;
-    let profile = r
-        .get_ref(at + 4)?
-        .as_blob()
-        .map_err(rusqlite::Error::from)?;
-    let profile = crate::stored::profile_json(profile)?;
+    // The email and phone lists, read only for a column that shows them.
+    let list = |i: usize| -> Result<Vec<String>, StoreError> {
+        if !c.needs.lists {
+            return Ok(Vec::new());
+        }
+        let text = r.get_ref(i)?.as_bytes().map_err(rusqlite::Error::from)?;
+        Ok(serde_json::from_slice(text)?)
+    };
     let first: Option<i64> = r.get(at + 5)?;
     let last: Option<i64> = r.get(at + 6)?;
     let id: i64 = r.get(at)?;
-    let merged = wanted_values(&profile, wanted, c.reads_consent())?;
+    let plain = r
+        .get_ref(at + 8)?
+        .as_bytes_or_null()
+        .map_err(rusqlite::Error::from)?;
+    let merged = match plain {
+        // Every field the profile reads is a plain one (else the column is NULL).
+        Some(plain) => plain_values(plain, wanted)?,
+        None => {
+            let profile = r
+                .get_ref(at + 4)?
+                .as_blob()
+                .map_err(rusqlite::Error::from)?;
+            let profile = crate::stored::profile_json(profile)?;
+            wanted_values(&profile, wanted, c.reads_consent())?
+        }
+    };
     let mut person = PersonRow {
         id,
         display_name: r.get(at + 1)?,
-        emails: serde_json::from_slice(emails)?,
-        phones: serde_json::from_slice(phones)?,
+        emails: list(at + 2)?,
+        phones: list(at + 3)?,
         first_seen: first.map(from_millis),
         last_seen: last.map(from_millis),
         deleted: r.get(at + 7)?,
@@ -651,7 +699,7 @@ struct PersonCache {
 const PERSON_CACHE: usize = if cfg!(test) { 2 } else { 512 };
 
 impl PersonCache {
-    /// The person in `r`'s columns from `at` on ([`PEOPLE_COLUMNS`]); `None` when the event has
+    /// The person in `r`'s columns from `at` on ([`people_columns`]); `None` when the event has
     /// no person.
     fn get(
         &mut self,

@@ -1167,3 +1167,123 @@ fn filter_pickers_offer_the_tiers_and_tags_customers_have() {
     let (_, tags) = filter_values(&f.store, 1).unwrap();
     assert_eq!(tags, ["Lapsed"]);
 }
+
+/// A profile that reads only people's email and name takes them from `people.plain_fields`
+/// (schema 8) instead of unpacking each merged profile: the same values, kept current by every
+/// write of a person, and a person whose plain fields were never written is read from the
+/// profile.
+#[test]
+fn email_and_name_come_from_the_plain_fields_exactly_as_from_the_profile() {
+    let f = fixture();
+    let mut w = f.store.writer().unwrap();
+    // A new email for one; a person with an email and no name; one with neither.
+    deliver(
+        &mut w,
+        f.tiquo,
+        &json!({"id": "evt_u1", "type": "customer.updated", "created": iso(30),
+                "data": {"id": "cust_2", "email": "Hyper.NEW@Example.com"},
+                "previousAttributes": {"email": "hyper@example.com"}}),
+    );
+    deliver(
+        &mut w,
+        f.tiquo,
+        &tiquo_created("cust_early", -30, json!({"email": "early@example.com"})),
+    );
+    deliver(
+        &mut w,
+        f.tiquo,
+        &tiquo_created("cust_bare", 40, json!({"phone": "+447911000111"})),
+    );
+    drop(w);
+    let columns = json!([
+        {"header": "When", "source": "occurred_at"},
+        {"header": "Who", "source": "display_name"},
+        {"header": "Email", "source": "email"},
+        {"header": "Name", "source": "full_name"}
+    ]);
+    f.save(
+        json!({"name": "plain", "rows": "events", "format": {"type": "csv"},
+                  "columns": columns}),
+    );
+    // The same columns and one more field: read from the whole profile.
+    let mut more = columns.as_array().unwrap().clone();
+    more.push(json!({"header": "Phone", "source": "phone"}));
+    f.save(
+        json!({"name": "whole", "rows": "events", "format": {"type": "csv"},
+                  "columns": more}),
+    );
+    f.save(json!({"name": "people", "rows": "people", "format": {"type": "csv"},
+                  "filters": {"include_deleted": true}, "columns": columns.as_array().unwrap()[1..]}));
+    let compiled = |name: &str| {
+        let reader = f.store.reader().unwrap();
+        compile(&reader, reader.export_profile(name).unwrap().profile).unwrap()
+    };
+    assert!(rows::reads_plain_fields_only(&compiled("plain")));
+    assert!(!rows::reads_plain_fields_only(&compiled("whole")));
+
+    // What is stored is what the profile holds.
+    let conn = rusqlite::Connection::open(f.store.path()).unwrap();
+    let stored: Vec<(i64, Vec<u8>, String)> = conn
+        .prepare("SELECT id, profile, plain_fields FROM people ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stored.len(), 6);
+    for (id, profile, plain) in &stored {
+        let profile: std::collections::BTreeMap<String, Value> =
+            serde_json::from_slice(&crate::stored::profile_json(profile).unwrap()).unwrap();
+        assert_eq!(
+            plain,
+            &crate::stored::plain_fields(&profile).unwrap(),
+            "person {id}"
+        );
+    }
+    assert!(
+        stored.iter().any(|(_, _, p)| p == "{}"),
+        "a person with neither"
+    );
+
+    let (_, plain) = f.run("plain", "plain.csv");
+    let (_, whole) = f.run("whole", "whole.csv");
+    let plain = read_csv(&plain, b',', true);
+    let whole = read_csv(&whole, b',', true);
+    assert_eq!(plain.len(), 10, "a header and nine events");
+    let first_four: Vec<Vec<String>> = whole.iter().map(|r| r[..4].to_vec()).collect();
+    assert_eq!(plain, first_four, "the same cells from either");
+    assert!(
+        plain
+            .iter()
+            .any(|r| r[2] == "Hyper.NEW@Example.com" && r[3].starts_with("'=HYPERLINK")),
+        "the current email as the provider wrote it, the name neutralized: {plain:?}"
+    );
+    assert!(
+        plain
+            .iter()
+            .any(|r| r[1] == "early@example.com" && r[2] == "early@example.com" && r[3].is_empty()),
+        "no name: empty, not the display name: {plain:?}"
+    );
+    let (_, people_before) = f.run("people", "people.csv");
+
+    // Read from there: what the column says is what is written...
+    conn.execute(
+        "UPDATE people SET plain_fields = '{\"email\":\"marker@example.com\"}'
+         WHERE id = (SELECT MIN(id) FROM people)",
+        [],
+    )
+    .unwrap();
+    let (_, marked) = f.run("plain", "marked.csv");
+    assert!(
+        read_csv(&marked, b',', true)
+            .iter()
+            .any(|r| r[2] == "marker@example.com")
+    );
+    // ... and a person whose plain fields were never written is read from their profile.
+    conn.execute("UPDATE people SET plain_fields = NULL", [])
+        .unwrap();
+    let (_, unwritten) = f.run("plain", "unwritten.csv");
+    assert_eq!(read_csv(&unwritten, b',', true), plain);
+    let (_, people_after) = f.run("people", "people-unwritten.csv");
+    assert_eq!(people_after, people_before);
+}

@@ -498,3 +498,72 @@ fn a_consent_is_the_one_given_for_the_address_exported() {
     );
     assert!(!plain.needs_consent_records(&farah()));
 }
+
+/// A store may leave out (or read from somewhere cheaper) the profile fields no column or filter
+/// reads: the profile asks for exactly the ones it uses.
+#[test]
+fn a_profile_asks_only_for_the_fields_it_reads() {
+    let fields =
+        |json: Value| -> Vec<String> { compile(json).profile_fields().iter().cloned().collect() };
+    let columns = json!([
+        {"header": "When", "source": "occurred_at"},
+        {"header": "Email", "source": "email"},
+        {"header": "Name", "source": "full_name"}
+    ]);
+    assert_eq!(
+        fields(
+            json!({"name": "t", "rows": "events", "format": {"type": "csv"}, "columns": columns})
+        ),
+        ["email", "full_name"]
+    );
+    let c = compile(
+        json!({"name": "t", "rows": "events", "format": {"type": "csv"}, "columns": columns}),
+    );
+    assert!(c.needs.person && !c.needs.lists);
+    assert_eq!(
+        fields(
+            json!({"name": "t", "rows": "events", "format": {"type": "csv"}, "columns": columns,
+            "filters": {"tiers": ["gold"], "tags": ["vip"]}})
+        ),
+        ["email", "full_name", "loyalty_tier", "tags"]
+    );
+    // A consent (column or filter) comes with its address and the country its phone is read in.
+    assert_eq!(
+        fields(
+            json!({"name": "t", "rows": "events", "format": {"type": "csv"}, "columns": columns,
+            "filters": {"sms_marketing_opt_in": true}})
+        ),
+        [
+            "country_code",
+            "email",
+            "full_name",
+            "phone",
+            "sms_marketing_opt_in"
+        ]
+    );
+    // Formatting phone numbers reads the person's country.
+    assert_eq!(
+        fields(
+            json!({"name": "t", "rows": "people", "format": {"type": "csv"}, "columns": [
+            {"header": "Phone", "source": "phone", "transform": {"phone": "e164"}}]})
+        ),
+        ["country_code", "phone"]
+    );
+    let lists = compile(
+        json!({"name": "t", "rows": "people", "format": {"type": "csv"}, "columns": [
+        {"header": "Emails", "source": "emails"}]}),
+    );
+    assert!(lists.needs.lists && lists.profile_fields().is_empty());
+}
+
+/// A person's own country is still the one their phone numbers are read in.
+#[test]
+fn phone_numbers_are_read_in_the_persons_country() {
+    let c = compile(json!({"name": "t", "rows": "people",
+        "format": {"type": "csv", "preset": "other"}, "columns": [
+        {"header": "Phone", "source": "phone", "transform": {"phone": "e164"}}]}));
+    let mut p = with_phone("07911 123456");
+    assert_eq!(csv_cells(&c, RowRef::Person(&p)), ["+447911123456"]);
+    p.profile.insert("country_code".into(), json!("US"));
+    assert_eq!(csv_cells(&c, RowRef::Person(&p)), ["07911 123456"]);
+}
